@@ -1,0 +1,51 @@
+# billfold: `make dev` runs it, `make test` proves it. Both set everything up first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+
+.PHONY: setup dev test lint typecheck imports migrations-check pytest bench clean help
+
+help:
+	@echo "make dev    - set up and run billfold (SQLite, Stripe simulator, demo shop)"
+	@echo "make test   - set up and run every check and test"
+	@echo "make bench  - run the benchmarks (figures in bench/results/)"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "billfold needs Python 3.11 or newer")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+dev: setup
+	$(BIN)/billfold dev
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+imports: setup
+	$(BIN)/lint-imports
+
+migrations-check: setup
+	@rm -f .alembic-check.db
+	@BILLFOLD_DATABASE_URL=sqlite:///.alembic-check.db $(BIN)/alembic upgrade head >/dev/null
+	@BILLFOLD_DATABASE_URL=sqlite:///.alembic-check.db $(BIN)/alembic check; rc=$$?; rm -f .alembic-check.db*; exit $$rc
+
+pytest: setup
+	$(BIN)/pytest
+
+test: lint typecheck imports migrations-check pytest
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results test-artifacts

@@ -1,0 +1,1 @@
+"""billfold: Stripe payments into credits, exactly once."""

@@ -1,0 +1,112 @@
+"""Engines for SQLite and PostgreSQL, and the translation of driver errors into billfold's.
+
+SQLite: WAL, foreign keys on, a busy timeout, and ``BEGIN IMMEDIATE`` so that a writer takes the
+write lock when its transaction starts instead of failing to upgrade a read lock later.
+PostgreSQL: psycopg 3 with a connection pool, READ COMMITTED; row locks serialise writers per
+account and unit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
+from billfold.domain import errors
+
+
+def normalize_url(url: str) -> str:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    url = normalize_url(url)
+    if is_sqlite(url):
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        engine = sa.create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+            poolclass=sa.pool.StaticPool if memory else NullPool,
+        )
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        mode = conn.info.get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def constraint_name(exc: sa.exc.DBAPIError) -> str:
+    """The name of the violated constraint, or the driver's message when it names none."""
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name:
+        return str(name)
+    return str(exc.orig)
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """Foreign database errors become billfold errors, keeping the constraint name."""
+    try:
+        yield
+    except sa.exc.IntegrityError as exc:
+        name = constraint_name(exc)
+        if "not_overdrawn" in name:
+            raise errors.InvariantViolation(
+                f"the database refused a write that would overdraw a balance ({name})."
+            ) from exc
+        raise errors.InvariantViolation(f"the database refused a write: {name}") from exc
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        if _is_overflow(exc):
+            raise errors.ValidationError("amount is out of range for a 64-bit integer.") from exc
+        raise errors.StorageUnavailable(
+            "The database cannot be reached or refused the operation; try again later."
+        ) from exc
+    except sa.exc.DataError as exc:
+        raise errors.ValidationError("a value is out of range for the database.") from exc
+    except sa.exc.TimeoutError as exc:
+        raise errors.StorageUnavailable("No database connection became free in time.") from exc
+
+
+def _is_overflow(exc: sa.exc.DBAPIError) -> bool:
+    return "out of range" in str(exc.orig).lower() or "too big" in str(exc.orig).lower()

@@ -1,0 +1,157 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations create exactly this (``alembic check``).
+
+Constraints carry the invariants: unique idempotency keys, non-negative remainders, a balance that
+never goes below minus its recorded debt, and (in the migrations) triggers that keep the ledger
+append-only and, on PostgreSQL, a deferred check that every transaction sums to zero per unit.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(64)
+KEY = String(255)
+UNIT = String(64)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("email", String(320), nullable=True),
+    Column("stripe_customer_id", String(255), nullable=True, unique=True),
+    Column("metadata", JSON, nullable=False, server_default=text("'{}'")),
+    Column("created", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Index(None, "email"),
+)
+
+balances = Table(
+    "balances",
+    metadata,
+    Column("account_id", String(200), ForeignKey("accounts.id"), nullable=False),
+    Column("unit", UNIT, nullable=False),
+    Column("available", BigInteger, nullable=False, server_default=text("0")),
+    Column("held", BigInteger, nullable=False, server_default=text("0")),
+    Column("debt", BigInteger, nullable=False, server_default=text("0")),
+    PrimaryKeyConstraint("account_id", "unit"),
+    CheckConstraint("held >= 0", name="held_non_negative"),
+    CheckConstraint("debt >= 0", name="debt_non_negative"),
+    # Invariant 3: only recorded debt may take a customer balance below zero.
+    CheckConstraint("available + debt >= 0", name="not_overdrawn"),
+)
+
+ledger_transactions = Table(
+    "ledger_transactions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("idempotency_key", KEY, nullable=False, unique=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("account_id", String(200), nullable=True),
+    Column("unit", UNIT, nullable=True),
+    Column("amount", BigInteger, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("line_count", Integer, nullable=True),
+    Column("result", JSON, nullable=True),
+    Column("created", BigInteger, nullable=False),
+    Index(None, "account_id", "id"),
+)
+
+ledger_lines = Table(
+    "ledger_lines",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("transaction_id", ID, ForeignKey("ledger_transactions.id"), nullable=False),
+    Column("account_id", String(200), nullable=False),
+    Column("unit", UNIT, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("grant_id", ID, nullable=True),
+    Column("hold_id", ID, nullable=True),
+    CheckConstraint("amount <> 0", name="non_zero"),
+    Index(None, "transaction_id"),
+    Index(None, "account_id", "unit"),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", String(200), ForeignKey("accounts.id"), nullable=False),
+    Column("unit", UNIT, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("remaining", BigInteger, nullable=False),
+    Column("held", BigInteger, nullable=False, server_default=text("0")),
+    Column("priority", Integer, nullable=False, server_default=text("0")),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("origin", String(255), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("transaction_id", ID, ForeignKey("ledger_transactions.id"), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_in_range"),
+    CheckConstraint("held >= 0 AND held <= remaining", name="held_in_range"),
+    Index("ix_grants_live", "account_id", "unit", "remaining"),
+    Index(None, "origin"),
+    Index(None, "expires_at"),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("account_id", String(200), ForeignKey("accounts.id"), nullable=False),
+    Column("unit", UNIT, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("captured", BigInteger, nullable=False, server_default=text("0")),
+    Column("status", String(16), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("transaction_id", ID, ForeignKey("ledger_transactions.id"), nullable=False),
+    Column("closed_transaction_id", ID, nullable=True),
+    Column("created", BigInteger, nullable=False),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("captured >= 0 AND captured <= amount", name="captured_in_range"),
+    CheckConstraint(
+        "status IN ('active', 'captured', 'released', 'expired')", name="status_known"
+    ),
+    Index(None, "account_id", "unit", "status"),
+    Index(None, "status", "expires_at"),
+)
+
+hold_allocations = Table(
+    "hold_allocations",
+    metadata,
+    Column("hold_id", ID, ForeignKey("holds.id"), nullable=False),
+    Column("grant_id", ID, ForeignKey("grants.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    PrimaryKeyConstraint("hold_id", "grant_id"),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    UniqueConstraint("hold_id", "seq"),
+)

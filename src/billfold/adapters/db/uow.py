@@ -1,0 +1,85 @@
+"""The unit of work: one database transaction, owning the connection and the repositories."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from billfold.adapters.db import engine as db_engine
+from billfold.adapters.db import tables as t
+from billfold.adapters.db.ledger_store import SqlLedgerStore
+from billfold.domain import errors
+
+
+class SqlUnitOfWork:
+    """``with uow: ...; uow.commit()``. Leaving the block without commit rolls back.
+
+    Database errors raised inside the block leave it as billfold errors (StorageUnavailable,
+    InvariantViolation, ValidationError), with the driver's error as the cause.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: sa.Connection | None = None
+        self._committed = False
+
+    @property
+    def conn(self) -> sa.Connection:
+        assert self._conn is not None, "use the unit of work in a with block"
+        return self._conn
+
+    def __enter__(self) -> SqlUnitOfWork:
+        with db_engine.translate_errors():
+            self._conn = self._engine.connect()
+            self._conn.begin()
+        self._committed = False
+        self.ledger = SqlLedgerStore(self._conn)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:  # pragma: no cover - __enter__ failed
+            return
+        try:
+            if not self._committed:
+                conn.rollback()
+        except sa.exc.SQLAlchemyError:
+            pass  # the connection is gone; the transaction died with it
+        finally:
+            conn.close()
+        if exc is not None and isinstance(exc, sa.exc.SQLAlchemyError):
+            with db_engine.translate_errors():
+                raise exc
+
+    def commit(self) -> None:
+        with db_engine.translate_errors():
+            if self.conn.dialect.name != "postgresql" and self.ledger.written:
+                self._check_balanced(self.ledger.written)
+            self.conn.commit()
+        self._committed = True
+
+    def _check_balanced(self, txn_ids: list[str]) -> None:
+        """SQLite has no deferred constraint triggers: check the sum-to-zero rule before commit."""
+        c = t.ledger_lines.c
+        bad = self.conn.execute(
+            sa.select(c.transaction_id, c.unit, sa.func.sum(c.amount))
+            .where(c.transaction_id.in_(txn_ids))
+            .group_by(c.transaction_id, c.unit)
+            .having(sa.func.sum(c.amount) != 0)
+        ).first()
+        if bad is not None:
+            raise errors.InvariantViolation(
+                f"transaction {bad[0]} does not balance: {bad[1]} sums to {bad[2]}."
+            )
+
+
+def uow_factory(engine: Engine) -> Callable[[], SqlUnitOfWork]:
+    return lambda: SqlUnitOfWork(engine)

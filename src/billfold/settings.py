@@ -1,0 +1,77 @@
+"""Typed settings, read from ``BILLFOLD_*`` environment variables and validated at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from billfold.domain import errors
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """billfold's configuration. Every field is ``BILLFOLD_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="BILLFOLD_", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///billfold.db"
+    catalog: Path | None = None
+    stripe_secret_key: SecretStr | None = None
+    stripe_api_base: str | None = None
+    stripe_webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    webhook_tolerance_seconds: int = Field(default=300, ge=0, le=86_400)
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    admin_token: SecretStr | None = None
+    jwt_secret: SecretStr | None = None
+    jwt_jwks_url: str | None = None
+    jwt_audience: str | None = None
+
+    hold_ttl_seconds: int = Field(default=900, ge=1, le=30 * 86_400)
+    worker_in_process: bool = True
+    worker_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    worker_lease_seconds: int = Field(default=60, ge=1, le=3600)
+    worker_max_attempts: int = Field(default=8, ge=1, le=100)
+    worker_backoff_base_seconds: float = Field(default=2.0, gt=0, le=3600)
+    sweep_interval_seconds: float = Field(default=60.0, gt=0)
+    rate_limit_checkout_per_minute: int = Field(default=30, ge=0)
+    rate_limit_spend_per_minute: int = Field(default=6000, ge=0)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    log_level: str = "info"
+
+    @field_validator("stripe_webhook_secrets", "api_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _split(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        return [s.get_secret_value() for s in self.stripe_webhook_secrets]
+
+    @property
+    def api_key_values(self) -> list[str]:
+        return [s.get_secret_value() for s in self.api_keys]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings; a wrong one raises ConfigurationError with one line naming it."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "BILLFOLD_" + "_".join(str(p) for p in first["loc"][:1]).upper()
+        raise errors.ConfigurationError(f"{name}: {first['msg']}") from None
