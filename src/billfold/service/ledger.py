@@ -25,6 +25,7 @@ from billfold.service.ports import BalanceRow, HoldRow, LedgerStore, NewGrant, U
 R = TypeVar("R")
 
 SOURCES = frozenset({rules.STRIPE, rules.ADJUSTMENTS, rules.PROMOTIONS})
+MAX_HOLD_TTL = 366 * 86_400
 GRANT_KINDS = frozenset({"purchase", "bonus", "allowance", "manual", "promotion", "topup"})
 
 
@@ -155,7 +156,9 @@ def request_hash(command: object) -> str:
 
 def _replay(store: LedgerStore, key: str, digest: str, result_type: type[R]) -> R:
     stored = store.transaction_by_key(key)
-    if stored is None or stored.result is None:  # pragma: no cover - the key row commits with its result
+    if (
+        stored is None or stored.result is None
+    ):  # pragma: no cover - the key row commits with its result
         raise errors.Conflict("A request with this idempotency key is still in progress.")
     if stored.request_hash != digest:
         raise errors.IdempotencyConflict(
@@ -172,7 +175,8 @@ def _validate_unit(unit: object, units: frozenset[str] | None) -> str:
         raise errors.ValidationError("unit must be a non-empty string.", param="unit")
     if units is not None and unit not in units:
         raise errors.UnknownUnit(
-            f"Unknown unit {unit!r}; the catalog declares: {', '.join(sorted(units))}.", param="unit"
+            f"Unknown unit {unit!r}; the catalog declares: {', '.join(sorted(units))}.",
+            param="unit",
         )
     return unit
 
@@ -195,6 +199,13 @@ class Ledger:
 
     def grant(self, cmd: Grant) -> GrantResult:
         now = self._clock()
+        with self._uow() as uow:
+            result = self.grant_in(uow.ledger, cmd, now)
+            uow.commit()
+            return result
+
+    def grant_in(self, store: LedgerStore, cmd: Grant, now: int) -> GrantResult:
+        """Grant inside the caller's unit of work (which commits)."""
         rules.check_key(cmd.key)
         rules.check_account_id(cmd.account_id)
         _validate_unit(cmd.unit, self.units)
@@ -217,203 +228,251 @@ class Ledger:
                     param="expires_at",
                 )
         digest = request_hash(cmd)
-        with self._uow() as uow:
-            store = uow.ledger
-            txn_id = ids.new_id("txn")
-            if not store.claim_key(
-                txn_id=txn_id, key=cmd.key, request_hash=digest, kind="grant",
-                account_id=cmd.account_id, unit=cmd.unit, amount=cmd.amount, reason=cmd.reason,
+        txn_id = ids.new_id("txn")
+        if not store.claim_key(
+            txn_id=txn_id,
+            key=cmd.key,
+            request_hash=digest,
+            kind="grant",
+            account_id=cmd.account_id,
+            unit=cmd.unit,
+            amount=cmd.amount,
+            reason=cmd.reason,
+            created=now,
+        ):
+            return _replay(store, cmd.key, digest, GrantResult)
+        store.ensure_account(cmd.account_id, now)
+        store.ensure_balance(cmd.account_id, cmd.unit)
+        bal = _locked(store, cmd.account_id, cmd.unit)
+        repayment = rules.repay_debt(bal.debt, cmd.amount)
+        grant_id = ids.new_id("gr")
+        store.insert_grant(
+            NewGrant(
+                id=grant_id,
+                account_id=cmd.account_id,
+                unit=cmd.unit,
+                amount=cmd.amount,
+                remaining=repayment.remaining_grant,
+                priority=cmd.priority,
+                expires_at=cmd.expires_at,
+                kind=cmd.kind,
+                origin=cmd.origin,
+                reason=cmd.reason,
+                transaction_id=txn_id,
                 created=now,
-            ):
-                return _replay(store, cmd.key, digest, GrantResult)
-            store.ensure_account(cmd.account_id, now)
-            store.ensure_balance(cmd.account_id, cmd.unit)
-            bal = _locked(store, cmd.account_id, cmd.unit)
-            repayment = rules.repay_debt(bal.debt, cmd.amount)
-            grant_id = ids.new_id("gr")
-            store.insert_grant(
-                NewGrant(
-                    id=grant_id, account_id=cmd.account_id, unit=cmd.unit, amount=cmd.amount,
-                    remaining=repayment.remaining_grant, priority=cmd.priority,
-                    expires_at=cmd.expires_at, kind=cmd.kind, origin=cmd.origin,
-                    reason=cmd.reason, transaction_id=txn_id, created=now,
-                )
             )
-            lines = rules.transfer(
-                source=rules.system_account(cmd.source), target=cmd.account_id, unit=cmd.unit,
-                amount=cmd.amount, grant_id=grant_id,
-            )
-            new_bal = BalanceRow(
-                account_id=bal.account_id, unit=bal.unit, available=bal.available + cmd.amount,
-                held=bal.held, debt=bal.debt - repayment.repaid,
-            )
-            store.set_balance(new_bal)
-            result = GrantResult(
-                transaction_id=txn_id, grant_id=grant_id, account_id=cmd.account_id, unit=cmd.unit,
-                amount=cmd.amount, debt_repaid=repayment.repaid, expires_at=cmd.expires_at,
-                balance=new_bal.available,
-            )
-            _finish(store, txn_id, "grant", lines, result)
-            uow.commit()
-            return result
+        )
+        lines = rules.transfer(
+            source=rules.system_account(cmd.source),
+            target=cmd.account_id,
+            unit=cmd.unit,
+            amount=cmd.amount,
+            grant_id=grant_id,
+        )
+        new_bal = BalanceRow(
+            account_id=bal.account_id,
+            unit=bal.unit,
+            available=bal.available + cmd.amount,
+            held=bal.held,
+            debt=bal.debt - repayment.repaid,
+        )
+        store.set_balance(new_bal)
+        result = GrantResult(
+            transaction_id=txn_id,
+            grant_id=grant_id,
+            account_id=cmd.account_id,
+            unit=cmd.unit,
+            amount=cmd.amount,
+            debt_repaid=repayment.repaid,
+            expires_at=cmd.expires_at,
+            balance=new_bal.available,
+        )
+        _finish(store, txn_id, "grant", lines, result)
+        return result
 
     def spend(self, cmd: Spend) -> SpendResult:
         now = self._clock()
+        with self._uow() as uow:
+            result = self.spend_in(uow.ledger, cmd, now)
+            uow.commit()
+            return result
+
+    def spend_in(self, store: LedgerStore, cmd: Spend, now: int) -> SpendResult:
+        """Spend inside the caller's unit of work (which commits)."""
         rules.check_key(cmd.key)
         rules.check_account_id(cmd.account_id)
         _validate_unit(cmd.unit, self.units)
         rules.check_amount(cmd.amount)
         rules.check_text(cmd.reason, what="reason")
         digest = request_hash(cmd)
-        with self._uow() as uow:
-            store = uow.ledger
-            txn_id = ids.new_id("txn")
-            if not store.claim_key(
-                txn_id=txn_id, key=cmd.key, request_hash=digest, kind="spend",
-                account_id=cmd.account_id, unit=cmd.unit, amount=cmd.amount, reason=cmd.reason,
-                created=now,
-            ):
-                return _replay(store, cmd.key, digest, SpendResult)
-            bal = store.lock_balance(cmd.account_id, cmd.unit)
-            if bal is None:
-                raise errors.InsufficientBalance(unit=cmd.unit, requested=cmd.amount, available=0)
-            bal, grants = _settle(store, bal, now)
-            plan = rules.plan_draw(grants, cmd.amount, now, unit=cmd.unit)
-            by_id = {g.id: g for g in grants}
-            store.update_grants(
-                [(gid, by_id[gid].remaining - take, by_id[gid].held) for gid, take in plan]
-            )
-            lines: list[Line] = []
-            for gid, take in plan:
-                lines.extend(
-                    rules.transfer(
-                        source=cmd.account_id, target=rules.system_account(rules.SPENT),
-                        unit=cmd.unit, amount=take, grant_id=gid,
-                    )
+        txn_id = ids.new_id("txn")
+        if not store.claim_key(
+            txn_id=txn_id,
+            key=cmd.key,
+            request_hash=digest,
+            kind="spend",
+            account_id=cmd.account_id,
+            unit=cmd.unit,
+            amount=cmd.amount,
+            reason=cmd.reason,
+            created=now,
+        ):
+            return _replay(store, cmd.key, digest, SpendResult)
+        bal = store.lock_balance(cmd.account_id, cmd.unit)
+        if bal is None:
+            raise errors.InsufficientBalance(unit=cmd.unit, requested=cmd.amount, available=0)
+        bal, grants = _settle(store, bal, now)
+        plan = rules.plan_draw(grants, cmd.amount, now, unit=cmd.unit)
+        by_id = {g.id: g for g in grants}
+        store.update_grants(
+            [(gid, by_id[gid].remaining - take, by_id[gid].held) for gid, take in plan]
+        )
+        lines: list[Line] = []
+        for gid, take in plan:
+            lines.extend(
+                rules.transfer(
+                    source=cmd.account_id,
+                    target=rules.system_account(rules.SPENT),
+                    unit=cmd.unit,
+                    amount=take,
+                    grant_id=gid,
                 )
-            new_bal = _with(bal, available=bal.available - cmd.amount)
-            store.set_balance(new_bal)
-            result = SpendResult(
-                transaction_id=txn_id, account_id=cmd.account_id, unit=cmd.unit,
-                amount=cmd.amount, balance=new_bal.available, draws=list(plan),
             )
-            _finish(store, txn_id, "spend", lines, result)
-            uow.commit()
-            return result
+        new_bal = _with(bal, available=bal.available - cmd.amount)
+        store.set_balance(new_bal)
+        result = SpendResult(
+            transaction_id=txn_id,
+            account_id=cmd.account_id,
+            unit=cmd.unit,
+            amount=cmd.amount,
+            balance=new_bal.available,
+            draws=list(plan),
+        )
+        _finish(store, txn_id, "spend", lines, result)
+        return result
 
     def hold(self, cmd: Hold) -> HoldResult:
         now = self._clock()
+        with self._uow() as uow:
+            result = self.hold_in(uow.ledger, cmd, now)
+            uow.commit()
+            return result
+
+    def hold_in(self, store: LedgerStore, cmd: Hold, now: int) -> HoldResult:
+        """Hold inside the caller's unit of work (which commits)."""
         rules.check_key(cmd.key)
         rules.check_account_id(cmd.account_id)
         _validate_unit(cmd.unit, self.units)
         rules.check_amount(cmd.amount)
         rules.check_text(cmd.reason, what="reason")
-        if isinstance(cmd.ttl_seconds, bool) or not isinstance(cmd.ttl_seconds, int) or not (
-            1 <= cmd.ttl_seconds <= 30 * 86_400
+        if (
+            isinstance(cmd.ttl_seconds, bool)
+            or not isinstance(cmd.ttl_seconds, int)
+            or not (1 <= cmd.ttl_seconds <= MAX_HOLD_TTL)
         ):
             raise errors.ValidationError(
-                "ttl_seconds must be an integer between 1 and 2592000 (30 days).",
+                f"ttl_seconds must be an integer between 1 and {MAX_HOLD_TTL} (a year).",
                 param="ttl_seconds",
             )
         digest = request_hash(cmd)
-        with self._uow() as uow:
-            store = uow.ledger
-            txn_id = ids.new_id("txn")
-            if not store.claim_key(
-                txn_id=txn_id, key=cmd.key, request_hash=digest, kind="hold",
-                account_id=cmd.account_id, unit=cmd.unit, amount=cmd.amount, reason=cmd.reason,
-                created=now,
-            ):
-                return _replay(store, cmd.key, digest, HoldResult)
-            bal = store.lock_balance(cmd.account_id, cmd.unit)
-            if bal is None:
-                raise errors.InsufficientBalance(unit=cmd.unit, requested=cmd.amount, available=0)
-            bal, grants = _settle(store, bal, now)
-            plan = rules.plan_draw(grants, cmd.amount, now, unit=cmd.unit)
-            by_id = {g.id: g for g in grants}
-            store.update_grants(
-                [(gid, by_id[gid].remaining, by_id[gid].held + take) for gid, take in plan]
-            )
-            hold_id = ids.new_id("hold")
-            hold = HoldRow(
-                id=hold_id, account_id=cmd.account_id, unit=cmd.unit, amount=cmd.amount,
-                captured=0, status="active", expires_at=now + cmd.ttl_seconds, reason=cmd.reason,
-                created=now,
-            )
-            store.insert_hold(hold, txn_id)
-            store.insert_allocations(hold_id, plan)
-            lines = rules.transfer(
-                source=cmd.account_id, target=rules.system_account(rules.HELD), unit=cmd.unit,
-                amount=cmd.amount, hold_id=hold_id,
-            )
-            new_bal = _with(bal, available=bal.available - cmd.amount, held=bal.held + cmd.amount)
-            store.set_balance(new_bal)
-            result = HoldResult(
-                hold_id=hold_id, transaction_id=txn_id, account_id=cmd.account_id, unit=cmd.unit,
-                amount=cmd.amount, captured=0, status="active", expires_at=hold.expires_at,
-                balance=new_bal.available,
-            )
-            _finish(store, txn_id, "hold", lines, result)
-            uow.commit()
-            return result
+        txn_id = ids.new_id("txn")
+        if not store.claim_key(
+            txn_id=txn_id,
+            key=cmd.key,
+            request_hash=digest,
+            kind="hold",
+            account_id=cmd.account_id,
+            unit=cmd.unit,
+            amount=cmd.amount,
+            reason=cmd.reason,
+            created=now,
+        ):
+            return _replay(store, cmd.key, digest, HoldResult)
+        bal = store.lock_balance(cmd.account_id, cmd.unit)
+        if bal is None:
+            raise errors.InsufficientBalance(unit=cmd.unit, requested=cmd.amount, available=0)
+        bal, grants = _settle(store, bal, now)
+        plan = rules.plan_draw(grants, cmd.amount, now, unit=cmd.unit)
+        by_id = {g.id: g for g in grants}
+        store.update_grants(
+            [(gid, by_id[gid].remaining, by_id[gid].held + take) for gid, take in plan]
+        )
+        hold_id = ids.new_id("hold")
+        hold = HoldRow(
+            id=hold_id,
+            account_id=cmd.account_id,
+            unit=cmd.unit,
+            amount=cmd.amount,
+            captured=0,
+            status="active",
+            expires_at=now + cmd.ttl_seconds,
+            reason=cmd.reason,
+            created=now,
+        )
+        store.insert_hold(hold, txn_id)
+        store.insert_allocations(hold_id, plan)
+        lines = rules.transfer(
+            source=cmd.account_id,
+            target=rules.system_account(rules.HELD),
+            unit=cmd.unit,
+            amount=cmd.amount,
+            hold_id=hold_id,
+        )
+        new_bal = _with(bal, available=bal.available - cmd.amount, held=bal.held + cmd.amount)
+        store.set_balance(new_bal)
+        result = HoldResult(
+            hold_id=hold_id,
+            transaction_id=txn_id,
+            account_id=cmd.account_id,
+            unit=cmd.unit,
+            amount=cmd.amount,
+            captured=0,
+            status="active",
+            expires_at=hold.expires_at,
+            balance=new_bal.available,
+        )
+        _finish(store, txn_id, "hold", lines, result)
+        return result
 
     def capture(self, cmd: Capture) -> HoldResult:
-        if cmd.amount is not None:
-            rules.check_amount(cmd.amount)
-        return self._close_hold(cmd.key, cmd.hold_id, cmd, capture=cmd.amount, release=False)
-
-    def release(self, cmd: Release) -> HoldResult:
-        return self._close_hold(cmd.key, cmd.hold_id, cmd, capture=None, release=True)
-
-    def _close_hold(
-        self, key: str, hold_id: str, cmd: object, *, capture: int | None, release: bool
-    ) -> HoldResult:
         now = self._clock()
-        rules.check_key(key)
-        digest = request_hash(cmd)
-        kind = "release" if release else "capture"
         with self._uow() as uow:
-            store = uow.ledger
-            found = store.get_hold(hold_id)
-            if found is None:
-                raise errors.HoldNotFound(f"No hold {hold_id!r}.", hold_id=hold_id)
-            txn_id = ids.new_id("txn")
-            if not store.claim_key(
-                txn_id=txn_id, key=key, request_hash=digest, kind=kind,
-                account_id=found.account_id, unit=found.unit, amount=capture, reason=None,
-                created=now,
-            ):
-                return _replay(store, key, digest, HoldResult)
-            bal = _locked(store, found.account_id, found.unit)
-            hold = store.get_hold(hold_id)  # re-read under the balance lock
-            assert hold is not None
-            if hold.status != "active" or hold.expires_at <= now:
-                # A lapsed hold is released by the sweep (and already counts as released in every
-                # read); this request writes nothing.
-                state = "expired" if hold.status == "active" else hold.status
-                raise errors.HoldNotActive(
-                    f"Hold {hold_id} is {state}; it can no longer be {kind}d.",
-                    hold_id=hold_id, status=state,
-                )
-            amount = hold.amount if (release or capture is None) else capture
-            captured = 0 if release else amount
-            bal, lines = _settle_hold(store, bal, hold, captured, now)
-            store.close_hold(
-                hold_id, status="released" if release else "captured", captured=captured,
-                transaction_id=txn_id,
-            )
-            result = HoldResult(
-                hold_id=hold_id, transaction_id=txn_id, account_id=hold.account_id,
-                unit=hold.unit, amount=hold.amount, captured=captured,
-                status="released" if release else "captured", expires_at=hold.expires_at,
-                balance=bal.available,
-            )
-            _finish(store, txn_id, kind, lines, result)
+            result = self.capture_in(uow.ledger, cmd, now)
             uow.commit()
             return result
+
+    def release(self, cmd: Release) -> HoldResult:
+        now = self._clock()
+        with self._uow() as uow:
+            result = self.release_in(uow.ledger, cmd, now)
+            uow.commit()
+            return result
+
+    def capture_in(self, store: LedgerStore, cmd: Capture, now: int) -> HoldResult:
+        if cmd.amount is not None:
+            rules.check_amount(cmd.amount)
+        return _close_hold(store, cmd.key, cmd.hold_id, cmd, now, capture=cmd.amount, release=False)
+
+    def release_in(self, store: LedgerStore, cmd: Release, now: int) -> HoldResult:
+        return _close_hold(store, cmd.key, cmd.hold_id, cmd, now, capture=None, release=True)
+
+    def balance_in(self, store: LedgerStore, account_id: str, unit: str, now: int) -> int:
+        """What ``account_id`` can spend of ``unit`` now, read inside the caller's transaction."""
+        for row in store.balances(account_id):
+            if row.unit == unit:
+                expired_free, lapsed = store.pending_expiry(account_id, now).get(unit, (0, 0))
+                return row.available - expired_free + lapsed
+        return 0
 
     def clawback(self, cmd: Clawback) -> ClawbackResult:
         now = self._clock()
+        with self._uow() as uow:
+            result = self.clawback_in(uow.ledger, cmd, now)
+            uow.commit()
+            return result
+
+    def clawback_in(self, store: LedgerStore, cmd: Clawback, now: int) -> ClawbackResult:
+        """Clawback inside the caller's unit of work (which commits)."""
         rules.check_key(cmd.key)
         rules.check_account_id(cmd.account_id)
         _validate_unit(cmd.unit, self.units)
@@ -422,53 +481,62 @@ class Ledger:
         if cmd.policy not in ("debt", "floor"):
             raise errors.ValidationError("policy must be 'debt' or 'floor'.", param="policy")
         digest = request_hash(cmd)
-        with self._uow() as uow:
-            store = uow.ledger
-            txn_id = ids.new_id("txn")
-            if not store.claim_key(
-                txn_id=txn_id, key=cmd.key, request_hash=digest, kind="clawback",
-                account_id=cmd.account_id, unit=cmd.unit, amount=cmd.amount, reason=cmd.reason,
-                created=now,
-            ):
-                return _replay(store, cmd.key, digest, ClawbackResult)
-            store.ensure_account(cmd.account_id, now)
-            store.ensure_balance(cmd.account_id, cmd.unit)
-            bal = _locked(store, cmd.account_id, cmd.unit)
-            bal, grants = _settle(store, bal, now)
-            plan = rules.plan_clawback(
-                grants, cmd.amount, now, origin=cmd.origin, policy=cmd.policy
-            )
-            by_id = {g.id: g for g in grants}
-            store.update_grants(
-                [(gid, by_id[gid].remaining - take, by_id[gid].held) for gid, take in plan.takes]
-            )
-            lines: list[Line] = []
-            refunded = rules.system_account(rules.REFUNDED)
-            for gid, take in plan.takes:
-                lines.extend(
-                    rules.transfer(
-                        source=cmd.account_id, target=refunded, unit=cmd.unit, amount=take,
-                        grant_id=gid,
-                    )
+        txn_id = ids.new_id("txn")
+        if not store.claim_key(
+            txn_id=txn_id,
+            key=cmd.key,
+            request_hash=digest,
+            kind="clawback",
+            account_id=cmd.account_id,
+            unit=cmd.unit,
+            amount=cmd.amount,
+            reason=cmd.reason,
+            created=now,
+        ):
+            return _replay(store, cmd.key, digest, ClawbackResult)
+        store.ensure_account(cmd.account_id, now)
+        store.ensure_balance(cmd.account_id, cmd.unit)
+        bal = _locked(store, cmd.account_id, cmd.unit)
+        bal, grants = _settle(store, bal, now)
+        plan = rules.plan_clawback(grants, cmd.amount, now, origin=cmd.origin, policy=cmd.policy)
+        by_id = {g.id: g for g in grants}
+        store.update_grants(
+            [(gid, by_id[gid].remaining - take, by_id[gid].held) for gid, take in plan.takes]
+        )
+        lines: list[Line] = []
+        refunded = rules.system_account(rules.REFUNDED)
+        for gid, take in plan.takes:
+            lines.extend(
+                rules.transfer(
+                    source=cmd.account_id,
+                    target=refunded,
+                    unit=cmd.unit,
+                    amount=take,
+                    grant_id=gid,
                 )
-            if plan.debt:
-                lines.extend(
-                    rules.transfer(
-                        source=cmd.account_id, target=refunded, unit=cmd.unit, amount=plan.debt
-                    )
+            )
+        if plan.debt:
+            lines.extend(
+                rules.transfer(
+                    source=cmd.account_id, target=refunded, unit=cmd.unit, amount=plan.debt
                 )
-            new_bal = _with(
-                bal, available=bal.available - plan.taken - plan.debt, debt=bal.debt + plan.debt
             )
-            store.set_balance(new_bal)
-            result = ClawbackResult(
-                transaction_id=txn_id, account_id=cmd.account_id, unit=cmd.unit,
-                requested=cmd.amount, taken=plan.taken, debt=plan.debt,
-                unrecovered=plan.unrecovered, balance=new_bal.available,
-            )
-            _finish(store, txn_id, "clawback", lines, result)
-            uow.commit()
-            return result
+        new_bal = _with(
+            bal, available=bal.available - plan.taken - plan.debt, debt=bal.debt + plan.debt
+        )
+        store.set_balance(new_bal)
+        result = ClawbackResult(
+            transaction_id=txn_id,
+            account_id=cmd.account_id,
+            unit=cmd.unit,
+            requested=cmd.amount,
+            taken=plan.taken,
+            debt=plan.debt,
+            unrecovered=plan.unrecovered,
+            balance=new_bal.available,
+        )
+        _finish(store, txn_id, "clawback", lines, result)
+        return result
 
     def sweep(self, *, limit: int = 500) -> SweepResult:
         """Write the expiry of every grant and hold whose time has come (a batch at most)."""
@@ -484,9 +552,12 @@ class Ledger:
                 bal = store.lock_balance(account_id, unit)
                 if bal is None:  # pragma: no cover - a grant always has its balance row
                     continue
-                lapsed_here = [h for h in store.lapsed_holds(account_id, now, 10_000) if h.unit == unit]
+                lapsed_here = [
+                    h for h in store.lapsed_holds(account_id, now, 10_000) if h.unit == unit
+                ]
                 expired_here = [
-                    g for g in store.grant_states(account_id, unit)
+                    g
+                    for g in store.grant_states(account_id, unit)
                     if not g.is_live(now) and g.free > 0
                 ]
                 before = bal.available + bal.held
@@ -512,10 +583,77 @@ class Ledger:
         for row in rows:
             expired_free, lapsed = pending.get(row.unit, (0, 0))
             views[row.unit] = rules.BalanceView(
-                unit=row.unit, available=row.available - expired_free + lapsed,
-                held=row.held - lapsed, debt=row.debt,
+                unit=row.unit,
+                available=row.available - expired_free + lapsed,
+                held=row.held - lapsed,
+                debt=row.debt,
             )
         return views
+
+
+def _close_hold(
+    store: LedgerStore,
+    key: str,
+    hold_id: str,
+    cmd: object,
+    now: int,
+    *,
+    capture: int | None,
+    release: bool,
+) -> HoldResult:
+    rules.check_key(key)
+    digest = request_hash(cmd)
+    kind = "release" if release else "capture"
+    found = store.get_hold(hold_id)
+    if found is None:
+        raise errors.HoldNotFound(f"No hold {hold_id!r}.", hold_id=hold_id)
+    txn_id = ids.new_id("txn")
+    if not store.claim_key(
+        txn_id=txn_id,
+        key=key,
+        request_hash=digest,
+        kind=kind,
+        account_id=found.account_id,
+        unit=found.unit,
+        amount=capture,
+        reason=None,
+        created=now,
+    ):
+        return _replay(store, key, digest, HoldResult)
+    bal = _locked(store, found.account_id, found.unit)
+    hold = store.get_hold(hold_id)  # re-read under the balance lock
+    assert hold is not None
+    if hold.status != "active" or hold.expires_at <= now:
+        # A lapsed hold is released by the sweep (and already counts as released in every
+        # read); this request writes nothing.
+        state = "expired" if hold.status == "active" else hold.status
+        raise errors.HoldNotActive(
+            f"Hold {hold_id} is {state}; it can no longer be {kind}d.",
+            hold_id=hold_id,
+            status=state,
+        )
+    amount = hold.amount if (release or capture is None) else capture
+    captured = 0 if release else amount
+    bal, lines = _settle_hold(store, bal, hold, captured, now)
+    store.close_hold(
+        hold_id,
+        status="released" if release else "captured",
+        captured=captured,
+        transaction_id=txn_id,
+    )
+    result = HoldResult(
+        hold_id=hold_id,
+        transaction_id=txn_id,
+        account_id=hold.account_id,
+        unit=hold.unit,
+        amount=hold.amount,
+        captured=captured,
+        status="released" if release else "captured",
+        expires_at=hold.expires_at,
+        balance=bal.available,
+    )
+    _finish(store, txn_id, kind, lines, result)
+    return result
 
 
 # --- helpers (inside a unit of work) -------------------------------------------------------------
@@ -540,9 +678,7 @@ def _finish(
     store.finish_transaction(txn_id, entry.lines, asdict(result))  # type: ignore[call-overload]
 
 
-def _settle(
-    store: LedgerStore, bal: BalanceRow, now: int
-) -> tuple[BalanceRow, list[GrantState]]:
+def _settle(store: LedgerStore, bal: BalanceRow, now: int) -> tuple[BalanceRow, list[GrantState]]:
     """Under the balance lock: write lapsed holds and expired grants, return live grants."""
     if bal.held:
         for hold in store.lapsed_holds(bal.account_id, now, 10_000):
@@ -557,8 +693,12 @@ def _settle(
 
 
 def _expire_grants(
-    store: LedgerStore, bal: BalanceRow, expired: Sequence[GrantState], now: int,
-    *, key_suffix: str = "",
+    store: LedgerStore,
+    bal: BalanceRow,
+    expired: Sequence[GrantState],
+    now: int,
+    *,
+    key_suffix: str = "",
 ) -> BalanceRow:
     """One expiry transaction per grant, keyed by grant and remaining amount."""
     for grant in expired:
@@ -566,15 +706,24 @@ def _expire_grants(
         key = f"expire:{grant.id}:{grant.remaining}{key_suffix}"
         txn_id = ids.new_id("txn")
         if not store.claim_key(
-            txn_id=txn_id, key=key, request_hash="expiry", kind="expire",
-            account_id=bal.account_id, unit=bal.unit, amount=amount, reason="grant expired",
+            txn_id=txn_id,
+            key=key,
+            request_hash="expiry",
+            kind="expire",
+            account_id=bal.account_id,
+            unit=bal.unit,
+            amount=amount,
+            reason="grant expired",
             created=now,
         ):  # pragma: no cover - the key is unique per grant state under the lock
             continue
         store.update_grants([(grant.id, grant.remaining - amount, grant.held)])
         lines = rules.transfer(
-            source=bal.account_id, target=rules.system_account(rules.EXPIRED), unit=bal.unit,
-            amount=amount, grant_id=grant.id,
+            source=bal.account_id,
+            target=rules.system_account(rules.EXPIRED),
+            unit=bal.unit,
+            amount=amount,
+            grant_id=grant.id,
         )
         bal = _with(bal, available=bal.available - amount)
         entry = rules.JournalEntry(kind="expire", lines=lines)
@@ -589,7 +738,9 @@ def _settle_hold(
     store: LedgerStore, bal: BalanceRow, hold: HoldRow, captured: int, now: int
 ) -> tuple[BalanceRow, list[Line]]:
     """Consume ``captured`` of the hold's allocations, return the rest, expire what has lapsed."""
-    allocations = [rules.Allocation(grant_id=g, amount=a) for g, a in store.hold_allocations(hold.id)]
+    allocations = [
+        rules.Allocation(grant_id=g, amount=a) for g, a in store.hold_allocations(hold.id)
+    ]
     plan = rules.plan_capture(allocations, captured)
     consumed = {a.grant_id: a.amount for a in plan.consumed}
     states = {g.id: g for g in store.grant_states(bal.account_id, bal.unit)}
@@ -605,24 +756,36 @@ def _settle_hold(
             lines.extend(
                 rules.transfer(
                     source=rules.system_account(rules.HELD),
-                    target=rules.system_account(rules.SPENT), unit=hold.unit, amount=take,
-                    grant_id=grant.id, hold_id=hold.id,
+                    target=rules.system_account(rules.SPENT),
+                    unit=hold.unit,
+                    amount=take,
+                    grant_id=grant.id,
+                    hold_id=hold.id,
                 )
             )
         back = alloc.amount - take
         if back:
             lines.extend(
                 rules.transfer(
-                    source=rules.system_account(rules.HELD), target=hold.account_id,
-                    unit=hold.unit, amount=back, grant_id=grant.id, hold_id=hold.id,
+                    source=rules.system_account(rules.HELD),
+                    target=hold.account_id,
+                    unit=hold.unit,
+                    amount=back,
+                    grant_id=grant.id,
+                    hold_id=hold.id,
                 )
             )
         if not grant.is_live(now) and remaining - held > 0:
             now_expired.append(
                 GrantState(
-                    id=grant.id, unit=grant.unit, remaining=remaining, priority=grant.priority,
-                    expires_at=grant.expires_at, created_seq=grant.created_seq,
-                    origin=grant.origin, held=held,
+                    id=grant.id,
+                    unit=grant.unit,
+                    remaining=remaining,
+                    priority=grant.priority,
+                    expires_at=grant.expires_at,
+                    created_seq=grant.created_seq,
+                    origin=grant.origin,
+                    held=held,
                 )
             )
     store.update_grants(changes)
@@ -639,8 +802,14 @@ def _expire_hold(store: LedgerStore, bal: BalanceRow, hold: HoldRow, now: int) -
     txn_id = ids.new_id("txn")
     key = f"hold-expire:{hold.id}"
     if not store.claim_key(
-        txn_id=txn_id, key=key, request_hash="hold-expiry", kind="hold_expire",
-        account_id=hold.account_id, unit=hold.unit, amount=hold.amount, reason="hold expired",
+        txn_id=txn_id,
+        key=key,
+        request_hash="hold-expiry",
+        kind="hold_expire",
+        account_id=hold.account_id,
+        unit=hold.unit,
+        amount=hold.amount,
+        reason="hold expired",
         created=now,
     ):  # pragma: no cover - closed holds are never lapsed
         return bal

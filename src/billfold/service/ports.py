@@ -159,10 +159,152 @@ class LedgerStore(Protocol):
     ) -> list[TransactionRecord]: ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRecord:
+    id: str
+    type: str
+    livemode: bool
+    api_version: str | None
+    stripe_created: int | None
+    object_id: str | None
+    payload: str | None
+    status: str
+    attempts: int
+    last_error: str | None
+    outcome: str | None
+    received_at: int
+    processed_at: int | None
+    next_attempt_at: int | None
+    lease_owner: str | None
+    lease_expires_at: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRecord:
+    id: str
+    key: str
+    kind: str
+    stripe_id: str
+    payment_intent_id: str | None
+    account_id: str | None
+    package: str | None
+    amount: int | None
+    currency: str | None
+    customer_id: str | None
+    customer_email: str | None
+    status: str
+    status_reason: str | None
+    payment_error: str | None
+    refunded_amount: int
+    disputed_amount: int
+    resolved_by: str | None
+    last_event_id: str | None
+    created: int
+    updated: int
+    fulfilled_at: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountRecord:
+    id: str
+    email: str | None
+    stripe_customer_id: str | None
+    metadata: Mapping[str, Any]
+    created: int
+    updated: int
+
+
+class InboxStore(Protocol):
+    def insert(self, row: Mapping[str, Any]) -> bool: ...
+
+    def get(self, event_id: str, *, with_payload: bool = True) -> EventRecord | None: ...
+
+    def lock(self, event_id: str) -> EventRecord | None: ...
+
+    def finish(
+        self,
+        event_id: str,
+        *,
+        status: str,
+        outcome: str | None,
+        now: int,
+        from_statuses: tuple[str, ...],
+    ) -> bool: ...
+
+    def fail(
+        self, event_id: str, *, error: str, now: int, next_attempt_at: int | None, dead: bool
+    ) -> None: ...
+
+    def release(self, event_id: str, *, now: int, note: str) -> None: ...
+
+    def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]: ...
+
+    def retry(self, event_id: str, *, now: int) -> bool: ...
+
+    def take_lease(self, event_id: str, *, owner: str, now: int, lease_seconds: int) -> bool: ...
+
+    def list(
+        self, *, status: str | None, type_: str | None, limit: int, starting_after: str | None
+    ) -> list[EventRecord]: ...
+
+    def backlog(self) -> dict[str, int]: ...
+
+
+class OrderStore(Protocol):
+    def ensure(self, row: Mapping[str, Any]) -> None: ...
+
+    def lock_by_key(self, key: str) -> OrderRecord | None: ...
+
+    def get(self, order_id: str) -> OrderRecord | None: ...
+
+    def by_key(self, key: str) -> OrderRecord | None: ...
+
+    def by_payment_intent(self, payment_intent_id: str) -> OrderRecord | None: ...
+
+    def update(self, order_id: str, **values: Any) -> None: ...
+
+    def list(
+        self, *, status: str | None, account_id: str | None, limit: int, starting_after: str | None
+    ) -> list[OrderRecord]: ...
+
+
+class AccountStore(Protocol):
+    def get(self, account_id: str) -> AccountRecord | None: ...
+
+    def by_stripe_customer(self, customer_id: str) -> AccountRecord | None: ...
+
+    def by_email(self, email: str) -> list[AccountRecord]: ...
+
+    def upsert(self, account_id: str, *, now: int, **values: Any) -> None: ...
+
+    def link_customer(self, account_id: str, customer_id: str, *, now: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineItem:
+    price_id: str | None
+    quantity: int
+    amount_total: int
+    currency: str
+
+
+class StripeGateway(Protocol):
+    """Everything billfold asks of Stripe. Only the Stripe adapter implements it."""
+
+    def checkout_line_items(self, session_id: str) -> list[LineItem]: ...
+
+    def retrieve_checkout_session(self, session_id: str) -> Mapping[str, Any]: ...
+
+    def create_checkout_session(self, params: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. ``commit`` makes it durable; leaving without it rolls back."""
 
     ledger: LedgerStore
+    inbox: InboxStore
+    orders: OrderStore
+    accounts: AccountStore
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -1,4 +1,4 @@
-"""Settings of the Stripe simulator: where events go, how they are signed, and how badly they travel."""
+"""Settings of the Stripe simulator: where events go, how they are signed, how badly they travel."""
 
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ class ChaosSettings:
                 raise ValueError(f"{name} must be between 0 and 1, not {rate!r}")
         low, high = self.delay_seconds
         if low < 0 or high < low:
-            raise ValueError(f"delay_seconds must be (low, high) with 0 <= low <= high: {low, high}")
+            raise ValueError(
+                f"delay_seconds must be (low, high) with 0 <= low <= high: {low, high}"
+            )
         if self.reorder_window_seconds < 0:
             raise ValueError("reorder_window_seconds must not be negative")
 
@@ -109,7 +111,7 @@ class SimulatorConfig:
 
     public_base_url: str | None = None
     webhook_url: str | None = None
-    webhook_secret: str = "whsec_simulator"
+    webhook_secret: str = "whsec_simulator"  # noqa: S105 - a test-mode default, not a secret
     api_keys: tuple[str, ...] | None = None
     chaos: ChaosSettings = ChaosSettings()
     retry: RetryPolicy = RetryPolicy()

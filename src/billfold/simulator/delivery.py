@@ -1,4 +1,4 @@
-"""Signed webhook delivery in the background, with Stripe's retries and, on request, its misbehaviour.
+"""Signed webhook delivery in the background, with Stripe's retries and, if asked, its misbehaviour.
 
 Each event becomes one ``Delivery`` (two when chaos duplicates it; both copies are sent at once). A
 single worker task, started lazily inside whichever event loop first needs it (the simulator may be
@@ -261,7 +261,8 @@ class Deliverer:
         self._on_change()
 
     async def _post(self, event: Obj) -> tuple[int | None, str | None]:
-        assert self._client is not None and self._config.webhook_url is not None
+        assert self._client is not None
+        assert self._config.webhook_url is not None
         payload = json.dumps(event, indent=2).encode()
         headers = {
             "Content-Type": "application/json; charset=utf-8",

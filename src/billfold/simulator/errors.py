@@ -1,12 +1,12 @@
-"""Errors the simulated API answers, in Stripe's shape: ``{"error": {"type", "message", "code", ...}}``.
+"""Errors the simulated API answers, in Stripe's shape: ``{"error": {"type", "message", ...}}``.
 
-    ApiError                 one error response: HTTP status, type, message, optional code and param
-    ├── parameter_missing()  400 parameter_missing
-    ├── parameter_unknown()  400 parameter_unknown
-    ├── invalid()            400 with the code given (parameter_invalid_integer, ...)
-    ├── resource_missing()   404 resource_missing (400 when the id came in a parameter)
-    ├── unrecognized_url()   404, no code, as Stripe answers an unknown path or method
-    └── authentication()     401 for a missing or wrong API key
+ApiError                 one error response: HTTP status, type, message, optional code and param
+├── parameter_missing()  400 parameter_missing
+├── parameter_unknown()  400 parameter_unknown
+├── invalid()            400 with the code given (parameter_invalid_integer, ...)
+├── resource_missing()   404 resource_missing (400 when the id came in a parameter)
+├── unrecognized_url()   404, no code, as Stripe answers an unknown path or method
+└── authentication()     401 for a missing or wrong API key
 """
 
 from __future__ import annotations
@@ -48,9 +48,7 @@ class ApiError(Exception):
 
 
 def parameter_missing(param: str) -> ApiError:
-    return ApiError(
-        400, f"Missing required param: {param}.", code="parameter_missing", param=param
-    )
+    return ApiError(400, f"Missing required param: {param}.", code="parameter_missing", param=param)
 
 
 def parameter_unknown(param: str) -> ApiError:

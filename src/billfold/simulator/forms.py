@@ -1,4 +1,4 @@
-"""Stripe's form encoding, read back: ``line_items[0][price_data][unit_amount]=499`` into nested values.
+"""Stripe's form encoding read back: ``line_items[0][price_data][unit_amount]=499``, nested.
 
 The SDK sends lists with indexes (``expand[0]=line_items``), curl users send ``expand[]=...``; both
 become lists. Every leaf stays a string until a ``Params`` accessor reads it as what it should be,
@@ -81,6 +81,10 @@ class Params:
             if key not in known:
                 raise errors.parameter_unknown(self.name(key))
 
+    def raw(self, key: str) -> Any:
+        """The value as sent: a string, a list or a dict (nested parameters)."""
+        return self._data.get(key)
+
     def _raw(self, key: str, required: bool) -> Any:
         value = self._data.get(key)
         if value is None and required:
@@ -145,7 +149,7 @@ class Params:
             return None
         if value not in ("true", "false"):
             raise errors.invalid(f"Invalid boolean: {value}", param=self.name(key))
-        return value == "true"
+        return bool(value == "true")
 
     def nested(self, key: str, *, required: bool = False) -> Params | None:
         value = self._raw(key, required)
@@ -186,7 +190,8 @@ class Params:
         return list(value)
 
     def metadata(self, key: str = "metadata") -> dict[str, str] | None:
-        """Stripe metadata: string values only; an empty string unsets a key."""
+        """Metadata as sent, or None when absent: an empty string value unsets that key, an empty
+        string for the whole hash unsets every key (see ``apply_metadata``)."""
         value = self._raw(key, False)
         if value is None:
             return None
@@ -200,4 +205,19 @@ class Params:
                 f"Invalid {self.name(key)}: metadata values must be strings",
                 param=self.name(key),
             )
-        return {k: v for k, v in value.items() if v != ""}
+        return dict(value)
+
+
+def apply_metadata(current: Mapping[str, str], changes: Mapping[str, str] | None) -> dict[str, str]:
+    """Stripe's metadata update: keys merge, an empty value removes its key, ``{}`` clears all."""
+    if changes is None:
+        return dict(current)
+    if not changes:
+        return {}
+    merged = dict(current)
+    for key, value in changes.items():
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged

@@ -7,6 +7,7 @@ append-only and, on PostgreSQL, a deferred check that every transaction sums to 
 
 from __future__ import annotations
 
+from sqlalchemy import Boolean as sa_Boolean
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -154,4 +155,67 @@ hold_allocations = Table(
     PrimaryKeyConstraint("hold_id", "grant_id"),
     CheckConstraint("amount > 0", name="amount_positive"),
     UniqueConstraint("hold_id", "seq"),
+)
+
+# --- the event inbox and orders (issue 3) --------------------------------------------------------
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(255), primary_key=True),  # Stripe's event id: the inbox's gate
+    Column("type", String(128), nullable=False),
+    Column("livemode", sa_Boolean, nullable=False, server_default=text("false")),
+    Column("api_version", String(64), nullable=True),
+    Column("stripe_created", BigInteger, nullable=True),
+    Column("object_id", String(255), nullable=True),
+    Column("payload", Text, nullable=False),  # the body exactly as Stripe sent it
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text, nullable=True),
+    Column("outcome", Text, nullable=True),
+    Column("received_at", BigInteger, nullable=False),
+    Column("processed_at", BigInteger, nullable=True),
+    Column("next_attempt_at", BigInteger, nullable=True),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    CheckConstraint(
+        "status IN ('received', 'processed', 'ignored', 'failed', 'dead')", name="status_known"
+    ),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "object_id"),
+    Index(None, "received_at"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("key", String(255), nullable=False, unique=True),  # checkout:<session>, pi:<intent>
+    Column("kind", String(16), nullable=False),
+    Column("stripe_id", String(255), nullable=False),
+    Column("payment_intent_id", String(255), nullable=True),
+    Column("account_id", String(200), nullable=True),
+    Column("package", String(128), nullable=True),
+    Column("amount", BigInteger, nullable=True),
+    Column("currency", String(16), nullable=True),
+    Column("customer_id", String(255), nullable=True),
+    Column("customer_email", String(320), nullable=True),
+    Column("status", String(24), nullable=False),
+    Column("status_reason", Text, nullable=True),
+    Column("payment_error", Text, nullable=True),
+    Column("refunded_amount", BigInteger, nullable=False, server_default=text("0")),
+    Column("disputed_amount", BigInteger, nullable=False, server_default=text("0")),
+    Column("resolved_by", String(255), nullable=True),
+    Column("last_event_id", String(255), nullable=True),
+    Column("created", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Column("fulfilled_at", BigInteger, nullable=True),
+    CheckConstraint(
+        "status IN ('pending', 'fulfilled', 'failed', 'expired', 'needs_attention', 'refunded')",
+        name="status_known",
+    ),
+    CheckConstraint("refunded_amount >= 0", name="refunded_non_negative"),
+    Index(None, "status", "id"),
+    Index(None, "payment_intent_id"),
+    Index(None, "account_id", "id"),
 )

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from billfold.adapters.db import engine as db_engine
 from billfold.adapters.db import tables as t
+from billfold.adapters.db.inbox_store import SqlAccountStore, SqlInboxStore, SqlOrderStore
 from billfold.adapters.db.ledger_store import SqlLedgerStore
 from billfold.domain import errors
 
@@ -37,6 +38,9 @@ class SqlUnitOfWork:
             self._conn.begin()
         self._committed = False
         self.ledger = SqlLedgerStore(self._conn)
+        self.inbox = SqlInboxStore(self._conn)
+        self.orders = SqlOrderStore(self._conn)
+        self.accounts = SqlAccountStore(self._conn)
         return self
 
     def __exit__(

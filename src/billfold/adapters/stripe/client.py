@@ -1,0 +1,82 @@
+"""The Stripe gateway: the official ``stripe`` SDK, and nothing else talks to Stripe.
+
+SDK errors are translated at this boundary into ``errors.StripeUnavailable`` (network trouble,
+Stripe's 5xx, timeouts, bad keys) or ``errors.NotFound`` (an id Stripe does not know), keeping the
+SDK's message and never the API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import stripe
+
+from billfold.domain import errors
+from billfold.service.ports import LineItem
+
+
+class SdkStripeGateway:
+    def __init__(
+        self, api_key: str, *, api_base: str | None = None, timeout: float = 10.0,
+        max_network_retries: int = 1,
+    ) -> None:
+        addresses: Any = {"api": api_base.rstrip("/")} if api_base else None
+        self.client = stripe.StripeClient(
+            api_key,
+            base_addresses=addresses,
+            max_network_retries=max_network_retries,
+            http_client=stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True),
+        )
+
+    def checkout_line_items(self, session_id: str) -> list[LineItem]:
+        with _translated("list the checkout session's line items"):
+            page = self.client.v1.checkout.sessions.line_items.list(
+                session_id, params={"limit": 100}
+            )
+            items = []
+            for item in page.auto_paging_iter():
+                price = item.get("price")
+                price_id = price.get("id") if isinstance(price, Mapping) else price
+                items.append(
+                    LineItem(
+                        price_id=price_id if isinstance(price_id, str) else None,
+                        quantity=int(item.get("quantity") or 1),
+                        amount_total=int(item.get("amount_total") or 0),
+                        currency=str(item.get("currency") or ""),
+                    )
+                )
+            return items
+
+    def retrieve_checkout_session(self, session_id: str) -> Mapping[str, Any]:
+        with _translated("retrieve the checkout session"):
+            session = self.client.v1.checkout.sessions.retrieve(session_id)
+            return session.to_dict()
+
+    def create_checkout_session(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        with _translated("create a checkout session"):
+            session = self.client.v1.checkout.sessions.create(params=dict(params))  # type: ignore[arg-type]
+            return session.to_dict()
+
+
+class _translated:
+    def __init__(self, doing: str) -> None:
+        self.doing = doing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None or not isinstance(exc, stripe.StripeError):
+            return
+        message = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
+        if isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404:
+            raise errors.NotFound(f"Stripe does not know this object: {message}") from exc
+        if isinstance(exc, stripe.InvalidRequestError):
+            raise errors.StripeUnavailable(
+                f"Stripe refused to {self.doing}: {message}", status=exc.http_status
+            ) from exc
+        raise errors.StripeUnavailable(
+            f"Could not {self.doing}: Stripe did not answer properly ({type(exc).__name__}: "
+            f"{message}). Try again.",
+        ) from exc

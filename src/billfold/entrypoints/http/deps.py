@@ -1,0 +1,34 @@
+"""FastAPI dependencies: the services, the caller, pagination parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from billfold.bootstrap import Services
+from billfold.entrypoints.http.auth import Authenticator, Principal, require
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_principal(request: Request) -> Principal:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator.authenticate(request)
+
+
+def admin_only(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    return require(principal, "admin")
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+AdminDep = Annotated[Principal, Depends(admin_only)]
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")]
+StartingAfter = Annotated[
+    str | None,
+    Query(max_length=255, description="Cursor: the id of the last object of the previous page."),
+]

@@ -1,0 +1,82 @@
+"""The worker: claim events with a lease, process them, retry with backoff; sweep expiry.
+
+Runs in-process under ``billfold serve`` (a background thread) and as ``billfold worker`` processes.
+Claims use ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of workers share the
+inbox; a lease that expires (a crashed process) is claimed again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+
+from billfold.bootstrap import Services
+from billfold.domain import errors
+
+log = logging.getLogger("billfold.worker")
+
+
+class Worker:
+    def __init__(self, services: Services, *, batch: int = 20, name: str | None = None) -> None:
+        self.services = services
+        self.batch = batch
+        self.owner = name or f"worker:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._last_sweep = 0.0
+        self.stop_event = threading.Event()
+
+    def run_once(self) -> int:
+        """Claim and process one batch of due events; sweep expiry when it is time."""
+        processed = 0
+        claimed = self.services.events.claim(self.owner, self.batch)
+        for event_id in claimed:
+            if self.stop_event.is_set():
+                break
+            outcome = self.services.events.process(event_id, stripe=self.services.stripe)
+            log.info("event %s: %s %s", event_id, outcome.status, outcome.note or "")
+            processed += 1
+        interval = self.services.settings.sweep_interval_seconds
+        if time.monotonic() - self._last_sweep >= interval:
+            self._last_sweep = time.monotonic()
+            self.services.ledger.sweep()
+        return processed
+
+    def run(self) -> None:
+        poll = self.services.settings.worker_poll_seconds
+        while not self.stop_event.is_set():
+            try:
+                busy = self.run_once()
+            except errors.StorageUnavailable as exc:
+                log.warning("database unavailable: %s", exc.message)
+                busy = 0
+                self.stop_event.wait(min(5.0, poll * 4))
+            except Exception:
+                log.exception("worker loop error")
+                busy = 0
+                self.stop_event.wait(poll)
+            if not busy:
+                self.stop_event.wait(poll)
+
+    def start_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="billfold-worker", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+
+def run_forever(services: Services, *, batch: int = 20) -> None:
+    """``billfold worker``: run until SIGTERM or SIGINT, finishing the event at hand."""
+    worker = Worker(services, batch=batch)
+
+    def _stop(_signum: int, _frame: object) -> None:
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    worker.run()

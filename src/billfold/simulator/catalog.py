@@ -1,0 +1,281 @@
+"""Products, prices and customers: the objects a checkout session refers to."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from billfold.simulator import errors, forms
+from billfold.simulator.forms import Params
+from billfold.simulator.objects import Obj, build, new_id
+from billfold.simulator.service import Origin, Simulator, created_filter
+
+INTERVALS = ("day", "week", "month", "year")
+_CURRENCY = re.compile(r"^[a-z]{3}$")
+
+PRICE_PARAMS = (
+    "active",
+    "billing_scheme",
+    "currency",
+    "expand",
+    "lookup_key",
+    "metadata",
+    "nickname",
+    "product",
+    "product_data",
+    "recurring",
+    "tax_behavior",
+    "transfer_lookup_key",
+    "unit_amount",
+    "unit_amount_decimal",
+)
+PRICE_DATA_PARAMS = (
+    "currency",
+    "product",
+    "product_data",
+    "recurring",
+    "tax_behavior",
+    "unit_amount",
+    "unit_amount_decimal",
+)
+CUSTOMER_PARAMS = ("description", "email", "expand", "metadata", "name", "phone")
+
+
+def currency(params: Params) -> str:
+    value = params.required_str("currency").lower()
+    if not _CURRENCY.match(value):
+        raise errors.invalid(f"Invalid currency: {value}", param=params.name("currency"))
+    return value
+
+
+def unit_amount(params: Params) -> int:
+    """Whole minor units, from ``unit_amount`` or an integral ``unit_amount_decimal``."""
+    amount = params.integer("unit_amount", minimum=0)
+    if amount is not None:
+        return amount
+    decimal_text = params.text("unit_amount_decimal")
+    if decimal_text is None:
+        raise errors.parameter_missing(params.name("unit_amount"))
+    try:
+        value = Decimal(decimal_text)
+    except InvalidOperation:
+        raise errors.invalid(
+            f"Invalid decimal: {decimal_text}", param=params.name("unit_amount_decimal")
+        ) from None
+    if value != value.to_integral_value() or value < 0:
+        raise errors.invalid(
+            "The simulator supports whole, non-negative minor units only.",
+            param=params.name("unit_amount_decimal"),
+        )
+    return int(value)
+
+
+def recurring(params: Params) -> Obj | None:
+    nested = params.nested("recurring")
+    if nested is None:
+        return None
+    nested.reject_unknown(["interval", "interval_count", "usage_type", "trial_period_days"])
+    interval = nested.choice("interval", INTERVALS, required=True)
+    count = nested.integer("interval_count", minimum=1) or 1
+    return {
+        "interval": interval,
+        "interval_count": count,
+        "meter": None,
+        "usage_type": "licensed",
+        "trial_period_days": nested.integer("trial_period_days", minimum=0),
+    }
+
+
+def create_product(
+    sim: Simulator, params: Params, *, origin: Origin | None, emit: bool = True
+) -> Obj:
+    params.reject_unknown(
+        [
+            "active",
+            "description",
+            "expand",
+            "id",
+            "images",
+            "metadata",
+            "name",
+            "statement_descriptor",
+            "tax_code",
+            "unit_label",
+        ]
+    )
+    now = sim.now()
+    product = build(
+        "product",
+        active=params.boolean("active") is not False,
+        created=now,
+        description=params.text("description"),
+        id=params.text("id") or new_id("prod_", 14),
+        metadata=forms.apply_metadata({}, params.metadata()),
+        name=params.required_str("name"),
+        updated=now,
+    )
+    sim.put(product)
+    if emit and origin is not None:
+        sim.emit("product.created", product, origin=origin)
+    return product
+
+
+def create_price(
+    sim: Simulator, params: Params, *, origin: Origin | None, inline: bool = False
+) -> Obj:
+    """A price from ``POST /v1/prices`` or, when ``inline``, from a line item's ``price_data``."""
+    params.reject_unknown(PRICE_DATA_PARAMS if inline else PRICE_PARAMS)
+    value = currency(params)
+    amount = unit_amount(params)
+    product_id = params.text("product")
+    product_data = params.nested("product_data")
+    if product_id is not None and product_data is not None:
+        raise errors.invalid(
+            "You may only specify one of these parameters: product, product_data.",
+            param=params.name("product"),
+        )
+    if product_id is not None:
+        sim.get("product", product_id, param=params.name("product"))
+    elif product_data is not None:
+        product_id = create_product(sim, product_data, origin=origin, emit=not inline)["id"]
+    else:
+        raise errors.parameter_missing(params.name("product_data" if inline else "product"))
+    lookup_key = None if inline else params.text("lookup_key")
+    if lookup_key is not None:
+        for other in sim.state.collection("price").values():
+            if other["lookup_key"] == lookup_key:
+                if params.boolean("transfer_lookup_key"):
+                    other["lookup_key"] = None
+                else:
+                    raise errors.invalid(
+                        f"A price ({other['id']}) already uses that lookup key.",
+                        param="lookup_key",
+                    )
+    repeat = recurring(params)
+    price = build(
+        "price",
+        # Prices made from price_data are not reusable; Stripe keeps them archived.
+        active=False if inline else params.boolean("active") is not False,
+        created=sim.now(),
+        currency=value,
+        id=new_id("price_1"),
+        lookup_key=lookup_key,
+        metadata={} if inline else forms.apply_metadata({}, params.metadata()),
+        nickname=None if inline else params.text("nickname"),
+        product=product_id,
+        recurring=repeat,
+        tax_behavior=params.text("tax_behavior") or "unspecified",
+        type="recurring" if repeat else "one_time",
+        unit_amount=amount,
+        unit_amount_decimal=str(amount),
+    )
+    sim.put(price)
+    if not inline and origin is not None:
+        sim.emit("price.created", price, origin=origin)
+    return price
+
+
+def list_prices(sim: Simulator, params: Params) -> Obj:
+    params.reject_unknown(
+        [
+            "active",
+            "created",
+            "currency",
+            "ending_before",
+            "expand",
+            "limit",
+            "lookup_keys",
+            "product",
+            "starting_after",
+            "type",
+        ]
+    )
+    active = params.boolean("active")
+    lookup_keys = params.strings("lookup_keys")
+    product = params.text("product")
+    kind = params.choice("type", ["one_time", "recurring"])
+    wanted_currency = params.text("currency")
+
+    def keep(price: Obj) -> bool:
+        return (
+            (active is None or price["active"] == active)
+            and (not lookup_keys or price["lookup_key"] in lookup_keys)
+            and (product is None or price["product"] == product)
+            and (kind is None or price["type"] == kind)
+            and (wanted_currency is None or price["currency"] == wanted_currency)
+        )
+
+    return sim.page(sim.newest_first("price"), params, "/v1/prices", keep=keep, cursor_kind="price")
+
+
+def create_customer(sim: Simulator, params: Params, *, origin: Origin) -> Obj:
+    params.reject_unknown(CUSTOMER_PARAMS)
+    return new_customer(
+        sim,
+        email=params.text("email"),
+        name=params.text("name"),
+        origin=origin,
+        description=params.text("description"),
+        phone=params.text("phone"),
+        metadata=forms.apply_metadata({}, params.metadata()),
+    )
+
+
+def new_customer(
+    sim: Simulator,
+    *,
+    email: str | None,
+    name: str | None,
+    origin: Origin,
+    description: str | None = None,
+    phone: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Obj:
+    customer = build(
+        "customer",
+        created=sim.now(),
+        description=description,
+        email=email,
+        id=new_id("cus_", 14),
+        invoice_prefix=new_id("", 8).upper(),
+        metadata=metadata or {},
+        name=name,
+        phone=phone,
+    )
+    sim.put(customer)
+    sim.emit("customer.created", customer, origin=origin)
+    return customer
+
+
+def update_customer(sim: Simulator, customer_id: str, params: Params, *, origin: Origin) -> Obj:
+    params.reject_unknown(CUSTOMER_PARAMS)
+    customer = sim.get("customer", customer_id)
+    previous: Obj = {}
+    for field in ("description", "email", "name", "phone"):
+        if field in params:
+            value = params.text(field) or None
+            if value != customer[field]:
+                previous[field] = customer[field]
+                customer[field] = value
+    merged = forms.apply_metadata(customer["metadata"], params.metadata())
+    if merged != customer["metadata"]:
+        previous["metadata"] = customer["metadata"]
+        customer["metadata"] = merged
+    if previous:
+        sim.emit("customer.updated", customer, origin=origin, previous=previous)
+    return customer
+
+
+def list_customers(sim: Simulator, params: Params) -> Obj:
+    params.reject_unknown(
+        ["created", "email", "ending_before", "expand", "limit", "starting_after"]
+    )
+    email = params.text("email")
+    created = created_filter(params)
+
+    def keep(customer: Obj) -> bool:
+        return (email is None or customer["email"] == email) and created(customer)
+
+    return sim.page(
+        sim.newest_first("customer"), params, "/v1/customers", keep=keep, cursor_kind="customer"
+    )

@@ -1,0 +1,223 @@
+"""JSON control routes under ``/_sim``: what a test does instead of a browser or a card network.
+
+    POST /_sim/sessions/{id}/pay       {"email"?, "name"?}            -> {"session", "redirect_url"}
+    POST /_sim/sessions/{id}/decline   {"email"?, "name"?}            -> {"session",
+                                                                          "payment_intent"}
+    POST /_sim/sessions/{id}/delay     {"outcome"?, "settle_after_seconds"?, "manual"?, ...}
+                                                                      -> {"session", "redirect_url"}
+    POST /_sim/sessions/{id}/settle    {"outcome"?}                   -> {"session"}
+    POST /_sim/disputes                {"charge" | "payment_intent", "amount"?, "reason"?}
+                                                                      -> dispute
+    POST /_sim/disputes/{id}/close     {"status": "won" | "lost"}     -> dispute
+    POST /_sim/subscriptions/{id}/renew {"outcome": "paid" | "failed"} -> subscription
+    GET  /_sim/chaos                                                  -> chaos settings
+    POST /_sim/chaos                   {any chaos field}              -> chaos settings
+    GET  /_sim/deliveries              ?event_id=&type=&status=       -> {"data", "counts"}
+    POST /_sim/events/{id}/resend                                     -> {"data": deliveries}
+    POST /_sim/flush                   {"timeout"?: 10}               -> {"settled", "counts"}
+    POST /_sim/reset                                                  -> {"reset": true}
+
+Errors answer in Stripe's error shape, with the same status codes as the API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from billfold.simulator import billing, checkout, disputes, errors
+from billfold.simulator.objects import Obj
+from billfold.simulator.service import Simulator
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class Control:
+    def __init__(self, sim: Simulator, *, flush_timeout: float = 10.0) -> None:
+        self.sim = sim
+        self.flush_timeout = flush_timeout
+
+    def routes(self) -> list[Route]:
+        def route(path: str, endpoint: Endpoint, method: str = "POST") -> Route:
+            return Route(f"/_sim{path}", _errors_as_json(endpoint), methods=[method])
+
+        return [
+            route("/sessions/{id}/pay", self.pay),
+            route("/sessions/{id}/decline", self.decline),
+            route("/sessions/{id}/delay", self.delay),
+            route("/sessions/{id}/settle", self.settle),
+            route("/disputes", self.open_dispute),
+            route("/disputes/{id}/close", self.close_dispute),
+            route("/subscriptions/{id}/renew", self.renew),
+            route("/chaos", self.get_chaos, "GET"),
+            route("/chaos", self.set_chaos),
+            route("/deliveries", self.deliveries, "GET"),
+            route("/events/{id}/resend", self.resend),
+            route("/flush", self.flush),
+            route("/reset", self.reset),
+        ]
+
+    async def pay(self, request: Request) -> Response:
+        body = await _body(request)
+        session = checkout.pay(
+            self.sim,
+            request.path_params["id"],
+            email=_text(body, "email"),
+            name=_text(body, "name"),
+        )
+        return self._done({"session": session, "redirect_url": checkout.success_url(session)})
+
+    async def decline(self, request: Request) -> Response:
+        body = await _body(request)
+        session = checkout.decline(
+            self.sim,
+            request.path_params["id"],
+            email=_text(body, "email"),
+            name=_text(body, "name"),
+        )
+        intent = self.sim.get("payment_intent", session["payment_intent"])
+        return self._done({"session": session, "payment_intent": intent})
+
+    async def delay(self, request: Request) -> Response:
+        body = await _body(request)
+        settle_after = _number(body, "settle_after_seconds")
+        if body.get("manual") is True:
+            settle_after = -1.0
+        session = checkout.pay_later(
+            self.sim,
+            request.path_params["id"],
+            email=_text(body, "email"),
+            name=_text(body, "name"),
+            outcome=_text(body, "outcome") or "succeeded",
+            settle_after=settle_after,
+        )
+        return self._done({"session": session, "redirect_url": checkout.success_url(session)})
+
+    async def settle(self, request: Request) -> Response:
+        body = await _body(request)
+        session = checkout.settle(self.sim, request.path_params["id"], _text(body, "outcome"))
+        return self._done({"session": session})
+
+    async def open_dispute(self, request: Request) -> Response:
+        body = await _body(request)
+        amount = body.get("amount")
+        if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
+            raise errors.invalid("amount must be an integer in minor units", param="amount")
+        dispute = disputes.open_dispute(
+            self.sim,
+            charge_id=_text(body, "charge"),
+            payment_intent_id=_text(body, "payment_intent"),
+            amount=amount,
+            reason=_text(body, "reason") or "fraudulent",
+        )
+        return self._done(dispute)
+
+    async def close_dispute(self, request: Request) -> Response:
+        body = await _body(request)
+        status = _text(body, "status")
+        if status is None:
+            raise errors.parameter_missing("status")
+        return self._done(
+            disputes.close_dispute(self.sim, request.path_params["id"], status=status)
+        )
+
+    async def renew(self, request: Request) -> Response:
+        body = await _body(request)
+        subscription = billing.renew(
+            self.sim, request.path_params["id"], outcome=_text(body, "outcome") or "paid"
+        )
+        return self._done(subscription)
+
+    async def get_chaos(self, request: Request) -> Response:
+        return JSONResponse(self.sim.deliverer.chaos.to_json())
+
+    async def set_chaos(self, request: Request) -> Response:
+        body = await _body(request)
+        try:
+            chaos = self.sim.deliverer.chaos.updated(body)
+        except (TypeError, ValueError) as exc:
+            raise errors.invalid(str(exc)) from exc
+        self.sim.deliverer.set_chaos(chaos)
+        return JSONResponse(chaos.to_json())
+
+    async def deliveries(self, request: Request) -> Response:
+        query = request.query_params
+        wanted = {
+            "event_id": query.get("event_id"),
+            "event_type": query.get("type"),
+            "status": query.get("status"),
+        }
+        data = [
+            delivery.to_json()
+            for delivery in self.sim.state.deliveries
+            if all(v is None or getattr(delivery, k) == v for k, v in wanted.items())
+        ]
+        return JSONResponse({"data": data, "counts": self.sim.deliverer.counts()})
+
+    async def resend(self, request: Request) -> Response:
+        event = self.sim.state.events.get(request.path_params["id"])
+        if event is None:
+            raise errors.resource_missing("event", request.path_params["id"])
+        created = self.sim.deliverer.enqueue(event, chaos=False)
+        return self._done({"data": [d.to_json() for d in created]})
+
+    async def flush(self, request: Request) -> Response:
+        body = await _body(request)
+        timeout = _number(body, "timeout")
+        settled = await self.sim.deliverer.flush(self.flush_timeout if timeout is None else timeout)
+        answer = {"settled": settled, "counts": self.sim.deliverer.counts()}
+        return JSONResponse(answer, status_code=200 if settled else 504)
+
+    async def reset(self, request: Request) -> Response:
+        self.sim.reset()
+        return JSONResponse({"reset": True})
+
+    def _done(self, answer: Obj) -> Response:
+        self.sim.save()
+        return JSONResponse(answer)
+
+
+def _errors_as_json(endpoint: Endpoint) -> Endpoint:
+    async def guarded(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except errors.ApiError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+
+    return guarded
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise errors.invalid("The body must be a JSON object.") from None
+    if not isinstance(data, dict):
+        raise errors.invalid("The body must be a JSON object.")
+    return data
+
+
+def _text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise errors.invalid(f"{key} must be a string", param=key)
+    return value
+
+
+def _number(body: dict[str, Any], key: str) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise errors.invalid(f"{key} must be a number", param=key)
+    return float(value)

@@ -1,0 +1,272 @@
+"""The simulator's core: its objects, the events it emits, lists and expansion, background work.
+
+Operations on particular resources live beside it (``checkout``, ``billing``, ``refunds``,
+``disputes``, ``catalog``); they change objects through this class and call ``emit`` for each event
+Stripe would send. Everything runs inside one event loop, so there is no locking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from billfold.simulator import errors
+from billfold.simulator.config import SimulatorConfig
+from billfold.simulator.delivery import Deliverer
+from billfold.simulator.forms import Params
+from billfold.simulator.objects import KINDS_BY_PREFIX, Obj, build, list_object, new_id
+from billfold.simulator.state import State
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """What caused a change: an API request (its id and idempotency key) or the dashboard (None)."""
+
+    request_id: str | None = None
+    idempotency_key: str | None = None
+
+    def as_event_request(self) -> Obj:
+        return {"id": self.request_id, "idempotency_key": self.idempotency_key}
+
+
+DASHBOARD = Origin()
+
+
+class Simulator:
+    def __init__(self, config: SimulatorConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.state = State.load(config.state_path)
+        self.deliverer = Deliverer(
+            config=config, state=self.state, on_change=self.save, clock=clock
+        )
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Set by the checkout module: settles one delayed payment when its timer fires.
+        self.settle_due: Callable[[Simulator, str], None] | None = None
+
+    # -- time and persistence --------------------------------------------------------------
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def save(self) -> None:
+        if self.config.state_path is not None:
+            self.state.save(self.config.state_path)
+
+    def reset(self) -> None:
+        """Forget everything: objects, events, deliveries (pending ones are dropped)."""
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers = {}
+        fresh = State()
+        for name in State.__dataclass_fields__:
+            setattr(self.state, name, getattr(fresh, name))
+        self.deliverer.reindex()
+        self.save()
+
+    # -- background work: delivery worker and settlement timers -------------------------------
+
+    def ensure_background(self) -> None:
+        """Start (or restart, in a new loop) the delivery worker and the settlement timers."""
+        self.deliverer.ensure_running()
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return
+        self._loop = loop
+        self._timers = {}
+        for settlement in self.state.settlements.values():
+            if settlement.due_at is not None:
+                self.arm_timer(settlement.session_id, settlement.due_at)
+
+    def arm_timer(self, session_id: str, due_at: float) -> None:
+        self.cancel_timer(session_id)
+        if self._loop is None:
+            return  # armed by ensure_background once a loop runs
+        delay = max(0.0, due_at - self.clock())
+        self._timers[session_id] = self._loop.call_later(delay, self._fire, session_id)
+
+    def cancel_timer(self, session_id: str) -> None:
+        handle = self._timers.pop(session_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _fire(self, session_id: str) -> None:
+        self._timers.pop(session_id, None)
+        if self.settle_due is not None:
+            self.settle_due(self, session_id)
+
+    async def aclose(self) -> None:
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers = {}
+        self._loop = None
+        await self.deliverer.aclose()
+
+    # -- objects ---------------------------------------------------------------------------
+
+    def put(self, obj: Obj) -> Obj:
+        self.state.collection(obj["object"])[obj["id"]] = obj
+        return obj
+
+    def get(self, kind: str, object_id: str, *, param: str | None = None) -> Obj:
+        found = self.state.collection(kind).get(object_id)
+        if found is None:
+            raise errors.resource_missing(kind, object_id, param=param)
+        return found
+
+    def find(self, object_id: str) -> Obj | None:
+        """Any stored object by its id alone, as expansion needs."""
+        for prefix, kind in KINDS_BY_PREFIX.items():
+            if object_id.startswith(prefix):
+                if kind == "event":
+                    return self.state.events.get(object_id)
+                return self.state.collection(kind).get(object_id)
+        return None
+
+    def newest_first(self, kind: str) -> list[Obj]:
+        return list(reversed(self.state.collection(kind).values()))
+
+    # -- events ----------------------------------------------------------------------------
+
+    def emit(
+        self,
+        event_type: str,
+        obj: Obj,
+        *,
+        origin: Origin = DASHBOARD,
+        previous: Obj | None = None,
+    ) -> Obj:
+        """Record an event carrying a copy of ``obj`` as it is now, and queue its delivery."""
+        data: Obj = {"object": copy.deepcopy(obj)}
+        if previous is not None:
+            data["previous_attributes"] = copy.deepcopy(previous)
+        event = build(
+            "event",
+            api_version=self.config.api_version,
+            created=self.now(),
+            data=data,
+            id=new_id("evt_1"),
+            pending_webhooks=1 if self.deliverer.enabled else 0,
+            request=origin.as_event_request(),
+            type=event_type,
+        )
+        self.state.events[event["id"]] = event
+        self.deliverer.enqueue(event)
+        return event
+
+    def event_view(self, event: Obj) -> Obj:
+        """The event as the API shows it: ``pending_webhooks`` counts deliveries on their way."""
+        view = copy.deepcopy(event)
+        view["pending_webhooks"] = self.deliverer.pending_count(event["id"])
+        return view
+
+    # -- lists and expansion ---------------------------------------------------------------
+
+    def page(
+        self,
+        items: list[Obj],
+        params: Params,
+        url: str,
+        *,
+        keep: Callable[[Obj], bool] = lambda _: True,
+        cursor_kind: str = "object",
+    ) -> Obj:
+        """A Stripe list page of ``items`` (newest first) that ``keep`` accepts.
+
+        Cursors are positions in the whole collection, as Stripe's are, so an object that the
+        filters leave out still works as ``starting_after``.
+        """
+        limit = params.integer("limit")
+        if limit is None:
+            limit = 10
+        if not 1 <= limit <= 100:
+            raise errors.invalid(
+                "This value must be greater than or equal to 1 and less than or equal to 100.",
+                param="limit",
+            )
+        after = params.text("starting_after")
+        before = params.text("ending_before")
+        if after and before:
+            raise errors.invalid(
+                "You may only specify one of these parameters: ending_before, starting_after.",
+                param="ending_before",
+            )
+        ids = [item["id"] for item in items]
+        if after or before:
+            cursor = after or before
+            assert cursor is not None
+            if cursor not in ids:
+                raise errors.resource_missing(
+                    cursor_kind, cursor, param="starting_after" if after else "ending_before"
+                )
+            position = ids.index(cursor)
+        if after:
+            kept = [item for item in items[position + 1 :] if keep(item)]
+            data, has_more = kept[:limit], len(kept) > limit
+        elif before:
+            kept = [item for item in items[:position] if keep(item)]
+            data, has_more = kept[-limit:], len(kept) > limit
+        else:
+            kept = [item for item in items if keep(item)]
+            data, has_more = kept[:limit], len(kept) > limit
+        return list_object([copy.deepcopy(item) for item in data], url, has_more=has_more)
+
+    def expand(self, obj: Obj, paths: Iterable[str]) -> Obj:
+        """Replace ids by the objects they name, along each dotted ``expand[]`` path."""
+        result = copy.deepcopy(obj)
+        for path in paths:
+            self._expand(result, path.split("."), path)
+        return result
+
+    def _expand(self, node: Obj, parts: list[str], path: str) -> None:
+        head, rest = parts[0], parts[1:]
+        if head == "data" and node.get("object") == "list":
+            for item in node["data"]:
+                if rest:
+                    self._expand(item, rest, path)
+            return
+        if head == "line_items" and node.get("object") == "checkout.session":
+            items = self.state.line_items.get(node["id"], [])
+            url = f"/v1/checkout/sessions/{node['id']}/line_items"
+            node["line_items"] = list_object(
+                copy.deepcopy(items[:10]), url, has_more=len(items) > 10
+            )
+        elif head not in node:
+            raise errors.invalid(f"This property cannot be expanded ({path}).", param="expand")
+        value = node[head]
+        if isinstance(value, str):
+            target = self.find(value)
+            if target is None:
+                raise errors.invalid(f"This property cannot be expanded ({path}).", param="expand")
+            node[head] = value = copy.deepcopy(target)
+        if rest and isinstance(value, dict):
+            self._expand(value, rest, path)
+
+
+def created_filter(params: Params) -> Callable[[Obj], bool]:
+    """Stripe's ``created`` filter: an exact timestamp or ``created[gt|gte|lt|lte]``."""
+    if "created" not in params:
+        return lambda _: True
+    if isinstance(params.raw("created"), str):
+        exact = params.integer("created")
+        return lambda obj: obj["created"] == exact
+    nested = params.nested("created")
+    assert nested is not None
+    nested.reject_unknown(["gt", "gte", "lt", "lte"])
+    bounds = {op: nested.integer(op) for op in ("gt", "gte", "lt", "lte")}
+
+    def keep(obj: Obj) -> bool:
+        created: int = obj["created"]
+        checks = (
+            bounds["gt"] is None or created > bounds["gt"],
+            bounds["gte"] is None or created >= bounds["gte"],
+            bounds["lt"] is None or created < bounds["lt"],
+            bounds["lte"] is None or created <= bounds["lte"],
+        )
+        return all(checks)
+
+    return keep

@@ -1,0 +1,213 @@
+"""Run the simulator and a webhook receiver on real 127.0.0.1 ports, and talk to them as clients do.
+
+The simulator is driven through the official ``stripe`` SDK and plain HTTP (form posts to the hosted
+page, JSON to the control routes); events arrive at a small Starlette receiver that checks each
+signature with billfold's own ``signature.verify``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from billfold.adapters.stripe import signature
+from billfold.domain import errors
+from billfold.simulator import RetryPolicy, SimulatorConfig, create_simulator_app
+
+SECRET = "whsec_test_simulator_suite"
+API_KEY = "sk_test_simulator_suite"
+
+
+class ServerThread:
+    """uvicorn serving ``app`` on a free port in a background thread."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="none", http="h11")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint: verifies the signature, records each event, fails when told to."""
+
+    fail_first: int = 0  # answer 500 to the first n deliveries of each event
+    fail_always: bool = False
+    delay: float = 0.0  # seconds to take over each request
+    events: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    rejected: int = 0
+    seen: dict[str, int] = field(default_factory=dict)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    url: str = ""
+
+    async def endpoint(self, request: Request) -> Response:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            payload = await request.body()
+            try:
+                signature.verify(payload, request.headers.get("stripe-signature"), [SECRET])
+            except errors.InvalidSignature:
+                self.rejected += 1
+                return JSONResponse({"error": "bad signature"}, status_code=400)
+            event = json.loads(payload)
+            self.seen[event["id"]] = self.seen.get(event["id"], 0) + 1
+            if self.fail_always or self.seen[event["id"]] <= self.fail_first:
+                return JSONResponse({"error": "not now"}, status_code=500)
+            self.events.append(event)
+            self.headers.append(dict(request.headers))
+            return JSONResponse({"received": True})
+        finally:
+            self.in_flight -= 1
+
+    def types(self) -> list[str]:
+        return [event["type"] for event in self.events]
+
+    def of_type(self, event_type: str) -> list[dict[str, Any]]:
+        return [event for event in self.events if event["type"] == event_type]
+
+
+@dataclass
+class Sim:
+    """A running simulator, and the clients that talk to it."""
+
+    url: str
+    app: Starlette
+    stripe: stripe.StripeClient
+    http: httpx.Client
+
+    def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self.http.post(f"{self.url}/_sim/{path}", json=body or {})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def flush(self, timeout: float = 10.0) -> dict[str, Any]:
+        answer: dict[str, Any] = self.control("flush", {"timeout": timeout})
+        assert answer["settled"]
+        return answer
+
+    def deliveries(self, **query: str) -> list[dict[str, Any]]:
+        response = self.http.get(f"{self.url}/_sim/deliveries", params=query)
+        response.raise_for_status()
+        data: list[dict[str, Any]] = response.json()["data"]
+        return data
+
+    def session(self, **params: Any) -> stripe.checkout.Session:
+        """A one-item payment session for a $4.99 Starter Pack, unless ``params`` say otherwise."""
+        defaults: dict[str, Any] = {
+            "mode": "payment",
+            "success_url": "https://shop.example/thanks?session={CHECKOUT_SESSION_ID}",
+            "cancel_url": "https://shop.example/cancel",
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": "usd",
+                        "unit_amount": 499,
+                        "product_data": {"name": "Starter Pack"},
+                    },
+                }
+            ],
+            "metadata": {"billfold_account": "user_123", "billfold_package": "starter"},
+        }
+        return self.stripe.v1.checkout.sessions.create(params={**defaults, **params})
+
+
+def stripe_client(base_url: str, api_key: str = API_KEY) -> tuple[stripe.StripeClient, Any]:
+    http_client = stripe.RequestsClient()
+    client = stripe.StripeClient(
+        api_key,
+        base_addresses={"api": base_url},
+        http_client=http_client,
+        max_network_retries=0,
+    )
+    return client, http_client
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    endpoint = Receiver()
+    app = Starlette(routes=[Route("/webhooks/stripe", endpoint.endpoint, methods=["POST"])])
+    server = ServerThread(app).start()
+    endpoint.url = f"{server.url}/webhooks/stripe"
+    yield endpoint
+    server.stop()
+
+
+MakeSim = Callable[..., Sim]
+
+
+@pytest.fixture
+def make_sim(receiver: Receiver) -> Iterator[MakeSim]:
+    """Start a simulator; keyword arguments override ``SimulatorConfig`` fields."""
+    started: list[tuple[ServerThread, Any, httpx.Client]] = []
+
+    def make(**overrides: Any) -> Sim:
+        settings: dict[str, Any] = {
+            "webhook_url": receiver.url,
+            "webhook_secret": SECRET,
+            "retry": RetryPolicy(base_seconds=0.02, max_seconds=0.2, max_attempts=5),
+            "async_settle_seconds": None,
+        }
+        settings.update(overrides)
+        app = create_simulator_app(SimulatorConfig(**settings))
+        server = ServerThread(app).start()
+        client, http_client = stripe_client(server.url)
+        http = httpx.Client(timeout=10)
+        started.append((server, http_client, http))
+        return Sim(url=server.url, app=app, stripe=client, http=http)
+
+    yield make
+    for server, http_client, http in started:
+        http.close()
+        http_client.close()
+        server.stop()
+
+
+@pytest.fixture
+def sim(make_sim: MakeSim) -> Sim:
+    return make_sim()
