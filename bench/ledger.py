@@ -46,6 +46,8 @@ READER = "bench_reader"
 # Targets from issue 2, for PostgreSQL on a 2-core machine.
 TARGET_SPREAD = 2_000.0
 TARGET_HOT = 800.0
+# "No slower at 1M lines than at 10", allowing for the noise of a shared machine.
+READ_TOLERANCE = 1.2
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class Sizes:
 
 FULL = Sizes(
     spend_accounts=10_000,
-    spends={1: 3_000, 16: 6_000},
+    spends={1: 2_000, 16: 4_000},
     spend_warmup=320,
     concurrency=(1, 16),
     reads=2_000,
@@ -100,7 +102,7 @@ def run(ctx: Context) -> list[Record]:
             "verify() after each run.",
             "reads: latency of `Ledger.balances(account)` (one unit of work: balances + "
             "pending-expiry queries), single thread; median over the runs of each run's median and "
-            "p99. ratio = (1M-line database) / (10-line database).",
+            "p99. ratio = (1M-line database) / (10-line database); 'meets' allows 20% noise.",
             f"targets (PostgreSQL): >= {TARGET_SPREAD:,.0f} spends/s spread, >= {TARGET_HOT:,.0f} "
             "spends/s on one hot account, balance read at 1M lines no slower than at 10.",
             "threads are Python threads: with 2 cores and the GIL, the client and PostgreSQL share "
@@ -304,5 +306,6 @@ def read_benchmarks(ctx: Context, sizes: Sizes) -> list[Record]:
         for row in (small, large):
             row["ratio median (big/10)"] = row["median µs"] / small["median µs"]
             row["ratio p99 (big/10)"] = row["p99 µs"] / small["p99 µs"]
+        large["meets (ratio <= 1.2)"] = large["ratio median (big/10)"] <= READ_TOLERANCE
         records += [Record(NAME, "balance reads", small), Record(NAME, "balance reads", large)]
     return records

@@ -62,6 +62,8 @@ class ServerThread:
         return self
 
     def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self._socket.close()
@@ -104,6 +106,13 @@ class Receiver:
         finally:
             self.in_flight -= 1
 
+    def reset(self) -> None:
+        self.fail_first, self.fail_always, self.delay = 0, False, 0.0
+        self.events.clear()
+        self.headers.clear()
+        self.seen.clear()
+        self.rejected = self.max_in_flight = 0
+
     def types(self) -> list[str]:
         return [event["type"] for event in self.events]
 
@@ -119,6 +128,13 @@ class Sim:
     app: Starlette
     stripe: stripe.StripeClient
     http: httpx.Client
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    server: ServerThread | None = None
+
+    def client_with_key(self, api_key: str, base_url: str | None = None) -> stripe.StripeClient:
+        client, http_client = stripe_client(base_url or self.url, api_key)
+        self.closers.append(http_client.close)
+        return client
 
     def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
         response = self.http.post(f"{self.url}/_sim/{path}", json=body or {})
@@ -129,6 +145,15 @@ class Sim:
         answer: dict[str, Any] = self.control("flush", {"timeout": timeout})
         assert answer["settled"]
         return answer
+
+    def stop(self) -> None:
+        """Stop this simulator's server now (a ``make_sim`` one), as a restart would."""
+        for close in self.closers:
+            close()
+        self.closers.clear()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
 
     def deliveries(self, **query: str) -> list[dict[str, Any]]:
         response = self.http.get(f"{self.url}/_sim/deliveries", params=query)
@@ -168,8 +193,8 @@ def stripe_client(base_url: str, api_key: str = API_KEY) -> tuple[stripe.StripeC
     return client, http_client
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+@pytest.fixture(scope="session")
+def _receiver_server() -> Iterator[Receiver]:
     endpoint = Receiver()
     app = Starlette(routes=[Route("/webhooks/stripe", endpoint.endpoint, methods=["POST"])])
     server = ServerThread(app).start()
@@ -178,36 +203,122 @@ def receiver() -> Iterator[Receiver]:
     server.stop()
 
 
+@pytest.fixture
+def receiver(_receiver_server: Receiver) -> Receiver:
+    """The webhook receiver, emptied and answering 200 again."""
+    _receiver_server.reset()
+    return _receiver_server
+
+
+def _config(receiver: Receiver, **overrides: Any) -> SimulatorConfig:
+    settings: dict[str, Any] = {
+        "webhook_url": receiver.url,
+        "webhook_secret": SECRET,
+        "retry": RetryPolicy(base_seconds=0.02, max_seconds=0.2, max_attempts=5),
+        "async_settle_seconds": None,
+    }
+    settings.update(overrides)
+    return SimulatorConfig(**settings)
+
+
+def _start(config: SimulatorConfig) -> tuple[ServerThread, Sim]:
+    app = create_simulator_app(config)
+    server = ServerThread(app).start()
+    client, http_client = stripe_client(server.url)
+    http = httpx.Client(timeout=10)
+    handle = Sim(url=server.url, app=app, stripe=client, http=http, server=server)
+    handle.closers += [http_client.close, http.close]
+    return server, handle
+
+
+def _stop(started: list[tuple[ServerThread, Sim]]) -> None:
+    # Stopping takes uvicorn a tick each: stop them side by side.
+    stopping = [threading.Thread(target=handle.stop) for _, handle in started]
+    for thread in stopping:
+        thread.start()
+    for thread in stopping:
+        thread.join()
+
+
+@pytest.fixture(scope="session")
+def _shared_sim(_receiver_server: Receiver) -> Iterator[Sim]:
+    started = [_start(_config(_receiver_server))]
+    yield started[0][1]
+    _stop(started)
+
+
+@pytest.fixture
+def sim(_shared_sim: Sim, receiver: Receiver) -> Sim:
+    """A simulator with the default test configuration and nothing in it yet."""
+    _shared_sim.control("reset")
+    receiver.reset()
+    return _shared_sim
+
+
 MakeSim = Callable[..., Sim]
 
 
 @pytest.fixture
 def make_sim(receiver: Receiver) -> Iterator[MakeSim]:
-    """Start a simulator; keyword arguments override ``SimulatorConfig`` fields."""
-    started: list[tuple[ServerThread, Any, httpx.Client]] = []
+    """Start a simulator of its own; keyword arguments override ``SimulatorConfig`` fields."""
+    started: list[tuple[ServerThread, Sim]] = []
 
     def make(**overrides: Any) -> Sim:
-        settings: dict[str, Any] = {
-            "webhook_url": receiver.url,
-            "webhook_secret": SECRET,
-            "retry": RetryPolicy(base_seconds=0.02, max_seconds=0.2, max_attempts=5),
-            "async_settle_seconds": None,
-        }
-        settings.update(overrides)
-        app = create_simulator_app(SimulatorConfig(**settings))
-        server = ServerThread(app).start()
-        client, http_client = stripe_client(server.url)
-        http = httpx.Client(timeout=10)
-        started.append((server, http_client, http))
-        return Sim(url=server.url, app=app, stripe=client, http=http)
+        started.append(_start(_config(receiver, **overrides)))
+        return started[-1][1]
 
     yield make
-    for server, http_client, http in started:
-        http.close()
-        http_client.close()
+    _stop(started)
+
+
+def _wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition did not become true in time")
+        time.sleep(0.01)
+
+
+WaitUntil = Callable[..., None]
+Serve = Callable[[ASGIApp], ServerThread]
+Sdk = Callable[[str], stripe.StripeClient]
+
+
+@pytest.fixture
+def wait_until() -> WaitUntil:
+    """Poll a condition (events arrive in the background) until it holds or time runs out."""
+    return _wait_until
+
+
+@pytest.fixture
+def serve() -> Iterator[Serve]:
+    """Serve any ASGI app on a free port for the length of the test."""
+    servers: list[ServerThread] = []
+
+    def start(app: ASGIApp) -> ServerThread:
+        servers.append(ServerThread(app).start())
+        return servers[-1]
+
+    yield start
+    for server in servers:
         server.stop()
 
 
 @pytest.fixture
-def sim(make_sim: MakeSim) -> Sim:
-    return make_sim()
+def sdk() -> Iterator[Sdk]:
+    """An official SDK client for an API base URL."""
+    closers: list[Callable[[], None]] = []
+
+    def make(base_url: str) -> stripe.StripeClient:
+        client, http_client = stripe_client(base_url)
+        closers.append(http_client.close)
+        return client
+
+    yield make
+    for close in closers:
+        close()
+
+
+@pytest.fixture
+def webhook_secret() -> str:
+    return SECRET

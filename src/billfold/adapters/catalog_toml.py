@@ -266,7 +266,7 @@ def _format_path(path: Path_) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(text.splitlines())
 
 
 def _fail(source: str, path: Path_, problem: str) -> errors.CatalogError:

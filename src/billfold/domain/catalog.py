@@ -71,9 +71,17 @@ def currency_decimals(currency: str) -> int:
     return 2
 
 
+def _quote(text: str) -> str:
+    # JSON escapes the ASCII control characters; these Unicode line breaks it leaves alone.
+    quoted = json.dumps(text, ensure_ascii=False)
+    return (
+        quoted.replace("\x85", "\\u0085").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    )
+
+
 def format_key(segment: str) -> str:
     """A key as it would be written in a TOML key path: bare if it can be, quoted otherwise."""
-    return segment if _BARE_KEY.fullmatch(segment) else json.dumps(segment, ensure_ascii=False)
+    return segment if _BARE_KEY.fullmatch(segment) else _quote(segment)
 
 
 def show(value: object) -> str:
@@ -83,7 +91,7 @@ def show(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _quote(value)
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, Mapping):

@@ -79,8 +79,9 @@ class EventProcessor:
         """Commit the event verbatim; lease it to ``lease_owner`` for processing right away."""
         now = self._clock()
         obj = event.get("data", {}).get("object", {})
+        event_id = str(event["id"])
         row = {
-            "id": str(event["id"]),
+            "id": event_id,
             "type": str(event["type"]),
             "livemode": bool(event.get("livemode", False)),
             "api_version": _str_or_none(event.get("api_version")),
@@ -97,7 +98,7 @@ class EventProcessor:
         with self._uow() as uow:
             stored = uow.inbox.insert(row)
             uow.commit()
-        return Received(event_id=row["id"], stored=stored)
+        return Received(event_id=event_id, stored=stored)
 
     # --- processing ----------------------------------------------------------------------------
 
@@ -287,7 +288,7 @@ class EventProcessor:
                 )
             uow.inbox.retry(event_id, now=now)
             uow.commit()
-        outcome = self.process(event_id, line_items=line_items)
+        outcome = self.process(event_id, stripe=stripe)
         with self._uow() as uow:
             after = uow.inbox.get(event_id, with_payload=False)
         assert after is not None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 from billfold.domain.ledger import GrantState, Line
 
@@ -301,14 +302,26 @@ class StripeGateway(Protocol):
 class UnitOfWork(Protocol):
     """One database transaction. ``commit`` makes it durable; leaving without it rolls back."""
 
-    ledger: LedgerStore
-    inbox: InboxStore
-    orders: OrderStore
-    accounts: AccountStore
+    @property
+    def ledger(self) -> LedgerStore: ...
 
-    def __enter__(self) -> UnitOfWork: ...
+    @property
+    def inbox(self) -> InboxStore: ...
 
-    def __exit__(self, *exc: object) -> None: ...
+    @property
+    def orders(self) -> OrderStore: ...
+
+    @property
+    def accounts(self) -> AccountStore: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
     def commit(self) -> None: ...
 

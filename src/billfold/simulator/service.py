@@ -58,7 +58,7 @@ class Simulator:
             self.state.save(self.config.state_path)
 
     def reset(self) -> None:
-        """Forget everything: objects, events, deliveries (pending ones are dropped)."""
+        """Forget everything (objects, events, deliveries, even pending ones); chaos as configured."""
         for handle in self._timers.values():
             handle.cancel()
         self._timers = {}
@@ -66,6 +66,7 @@ class Simulator:
         for name in State.__dataclass_fields__:
             setattr(self.state, name, getattr(fresh, name))
         self.deliverer.reindex()
+        self.deliverer.set_chaos(self.config.chaos)
         self.save()
 
     # -- background work: delivery worker and settlement timers -------------------------------

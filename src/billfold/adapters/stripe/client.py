@@ -51,12 +51,12 @@ class SdkStripeGateway:
     def retrieve_checkout_session(self, session_id: str) -> Mapping[str, Any]:
         with _translated("retrieve the checkout session"):
             session = self.client.v1.checkout.sessions.retrieve(session_id)
-            return session.to_dict()
+            return dict(session.to_dict())
 
     def create_checkout_session(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
         with _translated("create a checkout session"):
-            session = self.client.v1.checkout.sessions.create(params=dict(params))  # type: ignore[arg-type]
-            return session.to_dict()
+            session = self.client.v1.checkout.sessions.create(params=dict(params))
+            return dict(session.to_dict())
 
 
 class _translated:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -31,10 +31,10 @@ class EventResponse(BaseModel):
     next_attempt_at: int | None
     stripe_created: int | None
     object_id: str | None
-    payload: dict[str, object] | None = None
+    payload: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, e: EventRecord, *, payload: dict[str, object] | None = None) -> EventResponse:
+    def of(cls, e: EventRecord, *, payload: dict[str, Any] | None = None) -> EventResponse:
         return cls(
             id=e.id, type=e.type, livemode=e.livemode, status=e.status, attempts=e.attempts,
             last_error=e.last_error, outcome=e.outcome, received_at=e.received_at,
