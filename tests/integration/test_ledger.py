@@ -8,8 +8,13 @@ after the test and fails on any violation.
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,6 +140,21 @@ class Books:
 
 
 @pytest.fixture
+def tmp_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where ``db_url`` puts this module's SQLite files: on tmpfs when the machine has one.
+
+    Durability is not under test here, and an fsync on every commit would dominate the runtime.
+    """
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path_factory.mktemp("db")
+        return
+    path = Path(tempfile.mkdtemp(prefix="billfold-test-", dir=shm))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def books(uow_factory: Any, clock: Any, engine: Engine) -> Books:
     return Books(L.Ledger(uow_factory, clock, units=UNITS), clock, engine)
 
@@ -144,23 +164,23 @@ def books(uow_factory: Any, clock: Any, engine: Engine) -> Books:
 BAD_AMOUNTS = [0, -1, -100, 1.5, "10", True, None, 10**16, 2**63]
 
 
-@pytest.mark.parametrize("amount", BAD_AMOUNTS, ids=repr)
-def test_given_a_bad_amount_when_any_operation_asks_for_it_then_validation_error_and_nothing_written(
-    books: Books, amount: Any
+def test_given_a_bad_amount_when_any_operation_asks_for_it_then_validation_error_and_no_write(
+    books: Books,
 ) -> None:
     books.grant(100)
     hold = books.hold(10)
-    actions: list[Callable[[], object]] = [
-        lambda: books.grant(amount),
-        lambda: books.spend(amount),
-        lambda: books.hold(amount),
-        lambda: books.clawback(amount, origin="order_1"),
-    ]
-    if amount is not None:  # a capture without an amount takes the whole hold
-        actions.append(lambda: books.capture(hold.hold_id, amount))
-
-    for action in actions:
-        books.refused(errors.ValidationError, action)
+    for amount in BAD_AMOUNTS:
+        actions: list[Callable[[], object]] = [
+            partial(books.grant, amount),
+            partial(books.spend, amount),
+            partial(books.hold, amount),
+            partial(books.clawback, amount, origin="order_1"),
+        ]
+        if amount is not None:  # a capture without an amount takes the whole hold
+            actions.append(partial(books.capture, hold.hold_id, amount))
+        for action in actions:
+            info = books.refused(errors.ValidationError, action)
+            assert info.value.details["param"] == "amount", amount
 
     assert books.balance() == (90, 10, 0)
 
@@ -185,25 +205,15 @@ def test_given_a_catalog_of_credits_when_an_undeclared_unit_is_used_then_unknown
     books.refused(errors.ValidationError, lambda: books.grant(5, unit=None))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("expires_in", [0, -1, -HOUR], ids=["now", "a second ago", "an hour ago"])
-def test_given_an_expiry_that_is_not_in_the_future_when_granting_then_validation_error(
-    books: Books, expires_in: int
+def test_given_an_expiry_not_in_the_future_or_not_a_timestamp_when_granting_then_refused(
+    books: Books,
 ) -> None:
-    info = books.refused(errors.ValidationError, lambda: books.grant(100, expires_in=expires_in))
-
-    assert info.value.details["param"] == "expires_at"
-
-
-@pytest.mark.parametrize("expires_at", [1.5e12, "1900000000", True], ids=repr)
-def test_given_an_expiry_that_is_not_a_timestamp_when_granting_then_validation_error(
-    books: Books, expires_at: Any
-) -> None:
-    books.refused(
-        errors.ValidationError,
-        lambda: books.ledger.grant(
-            L.Grant(key="g", account_id=USER, unit="credits", amount=5, expires_at=expires_at)
-        ),
-    )
+    for expires_in in (0, -1, -HOUR):
+        info = books.refused(errors.ValidationError, partial(books.grant, 5, expires_in=expires_in))
+        assert info.value.details["param"] == "expires_at"
+    for expires_at in (1.5e12, "1900000000", True):
+        grant = L.Grant(key="g", account_id=USER, unit="credits", amount=5, expires_at=expires_at)
+        books.refused(errors.ValidationError, partial(books.ledger.grant, grant))
 
 
 @pytest.mark.parametrize("expires_at", [2**63, 2**64], ids=["2**63", "2**64"])
@@ -218,20 +228,18 @@ def test_given_an_absurdly_far_expiry_when_granting_then_validation_error(
     )
 
 
-@pytest.mark.parametrize(
-    "account", ["", "   ", "u" * 201, "sys:spent", "sys:user_1", None], ids=repr
-)
 def test_given_a_bad_account_id_when_any_operation_names_it_then_validation_error(
-    books: Books, account: Any
+    books: Books,
 ) -> None:
-    for action in (
-        lambda: books.grant(5, account=account),
-        lambda: books.spend(5, account=account),
-        lambda: books.hold(5, account=account),
-        lambda: books.clawback(5, origin="o", account=account),
-    ):
-        info = books.refused(errors.ValidationError, action)
-        assert info.value.details["param"] == "account_id"
+    for account in ("", "   ", "u" * 201, "sys:spent", "sys:user_1", "a\x00b", None):
+        for action in (
+            partial(books.grant, 5, account=account),
+            partial(books.spend, 5, account=account),
+            partial(books.hold, 5, account=account),
+            partial(books.clawback, 5, origin="o", account=account),
+        ):
+            info = books.refused(errors.ValidationError, action)
+            assert info.value.details["param"] == "account_id", account
 
 
 def test_given_100_credits_when_spending_101_then_insufficient_balance_names_what_is_available(
@@ -322,11 +330,12 @@ def test_given_no_such_hold_when_captured_then_hold_not_found(books: Books) -> N
     books.refused(errors.HoldNotFound, lambda: books.capture("hold_missing"))
 
 
-@pytest.mark.parametrize("ttl", [0, -1, 30 * 86_400 + 1, 1.5, True], ids=repr)
-def test_given_a_bad_ttl_when_holding_then_validation_error(books: Books, ttl: Any) -> None:
+def test_given_a_bad_ttl_when_holding_then_validation_error(books: Books) -> None:
     books.grant(100)
 
-    books.refused(errors.ValidationError, lambda: books.hold(10, ttl=ttl))
+    for ttl in (0, -1, L.MAX_HOLD_TTL + 1, 1.5, True, None):
+        info = books.refused(errors.ValidationError, partial(books.hold, 10, ttl=ttl))
+        assert info.value.details["param"] == "ttl_seconds", ttl
 
 
 # --- idempotency ---------------------------------------------------------------------------------
@@ -354,7 +363,7 @@ def test_given_each_operation_when_repeated_with_its_key_then_the_first_result_a
         assert op(cmd) == result, f"a repeated {type(cmd).__name__} returned something else"
 
     assert snapshot(books.engine) == before
-    assert books.balance() == (58, 0, 0)
+    assert books.balance() == (78, 0, 0)
 
 
 def test_given_a_spend_when_repeated_after_the_balance_changed_then_the_first_result_comes_back(
@@ -555,7 +564,7 @@ def test_given_a_hold_against_a_grant_that_then_expires_when_captured_then_the_h
         books.engine,
         "SELECT account_id, SUM(amount) FROM ledger_lines WHERE account_id LIKE 'sys:%' "
         "GROUP BY account_id ORDER BY account_id",
-    ) == [("sys:adjustments", -100), ("sys:expired", 60), ("sys:spent", 40)]
+    ) == [("sys:adjustments", -100), ("sys:expired", 60), ("sys:held", 0), ("sys:spent", 40)]
     assert books.ledger.sweep().amount_expired == 0
 
 
@@ -716,17 +725,37 @@ def statements_of(engine: Engine, action: Callable[[], object]) -> list[str]:
     return seen
 
 
-def history(books: Books, account: str, transactions: int) -> None:
-    """``transactions`` ledger transactions on ``account``, ending with an unswept expired grant
-    and a lapsed hold, so that the read takes every path it has."""
-    for i in range((transactions - 4) // 2):
-        books.grant(5, account=account, expires_in=None if i % 2 else 10 * HOUR)
-        books.spend(3, account=account)
+def history(books: Books, uow_factory: Any, account: str, transactions: int) -> None:
+    """``transactions`` ledger transactions on ``account`` (written in one unit of work, to keep
+    the test fast), ending with an unswept expired grant and a lapsed hold, so that the read
+    takes every path it has."""
+    led, now = books.ledger, books.clock()
+    with uow_factory() as uow:
+        for i in range((transactions - 4) // 2):
+            expires_at = None if i % 2 else now + 10 * HOUR
+            led.grant_in(
+                uow.ledger,
+                L.Grant(
+                    key=f"{account}-g{i}",
+                    account_id=account,
+                    unit="credits",
+                    amount=5,
+                    expires_at=expires_at,
+                ),
+                now,
+            )
+            led.spend_in(
+                uow.ledger,
+                L.Spend(key=f"{account}-s{i}", account_id=account, unit="credits", amount=3),
+                now,
+            )
+        uow.commit()
     books.grant(50, account=account, expires_in=HOUR)
     books.grant(50, account=account)
     books.hold(40, account=account, ttl=HOUR)
     books.spend(1, account=account)
     books.clock.advance(HOUR)
+    books.clock.now = now  # the same time for the next history
 
 
 @pytest.fixture
@@ -738,10 +767,11 @@ def read_cost(books: Books) -> Iterator[Callable[[str], list[str]]]:
 
 
 def test_given_10_or_500_transactions_when_reading_a_balance_then_the_same_few_statements(
-    books: Books, read_cost: Callable[[str], list[str]]
+    books: Books, uow_factory: Any, read_cost: Callable[[str], list[str]]
 ) -> None:
-    history(books, "small", 10)
-    history(books, "large", 500)
+    history(books, uow_factory, "small", 10)
+    history(books, uow_factory, "large", 500)
+    books.clock.advance(HOUR)
     assert (
         rows(books.engine, "SELECT COUNT(*) FROM ledger_transactions WHERE account_id = 'large'")[
             0

@@ -131,6 +131,26 @@ def verify() -> None:
     console.print("[green]ok[/]: invariants 1, 2, 3 and 5 hold.")
 
 
+@app.command()
+def worker(
+    batch: Annotated[int, typer.Option(help="Events claimed per round.", min=1, max=500)] = 20,
+) -> None:
+    """Run a worker: process the inbox (retries, events that need Stripe) and sweep expiry."""
+    from billfold.bootstrap import build
+    from billfold.entrypoints.worker import run_forever
+
+    settings = settings_or_exit()
+    try:
+        services = build(settings)
+    except errors.BillfoldError as exc:
+        raise fail(exc.message) from None
+    console.print("billfold worker running; Ctrl+C to stop")
+    try:
+        run_forever(services, batch=batch)
+    finally:
+        services.close()
+
+
 def main() -> None:
     try:
         app()

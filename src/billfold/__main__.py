@@ -1,0 +1,5 @@
+"""``python -m billfold``: the command line."""
+
+from billfold.entrypoints.cli import main
+
+main()
