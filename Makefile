@@ -5,11 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup dev test lint typecheck imports migrations-check pytest bench clean help
+.PHONY: setup browser dev test lint typecheck imports migrations-check pytest bench clean help
 
 help:
 	@echo "make dev    - set up and run billfold (SQLite, Stripe simulator, demo shop)"
-	@echo "make test   - set up and run every check and test"
+	@echo "make test   - set up and run every check and test (browser tests in Chromium too)"
 	@echo "make bench  - run the benchmarks (figures in bench/results/)"
 
 setup: $(STAMP)
@@ -20,6 +20,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+# The browser tests drive Debian's Chromium, never a downloaded browser build. Installed once, when
+# missing; where it cannot be (no root), the browser tests say so and skip (under CI=true, fail).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  echo "installing chromium for the browser tests (apt-get)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null ) \
+	    || echo "could not install chromium: the browser tests will be skipped" >&2; }
 
 dev: setup
 	$(BIN)/billfold dev
@@ -39,7 +48,7 @@ migrations-check: setup
 	@BILLFOLD_DATABASE_URL=sqlite:///.alembic-check.db $(BIN)/alembic upgrade head >/dev/null
 	@BILLFOLD_DATABASE_URL=sqlite:///.alembic-check.db $(BIN)/alembic check; rc=$$?; rm -f .alembic-check.db*; exit $$rc
 
-pytest: setup
+pytest: setup browser
 	$(BIN)/pytest
 
 test: lint typecheck imports migrations-check pytest

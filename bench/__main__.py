@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             with progress:
                 records = run(ctx)
             ctx.environment["wall seconds"] = round(time.perf_counter() - started, 1)
+            ctx.environment["load average at end"] = [round(x, 2) for x in os.getloadavg()]
             title = f"billfold benchmark: {name}{suffix}"
             (args.results / f"{name}{suffix}.json").write_text(
                 json.dumps(

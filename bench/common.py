@@ -393,7 +393,7 @@ def environment() -> dict[str, Any]:
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "host": platform.node(),
         "cpus": os.cpu_count(),
-        "load average": [round(x, 2) for x in os.getloadavg()],
+        "load average at start": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "sqlalchemy": sa.__version__,
         "psycopg": _psycopg.__version__,

@@ -557,7 +557,7 @@ def invoice_line(
     legacy: bool = False,
 ) -> Obj:
     """One invoice line: a subscription item's charge when ``subscription`` is given."""
-    line = copy.deepcopy(fixture("invoice")["lines"]["data"][0])
+    line: Obj = copy.deepcopy(fixture("invoice")["lines"]["data"][0])
     line.update(
         id=new_id("il"),
         invoice=invoice_id,

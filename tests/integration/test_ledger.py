@@ -759,11 +759,11 @@ def history(books: Books, uow_factory: Any, account: str, transactions: int) -> 
 
 
 @pytest.fixture
-def read_cost(books: Books) -> Iterator[Callable[[str], list[str]]]:
+def read_cost(books: Books) -> Callable[[str], list[str]]:
     def cost(account: str) -> list[str]:
         return statements_of(books.engine, lambda: books.ledger.balances(account))
 
-    yield cost
+    return cost
 
 
 def test_given_10_or_500_transactions_when_reading_a_balance_then_the_same_few_statements(

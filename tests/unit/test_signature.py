@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.builders import stripe_events as se
 
 from billfold.adapters.stripe import signature
 from billfold.domain import errors
+from tests.builders import stripe_events as se
 
 SECRET = "whsec_current"
 OLD_SECRET = "whsec_previous"

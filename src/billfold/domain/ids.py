@@ -1,11 +1,19 @@
-"""Time-ordered, prefixed identifiers (``gr_01J...``), so that sorting by id sorts by age."""
+"""Time-ordered, prefixed identifiers (``gr_01J...``), so that sorting by id sorts by age.
+
+Within one process ids are strictly increasing, even within one millisecond (the random part is
+incremented, as monotonic ULIDs do); across processes they sort by millisecond.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: sorts like the numbers
+_RANDOM_BITS = 80
+_lock = threading.Lock()
+_last = [0, 0]  # millis, random
 
 
 def _b32(value: int, length: int) -> str:
@@ -19,5 +27,11 @@ def _b32(value: int, length: int) -> str:
 def new_id(prefix: str) -> str:
     """``prefix_`` + 48-bit milliseconds + 80 random bits, 26 characters like a ULID."""
     millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    with _lock:
+        if millis <= _last[0]:
+            millis = _last[0]
+            rand = (_last[1] + 1) % (1 << _RANDOM_BITS)
+        else:
+            rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to count up
+        _last[0], _last[1] = millis, rand
     return f"{prefix}_{_b32(millis, 10)}{_b32(rand, 16)}"

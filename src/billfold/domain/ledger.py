@@ -81,10 +81,18 @@ def check_account_id(account_id: object) -> str:
     return account_id
 
 
+INTERNAL_KEY_PREFIX = "sys:"  # keys of the ledger's own transactions (expiry); no caller's
+
+
 def check_key(key: object) -> str:
     if not isinstance(key, str) or not key or len(key) > 255:
         raise errors.ValidationError(
             "idempotency key must be a string of 1 to 255 characters.", param="idempotency_key"
+        )
+    if key.startswith(INTERNAL_KEY_PREFIX):
+        raise errors.ValidationError(
+            f"idempotency keys starting with {INTERNAL_KEY_PREFIX!r} are reserved.",
+            param="idempotency_key",
         )
     return key
 

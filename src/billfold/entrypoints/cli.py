@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -64,6 +65,46 @@ def serve(
         log_level="warning",
         access_log=False,
     )
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    db: Annotated[
+        Path, typer.Option(help="The SQLite file; credentials and simulator state go beside it.")
+    ] = Path("billfold-dev.db"),
+    chaos: Annotated[
+        bool,
+        typer.Option(help="Deliver webhooks as badly as Stripe may: twice, reordered, late."),
+    ] = False,
+    settle_seconds: Annotated[
+        float,
+        typer.Option(
+            help="How long a delayed payment method takes to settle (negative: only when asked "
+            "through /stripe/_sim/sessions/{id}/settle)."
+        ),
+    ] = 2.0,
+) -> None:
+    """Try billfold in a minute: API, worker, Stripe simulator, demo shop and admin view on one
+    port, on a SQLite file, with demo credentials (BILLFOLD_* keys and tokens when set)."""
+    from billfold.entrypoints import dev as dev_server
+
+    try:
+        setup = dev_server.prepare(db, host=host, port=port)
+        sock = dev_server.bind(host, port)
+    except errors.BillfoldError as exc:
+        raise fail(exc.message) from None
+    try:
+        app = dev_server.create_dev_app(setup, chaos=chaos, settle_seconds=settle_seconds)
+    except errors.BillfoldError as exc:
+        sock.close()
+        raise fail(exc.message) from None
+    console.print(
+        dev_server.banner(setup, chaos=chaos, settle_seconds=settle_seconds), soft_wrap=True
+    )
+    dev_server.serve(app, sock)
+    console.print("billfold dev stopped.")
 
 
 @db_app.command("upgrade")

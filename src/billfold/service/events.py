@@ -123,7 +123,7 @@ class EventProcessor:
         try:
             # The call to Stripe happens here, between transactions, never while holding a lock.
             items = stripe.checkout_line_items(session_id)
-        except errors.BillfoldError as exc:
+        except Exception as exc:  # noqa: BLE001 - recorded on the event and retried with backoff
             return self._failed(event_id, exc, self._clock())
         return self._process(event_id, event, line_items=items)
 
@@ -200,8 +200,7 @@ class EventProcessor:
                 account = fact.metadata_account or fact.client_reference_id
                 if account and fact.customer_id:
                     uow.accounts.upsert(account, now=now)
-                    if uow.accounts.by_stripe_customer(fact.customer_id) is None:
-                        uow.accounts.link_customer(account, fact.customer_id, now=now)
+                    uow.accounts.link_customer(account, fact.customer_id, now=now)
                     return "processed", f"account {account} linked to {fact.customer_id}"
                 return "processed", "subscription checkout without an account to link"
             case f.CheckoutCompleted() | f.CheckoutAsyncSucceeded():

@@ -26,6 +26,7 @@ R = TypeVar("R")
 
 SOURCES = frozenset({rules.STRIPE, rules.ADJUSTMENTS, rules.PROMOTIONS})
 MAX_HOLD_TTL = 366 * 86_400
+MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z
 GRANT_KINDS = frozenset({"purchase", "bonus", "allowance", "manual", "promotion", "topup"})
 
 
@@ -222,9 +223,9 @@ class Ledger:
         if cmd.expires_at is not None:
             if isinstance(cmd.expires_at, bool) or not isinstance(cmd.expires_at, int):
                 raise errors.ValidationError("expires_at must be a unix timestamp.")
-            if cmd.expires_at <= now:
+            if cmd.expires_at > MAX_TIMESTAMP:
                 raise errors.ValidationError(
-                    "expires_at is in the past: a grant must be live when written.",
+                    "expires_at is too far in the future (after the year 9999).",
                     param="expires_at",
                 )
         digest = request_hash(cmd)
@@ -241,9 +242,16 @@ class Ledger:
             created=now,
         ):
             return _replay(store, cmd.key, digest, GrantResult)
+        if cmd.expires_at is not None and cmd.expires_at <= now:
+            # Checked after the key: a replay of a grant whose expiry has since passed still
+            # answers with the first result.
+            raise errors.ValidationError(
+                "expires_at is in the past: a grant must be live when written.",
+                param="expires_at",
+            )
         store.ensure_account(cmd.account_id, now)
-        store.ensure_balance(cmd.account_id, cmd.unit)
-        bal = _locked(store, cmd.account_id, cmd.unit)
+        bal = store.ensure_locked_balance(cmd.account_id, cmd.unit)
+        bal, _ = _settle(store, bal, now)  # so the result shows the balance after expiry
         repayment = rules.repay_debt(bal.debt, cmd.amount)
         grant_id = ids.new_id("gr")
         store.insert_grant(
@@ -322,6 +330,10 @@ class Ledger:
         if bal is None:
             raise errors.InsufficientBalance(unit=cmd.unit, requested=cmd.amount, available=0)
         bal, grants = _settle(store, bal, now)
+        if bal.available < cmd.amount:  # debt encumbers what the grants still hold
+            raise errors.InsufficientBalance(
+                unit=cmd.unit, requested=cmd.amount, available=max(bal.available, 0)
+            )
         plan = rules.plan_draw(grants, cmd.amount, now, unit=cmd.unit)
         by_id = {g.id: g for g in grants}
         store.update_grants(
@@ -392,6 +404,10 @@ class Ledger:
         if bal is None:
             raise errors.InsufficientBalance(unit=cmd.unit, requested=cmd.amount, available=0)
         bal, grants = _settle(store, bal, now)
+        if bal.available < cmd.amount:  # debt encumbers what the grants still hold
+            raise errors.InsufficientBalance(
+                unit=cmd.unit, requested=cmd.amount, available=max(bal.available, 0)
+            )
         plan = rules.plan_draw(grants, cmd.amount, now, unit=cmd.unit)
         by_id = {g.id: g for g in grants}
         store.update_grants(
@@ -495,8 +511,7 @@ class Ledger:
         ):
             return _replay(store, cmd.key, digest, ClawbackResult)
         store.ensure_account(cmd.account_id, now)
-        store.ensure_balance(cmd.account_id, cmd.unit)
-        bal = _locked(store, cmd.account_id, cmd.unit)
+        bal = store.ensure_locked_balance(cmd.account_id, cmd.unit)
         bal, grants = _settle(store, bal, now)
         plan = rules.plan_clawback(grants, cmd.amount, now, origin=cmd.origin, policy=cmd.policy)
         by_id = {g.id: g for g in grants}
@@ -674,8 +689,9 @@ def _locked(store: LedgerStore, account_id: str, unit: str) -> BalanceRow:
 def _finish(
     store: LedgerStore, txn_id: str, kind: str, lines: Sequence[Line], result: object
 ) -> None:
-    entry = rules.JournalEntry(kind=kind, lines=tuple(lines))
-    store.finish_transaction(txn_id, entry.lines, asdict(result))  # type: ignore[call-overload]
+    # A clawback that finds nothing to take records its result and moves nothing.
+    checked = rules.JournalEntry(kind=kind, lines=tuple(lines)).lines if lines else ()
+    store.finish_transaction(txn_id, checked, asdict(result))  # type: ignore[call-overload]
 
 
 def _settle(store: LedgerStore, bal: BalanceRow, now: int) -> tuple[BalanceRow, list[GrantState]]:
@@ -703,7 +719,7 @@ def _expire_grants(
     """One expiry transaction per grant, keyed by grant and remaining amount."""
     for grant in expired:
         amount = grant.free
-        key = f"expire:{grant.id}:{grant.remaining}{key_suffix}"
+        key = f"{rules.INTERNAL_KEY_PREFIX}expire:{grant.id}:{grant.remaining}{key_suffix}"
         txn_id = ids.new_id("txn")
         if not store.claim_key(
             txn_id=txn_id,
@@ -794,13 +810,41 @@ def _settle_hold(
     if now_expired:
         # Value released onto a grant that has expired meanwhile is never spendable: expire it now.
         bal = _expire_grants(store, bal, now_expired, now, key_suffix=f":{hold.id}")
+    if bal.debt and plan.returned:
+        bal = _repay_debt_from_grants(store, bal, now)
     return bal, lines
+
+
+def _repay_debt_from_grants(store: LedgerStore, bal: BalanceRow, now: int) -> BalanceRow:
+    """Debt recorded while value was held is repaid from that value as soon as it is released.
+
+    Remainders and debt fall together, so the balance (and the ledger) do not move; what changes is
+    that the released value is no longer spendable while it is owed.
+    """
+    grants = sorted(
+        (g for g in store.grant_states(bal.account_id, bal.unit) if g.is_live(now) and g.free > 0),
+        key=rules.draw_order_key,
+    )
+    left = bal.debt
+    changes: list[tuple[str, int, int]] = []
+    for grant in grants:
+        if left == 0:
+            break
+        take = min(grant.free, left)
+        changes.append((grant.id, grant.remaining - take, grant.held))
+        left -= take
+    if not changes:
+        return bal
+    store.update_grants(changes)
+    bal = _with(bal, debt=left)
+    store.set_balance(bal)
+    return bal
 
 
 def _expire_hold(store: LedgerStore, bal: BalanceRow, hold: HoldRow, now: int) -> BalanceRow:
     """A hold whose TTL passed releases itself, in its own transaction."""
     txn_id = ids.new_id("txn")
-    key = f"hold-expire:{hold.id}"
+    key = f"{rules.INTERNAL_KEY_PREFIX}hold-expire:{hold.id}"
     if not store.claim_key(
         txn_id=txn_id,
         key=key,

@@ -81,7 +81,8 @@ class Orders:
     # --- recording ---------------------------------------------------------------------------
 
     def _ensure(self, uow: UnitOfWork, payment: Payment, now: int) -> OrderRecord:
-        uow.orders.ensure(
+        """The payment's order, inserted if new and locked for this transaction."""
+        order = uow.orders.ensure_locked(
             {
                 "id": ids.new_id("ord"),
                 "key": payment.key,
@@ -98,19 +99,15 @@ class Orders:
                 "last_event_id": payment.event_id,
             }
         )
-        order = uow.orders.lock_by_key(payment.key)
-        assert order is not None
         changes: dict[str, object] = {}
         for name in ("payment_intent_id", "amount", "currency", "customer_id", "customer_email"):
             value = getattr(payment, name)
             if value is not None and getattr(order, name) is None:
                 changes[name] = value
-        if payment.event_id and order.status not in FINAL:
+        if payment.event_id and order.status not in FINAL and order.last_event_id != payment.event_id:
             changes["last_event_id"] = payment.event_id
         if changes:
-            uow.orders.update(order.id, updated=now, **changes)
-            order = uow.orders.lock_by_key(payment.key)
-            assert order is not None
+            order = uow.orders.update(order.id, updated=now, **changes)
         return order
 
     def mark(
@@ -122,8 +119,7 @@ class Orders:
             return order
         if status == "pending" and order.status != "pending":
             return order  # a late "unpaid" never undoes a later outcome
-        uow.orders.update(order.id, status=status, status_reason=reason, updated=now)
-        return _get(uow, order.id)
+        return uow.orders.update(order.id, status=status, status_reason=reason, updated=now)
 
     def record_payment_error(
         self, uow: UnitOfWork, payment_intent_id: str, message: str | None, now: int
@@ -131,8 +127,9 @@ class Orders:
         order = uow.orders.by_payment_intent(payment_intent_id)
         if order is None:
             return None
-        uow.orders.update(order.id, payment_error=message or "the payment failed", updated=now)
-        return _get(uow, order.id)
+        return uow.orders.update(
+            order.id, payment_error=message or "the payment failed", updated=now
+        )
 
     # --- fulfilment ----------------------------------------------------------------------------
 
@@ -166,7 +163,7 @@ class Orders:
                 "linked Stripe customer or e-mail of exactly one account"
             )
         if problem is not None or package is None or account_id is None:
-            uow.orders.update(
+            return uow.orders.update(
                 order.id,
                 status="needs_attention",
                 status_reason=problem,
@@ -174,20 +171,16 @@ class Orders:
                 package=package.id if package else order.package,
                 updated=now,
             )
-            return _get(uow, order.id)
         try:
             rules.check_account_id(account_id)
         except errors.ValidationError as exc:
-            uow.orders.update(
+            return uow.orders.update(
                 order.id,
                 status="needs_attention",
                 status_reason=f"account: {exc.message}",
                 updated=now,
             )
-            return _get(uow, order.id)
         amount = payment.amount if payment.amount is not None else (order.amount or 0)
-        uow.accounts.upsert(account_id, now=now)
-        self._link(uow, account_id, payment, now)
         for index, spec in enumerate(package.grants_for(amount or package.price or 0)):
             self.ledger.grant_in(
                 uow.ledger,
@@ -205,7 +198,12 @@ class Orders:
                 ),
                 now,
             )
-        uow.orders.update(
+        # The grants created the account; link what Stripe told us about the customer.
+        if payment.customer_id:
+            uow.accounts.link_customer(account_id, payment.customer_id, now=now)
+        if payment.customer_email:
+            uow.accounts.fill_email(account_id, payment.customer_email, now=now)
+        return uow.orders.update(
             order.id,
             status="fulfilled",
             status_reason=None,
@@ -216,7 +214,6 @@ class Orders:
             updated=now,
             resolved_by=resolution.by if resolution else None,
         )
-        return _get(uow, order.id)
 
     def _resolve_account(self, uow: UnitOfWork, payment: Payment) -> str | None:
         for candidate in (payment.metadata_account, payment.client_reference_id):
@@ -279,16 +276,6 @@ class Orders:
                 f"{package.id!r} costs {expected} {package.currency}"
             )
         return package, None
-
-    def _link(self, uow: UnitOfWork, account_id: str, payment: Payment, now: int) -> None:
-        account = uow.accounts.get(account_id)
-        if account is None:
-            return
-        if payment.customer_id and account.stripe_customer_id is None:
-            if uow.accounts.by_stripe_customer(payment.customer_id) is None:
-                uow.accounts.link_customer(account_id, payment.customer_id, now=now)
-        if payment.customer_email and not account.email:
-            uow.accounts.upsert(account_id, now=now, email=payment.customer_email)
 
     # --- refunds and disputes ------------------------------------------------------------------
 
@@ -488,9 +475,3 @@ def _unit_shares(specs: tuple[cat.ResolvedGrant, ...], part: int, whole: int) ->
     for spec in specs:
         out[spec.unit] = out.get(spec.unit, 0) + _share(spec.amount, part, whole)
     return out
-
-
-def _get(uow: UnitOfWork, order_id: str) -> OrderRecord:
-    order = uow.orders.get(order_id)
-    assert order is not None
-    return order

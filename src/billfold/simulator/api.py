@@ -21,9 +21,9 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from billfold.simulator import billing, catalog, checkout, errors, forms, refunds
+from billfold.simulator import billing, catalog, checkout, errors, forms, objects, refunds
 from billfold.simulator.forms import Params
-from billfold.simulator.objects import Obj, new_id
+from billfold.simulator.objects import Obj
 from billfold.simulator.service import Origin, Simulator, created_filter
 
 NO_KEY = (
@@ -284,7 +284,7 @@ class Api:
         return key
 
     async def handle(self, request: Request) -> Response:
-        request_id = new_id("req_", 14)
+        request_id = objects.new_id("req_", 14)
         try:
             return await self._handle(request, request_id)
         except errors.ApiError as exc:
@@ -292,7 +292,7 @@ class Api:
 
     async def unknown(self, request: Request) -> Response:
         """Anything outside ``/v1``: Stripe's 404 for an unrecognized URL."""
-        request_id = new_id("req_", 14)
+        request_id = objects.new_id("req_", 14)
         error = errors.unrecognized_url(request.method, request.url.path)
         return _json(error.body(request_id), request_id, status=error.status)
 

@@ -43,8 +43,7 @@ class _StartBackground:
 
 
 def create_simulator_app(config: SimulatorConfig) -> Starlette:
-    sim = Simulator(config)
-    sim.settle_due = checkout.settle_when_due
+    sim = Simulator(config, settle_due=checkout.settle_when_due)
     api = Api(sim)
     page = CheckoutPage(sim)
     control = Control(sim)

@@ -12,16 +12,9 @@ import calendar
 import copy
 from datetime import UTC, datetime, timedelta
 
-from billfold.simulator import catalog, errors, forms, payments
+from billfold.simulator import catalog, errors, forms, objects, payments
 from billfold.simulator.forms import Params
-from billfold.simulator.objects import (
-    Obj,
-    build,
-    customer_details,
-    list_object,
-    new_id,
-    plan_from_price,
-)
+from billfold.simulator.objects import Obj
 from billfold.simulator.service import DASHBOARD, Origin, Simulator, created_filter
 
 RENEWAL_OUTCOMES = ("paid", "failed")
@@ -62,13 +55,13 @@ def complete_subscription_checkout(
     if customer_id is None:
         customer_id = catalog.new_customer(sim, email=email, name=name, origin=DASHBOARD)["id"]
     now = sim.now()
-    subscription_id = new_id("sub_1")
+    subscription_id = objects.new_id("sub_1")
     items = []
     for line in sim.state.line_items[session["id"]]:
         price = copy.deepcopy(line["price"])
         recurring = price["recurring"]
         items.append(
-            build(
+            objects.build(
                 "subscription_item",
                 created=now,
                 current_period_end=period_end(
@@ -76,23 +69,23 @@ def complete_subscription_checkout(
                 ),
                 current_period_start=now,
                 discounts=[],
-                id=new_id("si_", 14),
+                id=objects.new_id("si_", 14),
                 metadata={},
-                plan=plan_from_price(price),
+                plan=objects.plan_from_price(price),
                 price=price,
                 quantity=line["quantity"],
                 subscription=subscription_id,
                 tax_rates=[],
             )
         )
-    subscription = build(
+    subscription = objects.build(
         "subscription",
         billing_cycle_anchor=now,
         created=now,
         currency=session["currency"],
         customer=customer_id,
         id=subscription_id,
-        items=list_object(items, f"/v1/subscription_items?subscription={subscription_id}"),
+        items=objects.list_object(items, f"/v1/subscription_items?subscription={subscription_id}"),
         latest_invoice=None,
         metadata=dict(extras.get("subscription_metadata", {})),
         start_date=now,
@@ -112,7 +105,7 @@ def complete_subscription_checkout(
     session.update(
         {
             "customer": customer_id,
-            "customer_details": customer_details(email, name),
+            "customer_details": objects.customer_details(email, name),
             "invoice": invoice["id"],
             "payment_status": "paid",
             "status": "complete",
@@ -136,13 +129,13 @@ def _bill(
 ) -> Obj:
     """Invoice the subscription's current items, finalize, and charge the card."""
     customer = sim.get("customer", subscription["customer"])
-    invoice_id = new_id("in_1")
+    invoice_id = objects.new_id("in_1")
     lines = []
     for item in subscription["items"]["data"]:
         price = item["price"]
         amount = price["unit_amount"] * item["quantity"]
         product = sim.get("product", price["product"])
-        line = build(
+        line = objects.build(
             "line_item",
             amount=amount,
             currency=price["currency"],
@@ -150,7 +143,7 @@ def _bill(
             discount_amounts=[],
             discountable=True,
             discounts=[],
-            id=new_id("il_1"),
+            id=objects.new_id("il_1"),
             invoice=invoice_id,
             metadata=dict(subscription["metadata"]),
             parent={
@@ -177,7 +170,7 @@ def _bill(
         lines.append(line)
     total = sum(line["amount"] for line in lines)
     now = sim.now()
-    invoice = build(
+    invoice = objects.build(
         "invoice",
         amount_due=total,
         amount_paid=0,
@@ -195,7 +188,7 @@ def _bill(
         ending_balance=None,
         id=invoice_id,
         issuer={"type": "self"},
-        lines=list_object(lines, f"/v1/invoices/{invoice_id}/lines"),
+        lines=objects.list_object(lines, f"/v1/invoices/{invoice_id}/lines"),
         next_payment_attempt=None,
         parent={
             "quote_details": None,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from billfold.simulator import errors, forms
+from billfold.simulator import errors, forms, objects
 from billfold.simulator.forms import Params
-from billfold.simulator.objects import Obj, build, new_id
+from billfold.simulator.objects import Obj
 from billfold.simulator.service import Origin, Simulator, created_filter
 
 INTERVALS = ("day", "week", "month", "year")
@@ -104,12 +104,12 @@ def create_product(
         ]
     )
     now = sim.now()
-    product = build(
+    product = objects.build(
         "product",
         active=params.boolean("active") is not False,
         created=now,
         description=params.text("description"),
-        id=params.text("id") or new_id("prod_", 14),
+        id=params.text("id") or objects.new_id("prod_", 14),
         metadata=forms.apply_metadata({}, params.metadata()),
         name=params.required_str("name"),
         updated=now,
@@ -152,13 +152,13 @@ def create_price(
                         param="lookup_key",
                     )
     repeat = recurring(params)
-    price = build(
+    price = objects.build(
         "price",
         # Prices made from price_data are not reusable; Stripe keeps them archived.
         active=False if inline else params.boolean("active") is not False,
         created=sim.now(),
         currency=value,
-        id=new_id("price_1"),
+        id=objects.new_id("price_1"),
         lookup_key=lookup_key,
         metadata={} if inline else forms.apply_metadata({}, params.metadata()),
         nickname=None if inline else params.text("nickname"),
@@ -231,13 +231,13 @@ def new_customer(
     phone: str | None = None,
     metadata: dict[str, str] | None = None,
 ) -> Obj:
-    customer = build(
+    customer = objects.build(
         "customer",
         created=sim.now(),
         description=description,
         email=email,
-        id=new_id("cus_", 14),
-        invoice_prefix=new_id("", 8).upper(),
+        id=objects.new_id("cus_", 14),
+        invoice_prefix=objects.new_id("", 8).upper(),
         metadata=metadata or {},
         name=name,
         phone=phone,

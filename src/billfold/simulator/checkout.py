@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import copy
 
-from billfold.simulator import billing, catalog, errors, forms, payments
+from billfold.simulator import billing, catalog, errors, forms, objects, payments
 from billfold.simulator.forms import Params
-from billfold.simulator.objects import Obj, build, customer_details, new_id
+from billfold.simulator.objects import Obj
 from billfold.simulator.service import DASHBOARD, Origin, Simulator, created_filter
 from billfold.simulator.state import Settlement
 
@@ -141,8 +141,8 @@ def create_session(sim: Simulator, params: Params, *, base_url: str, origin: Ori
             "client_reference_id must be at most 200 characters.", param="client_reference_id"
         )
     total = sum(item["amount_total"] for item in items)
-    session_id = new_id("cs_test_a1", 56)
-    session = build(
+    session_id = objects.new_id("cs_test_a1", 56)
+    session = objects.build(
         "checkout.session",
         allow_promotion_codes=params.boolean("allow_promotion_codes"),
         amount_subtotal=sum(item["amount_subtotal"] for item in items),
@@ -153,7 +153,8 @@ def create_session(sim: Simulator, params: Params, *, base_url: str, origin: Ori
         created=now,
         currency=items[0]["currency"],
         customer=customer,
-        customer_creation=None if mode == "subscription" or customer else "if_required",
+        customer_creation=params.choice("customer_creation", ["always", "if_required"])
+        or (None if mode == "subscription" or customer else "if_required"),
         customer_email=customer_email,
         expires_at=expires_at,
         id=session_id,
@@ -219,13 +220,13 @@ def _line_item(sim: Simulator, params: Params, *, mode: str) -> Obj:
     assert quantity is not None
     amount = price["unit_amount"] * quantity
     product = sim.get("product", price["product"])
-    return build(
+    return objects.build(
         "item",
         amount_subtotal=amount,
         amount_total=amount,
         currency=price["currency"],
         description=product["name"],
-        id=new_id("li_1"),
+        id=objects.new_id("li_1"),
         price=copy.deepcopy(price),
         quantity=quantity,
     )
@@ -340,17 +341,27 @@ def _intent(sim: Simulator, session: Obj) -> Obj:
     return intent
 
 
+def _paying_intent(sim: Simulator, session: Obj, email: str, name: str | None) -> Obj:
+    """The intent a payment-mode payment goes through, with the customer Checkout creates when
+    the session asked for ``customer_creation=always``."""
+    intent = _intent(sim, session)
+    if session["customer"] is None and session["customer_creation"] == "always":
+        customer = catalog.new_customer(sim, email=email, name=name, origin=DASHBOARD)
+        session["customer"] = intent["customer"] = customer["id"]
+    return intent
+
+
 def pay(sim: Simulator, session_id: str, *, email: str | None, name: str | None) -> Obj:
     """The payer pays by card and the payment succeeds."""
     session = _open_session(sim, session_id)
     email = _payer(sim, session, email)
     if session["mode"] == "subscription":
         return billing.complete_subscription_checkout(sim, session, email=email, name=name)
-    intent = _intent(sim, session)
+    intent = _paying_intent(sim, session, email, name)
     payments.pay_by_card(sim, intent, approved=True, email=email, name=name)
     session.update(
         {
-            "customer_details": customer_details(email, name),
+            "customer_details": objects.customer_details(email, name),
             "payment_status": "paid",
             "status": "complete",
             "url": None,
@@ -361,12 +372,23 @@ def pay(sim: Simulator, session_id: str, *, email: str | None, name: str | None)
 
 
 def decline(sim: Simulator, session_id: str, *, email: str | None, name: str | None) -> Obj:
-    """The payer's card is declined; the session stays open for another try."""
+    """The payer's card is declined; the session stays open for another try. Returns the
+    payment intent that carries the failed attempt."""
     session = _open_session(sim, session_id)
     email = _payer(sim, session, email)
-    intent = _intent(sim, session)
+    if session["mode"] == "subscription":
+        # No subscription exists until a payment succeeds; the failed attempt stands alone.
+        intent = payments.create_intent(
+            sim,
+            amount=session["amount_total"],
+            currency=session["currency"],
+            customer=session["customer"],
+            metadata={},
+        )
+    else:
+        intent = _intent(sim, session)
     payments.pay_by_card(sim, intent, approved=False, email=email, name=name)
-    return session
+    return intent
 
 
 def pay_later(
@@ -389,11 +411,11 @@ def pay_later(
             param="mode",
         )
     email = _payer(sim, session, email)
-    intent = _intent(sim, session)
+    intent = _paying_intent(sim, session, email, name)
     payments.start_bank_debit(sim, intent, email=email, name=name)
     session.update(
         {
-            "customer_details": customer_details(email, name),
+            "customer_details": objects.customer_details(email, name),
             "payment_method_types": ["card", "us_bank_account"],
             "payment_status": "unpaid",
             "status": "complete",

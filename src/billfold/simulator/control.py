@@ -74,13 +74,11 @@ class Control:
 
     async def decline(self, request: Request) -> Response:
         body = await _body(request)
-        session = checkout.decline(
-            self.sim,
-            request.path_params["id"],
-            email=_text(body, "email"),
-            name=_text(body, "name"),
+        session_id = request.path_params["id"]
+        intent = checkout.decline(
+            self.sim, session_id, email=_text(body, "email"), name=_text(body, "name")
         )
-        intent = self.sim.get("payment_intent", session["payment_intent"])
+        session = self.sim.get("checkout.session", session_id)
         return self._done({"session": session, "payment_intent": intent})
 
     async def delay(self, request: Request) -> Response:

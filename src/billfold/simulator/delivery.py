@@ -160,17 +160,20 @@ class Deliverer:
         self._task = loop.create_task(self._run(), name="billfold-simulator-delivery")
 
     async def aclose(self) -> None:
-        tasks = [t for t in (self._task, *self._sending) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Stop the worker; deliveries still pending stay recorded (and saved) as pending."""
+        # A worker from another loop died with that loop: nothing of it can be awaited here.
+        if self._loop is asyncio.get_running_loop():
+            tasks = [t for t in (self._task, *self._sending) if t is not None]
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if self._client is not None:
+                await self._client.aclose()
         self._task = None
         self._sending = set()
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        self._client = None
         self._loop = None
 
     def _schedule_pending(self) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from billfold.simulator import errors
-from billfold.simulator.objects import Obj, build, new_id
+from billfold.simulator import errors, objects
+from billfold.simulator.objects import Obj
 from billfold.simulator.service import Simulator
 
 OPEN_STATUSES = ("needs_response", "under_review", "warning_needs_response", "warning_under_review")
@@ -49,13 +49,13 @@ def open_dispute(
             param="amount",
         )
     now = sim.now()
-    dispute = build(
+    dispute = objects.build(
         "dispute",
         amount=amount,
         charge=charge_id,
         created=now,
         currency=charge["currency"],
-        id=new_id("du_1"),
+        id=objects.new_id("du_1"),
         metadata={},
         payment_intent=charge["payment_intent"],
         reason=reason,

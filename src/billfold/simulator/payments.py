@@ -8,15 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from billfold.simulator.objects import (
-    Obj,
-    bank_details,
-    build,
-    card_details,
-    list_object,
-    new_id,
-    outcome,
-)
+from billfold.simulator import objects
+from billfold.simulator.objects import Obj
 from billfold.simulator.service import DASHBOARD, Origin, Simulator
 
 DECLINE: Mapping[str, str | None] = {
@@ -41,13 +34,13 @@ def create_intent(
     description: str | None = None,
     origin: Origin = DASHBOARD,
 ) -> Obj:
-    intent_id = new_id("pi_3")
-    intent = build(
+    intent_id = objects.new_id("pi_3")
+    intent = objects.build(
         "payment_intent",
         amount=amount,
         amount_capturable=0,
         amount_received=0,
-        client_secret=f"{intent_id}_secret_{new_id('', 25)}",
+        client_secret=f"{intent_id}_secret_{objects.new_id('', 25)}",
         created=sim.now(),
         currency=currency,
         customer=customer,
@@ -64,8 +57,8 @@ def create_intent(
 
 
 def _charge(sim: Simulator, intent: Obj, *, email: str | None, name: str | None) -> Obj:
-    charge_id = new_id("ch_3")
-    charge = build(
+    charge_id = objects.new_id("ch_3")
+    charge = objects.build(
         "charge",
         amount=intent["amount"],
         amount_refunded=0,
@@ -80,7 +73,7 @@ def _charge(sim: Simulator, intent: Obj, *, email: str | None, name: str | None)
         payment_intent=intent["id"],
         receipt_email=email,
         refunded=False,
-        refunds=list_object([], f"/v1/charges/{charge_id}/refunds"),
+        refunds=objects.list_object([], f"/v1/charges/{charge_id}/refunds"),
     )
     charge["billing_details"].update({"email": email, "name": name})
     intent["latest_charge"] = charge_id
@@ -91,13 +84,13 @@ def _succeed(sim: Simulator, intent: Obj, charge: Obj) -> None:
     charge.update(
         {
             "amount_captured": charge["amount"],
-            "balance_transaction": new_id("txn_3"),
+            "balance_transaction": objects.new_id("txn_3"),
             "captured": True,
             "failure_code": None,
             "failure_message": None,
-            "outcome": outcome(True),
+            "outcome": objects.outcome(True),
             "paid": True,
-            "receipt_url": f"https://pay.stripe.com/receipts/payment/{new_id('', 40)}",
+            "receipt_url": f"https://pay.stripe.com/receipts/payment/{objects.new_id('', 40)}",
             "status": "succeeded",
         }
     )
@@ -120,7 +113,7 @@ def _fail(sim: Simulator, intent: Obj, charge: Obj, reason: Mapping[str, str | N
             "amount_captured": 0,
             "failure_code": reason["code"],
             "failure_message": reason["message"],
-            "outcome": outcome(False, reason=reason["decline_code"] or reason["code"]),
+            "outcome": objects.outcome(False, reason=reason["decline_code"] or reason["code"]),
             "paid": False,
             "status": "failed",
         }
@@ -155,8 +148,9 @@ def pay_by_card(
 ) -> Obj:
     """One card attempt on ``intent``: a charge that succeeds or is declined."""
     charge = _charge(sim, intent, email=email, name=name)
-    payment_method = new_id("pm_1")
-    charge.update({"payment_method": payment_method, "payment_method_details": card_details()})
+    payment_method = objects.new_id("pm_1")
+    details = objects.card_details()
+    charge.update({"payment_method": payment_method, "payment_method_details": details})
     intent.update({"payment_method": payment_method, "payment_method_types": ["card"]})
     if approved:
         _succeed(sim, intent, charge)
@@ -168,13 +162,13 @@ def pay_by_card(
 def start_bank_debit(sim: Simulator, intent: Obj, *, email: str | None, name: str | None) -> Obj:
     """A bank debit: the charge stays pending and the intent processing until it settles."""
     charge = _charge(sim, intent, email=email, name=name)
-    payment_method = new_id("pm_1")
+    payment_method = objects.new_id("pm_1")
     charge.update(
         {
             "amount_captured": charge["amount"],
             "captured": True,
             "payment_method": payment_method,
-            "payment_method_details": bank_details(),
+            "payment_method_details": objects.bank_details(),
             "status": "pending",
         }
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from billfold.simulator import errors, forms
+from billfold.simulator import errors, forms, objects
 from billfold.simulator.forms import Params
-from billfold.simulator.objects import Obj, build, new_id
+from billfold.simulator.objects import Obj
 from billfold.simulator.service import Origin, Simulator
 
 REFUND_PARAMS = (
@@ -78,14 +78,14 @@ def create_refund(sim: Simulator, params: Params, *, origin: Origin) -> Obj:
             f"Refund amount ({amount}) is greater than unrefunded amount on charge ({unrefunded}).",
             param="amount",
         )
-    refund = build(
+    refund = objects.build(
         "refund",
         amount=amount,
-        balance_transaction=new_id("txn_3"),
+        balance_transaction=objects.new_id("txn_3"),
         charge=charge["id"],
         created=sim.now(),
         currency=charge["currency"],
-        id=new_id("re_3"),
+        id=objects.new_id("re_3"),
         metadata=forms.apply_metadata({}, params.metadata()),
         payment_intent=charge["payment_intent"],
         payment_method=charge["payment_method"],

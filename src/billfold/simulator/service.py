@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from billfold.simulator import errors
+from billfold.simulator import errors, objects
 from billfold.simulator.config import SimulatorConfig
 from billfold.simulator.delivery import Deliverer
 from billfold.simulator.forms import Params
-from billfold.simulator.objects import KINDS_BY_PREFIX, Obj, build, list_object, new_id
+from billfold.simulator.objects import Obj
 from billfold.simulator.state import State
 
 
@@ -36,7 +36,13 @@ DASHBOARD = Origin()
 
 
 class Simulator:
-    def __init__(self, config: SimulatorConfig, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: SimulatorConfig,
+        *,
+        settle_due: Callable[[Simulator, str], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.state = State.load(config.state_path)
@@ -45,8 +51,8 @@ class Simulator:
         )
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Set by the checkout module: settles one delayed payment when its timer fires.
-        self.settle_due: Callable[[Simulator, str], None] | None = None
+        # Settles one delayed payment when its timer fires (``checkout.settle_when_due``).
+        self._settle_due = settle_due
 
     # -- time and persistence --------------------------------------------------------------
 
@@ -58,7 +64,7 @@ class Simulator:
             self.state.save(self.config.state_path)
 
     def reset(self) -> None:
-        """Forget everything (objects, events, deliveries, even pending ones); chaos as configured."""
+        """Forget all objects, events and deliveries (even pending ones); chaos as configured."""
         for handle in self._timers.values():
             handle.cancel()
         self._timers = {}
@@ -97,8 +103,7 @@ class Simulator:
 
     def _fire(self, session_id: str) -> None:
         self._timers.pop(session_id, None)
-        if self.settle_due is not None:
-            self.settle_due(self, session_id)
+        self._settle_due(self, session_id)
 
     async def aclose(self) -> None:
         for handle in self._timers.values():
@@ -121,7 +126,7 @@ class Simulator:
 
     def find(self, object_id: str) -> Obj | None:
         """Any stored object by its id alone, as expansion needs."""
-        for prefix, kind in KINDS_BY_PREFIX.items():
+        for prefix, kind in objects.KINDS_BY_PREFIX.items():
             if object_id.startswith(prefix):
                 if kind == "event":
                     return self.state.events.get(object_id)
@@ -145,12 +150,12 @@ class Simulator:
         data: Obj = {"object": copy.deepcopy(obj)}
         if previous is not None:
             data["previous_attributes"] = copy.deepcopy(previous)
-        event = build(
+        event = objects.build(
             "event",
             api_version=self.config.api_version,
             created=self.now(),
             data=data,
-            id=new_id("evt_1"),
+            id=objects.new_id("evt_1"),
             pending_webhooks=1 if self.deliverer.enabled else 0,
             request=origin.as_event_request(),
             type=event_type,
@@ -214,7 +219,7 @@ class Simulator:
         else:
             kept = [item for item in items if keep(item)]
             data, has_more = kept[:limit], len(kept) > limit
-        return list_object([copy.deepcopy(item) for item in data], url, has_more=has_more)
+        return objects.list_object([copy.deepcopy(item) for item in data], url, has_more=has_more)
 
     def expand(self, obj: Obj, paths: Iterable[str]) -> Obj:
         """Replace ids by the objects they name, along each dotted ``expand[]`` path."""
@@ -233,7 +238,7 @@ class Simulator:
         if head == "line_items" and node.get("object") == "checkout.session":
             items = self.state.line_items.get(node["id"], [])
             url = f"/v1/checkout/sessions/{node['id']}/line_items"
-            node["line_items"] = list_object(
+            node["line_items"] = objects.list_object(
                 copy.deepcopy(items[:10]), url, has_more=len(items) > 10
             )
         elif head not in node:

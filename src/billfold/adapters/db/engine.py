@@ -104,6 +104,8 @@ def translate_errors() -> Iterator[None]:
         ) from exc
     except sa.exc.DataError as exc:
         raise errors.ValidationError("a value is out of range for the database.") from exc
+    except OverflowError as exc:
+        raise errors.ValidationError("a number is out of range for a 64-bit integer.") from exc
     except sa.exc.TimeoutError as exc:
         raise errors.StorageUnavailable("No database connection became free in time.") from exc
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from billfold.adapters.db import tables as t
 from billfold.adapters.db.ledger_store import insert_ignore
@@ -175,6 +176,21 @@ class SqlOrderStore:
     def ensure(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(insert_ignore(self.conn, t.orders).values(**row))
 
+    def ensure_locked(self, row: Mapping[str, Any]) -> OrderRecord:
+        """Insert the order unless its key exists, lock it, and return it: one statement.
+
+        ``ON CONFLICT DO UPDATE`` takes the row lock on PostgreSQL whether or not it inserted, so
+        concurrent fulfilments of one payment queue here; SQLite has a single writer anyway.
+        """
+        c = t.orders.c
+        insert = postgresql.insert(t.orders) if self.is_pg else sqlite.insert(t.orders)
+        stmt = (
+            insert.values(**row)
+            .on_conflict_do_update(index_elements=[c.key], set_={"key": insert.excluded.key})
+            .returning(*t.orders.columns)
+        )
+        return _order(self.conn.execute(stmt).one())
+
     def lock_by_key(self, key: str) -> OrderRecord | None:
         c = t.orders.c
         stmt = sa.select(t.orders).where(c.key == key)
@@ -200,11 +216,14 @@ class SqlOrderStore:
         ).first()
         return None if row is None else _order(row)
 
-    def update(self, order_id: str, **values: Any) -> None:
+    def update(self, order_id: str, **values: Any) -> OrderRecord:
         unknown = set(values) - ORDER_FIELDS
         assert not unknown, unknown
         c = t.orders.c
-        self.conn.execute(t.orders.update().where(c.id == order_id).values(**values))
+        row = self.conn.execute(
+            t.orders.update().where(c.id == order_id).values(**values).returning(*t.orders.columns)
+        ).one()
+        return _order(row)
 
     def list(
         self, *, status: str | None, account_id: str | None, limit: int, starting_after: str | None
@@ -260,12 +279,24 @@ class SqlAccountStore:
             )
 
     def link_customer(self, account_id: str, customer_id: str, *, now: int) -> None:
-        """Link once: an account keeps the first Stripe customer it was linked to."""
+        """Link once: an account keeps the first Stripe customer it was linked to, and a customer
+        belongs to one account."""
+        c = t.accounts.c
+        other = t.accounts.alias("other")
+        taken = sa.exists().where(other.c.stripe_customer_id == customer_id)
+        self.conn.execute(
+            t.accounts.update()
+            .where(c.id == account_id, c.stripe_customer_id.is_(None), ~taken)
+            .values(stripe_customer_id=customer_id, updated=now)
+        )
+
+    def fill_email(self, account_id: str, email: str, *, now: int) -> None:
+        """Record an e-mail on an account that has none."""
         c = t.accounts.c
         self.conn.execute(
             t.accounts.update()
-            .where(c.id == account_id, c.stripe_customer_id.is_(None))
-            .values(stripe_customer_id=customer_id, updated=now)
+            .where(c.id == account_id, c.email.is_(None))
+            .values(email=email, updated=now)
         )
 
 

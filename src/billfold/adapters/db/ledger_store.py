@@ -113,6 +113,25 @@ class SqlLedgerStore:
             )
         )
 
+    def ensure_locked_balance(self, account_id: str, unit: str) -> BalanceRow:
+        """Create the balance row if missing and lock it, in one statement.
+
+        ``ON CONFLICT DO UPDATE`` locks the existing row on PostgreSQL just as ``FOR UPDATE`` would.
+        """
+        c = t.balances.c
+        insert = postgresql.insert(t.balances) if self.is_pg else sqlite.insert(t.balances)
+        row = self.conn.execute(
+            insert.values(account_id=account_id, unit=unit, available=0, held=0, debt=0)
+            .on_conflict_do_update(
+                index_elements=[c.account_id, c.unit], set_={"available": c.available}
+            )
+            .returning(c.account_id, c.unit, c.available, c.held, c.debt)
+        ).one()
+        return BalanceRow(
+            account_id=row.account_id, unit=row.unit, available=row.available, held=row.held,
+            debt=row.debt,
+        )
+
     def lock_balance(self, account_id: str, unit: str) -> BalanceRow | None:
         c = t.balances.c
         stmt = sa.select(c.account_id, c.unit, c.available, c.held, c.debt).where(

@@ -35,7 +35,8 @@ class SdkStripeGateway:
                 session_id, params={"limit": 100}
             )
             items = []
-            for item in page.auto_paging_iter():
+            for obj in page.auto_paging_iter():
+                item = obj.to_dict()
                 price = item.get("price")
                 price_id = price.get("id") if isinstance(price, Mapping) else price
                 items.append(

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from billfold.bootstrap import Services, build
 from billfold.domain import errors
-from billfold.entrypoints.http import admin, webhooks
+from billfold.entrypoints.http import admin, api, webhooks
 from billfold.entrypoints.http import errors as http_errors
 from billfold.entrypoints.http.auth import Authenticator
 from billfold.entrypoints.http.schemas import HealthResponse
@@ -62,6 +62,7 @@ def create_app(
     http_errors.install(app)
     app.include_router(webhooks.router)
     app.include_router(admin.router)
+    api.install(app, settings)
 
     @app.get("/healthz", tags=["ops"], response_model=HealthResponse)
     async def healthz() -> JSONResponse:

@@ -48,8 +48,14 @@ def status_for(exc: errors.BillfoldError) -> int:
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None, **details: Any
+    status: int,
+    code: str,
+    message: str,
+    /,
+    headers: dict[str, str] | None = None,
+    **details: Any,
 ) -> JSONResponse:
+    # Positional-only: an error's details may be named ``status`` (HoldNotActive's are).
     body: dict[str, Any] = {"type": TYPES.get(status, "api_error"), "code": code, "message": message}
     body.update({k: v for k, v in details.items() if v is not None})
     return JSONResponse(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+import re
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from billfold.service.ports import EventRecord, OrderRecord
+from billfold.service.ports import EventRecord, GrantRecord, OrderRecord, TransactionRecord
 
 T = TypeVar("T")
 
@@ -92,3 +93,332 @@ class HealthResponse(BaseModel):
     stripe_configured: bool
     handled_event_types: list[str]
     inbox_backlog: dict[str, int]
+
+
+# --- the application API (``api.py``) ------------------------------------------------------------
+#
+# Every request body forbids unknown fields and takes amounts as strict integers: a float, a string
+# or a boolean where an amount belongs is a 400 naming the field, and nothing is written.
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_AMOUNT = 10**15
+MAX_HOLD_TTL_SECONDS = 30 * 86_400
+MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+def _plain_text(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+Text = Annotated[StrictStr, Field(min_length=1, max_length=500), AfterValidator(_plain_text)]
+UnitName = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$"),
+]
+Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, description="A positive integer.")]
+AccountIdField = Annotated[
+    StrictStr, Field(min_length=1, max_length=200), AfterValidator(_plain_text)
+]
+Url = Annotated[
+    StrictStr,
+    Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s/?#]+[^\s]*$"),
+    AfterValidator(_plain_text),
+]
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+
+
+def _email(value: str) -> str:
+    if not EMAIL.match(value):
+        raise ValueError("must be an e-mail address such as ada@example.com")
+    return value
+
+
+Email = Annotated[
+    StrictStr, Field(max_length=320), AfterValidator(_plain_text), AfterValidator(_email)
+]
+MetadataKey = Annotated[StrictStr, Field(min_length=1, max_length=40)]
+MetadataValue = Annotated[StrictStr, Field(max_length=500)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    code: str
+    message: str
+    param: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error: ``code`` is stable and machine-readable, ``message`` is for people."""
+
+    error: ErrorDetail
+    code: str
+    message: str
+
+
+class UnitResponse(BaseModel):
+    name: str
+    decimals: int
+
+
+class CatalogGrantResponse(BaseModel):
+    unit: str
+    amount: int | Literal["paid"]
+    expires_in_days: int | None
+    kind: str
+
+
+class CustomAmountResponse(BaseModel):
+    min: int
+    max: int
+
+
+class PackageResponse(BaseModel):
+    id: str
+    title: str
+    currency: str
+    price: int | None
+    custom_amount: CustomAmountResponse | None
+    stripe_price_id: str | None
+    grants: list[CatalogGrantResponse]
+
+
+class PlanResponse(BaseModel):
+    id: str
+    title: str | None
+    default: bool
+    stripe_price_ids: list[str]
+    features: dict[str, bool]
+    limits: dict[str, int]
+    allowance: list[CatalogGrantResponse]
+    grace_period_days: int
+
+
+class CatalogResponse(BaseModel):
+    object: Literal["catalog"] = "catalog"
+    units: list[UnitResponse]
+    packages: list[PackageResponse]
+    plans: list[PlanResponse]
+
+
+class AccountResponse(BaseModel):
+    id: str
+    object: Literal["account"] = "account"
+    email: str | None
+    stripe_customer_id: str | None
+    metadata: dict[str, Any]
+    balances: dict[str, int] = Field(description="What can be spent now, per unit.")
+    held: dict[str, int] = Field(description="Reserved by active holds, per unit.")
+    debt: dict[str, int] = Field(description="Owed after a refund under the debt policy.")
+    created: int | None = Field(description="None for an account nothing has referenced yet.")
+    updated: int | None
+
+
+class UpdateAccountRequest(_Body):
+    """Absent fields stay as they are; ``null`` clears; ``metadata`` replaces the whole map."""
+
+    email: Email | None = None
+    stripe_customer_id: (
+        Annotated[StrictStr, Field(max_length=255, pattern=r"^cus_[A-Za-z0-9]+$")] | None
+    ) = None
+    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)] | None = None
+
+
+class GrantResponse(BaseModel):
+    id: str
+    object: Literal["grant"] = "grant"
+    account_id: str
+    unit: str
+    amount: int
+    remaining: int
+    held: int
+    priority: int
+    expires_at: int | None
+    kind: str
+    origin: str | None
+    reason: str | None
+    created: int
+
+    @classmethod
+    def of(cls, g: GrantRecord) -> GrantResponse:
+        return cls(
+            id=g.id,
+            account_id=g.account_id,
+            unit=g.unit,
+            amount=g.amount,
+            remaining=g.remaining,
+            held=g.held,
+            priority=g.priority,
+            expires_at=g.expires_at,
+            kind=g.kind,
+            origin=g.origin,
+            reason=g.reason,
+            created=g.created,
+        )
+
+
+class LineResponse(BaseModel):
+    account_id: str
+    unit: str
+    amount: int
+    grant_id: str | None
+    hold_id: str | None
+
+
+class TransactionResponse(BaseModel):
+    id: str
+    object: Literal["transaction"] = "transaction"
+    kind: str
+    account_id: str | None
+    unit: str | None
+    amount: int | None
+    net: int = Field(description="What this transaction moved into (+) or out of (-) the account.")
+    reason: str | None
+    created: int
+    lines: list[LineResponse]
+
+    @classmethod
+    def of(cls, x: TransactionRecord, account_id: str) -> TransactionResponse:
+        return cls(
+            id=x.id,
+            kind=x.kind,
+            account_id=x.account_id,
+            unit=x.unit,
+            amount=x.amount,
+            net=sum(line.amount for line in x.lines if line.account_id == account_id),
+            reason=x.reason,
+            created=x.created,
+            lines=[
+                LineResponse(
+                    account_id=line.account_id,
+                    unit=line.unit,
+                    amount=line.amount,
+                    grant_id=line.grant_id,
+                    hold_id=line.hold_id,
+                )
+                for line in x.lines
+            ],
+        )
+
+
+class SpendRequest(_Body):
+    unit: UnitName
+    amount: Amount
+    reason: Text | None = None
+
+
+class DrawResponse(BaseModel):
+    grant_id: str
+    amount: int
+
+
+class SpendResponse(BaseModel):
+    object: Literal["spend"] = "spend"
+    transaction_id: str
+    account_id: str
+    unit: str
+    amount: int
+    balance: int = Field(description="What is left to spend of this unit.")
+    draws: list[DrawResponse]
+
+
+class HoldRequest(_Body):
+    unit: UnitName
+    amount: Amount
+    reason: Text | None = None
+    ttl_seconds: (
+        Annotated[StrictInt, Field(ge=1, le=MAX_HOLD_TTL_SECONDS, description="At most 30 days.")]
+        | None
+    ) = None
+
+
+class CaptureRequest(_Body):
+    amount: Amount | None = Field(default=None, description="Default: the whole hold.")
+
+
+class HoldResponse(BaseModel):
+    id: str
+    object: Literal["hold"] = "hold"
+    account_id: str
+    unit: str
+    amount: int
+    captured: int
+    status: str = Field(description="active, captured, released or expired")
+    expires_at: int
+    reason: str | None
+    created: int | None
+    transaction_id: str | None = Field(default=None, description="Of the request that answered.")
+    balance: int | None = Field(default=None, description="Available after the request.")
+
+
+class ManualGrantRequest(_Body):
+    unit: UnitName
+    amount: Amount
+    reason: Text = Field(description="Why: recorded on the grant and its transaction.")
+    expires_at: Annotated[StrictInt, Field(ge=1, le=MAX_TIMESTAMP)] | None = None
+    priority: Annotated[StrictInt, Field(ge=-1_000_000, le=1_000_000)] = 0
+    kind: Literal["manual", "promotion"] = "manual"
+
+
+class GrantCreatedResponse(BaseModel):
+    id: str
+    object: Literal["grant"] = "grant"
+    transaction_id: str
+    account_id: str
+    unit: str
+    amount: int
+    expires_at: int | None
+    debt_repaid: int
+    balance: int
+
+
+class EntitlementsResponse(BaseModel):
+    object: Literal["entitlements"] = "entitlements"
+    account_id: str
+    plan: str | None
+    source: Literal["default", "none"] = Field(
+        description="default: the catalog's default plan (subscriptions are not tracked yet); "
+        "none: the catalog has no default plan."
+    )
+    features: dict[str, bool]
+    limits: dict[str, int]
+
+
+class CheckoutSessionRequest(_Body):
+    account_id: AccountIdField
+    package: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    amount: Amount | None = Field(
+        default=None, description="Minor units, for a custom-amount package only."
+    )
+    success_url: Url | None = None
+    cancel_url: Url | None = None
+
+
+class CheckoutSessionResponse(BaseModel):
+    id: str
+    object: Literal["checkout.session"] = "checkout.session"
+    url: str
+    account_id: str
+    package: str
+
+
+class FulfillmentResponse(BaseModel):
+    object: Literal["checkout_fulfillment"] = "checkout_fulfillment"
+    session_id: str
+    session_status: str | None = Field(description="Stripe's: open, complete or expired.")
+    payment_status: str | None
+    status: str = Field(description="The order's status; pending while nothing is paid.")
+    order: OrderResponse | None
+    account_id: str | None
+    balances: dict[str, int]

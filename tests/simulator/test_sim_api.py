@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -142,11 +143,7 @@ def test_an_unknown_price_is_stripes_resource_missing_error(sim: Sim) -> None:
         ({"line_items": None}, "line_items"),
         ({"line_items": [{"price_data": {"currency": "usd", "unit_amount": 5}}]}, None),
         (
-            {
-                "line_items": [
-                    {"price_data": {"currency": "usd", "product_data": {"name": "x"}}}
-                ]
-            },
+            {"line_items": [{"price_data": {"currency": "usd", "product_data": {"name": "x"}}}]},
             None,
         ),
     ],
@@ -193,7 +190,7 @@ def test_bad_integers_and_recurring_prices_in_payment_mode_are_refused(sim: Sim)
 
 
 def test_unknown_ids_are_404_resource_missing(sim: Sim) -> None:
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: sim.stripe.v1.checkout.sessions.retrieve("cs_test_nope"),
         lambda: sim.stripe.v1.customers.retrieve("cus_nope"),
         lambda: sim.stripe.v1.payment_intents.retrieve("pi_nope"),
@@ -210,7 +207,7 @@ def test_unknown_ids_are_404_resource_missing(sim: Sim) -> None:
 
 
 def test_a_missing_or_wrong_key_is_an_authentication_error(sim: Sim) -> None:
-    wrong = sim.client_with_key("sk_live_not_accepted_here")
+    wrong = sim.client_with_key("pk_test_a_publishable_key")
     with pytest.raises(stripe.AuthenticationError) as caught:
         wrong.v1.customers.list()
     no_key = sim.http.get(f"{sim.url}/v1/customers")
@@ -237,7 +234,12 @@ def test_only_the_configured_keys_are_accepted(make_sim: MakeSim) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/v1/nothing_here"), ("POST", "/v1/events"), ("DELETE", "/v1/customers"), ("GET", "/x")],
+    [
+        ("GET", "/v1/nothing_here"),
+        ("POST", "/v1/events"),
+        ("DELETE", "/v1/customers"),
+        ("GET", "/x"),
+    ],
 )
 def test_unknown_urls_and_methods_answer_stripes_404(sim: Sim, method: str, path: str) -> None:
     response = sim.http.request(

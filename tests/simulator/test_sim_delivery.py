@@ -125,10 +125,10 @@ def test_chaos_duplicates_deliver_each_event_twice_at_once(sim: Sim, receiver: R
 
 def test_chaos_reorder_delivers_out_of_the_order_of_events(sim: Sim, receiver: Receiver) -> None:
     late_completion_seen = False
-    for seed in range(1, 7):
+    for seed in range(1, 7):  # seeded, so the same seeds give the same orders every run
         sim.control("reset")
         receiver.reset()
-        sim.control("chaos", {"reorder": True, "reorder_window_seconds": 0.15, "seed": seed})
+        sim.control("chaos", {"reorder": True, "reorder_window_seconds": 0.1, "seed": seed})
         session = sim.session()
 
         sim.control(f"sessions/{session.id}/delay", {"settle_after_seconds": 0})
@@ -138,9 +138,11 @@ def test_chaos_reorder_delivers_out_of_the_order_of_events(sim: Sim, receiver: R
         received = receiver.types()
         assert sorted(received) == sorted(emitted)
         assert received != emitted
-        late_completion_seen |= received.index("checkout.session.completed") > received.index(
+        late_completion_seen = received.index("checkout.session.completed") > received.index(
             "checkout.session.async_payment_succeeded"
         )
+        if late_completion_seen:
+            break
     assert late_completion_seen
 
 

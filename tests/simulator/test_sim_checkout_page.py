@@ -175,9 +175,7 @@ def test_a_delayed_payment_settles_by_itself_after_the_configured_delay(
     assert sim.stripe.v1.checkout.sessions.retrieve(session.id).payment_status == "paid"
 
 
-def test_the_control_routes_pay_and_decline_without_a_browser(
-    sim: Sim, receiver: Receiver
-) -> None:
+def test_the_control_routes_pay_and_decline_without_a_browser(sim: Sim, receiver: Receiver) -> None:
     first, second = sim.session(), sim.session()
 
     declined = sim.control(f"sessions/{first.id}/decline")
@@ -251,9 +249,7 @@ def test_mounted_under_a_prefix_every_url_keeps_the_prefix(
     async def home(request: object) -> PlainTextResponse:
         return PlainTextResponse("billfold")
 
-    host = Starlette(
-        routes=[Route("/", home), Mount("/stripe", app=simulator)], lifespan=lifespan
-    )
+    host = Starlette(routes=[Route("/", home), Mount("/stripe", app=simulator)], lifespan=lifespan)
     server = serve(host)
     client = sdk(f"{server.url}/stripe")
     try:
@@ -297,3 +293,42 @@ def test_a_configured_public_base_url_is_used_for_the_session_url(make_sim: Make
     session = sim.session()
 
     assert session.url == f"https://dev.example/stripe/pay/{session.id}"
+
+
+def test_customer_creation_always_makes_a_customer_for_the_payer(
+    sim: Sim, receiver: Receiver
+) -> None:
+    session = sim.session(customer_creation="always")
+
+    paid = sim.control(f"sessions/{session.id}/pay", {"email": "new@example.com", "name": "New"})
+    sim.flush()
+
+    customer_id = paid["session"]["customer"]
+    assert customer_id.startswith("cus_")
+    assert sim.stripe.v1.customers.retrieve(customer_id).email == "new@example.com"
+    intent = sim.stripe.v1.payment_intents.retrieve(paid["session"]["payment_intent"])
+    assert intent.customer == customer_id
+    assert receiver.types()[:2] == ["payment_intent.created", "customer.created"]
+
+
+def test_a_declined_subscription_checkout_stays_open_without_a_payment_intent(sim: Sim) -> None:
+    price = sim.stripe.v1.prices.create(
+        params={
+            "currency": "usd",
+            "unit_amount": 900,
+            "product_data": {"name": "Plus"},
+            "recurring": {"interval": "month"},
+        }
+    )
+    session = sim.session(mode="subscription", line_items=[{"price": price.id, "quantity": 1}])
+
+    declined = sim.http.post(session.url, data={"action": "decline"})
+    delayed = sim.http.post(session.url, data={"action": "delay"})
+    after = sim.stripe.v1.checkout.sessions.retrieve(session.id)
+
+    assert "declined" in declined.text
+    assert "per month" in declined.text
+    assert 'value="delay"' not in declined.text  # no delayed methods for subscriptions here
+    assert delayed.status_code == 409
+    assert after.status == "open"
+    assert after.payment_intent is None

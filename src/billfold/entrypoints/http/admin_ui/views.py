@@ -1,0 +1,590 @@
+"""The admin view: what an operator looks at, over billfold's admin API.
+
+    GET  /                        -> the event inbox
+    GET  /events                  the inbox: status, attempts, last error; Retry for failed/dead
+    GET  /events/{id}             one event with its payload
+    POST /events/{id}/retry       process it again now
+    GET  /orders                  orders (needing attention first), each with a Resolve form
+    POST /orders/{id}/resolve     fulfil it, naming the account and the package
+    GET  /accounts?id=            balances, live grants, history; a manual grant form
+    POST /accounts/{id}/grants    a manual grant; the reason is required
+    GET, POST /login; POST /logout
+
+Every page needs the session cookie that ``/login`` sets for the admin token; the token itself
+never appears in a page, a URL or a log line. The pages call the API with the admin token, so
+they can do exactly what the admin API allows, with the same checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
+
+import httpx
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from billfold.entrypoints.http import money
+from billfold.entrypoints.http.admin_ui.session import COOKIE, Sessions
+from billfold.entrypoints.http.client import ApiClient, ApiError
+
+log = logging.getLogger("billfold.admin_ui")
+
+STATIC = Path(__file__).parent / "static"
+PAGE_SIZE = 25
+EVENT_STATUSES = ("received", "processed", "ignored", "failed", "dead")
+ORDER_STATUSES = ("needs_attention", "pending", "fulfilled", "failed", "expired", "refunded")
+RETRYABLE = ("failed", "dead")
+DONE = {
+    "retried": "Event processed again: its new status is below.",
+    "resolved": "Order resolved.",
+    "granted": "Grant recorded.",
+    "signed_out": "Signed out.",
+}
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; "
+        "form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdminConfig:
+    api_base_url: str
+    admin_token: str | None
+    api_transport: httpx.AsyncBaseTransport | None = None
+    session_seconds: int = 8 * 60 * 60
+    links: tuple[tuple[str, str], ...] = ()
+
+
+@functools.cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("billfold.entrypoints.http.admin_ui", "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
+    env.filters["when"] = _when
+    return env
+
+
+def _when(timestamp: int | None) -> str:
+    if timestamp is None:
+        return "—"
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class AdminView:
+    def __init__(self, config: AdminConfig) -> None:
+        self.config = config
+        self.api = ApiClient(config.api_base_url, transport=config.api_transport)
+        self.sessions = (
+            Sessions(config.admin_token, lifetime_seconds=config.session_seconds)
+            if config.admin_token
+            else None
+        )
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/", self.home, methods=["GET"]),
+            Route("/login", self.login_form, methods=["GET"]),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+            Route("/events", self.events, methods=["GET"]),
+            Route("/events/{event_id}", self.event, methods=["GET"]),
+            Route("/events/{event_id}/retry", self.retry, methods=["POST"]),
+            Route("/orders", self.orders, methods=["GET"]),
+            Route("/orders/{order_id}/resolve", self.resolve, methods=["POST"]),
+            Route("/accounts", self.accounts, methods=["GET"]),
+            Route("/accounts/{account_id}/grants", self.grant, methods=["POST"]),
+            Mount("/static", app=StaticFiles(directory=STATIC)),
+        ]
+
+    # --- login -------------------------------------------------------------------------------
+
+    def _cookie(self, request: Request) -> str | None:
+        cookie = request.cookies.get(COOKIE)
+        if self.sessions is not None and self.sessions.valid(cookie):
+            return cookie
+        return None
+
+    def _to_login(self, request: Request) -> Response:
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        return RedirectResponse(
+            f"{_root(request)}/login?{urlencode({'next': target})}", status_code=303
+        )
+
+    async def login_form(self, request: Request) -> Response:
+        if self._cookie(request):
+            return RedirectResponse(f"{_root(request)}/", status_code=303)
+        done = DONE.get(request.query_params.get("done", ""))
+        return self._login_page(request, notice=done)
+
+    def _login_page(
+        self,
+        request: Request,
+        *,
+        error: str | None = None,
+        notice: str | None = None,
+        status: int = 200,
+    ) -> Response:
+        context = {
+            "error": error,
+            "notice": notice,
+            "next": _safe_next(request, request.query_params.get("next")),
+            "configured": self.sessions is not None,
+        }
+        return self._render(request, "login.html", context, cookie=None, status=status)
+
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        if self.sessions is None:
+            return self._login_page(request, status=503)
+        candidate = str(form.get("token") or "")
+        if not candidate or not self.sessions.token_matches(candidate):
+            log.warning("admin view: a sign-in with a wrong token")
+            return self._login_page(request, error="That is not the admin token.", status=401)
+        target = _safe_next(request, str(form.get("next") or "")) or f"{_root(request)}/"
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            COOKIE,
+            self.sessions.new(),
+            max_age=self.sessions.lifetime_seconds,
+            path=f"{_root(request)}/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        response = RedirectResponse(f"{_root(request)}/login?done=signed_out", status_code=303)
+        response.delete_cookie(COOKIE, path=f"{_root(request)}/")
+        return response
+
+    async def _checked_form(self, request: Request) -> tuple[str | None, Mapping[str, Any]]:
+        """The session cookie of a POST whose CSRF token matches, and its form; None when not."""
+        cookie = self._cookie(request)
+        form = await request.form()
+        if cookie is None or self.sessions is None:
+            return None, form
+        if not self.sessions.csrf_matches(cookie, str(form.get("csrf") or "")):
+            return None, form
+        return cookie, form
+
+    # --- pages -------------------------------------------------------------------------------
+
+    async def home(self, request: Request) -> Response:
+        if not self._cookie(request):
+            return self._to_login(request)
+        return await self.events(request)
+
+    async def events(
+        self, request: Request, *, error: str | None = None, status: int = 200
+    ) -> Response:
+        cookie = self._cookie(request)
+        if cookie is None:
+            return self._to_login(request)
+        query = request.query_params
+        wanted = query.get("status") if query.get("status") in EVENT_STATUSES else None
+        type_ = (query.get("type") or "").strip()[:128] or None
+        params: dict[str, str | int] = {"limit": PAGE_SIZE}
+        if wanted:
+            params["status"] = wanted
+        if type_:
+            params["type"] = type_
+        after = query.get("starting_after")
+        if after:
+            params["starting_after"] = after[:255]
+        try:
+            page, counts = await asyncio.gather(
+                self._admin("GET", "/v1/events", params=params), self._event_counts()
+            )
+        except ApiError as exc:
+            return self._failure(request, cookie, exc)
+        rows = page["data"]
+        next_params = {k: v for k, v in params.items() if k != "limit"}
+        if rows and page["has_more"]:
+            next_params["starting_after"] = rows[-1]["id"]
+        context = {
+            "section": "events",
+            "events": rows,
+            "retryable": RETRYABLE,
+            "statuses": EVENT_STATUSES,
+            "status": wanted,
+            "type": type_ or "",
+            "counts": counts,
+            "older": urlencode(next_params) if page["has_more"] else None,
+            "paged": bool(after),
+            "error": error,
+            "notice": self._done(request),
+        }
+        return self._render(request, "events.html", context, cookie=cookie, status=status)
+
+    async def _event_counts(self) -> dict[str, str]:
+        """How many events are in each status: the first page's worth, ``25+`` beyond."""
+
+        async def count(status: str) -> str:
+            page = await self._admin(
+                "GET", "/v1/events", params={"status": status, "limit": PAGE_SIZE}
+            )
+            return f"{len(page['data'])}{'+' if page['has_more'] else ''}"
+
+        found = await asyncio.gather(*(count(s) for s in ("received", "failed", "dead")))
+        return dict(zip(("received", "failed", "dead"), found, strict=True))
+
+    async def event(self, request: Request) -> Response:
+        cookie = self._cookie(request)
+        if cookie is None:
+            return self._to_login(request)
+        event_id = request.path_params["event_id"]
+        try:
+            record = await self._admin("GET", f"/v1/events/{quote(event_id, safe='')}")
+        except ApiError as exc:
+            return self._failure(request, cookie, exc)
+        context = {
+            "section": "events",
+            "event": record,
+            "payload": json.dumps(record.get("payload"), indent=2, sort_keys=True),
+            "retryable": RETRYABLE,
+            "notice": self._done(request),
+        }
+        return self._render(request, "event.html", context, cookie=cookie)
+
+    async def retry(self, request: Request) -> Response:
+        cookie, form = await self._checked_form(request)
+        if cookie is None:
+            return self._to_login(request)
+        event_id = request.path_params["event_id"]
+        back = _safe_next(request, str(form.get("back") or "")) or f"{_root(request)}/events"
+        try:
+            await self._admin("POST", f"/v1/events/{quote(event_id, safe='')}/retry")
+        except ApiError as exc:
+            return await self.events(request, error=f"Retry failed: {exc.message}", status=400)
+        return RedirectResponse(_with_done(back, "retried"), status_code=303)
+
+    async def orders(
+        self,
+        request: Request,
+        *,
+        error: str | None = None,
+        error_order: str | None = None,
+        status: int = 200,
+    ) -> Response:
+        cookie = self._cookie(request)
+        if cookie is None:
+            return self._to_login(request)
+        query = request.query_params
+        wanted = query.get("status", "needs_attention")
+        if wanted not in ORDER_STATUSES and wanted != "all":
+            wanted = "needs_attention"
+        params: dict[str, str | int] = {"limit": PAGE_SIZE}
+        if wanted != "all":
+            params["status"] = wanted
+        account = (query.get("account_id") or "").strip()[:200]
+        if account:
+            params["account_id"] = account
+        try:
+            page, catalog = await asyncio.gather(
+                self._admin("GET", "/v1/orders", params=params),
+                self.api.request("GET", "/v1/catalog", token=None),
+            )
+        except ApiError as exc:
+            return self._failure(request, cookie, exc)
+        context = {
+            "section": "orders",
+            "orders": [_order_row(o) for o in page["data"]],
+            "has_more": page["has_more"],
+            "statuses": ORDER_STATUSES,
+            "status": wanted,
+            "account_id": account,
+            "packages": catalog["packages"],
+            "error": error,
+            "error_order": error_order,
+            "notice": self._done(request),
+        }
+        return self._render(request, "orders.html", context, cookie=cookie, status=status)
+
+    async def resolve(self, request: Request) -> Response:
+        cookie, form = await self._checked_form(request)
+        if cookie is None:
+            return self._to_login(request)
+        order_id = request.path_params["order_id"]
+        body: dict[str, str] = {}
+        for name in ("account_id", "package"):
+            value = str(form.get(name) or "").strip()
+            if value:
+                body[name] = value
+        try:
+            await self._admin("POST", f"/v1/orders/{quote(order_id, safe='')}/resolve", json=body)
+        except ApiError as exc:
+            return await self.orders(
+                request,
+                error=f"Could not resolve: {exc.message}",
+                error_order=order_id,
+                status=400 if exc.status < 500 else exc.status,
+            )
+        return RedirectResponse(
+            f"{_root(request)}/orders?status=all&done=resolved", status_code=303
+        )
+
+    async def accounts(
+        self,
+        request: Request,
+        *,
+        error: str | None = None,
+        form_values: Mapping[str, str] | None = None,
+        status: int = 200,
+    ) -> Response:
+        cookie = self._cookie(request)
+        if cookie is None:
+            return self._to_login(request)
+        account_id = (
+            request.path_params.get("account_id") or request.query_params.get("id") or ""
+        ).strip()[:200]
+        context: dict[str, Any] = {
+            "section": "accounts",
+            "account_id": account_id,
+            "account": None,
+            "missing": False,
+            "error": error,
+            "notice": self._done(request),
+            "form": dict(form_values or {}),
+            "grant_nonce": secrets.token_urlsafe(16),
+        }
+        try:
+            catalog = await self.api.request("GET", "/v1/catalog", token=None)
+        except ApiError as exc:
+            return self._failure(request, cookie, exc)
+        decimals = {u["name"]: int(u["decimals"]) for u in catalog["units"]}
+        context["units"] = list(decimals)
+        if account_id:
+            path = f"/v1/accounts/{quote(account_id, safe='')}"
+            try:
+                account, grants, history = await asyncio.gather(
+                    self._admin("GET", path),
+                    self._admin("GET", f"{path}/grants", params={"live": "true", "limit": 50}),
+                    self._admin("GET", f"{path}/transactions", params={"limit": 20}),
+                )
+            except ApiError as exc:
+                if exc.status != 404:
+                    return self._failure(request, cookie, exc)
+                context["missing"] = True
+            else:
+                context["account"] = _account_view(account, grants, history, decimals)
+        return self._render(request, "accounts.html", context, cookie=cookie, status=status)
+
+    async def grant(self, request: Request) -> Response:
+        cookie, form = await self._checked_form(request)
+        if cookie is None:
+            return self._to_login(request)
+        account_id = request.path_params["account_id"]
+        values = {k: str(form.get(k) or "").strip() for k in ("unit", "amount", "reason")}
+        nonce = str(form.get("nonce") or "")[:64] or secrets.token_urlsafe(16)
+        try:
+            catalog = await self.api.request("GET", "/v1/catalog", token=None)
+        except ApiError as exc:
+            return self._failure(request, cookie, exc)
+        decimals = {u["name"]: int(u["decimals"]) for u in catalog["units"]}
+
+        async def again(message: str, status: int = 400) -> Response:
+            return await self.accounts(request, error=message, form_values=values, status=status)
+
+        if values["unit"] not in decimals:
+            return await again("Choose a unit.")
+        if not values["reason"]:
+            return await again("A reason is required: it is recorded with the grant.")
+        try:
+            amount = money.parse_major(values["amount"], decimals[values["unit"]])
+        except ValueError as exc:
+            return await again(str(exc))
+        if amount <= 0:
+            return await again("The amount must be more than zero.")
+        try:
+            await self._admin(
+                "POST",
+                f"/v1/accounts/{quote(account_id, safe='')}/grants",
+                json={"unit": values["unit"], "amount": amount, "reason": values["reason"]},
+                idempotency_key=f"admin-grant-{nonce}",
+            )
+        except ApiError as exc:
+            return await again(f"The grant was refused: {exc.message}", exc.status)
+        target = f"{_root(request)}/accounts?{urlencode({'id': account_id, 'done': 'granted'})}"
+        return RedirectResponse(target, status_code=303)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    async def _admin(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        return await self.api.request(
+            method,
+            path,
+            token=self.config.admin_token,
+            params=params,
+            json=json,
+            idempotency_key=idempotency_key,
+        )
+
+    def _done(self, request: Request) -> str | None:
+        return DONE.get(request.query_params.get("done", ""))
+
+    def _failure(self, request: Request, cookie: str, exc: ApiError) -> Response:
+        context = {"section": None, "error": f"The API answered {exc.status}: {exc.message}"}
+        status = exc.status if exc.status >= 400 else 502
+        return self._render(request, "failure.html", context, cookie=cookie, status=status)
+
+    def _render(
+        self,
+        request: Request,
+        name: str,
+        context: Mapping[str, Any],
+        *,
+        cookie: str | None,
+        status: int = 200,
+    ) -> Response:
+        csrf = self.sessions.csrf(cookie) if cookie and self.sessions else ""
+        html = (
+            _environment()
+            .get_template(name)
+            .render(
+                root=_root(request),
+                signed_in=cookie is not None,
+                csrf=csrf,
+                links=self.config.links,
+                here=_without_done(
+                    request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                ),
+                **context,
+            )
+        )
+        return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+def create_admin_app(config: AdminConfig) -> Starlette:
+    """The admin view as an ASGI app of its own, to mount under a prefix (``/admin``)."""
+    view = AdminView(config)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await view.aclose()
+
+    app = Starlette(routes=view.routes(), lifespan=lifespan)
+    app.state.view = view
+    return app
+
+
+# --- views of the API's answers ------------------------------------------------------------------
+
+
+def _order_row(order: Mapping[str, Any]) -> dict[str, Any]:
+    amount = order.get("amount")
+    currency = order.get("currency")
+    return {
+        **order,
+        "price": money.format_money(amount, currency) if amount is not None and currency else "—",
+    }
+
+
+def _account_view(
+    account: Mapping[str, Any],
+    grants: Mapping[str, Any],
+    history: Mapping[str, Any],
+    decimals: Mapping[str, int],
+) -> dict[str, Any]:
+    def show(amount: int, unit: str) -> str:
+        return money.format_units(amount, unit, decimals.get(unit, 0))
+
+    def signed(amount: int, unit: str) -> str:
+        return money.format_signed_units(amount, unit, decimals.get(unit, 0))
+
+    return {
+        "id": account["id"],
+        "email": account.get("email"),
+        "stripe_customer_id": account.get("stripe_customer_id"),
+        "created": account.get("created"),
+        "balances": [
+            {
+                "unit": unit,
+                "available": show(amount, unit),
+                "held": show(account["held"].get(unit, 0), unit),
+                "debt": show(account["debt"].get(unit, 0), unit),
+                "has_held": bool(account["held"].get(unit, 0)),
+                "has_debt": bool(account["debt"].get(unit, 0)),
+            }
+            for unit, amount in account["balances"].items()
+        ],
+        "grants": [
+            {
+                **g,
+                "remaining_text": show(g["remaining"], g["unit"]),
+                "amount_text": show(g["amount"], g["unit"]),
+            }
+            for g in grants["data"]
+        ],
+        "history": [
+            {
+                **x,
+                "net_text": signed(x["net"], x["unit"]) if x.get("unit") else str(x["net"]),
+            }
+            for x in history["data"]
+        ],
+    }
+
+
+def _root(request: Request) -> str:
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def _safe_next(request: Request, target: str | None) -> str | None:
+    """Only a path inside the admin view: never another site (no open redirect)."""
+    if not target:
+        return None
+    root = _root(request)
+    if not target.startswith(f"{root}/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ch in target for ch in "\r\n"):
+        return None
+    return target
+
+
+def _with_done(target: str, done: str) -> str:
+    """``target`` with ``done=`` set to ``done`` (replacing one it had)."""
+    return _without_done(target) + ("&" if "?" in _without_done(target) else "?") + f"done={done}"
+
+
+def _without_done(target: str) -> str:
+    path, _, query = target.partition("?")
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "done"]
+    return f"{path}?{urlencode(kept)}" if kept else path

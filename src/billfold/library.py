@@ -1,0 +1,223 @@
+"""``billfold.Billfold``: the HTTP API's operations in-process, for a Python application.
+
+    from billfold import Billfold
+
+    with Billfold() as wallet:  # settings from BILLFOLD_* variables, or Billfold(settings)
+        wallet.grant("user_123", "credits", 100, reason="welcome bonus")
+        wallet.spend("user_123", "credits", 20, idempotency_key="job-42")
+        wallet.balances("user_123")  # {"credits": 80, ...}
+
+Idempotency keys share the namespace of the server API keys: a spend made here with key ``k`` and
+retried over HTTP with ``Idempotency-Key: k`` (or the other way round) is written once. Without a
+key, every call is new. Errors are billfold's own (``billfold.domain.errors``):
+``InsufficientBalance`` carries ``available``; ``IdempotencyConflict`` is a reused key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from billfold.bootstrap import Services, build
+from billfold.domain import ledger as rules
+from billfold.entrypoints import operations as ops
+from billfold.entrypoints.operations import CheckoutSession, Entitlements, Fulfillment
+from billfold.service.ledger import (
+    Capture,
+    Grant,
+    GrantResult,
+    Hold,
+    HoldResult,
+    Release,
+    Spend,
+    SpendResult,
+)
+from billfold.service.ports import StripeGateway
+from billfold.settings import Settings, load_settings
+
+__all__ = [
+    "Billfold",
+    "CheckoutSession",
+    "Entitlements",
+    "Fulfillment",
+    "GrantResult",
+    "HoldResult",
+    "SpendResult",
+]
+
+
+class Billfold:
+    """billfold in-process: the same database, catalog and rules as ``billfold serve``.
+
+    ``settings`` default to the ``BILLFOLD_*`` environment. Close it (or use ``with``) to release
+    the database connections.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Callable[[], int] | None = None,
+        stripe: StripeGateway | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.services: Services = build(self.settings, clock=clock, stripe=stripe)
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def balances(self, account_id: str) -> dict[str, int]:
+        """What the account can spend now, per unit (every catalog unit; 0 where none)."""
+        rules.check_account_id(account_id)
+        return ops.balances(self.services, account_id)
+
+    def entitlements(self, account_id: str) -> Entitlements:
+        return ops.entitlements(self.services, account_id)
+
+    # --- moving value --------------------------------------------------------------------------
+
+    def spend(
+        self,
+        account_id: str,
+        unit: str,
+        amount: int,
+        *,
+        idempotency_key: str | None = None,
+        reason: str | None = None,
+    ) -> SpendResult:
+        """Spend now; raises ``errors.InsufficientBalance`` (and takes nothing) when short."""
+        return self.services.ledger.spend(
+            Spend(
+                key=self._key(idempotency_key),
+                account_id=account_id,
+                unit=unit,
+                amount=amount,
+                reason=reason,
+            )
+        )
+
+    def grant(
+        self,
+        account_id: str,
+        unit: str,
+        amount: int,
+        *,
+        reason: str,
+        idempotency_key: str | None = None,
+        expires_at: int | None = None,
+        priority: int = 0,
+        kind: str = "manual",
+    ) -> GrantResult:
+        """A manual grant (``kind="promotion"`` for a promotion); ``reason`` is recorded."""
+        rules.check_text(reason, what="reason", required=True)
+        return self.services.ledger.grant(
+            Grant(
+                key=self._key(idempotency_key),
+                account_id=account_id,
+                unit=unit,
+                amount=amount,
+                reason=reason,
+                expires_at=expires_at,
+                priority=priority,
+                kind=kind,
+                source=rules.PROMOTIONS if kind == "promotion" else rules.ADJUSTMENTS,
+            )
+        )
+
+    def hold(
+        self,
+        account_id: str,
+        unit: str,
+        amount: int,
+        *,
+        ttl_seconds: int | None = None,
+        idempotency_key: str | None = None,
+        reason: str | None = None,
+    ) -> HoldResult:
+        """Reserve ``amount``; it releases itself after ``ttl_seconds`` (default from settings)."""
+        return self.services.ledger.hold(
+            Hold(
+                key=self._key(idempotency_key),
+                account_id=account_id,
+                unit=unit,
+                amount=amount,
+                ttl_seconds=ttl_seconds or self.settings.hold_ttl_seconds,
+                reason=reason,
+            )
+        )
+
+    def capture(
+        self, hold_id: str, amount: int | None = None, *, idempotency_key: str | None = None
+    ) -> HoldResult:
+        """Spend the hold (or ``amount`` of it, releasing the rest)."""
+        return self.services.ledger.capture(
+            Capture(key=self._key(idempotency_key), hold_id=hold_id, amount=amount)
+        )
+
+    def release(self, hold_id: str, *, idempotency_key: str | None = None) -> HoldResult:
+        return self.services.ledger.release(
+            Release(key=self._key(idempotency_key), hold_id=hold_id)
+        )
+
+    # --- checkout ------------------------------------------------------------------------------
+
+    def create_checkout_session(
+        self,
+        account_id: str,
+        package: str,
+        *,
+        success_url: str,
+        cancel_url: str | None = None,
+        amount: int | None = None,
+    ) -> CheckoutSession:
+        """A Stripe Checkout Session buying ``package``; send the customer to its ``url``."""
+        return ops.create_checkout_session(
+            self.services,
+            account_id=account_id,
+            package=package,
+            success_url=success_url,
+            cancel_url=cancel_url,
+            amount=amount,
+        )
+
+    def fulfill_checkout(self, session_id: str) -> Fulfillment:
+        """The success page's call: fulfil the session's order now if it is paid (at most once,
+        whatever the webhook does), and return its status and the account's balances."""
+        return ops.fulfill_checkout_session(self.services, session_id)
+
+    # --- mounting ------------------------------------------------------------------------------
+
+    def webhook_app(self) -> Starlette:
+        """An ASGI app serving only ``POST /webhooks/stripe``, to mount in the application's app.
+
+        It verifies, stores and processes events exactly as ``billfold serve`` does. Events that
+        need a call to Stripe wait for a worker (``billfold worker``).
+        """
+        from billfold.entrypoints.http import webhooks
+
+        app = Starlette(
+            routes=[Route("/webhooks/stripe", webhooks.stripe_webhook, methods=["POST"])]
+        )
+        app.state.services = self.services
+        return app
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.services.close()
+
+    def __enter__(self) -> Billfold:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _key(self, idempotency_key: str | None) -> str:
+        return ops.ledger_key(ops.APPLICATION, ops.check_idempotency_key(idempotency_key))

@@ -1,0 +1,242 @@
+"""Checkout end to end: billfold and the Stripe simulator on real ports, the official SDK between
+them. Create a session through the API, pay on the simulator, and watch the success page and the
+webhook race to fulfil the order: the credits appear once."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.types import ASGIApp
+
+from billfold.bootstrap import Services, build
+from billfold.entrypoints.http.app import create_app
+from billfold.simulator import RetryPolicy, SimulatorConfig, create_simulator_app
+from tests.support.api import SERVER, as_user
+from tests.support.app import count, event_status, settings_for
+
+# The stripe SDK's HTTPXClient (SdkStripeGateway's) posts form bodies with httpx's deprecated
+# ``data=<bytes>``; under ``filterwarnings = error`` that warning would fail every call to Stripe.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Use 'content=<...>' to upload raw bytes/text content.:DeprecationWarning"
+)
+
+SIM_SECRET = "whsec_checkout_flow"
+STRIPE_KEY = "sk_test_checkout_flow"
+
+
+class ServerThread:
+    """uvicorn serving ``app`` on a free 127.0.0.1 port, in a thread."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="none", http="h11")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.socket.close()
+
+
+class _Late:
+    """An ASGI app set after the server's port is known (the simulator needs billfold's URL)."""
+
+    app: ASGIApp | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        assert self.app is not None
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class Shop:
+    billfold: str
+    sim: str
+    http: httpx.Client
+    services: Services
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.request(method, f"{self.billfold}{path}", **kwargs)
+
+    def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self.http.post(f"{self.sim}/_sim/{path}", json=body or {})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def buy(self, package: str = "starter", **body: Any) -> str:
+        response = self.api(
+            "POST",
+            "/v1/checkout/sessions",
+            json={"account_id": "user_1", "package": package, **body},
+            headers=as_user("user_1"),
+        )
+        assert response.status_code == 201, response.text
+        session = response.json()
+        assert session["url"].startswith(f"{self.sim}/pay/")
+        return str(session["id"])
+
+    def fulfill(self, session_id: str) -> httpx.Response:
+        return self.api(
+            "POST", f"/v1/checkout/sessions/{session_id}/fulfill", headers=as_user("user_1")
+        )
+
+
+MakeShop = Callable[..., Shop]
+
+
+@pytest.fixture
+def make_shop(db_url: str, engine: Any) -> Iterator[MakeShop]:
+    started: list[tuple[ServerThread, ServerThread, httpx.Client, Services]] = []
+
+    def make(*, webhooks: bool = True) -> Shop:
+        late = _Late()
+        billfold = ServerThread(late)
+        sim_app = create_simulator_app(
+            SimulatorConfig(
+                webhook_url=f"{billfold.url}/webhooks/stripe" if webhooks else None,
+                webhook_secret=SIM_SECRET,
+                api_keys=(STRIPE_KEY,),
+                retry=RetryPolicy(base_seconds=0.02, max_seconds=0.2, max_attempts=5),
+                async_settle_seconds=None,
+            )
+        )
+        sim = ServerThread(sim_app).start()
+        services = build(
+            settings_for(
+                db_url,
+                stripe_secret_key=STRIPE_KEY,
+                stripe_api_base=sim.url,
+                stripe_webhook_secrets=SIM_SECRET,
+            )
+        )
+        late.app = create_app(services=services, run_worker=False)
+        billfold.start()
+        http = httpx.Client(timeout=30)
+        started.append((billfold, sim, http, services))
+        return Shop(billfold=billfold.url, sim=sim.url, http=http, services=services)
+
+    yield make
+    for billfold, sim, http, services in started:
+        http.close()
+        billfold.stop()
+        sim.stop()
+        services.close()
+
+
+def credits(shop: Shop) -> int:
+    response = shop.api("GET", "/v1/accounts/user_1", headers=as_user("user_1"))
+    return int(response.json()["balances"]["credits"])
+
+
+def test_given_a_paid_checkout_when_the_success_page_loads_then_the_credits_are_there(
+    make_shop: MakeShop,
+) -> None:
+    shop = make_shop(webhooks=False)  # the webhook is late: it has not arrived at all
+    session_id = shop.buy()
+    assert shop.fulfill(session_id).json()["status"] == "pending"  # not paid yet
+    paid = shop.control(f"sessions/{session_id}/pay", {"email": "ada@example.com"})
+    assert paid["redirect_url"].endswith(f"session_id={session_id}")
+    first = shop.fulfill(session_id)
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "fulfilled"
+    assert first.json()["balances"]["credits"] == 500
+    again = shop.fulfill(session_id)
+    assert again.json()["status"] == "fulfilled"
+    assert again.json()["order"]["id"] == first.json()["order"]["id"]
+    assert credits(shop) == 500
+    assert count(shop.services, "grants") == 1
+    account = shop.api("GET", "/v1/accounts/user_1", headers=SERVER).json()
+    assert account["email"] == "ada@example.com"  # the payer's e-mail, linked on fulfilment
+
+
+def test_when_the_webhook_and_the_success_page_race_then_one_grant(make_shop: MakeShop) -> None:
+    shop = make_shop()
+    session_id = shop.buy()
+    shop.control(f"sessions/{session_id}/pay")
+    page = shop.fulfill(session_id)  # while the webhook is on its way
+    assert page.status_code == 200
+    shop.control("flush", {"timeout": 10})
+    assert page.json()["balances"]["credits"] == 500
+    assert credits(shop) == 500
+    assert count(shop.services, "grants") == 1
+    completed = shop.http.get(
+        f"{shop.sim}/_sim/deliveries", params={"type": "checkout.session.completed"}
+    ).json()["data"]
+    assert completed
+    assert {d["status"] for d in completed} == {"succeeded"}, completed
+    for delivery in completed:
+        assert event_status(shop.services, delivery["event_id"]) == "processed"
+
+
+def test_a_custom_amount_top_up_credits_what_was_paid(make_shop: MakeShop) -> None:
+    shop = make_shop()
+    session_id = shop.buy("budget", amount=2500)
+    shop.control(f"sessions/{session_id}/pay")
+    body = shop.fulfill(session_id).json()
+    assert body["status"] == "fulfilled"
+    assert body["balances"]["usd"] == 2500
+    assert body["order"]["amount"] == 2500
+
+
+def test_another_user_cannot_fulfil_the_session(make_shop: MakeShop) -> None:
+    shop = make_shop(webhooks=False)
+    session_id = shop.buy()
+    shop.control(f"sessions/{session_id}/pay")
+    response = shop.api(
+        "POST", f"/v1/checkout/sessions/{session_id}/fulfill", headers=as_user("user_2")
+    )
+    assert response.status_code == 404
+    assert count(shop.services, "orders") == 0
+
+
+def test_an_unknown_session_is_404_through_the_sdk(make_shop: MakeShop) -> None:
+    shop = make_shop(webhooks=False)
+    assert shop.fulfill("cs_test_does_not_exist").status_code == 404
+
+
+def test_stripe_unreachable_is_502_and_nothing_is_written(db_url: str, engine: Any) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    services = build(settings_for(db_url, stripe_secret_key=STRIPE_KEY, stripe_api_base=dead))
+    server = ServerThread(create_app(services=services, run_worker=False)).start()
+    try:
+        response = httpx.post(
+            f"{server.url}/v1/checkout/sessions",
+            json={"account_id": "user_1", "package": "starter"},
+            headers=SERVER,
+            timeout=30,
+        )
+        assert response.status_code == 502
+        assert response.json()["code"] == "stripe_unavailable"
+        fulfil = httpx.post(
+            f"{server.url}/v1/checkout/sessions/cs_test_1/fulfill", headers=SERVER, timeout=30
+        )
+        assert fulfil.status_code == 502
+        assert count(services, "orders") == 0
+        assert count(services, "accounts") == 0
+    finally:
+        server.stop()
+        services.close()
