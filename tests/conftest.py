@@ -65,7 +65,12 @@ def postgres_url() -> str:
 # --- databases -----------------------------------------------------------------------------------
 
 LEDGER_TABLES = [
-    t.hold_allocations, t.holds, t.grants, t.ledger_lines, t.ledger_transactions, t.balances,
+    t.hold_allocations,
+    t.holds,
+    t.grants,
+    t.ledger_lines,
+    t.ledger_transactions,
+    t.balances,
     t.accounts,
 ]
 
@@ -112,7 +117,9 @@ def engine(db_url: str) -> Iterator[Engine]:
     yield eng
     problems = verify(eng)
     eng.dispose()
-    assert problems == [], "the ledger invariants do not hold after the test:\n" + "\n".join(problems)
+    assert problems == [], "the ledger invariants do not hold after the test:\n" + "\n".join(
+        problems
+    )
 
 
 @pytest.fixture

@@ -107,6 +107,12 @@ def build(
         lease_seconds=settings.worker_lease_seconds,
     )
     return Services(
-        settings=settings, engine=engine, catalog=catalog, ledger=ledger, orders=orders,
-        events=processor, stripe=stripe, clock=tick,
+        settings=settings,
+        engine=engine,
+        catalog=catalog,
+        ledger=ledger,
+        orders=orders,
+        events=processor,
+        stripe=stripe,
+        clock=tick,
     )

@@ -1,4 +1,4 @@
-"""The account routes: balances, the account's details, grants, transactions, entitlements, catalog."""
+"""The account routes: balances, details, grants, transactions, entitlements; the catalog."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ and the simulator is in ``test_checkout_flow.py``.)"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -28,13 +28,14 @@ def api(db_url: str, engine: Any, clock: FakeClock) -> Iterator[Api]:
         yield client, services, stripe
 
 
-def create(client: TestClient, headers: dict[str, str] | None = None, **body: Any) -> Any:
+def create(client: TestClient, headers: Mapping[str, str] | None = None, **body: Any) -> Any:
     payload = {"account_id": "user_1", "package": "starter", **body}
-    return client.post("/v1/checkout/sessions", json=payload, headers=headers or SERVER)
+    return client.post("/v1/checkout/sessions", json=payload, headers=dict(headers or SERVER))
 
 
-def fulfill(client: TestClient, session_id: str, headers: dict[str, str] | None = None) -> Any:
-    return client.post(f"/v1/checkout/sessions/{session_id}/fulfill", headers=headers or SERVER)
+def fulfill(client: TestClient, session_id: str, headers: Mapping[str, str] | None = None) -> Any:
+    url = f"/v1/checkout/sessions/{session_id}/fulfill"
+    return client.post(url, headers=dict(headers or SERVER))
 
 
 # --- creating a session --------------------------------------------------------------------------
@@ -100,7 +101,7 @@ def test_the_success_url_always_carries_the_session_id(
     api: Api, given: str | None, sent: str
 ) -> None:
     client, _, stripe = api
-    extra = {"success_url": given} if given else {}
+    extra: dict[str, Any] = {"success_url": given} if given else {}
     assert create(client, **extra).status_code == 201
     assert stripe.created[0]["success_url"] == sent
 
@@ -186,9 +187,10 @@ def test_checkout_creation_is_rate_limited_per_caller(
     db_url: str, engine: Any, clock: FakeClock
 ) -> None:
     stripe = FakeStripe()
-    with api_client(
-        db_url, clock=clock, stripe=stripe, rate_limit_checkout_per_minute=2
-    ) as (client, _):
+    with api_client(db_url, clock=clock, stripe=stripe, rate_limit_checkout_per_minute=2) as (
+        client,
+        _,
+    ):
         user = as_user("user_1")
         assert [create(client, user).status_code for _ in range(3)] == [201, 201, 429]
         limited = create(client, user)
@@ -222,7 +224,7 @@ def test_given_a_paid_session_when_fulfilling_then_credits_show_at_once(api: Api
 
 
 def test_an_open_session_writes_nothing_and_answers_pending(api: Api) -> None:
-    client, services, stripe = api
+    client, services, _ = api
     session_id = create(client).json()["id"]
     body = fulfill(client, session_id).json()
     assert body["status"] == "pending"

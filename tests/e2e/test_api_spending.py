@@ -220,7 +220,7 @@ def test_an_invalid_idempotency_key_is_400(api: Api) -> None:
     non_ascii = client.post(
         "/v1/accounts/user_1/spend",
         json={"unit": "credits", "amount": 1},
-        headers={**SERVER, "Idempotency-Key": "caf\u00e9".encode()},  # type: ignore[dict-item]
+        headers={**SERVER, "Idempotency-Key": "caf\u00e9".encode()},
     )
     assert non_ascii.status_code == 400
     assert credits(client) == 100
@@ -242,7 +242,8 @@ def test_concurrent_retries_of_one_key_spend_once(api: Api) -> None:
 def hold(client: TestClient, amount: int, key: str | None = None, **body: Any) -> Any:
     headers = keyed(SERVER, key) if key else SERVER
     return client.post(
-        "/v1/accounts/user_1/holds", json={"unit": "credits", "amount": amount, **body},
+        "/v1/accounts/user_1/holds",
+        json={"unit": "credits", "amount": amount, **body},
         headers=headers,
     )
 

@@ -50,7 +50,8 @@ class ServerThread:
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "server did not start"
+            assert self.thread.is_alive(), "the server thread died"
+            assert time.monotonic() < deadline, "the server did not start in time"
             time.sleep(0.005)
         return self
 

@@ -3,7 +3,6 @@ and processing, and the database going away mid-traffic."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -40,8 +39,9 @@ def test_given_two_servers_when_one_event_arrives_50_times_concurrently_then_one
         targets = [first, second] * 25
 
         def post(base: str) -> int:
-            return httpx.post(f"{base}/webhooks/stripe", content=body, headers=headers,
-                              timeout=30).status_code
+            return httpx.post(
+                f"{base}/webhooks/stripe", content=body, headers=headers, timeout=30
+            ).status_code
 
         with ThreadPoolExecutor(max_workers=25) as pool:
             codes = list(pool.map(post, targets))
@@ -77,19 +77,29 @@ def test_given_a_process_killed_after_the_inbox_commit_then_the_worker_completes
     db_url: str, engine: Any
 ) -> None:
     env = servers.billfold_env(
-        db_url, BILLFOLD_STRIPE_WEBHOOK_SECRETS=SECRET, BILLFOLD_WORKER_LEASE_SECONDS="2",
+        db_url,
+        BILLFOLD_STRIPE_WEBHOOK_SECRETS=SECRET,
+        BILLFOLD_WORKER_LEASE_SECONDS="2",
         BILLFOLD_WORKER_POLL_SECONDS="0.2",
     )
     port = servers.free_port()
     event = paid_session()
     body, headers = se.signed(event, SECRET)
-    proc = subprocess.Popen([sys.executable, "-c", CRASHING_SERVER, str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_SERVER, str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         servers.wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
         with pytest.raises(httpx.HTTPError):
-            httpx.post(f"http://127.0.0.1:{port}/webhooks/stripe", content=body, headers=headers,
-                       timeout=10)
+            httpx.post(
+                f"http://127.0.0.1:{port}/webhooks/stripe",
+                content=body,
+                headers=headers,
+                timeout=10,
+            )
         assert proc.wait(timeout=10) == -9
     finally:
         if proc.poll() is None:
@@ -100,7 +110,8 @@ def test_given_a_process_killed_after_the_inbox_commit_then_the_worker_completes
     try:
         with services.uow() as uow:
             record = uow.inbox.get(event["id"])
-        assert record is not None and record.status == "received"
+        assert record is not None
+        assert record.status == "received"
         assert record.lease_owner is not None  # leased to the process that died
         assert balances(services, "user_1") == {}
         worker = [sys.executable, "-m", "billfold", "worker"]
@@ -117,8 +128,11 @@ def test_given_a_process_killed_after_the_inbox_commit_then_the_worker_completes
 
 def _through_proxy(db_url: str, proxy: TcpProxy) -> str:
     parts = urlsplit(db_url)
-    netloc = f"{parts.username}@127.0.0.1:{proxy.port}" if parts.username else (
-        f"127.0.0.1:{proxy.port}")
+    netloc = (
+        f"{parts.username}@127.0.0.1:{proxy.port}"
+        if parts.username
+        else (f"127.0.0.1:{proxy.port}")
+    )
     return urlunsplit(parts._replace(netloc=netloc))
 
 
@@ -133,9 +147,11 @@ def test_given_the_database_goes_away_then_503_and_the_redelivery_grants_once(
         shutil.copy(db_url.removeprefix("sqlite:///"), path)
         url = f"sqlite:///{path}"
         gone = tmp_path / "gone"
+        services_box: list[Any] = []
 
         def cut() -> None:
             home.rename(gone)
+            services_box[0].engine.dispose()  # drop pooled connections: new ones find nothing
 
         def restore() -> None:
             gone.rename(home)
@@ -145,11 +161,14 @@ def test_given_the_database_goes_away_then_503_and_the_redelivery_grants_once(
         url = _through_proxy(db_url, proxy)
         cut, restore = proxy.cut, proxy.restore
     with running_app(url) as (client, services):
+        if db_url.startswith("sqlite"):
+            services_box.append(services)
         body, headers = se.signed(event, SECRET)
         cut()
         try:
-            down = [client.post("/webhooks/stripe", content=body, headers=headers)
-                    for _ in range(3)]
+            down = [
+                client.post("/webhooks/stripe", content=body, headers=headers) for _ in range(3)
+            ]
             assert [r.status_code for r in down] == [503] * 3
             assert client.get("/healthz").status_code == 503
         finally:

@@ -36,9 +36,12 @@ def app(db_url: str, engine: Any) -> Iterator[tuple[TestClient, Services]]:
 
 
 def paid_session(account: str = "user_1", package: str = "starter", **fields: Any) -> Any:
-    fields.setdefault("amount_total", {"starter": 499, "popular": 1499, "professional": 2999}.get(
-        package, fields.get("amount_total", 499)
-    ))
+    fields.setdefault(
+        "amount_total",
+        {"starter": 499, "popular": 1499, "professional": 2999}.get(
+            package, fields.get("amount_total", 499)
+        ),
+    )
     return se.checkout_session_completed(
         metadata={"billfold_account": account, "billfold_package": package}, **fields
     )
@@ -165,8 +168,14 @@ def test_given_an_event_type_billfold_does_not_handle_then_200_and_ignored(app):
 
 def test_given_an_event_that_cannot_be_resolved_then_200_and_the_order_needs_attention(app):
     client, services = app
-    event = se.checkout_session_completed(metadata={}, client_reference_id=None, customer=None,
-                                          email=None, amount_total=12345, currency="eur")
+    event = se.checkout_session_completed(
+        metadata={},
+        client_reference_id=None,
+        customer=None,
+        email=None,
+        amount_total=12345,
+        currency="eur",
+    )
     # Without billfold metadata the line items decide; no Stripe here: the worker takes it.
     response = deliver(client, event)
     assert response.status_code == 200
@@ -252,8 +261,12 @@ def test_given_a_delayed_method_then_pending_until_async_success(app):
     client, services = app
     sid = se.new_id("cs_test")
     meta = {"billfold_account": "user_1", "billfold_package": "popular"}
-    deliver(client, se.checkout_session_completed(
-        session_id=sid, metadata=meta, payment_status="unpaid", amount_total=1499))
+    deliver(
+        client,
+        se.checkout_session_completed(
+            session_id=sid, metadata=meta, payment_status="unpaid", amount_total=1499
+        ),
+    )
     orders = client.get("/v1/orders", headers=admin_headers()).json()["data"]
     assert [o["status"] for o in orders] == ["pending"]
     assert balances(services, "user_1") == {}
@@ -268,8 +281,10 @@ def test_given_async_success_before_completed_then_one_grant_and_no_downgrade(ap
     sid = se.new_id("cs_test")
     meta = {"billfold_account": "user_1", "billfold_package": "starter"}
     deliver(client, se.async_payment_succeeded(session_id=sid, metadata=meta))
-    deliver(client, se.checkout_session_completed(
-        session_id=sid, metadata=meta, payment_status="unpaid"))
+    deliver(
+        client,
+        se.checkout_session_completed(session_id=sid, metadata=meta, payment_status="unpaid"),
+    )
     assert balances(services, "user_1") == {"credits": 500}
     orders = client.get("/v1/orders", headers=admin_headers()).json()["data"]
     assert [o["status"] for o in orders] == ["fulfilled"]
@@ -296,8 +311,12 @@ def test_given_the_same_session_in_two_different_events_then_one_grant(app):
     sid = se.new_id("cs_test")
     deliver(client, paid_session(session_id=sid))
     deliver(client, paid_session(session_id=sid))
-    deliver(client, se.async_payment_succeeded(
-        session_id=sid, metadata={"billfold_account": "user_1", "billfold_package": "starter"}))
+    deliver(
+        client,
+        se.async_payment_succeeded(
+            session_id=sid, metadata={"billfold_account": "user_1", "billfold_package": "starter"}
+        ),
+    )
     assert balances(services, "user_1") == {"credits": 500}
     assert count(services, "grants") == 1
 
@@ -345,7 +364,7 @@ def test_given_a_paid_amount_or_currency_that_does_not_match_then_needs_attentio
 
 
 def test_given_an_unknown_package_in_metadata_then_needs_attention(app):
-    client, services = app
+    client, _ = app
     deliver(client, paid_session(package="nope"))
     orders = client.get("/v1/orders?status=needs_attention", headers=admin_headers()).json()
     assert "unknown package" in orders["data"][0]["status_reason"]
@@ -353,8 +372,12 @@ def test_given_an_unknown_package_in_metadata_then_needs_attention(app):
 
 def test_given_client_reference_id_only_then_it_names_the_account(app):
     client, services = app
-    deliver(client, se.checkout_session_completed(
-        metadata={"billfold_package": "starter"}, client_reference_id="user_ref"))
+    deliver(
+        client,
+        se.checkout_session_completed(
+            metadata={"billfold_package": "starter"}, client_reference_id="user_ref"
+        ),
+    )
     assert balances(services, "user_ref") == {"credits": 500}
 
 
@@ -363,8 +386,12 @@ def test_given_a_linked_customer_then_the_account_is_found_by_customer(app):
     with services.uow() as uow:
         uow.accounts.upsert("user_cus", now=services.clock(), stripe_customer_id="cus_linked")
         uow.commit()
-    deliver(client, se.checkout_session_completed(
-        metadata={"billfold_package": "starter"}, customer="cus_linked"))
+    deliver(
+        client,
+        se.checkout_session_completed(
+            metadata={"billfold_package": "starter"}, customer="cus_linked"
+        ),
+    )
     assert balances(services, "user_cus") == {"credits": 500}
 
 
@@ -373,8 +400,12 @@ def test_given_only_an_email_of_exactly_one_account_then_that_account(app):
     with services.uow() as uow:
         uow.accounts.upsert("user_mail", now=services.clock(), email="Jenny@Example.com")
         uow.commit()
-    deliver(client, se.checkout_session_completed(
-        metadata={"billfold_package": "starter"}, email="jenny@example.com"))
+    deliver(
+        client,
+        se.checkout_session_completed(
+            metadata={"billfold_package": "starter"}, email="jenny@example.com"
+        ),
+    )
     assert balances(services, "user_mail") == {"credits": 500}
 
 
@@ -390,8 +421,9 @@ def test_given_line_items_with_a_catalog_price_then_the_worker_resolves_the_pack
         event = se.checkout_session_completed(metadata={}, client_reference_id="user_li")
         deliver(client, event)
         assert event_status(services, event["id"]) == "received"  # the request never calls Stripe
-        services.stripe = _LineItems([LineItem(price_id="price_starter", quantity=1,
-                                               amount_total=499, currency="usd")])
+        services.stripe = _LineItems(
+            [LineItem(price_id="price_starter", quantity=1, amount_total=499, currency="usd")]
+        )
         from billfold.entrypoints.worker import Worker
 
         assert Worker(services).run_once() == 1
@@ -402,7 +434,8 @@ def test_given_line_items_with_a_catalog_price_then_the_worker_resolves_the_pack
 def test_given_a_payment_intent_billfold_created_then_it_is_fulfilled_once(app):
     client, services = app
     event = se.payment_intent_succeeded(
-        amount=499, amount_received=499,
+        amount=499,
+        amount_received=499,
         metadata={"billfold_account": "user_pi", "billfold_package": "starter"},
     )
     deliver(client, event)
@@ -473,8 +506,10 @@ def test_given_a_dispute_then_the_share_is_held_and_released_when_won(app):
     deliver(client, se.dispute_created(dispute_id=dispute_id, payment_intent=pi, amount=499))
     assert services.ledger.balances("user_1")["credits"].held == 500
     assert balances(services, "user_1") == {"credits": 0}
-    deliver(client, se.dispute_closed(dispute_id=dispute_id, payment_intent=pi, amount=499,
-                                      status="won"))
+    deliver(
+        client,
+        se.dispute_closed(dispute_id=dispute_id, payment_intent=pi, amount=499, status="won"),
+    )
     assert balances(services, "user_1") == {"credits": 500}
 
 
@@ -485,8 +520,10 @@ def test_given_a_lost_dispute_then_the_share_is_clawed_back(app):
     deliver(client, session)
     dispute_id = se.new_id("du")
     deliver(client, se.dispute_created(dispute_id=dispute_id, payment_intent=pi, amount=499))
-    deliver(client, se.dispute_closed(dispute_id=dispute_id, payment_intent=pi, amount=499,
-                                      status="lost"))
+    deliver(
+        client,
+        se.dispute_closed(dispute_id=dispute_id, payment_intent=pi, amount=499, status="lost"),
+    )
     view = services.ledger.balances("user_1")["credits"]
     assert (view.available, view.held) == (0, 0)
 
@@ -499,10 +536,14 @@ def test_given_one_event_delivered_50_times_concurrently_then_one_grant(app):
     event = paid_session()
     body, headers = se.signed(event, SECRET)
     with ThreadPoolExecutor(max_workers=16) as pool:
-        codes = list(pool.map(
-            lambda _: client.post("/webhooks/stripe", content=body, headers=headers).status_code,
-            range(50),
-        ))
+        codes = list(
+            pool.map(
+                lambda _: (
+                    client.post("/webhooks/stripe", content=body, headers=headers).status_code
+                ),
+                range(50),
+            )
+        )
     assert codes == [200] * 50
     assert balances(services, "user_1") == {"credits": 500}
     assert count(services, "grants") == 1
@@ -527,11 +568,16 @@ def test_given_an_order_in_needs_attention_when_an_operator_resolves_it_then_one
     order_id = order["data"][0]["id"]
     results = []
     with ThreadPoolExecutor(max_workers=5) as pool:
-        results = list(pool.map(
-            lambda _: client.post(f"/v1/orders/{order_id}/resolve",
-                                  json={"package": "starter"}, headers=admin_headers()),
-            range(5),
-        ))
+        results = list(
+            pool.map(
+                lambda _: client.post(
+                    f"/v1/orders/{order_id}/resolve",
+                    json={"package": "starter"},
+                    headers=admin_headers(),
+                ),
+                range(5),
+            )
+        )
     assert {r.status_code for r in results} == {200}
     assert {r.json()["status"] for r in results} == {"fulfilled"}
     assert balances(services, "user_1") == {"credits": 500}
@@ -542,15 +588,24 @@ def test_given_an_order_in_needs_attention_when_an_operator_resolves_it_then_one
 
 def test_given_an_unresolvable_order_when_resolved_without_an_account_then_409(app):
     client, services = app
-    deliver(client, se.checkout_session_completed(
-        metadata={"billfold_package": "starter"}, client_reference_id=None, customer=None,
-        email=None))
+    deliver(
+        client,
+        se.checkout_session_completed(
+            metadata={"billfold_package": "starter"},
+            client_reference_id=None,
+            customer=None,
+            email=None,
+        ),
+    )
     order = client.get("/v1/orders?status=needs_attention", headers=admin_headers()).json()
     order_id = order["data"][0]["id"]
-    assert client.post(f"/v1/orders/{order_id}/resolve", json={},
-                       headers=admin_headers()).status_code == 409
-    ok = client.post(f"/v1/orders/{order_id}/resolve", json={"account_id": "user_9"},
-                     headers=admin_headers())
+    assert (
+        client.post(f"/v1/orders/{order_id}/resolve", json={}, headers=admin_headers()).status_code
+        == 409
+    )
+    ok = client.post(
+        f"/v1/orders/{order_id}/resolve", json={"account_id": "user_9"}, headers=admin_headers()
+    )
     assert ok.status_code == 200
     assert balances(services, "user_9") == {"credits": 500}
 
@@ -574,8 +629,9 @@ def test_given_an_event_then_the_admin_sees_it_verbatim_and_pages_through_the_in
     assert shown["payload"] == events[0]
     first = client.get("/v1/events?limit=2", headers=admin_headers()).json()
     assert first["has_more"] is True
-    rest = client.get(f"/v1/events?limit=2&starting_after={first['data'][-1]['id']}",
-                      headers=admin_headers()).json()
+    rest = client.get(
+        f"/v1/events?limit=2&starting_after={first['data'][-1]['id']}", headers=admin_headers()
+    ).json()
     assert rest["has_more"] is False
     ids = [e["id"] for e in first["data"] + rest["data"]]
     assert sorted(ids) == sorted(e["id"] for e in events)

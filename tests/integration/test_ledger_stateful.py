@@ -4,7 +4,12 @@ After every step the balances the ledger reports equal the model's, and ``billfo
 nothing. Refused requests and replays must leave every table exactly as it was.
 
 The model is deliberately naive: it keeps grants and holds in lists and recomputes everything from
-them, with no stored balance, no sweep and no settling. Expiry is a matter of the clock alone.
+them, with no stored balance, no sweep and no settling. Expiry is a matter of the clock alone: a
+grant is gone at its ``expires_at``, a hold lets go at its own, whether or not a sweep has run.
+
+Debt: a new grant repays it first. Value a hold gives back while the account owes is not used to
+repay it; it stays on its grants, but the debt encumbers it (nothing can be spent while the balance,
+grants minus holds minus debt, is below the amount).
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ UNIT = "credits"
 START = 1_800_000_000
 
 SETTINGS = settings(
-    max_examples=int(os.environ.get("BILLFOLD_STATEFUL_EXAMPLES", "35")),
+    max_examples=int(os.environ.get("BILLFOLD_STATEFUL_EXAMPLES", "30")),
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[
@@ -124,6 +129,23 @@ class Model:
             h.amount for h in self.holds.values() if h.account == account and self.is_active(h)
         )
 
+    def repay_debt_from_freed_value(self, account: str) -> None:
+        """Freed value does not repay debt (only new grants do); kept as the one place to change
+        should that rule change."""
+
+    def advance(self, seconds: int) -> None:
+        """Move the clock; holds lapse at their own expiry, in time order."""
+        end = self.now + seconds
+        lapsing = sorted(
+            (h for h in self.holds.values() if h.status == "active" and h.expires_at <= end),
+            key=lambda h: (h.expires_at, h.id),
+        )
+        for hold in lapsing:
+            self.now = hold.expires_at
+            hold.status = "lapsed"
+            self.repay_debt_from_freed_value(hold.account)
+        self.now = end
+
     def draw(self, account: str, amount: int) -> list[tuple[str, int]] | None:
         """The grants that pay ``amount``, or None when the account cannot afford it."""
         if amount > self.available(account):
@@ -182,6 +204,10 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model = Model()
         self.done: list[tuple[Callable[[Any], Any], Any, Any]] = []
         self._keys = itertools.count()
+        # What the last step may have changed. A step that provably changed nothing (a refusal or a
+        # replay: every table compared equal, clock and model untouched) needs no new check.
+        self.wrote = True
+        self.moved = True
 
     def teardown(self) -> None:
         self._dispose()
@@ -190,6 +216,7 @@ class LedgerMachine(RuleBasedStateMachine):
         return f"{kind}-{next(self._keys)}"
 
     def refused(self, error: type[Exception], action: Callable[[], object]) -> Any:
+        self.wrote = self.moved = False
         before = snapshot(self.engine)
         with pytest.raises(error) as info:
             action()
@@ -197,6 +224,7 @@ class LedgerMachine(RuleBasedStateMachine):
         return info.value
 
     def succeeded(self, operation: Callable[[Any], Any], command: Any) -> Any:
+        self.wrote = self.moved = True
         result = operation(command)
         self.done.append((operation, command, result))
         return result
@@ -299,6 +327,7 @@ class LedgerMachine(RuleBasedStateMachine):
             m.grants[gid].remaining -= take
             left -= take
         hold.status = "captured"
+        m.repay_debt_from_freed_value(hold.account)
         assert (result.status, result.captured) == ("captured", captured)
         assert result.balance == m.available(hold.account)
 
@@ -313,6 +342,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         result = self.succeeded(self.ledger.release, command)
         hold.status = "released"
+        m.repay_debt_from_freed_value(hold.account)
         assert (result.status, result.captured) == ("released", 0)
         assert result.balance == m.available(hold.account)
 
@@ -346,12 +376,16 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(seconds=st.integers(1, 90))
     def advance(self, seconds: int) -> None:
+        self.wrote, self.moved = False, True
         self.clock.advance(seconds)
-        self.model.now += seconds
+        self.model.advance(seconds)
 
     @rule()
     def sweep(self) -> None:
-        self.ledger.sweep()
+        swept = self.ledger.sweep()
+        self.wrote = self.moved = swept != L.SweepResult(
+            grants_expired=0, amount_expired=0, holds_expired=0
+        )
         assert self.ledger.sweep() == L.SweepResult(
             grants_expired=0, amount_expired=0, holds_expired=0
         ), "a second sweep found work the first one left"
@@ -362,6 +396,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(pick=picks)
     def replay(self, pick: int) -> None:
         operation, command, first = self.done[pick % len(self.done)]
+        self.wrote = self.moved = False
         before = snapshot(self.engine)
 
         again = operation(command)
@@ -380,6 +415,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def balances_match_the_model(self) -> None:
+        if not self.moved:
+            return
         m = self.model
         for account in ACCOUNTS:
             view = self.ledger.balances(account).get(UNIT)
@@ -388,7 +425,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def verify_finds_nothing(self) -> None:
-        assert verify(self.engine) == []
+        if self.wrote:
+            assert verify(self.engine) == []
 
 
 # --- one fresh database per example --------------------------------------------------------------

@@ -48,7 +48,10 @@ def running_app(
 
 
 def deliver(
-    client: TestClient, event: Mapping[str, Any], *, secret: str = SECRET,
+    client: TestClient,
+    event: Mapping[str, Any],
+    *,
+    secret: str = SECRET,
     timestamp: int | None = None,
 ) -> Any:
     body, headers = se.signed(event, secret, timestamp)

@@ -39,7 +39,8 @@ def available() -> bool:
 def throwaway_cluster() -> Iterator[str]:
     """Start a private PostgreSQL on a free port; yield its URL; stop and delete it afterwards."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    assert initdb and pg_ctl
+    assert initdb
+    assert pg_ctl
     root = Path(tempfile.mkdtemp(prefix="billfold-pg-"))
     data = root / "data"
     port = _free_port()
@@ -50,8 +51,23 @@ def throwaway_cluster() -> Iterator[str]:
         prefix = ["runuser", "-u", "postgres", "--"]
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
     subprocess.run(
-        [*prefix, initdb, "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        [
+            *prefix,
+            initdb,
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
     )
     opts = (
         f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
@@ -59,14 +75,20 @@ def throwaway_cluster() -> Iterator[str]:
     )
     subprocess.run(
         [*prefix, pg_ctl, "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
     )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(
             [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+            env=env,
         )
         shutil.rmtree(root, ignore_errors=True)
 

@@ -45,10 +45,15 @@ def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | N
 
 
 @contextmanager
-def process(args: list[str], env: Mapping[str, str], *, wait_url: str | None = None
-            ) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    args: list[str], env: Mapping[str, str], *, wait_url: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
-        args, env=dict(env), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        args,
+        env=dict(env),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
@@ -68,10 +73,17 @@ def process(args: list[str], env: Mapping[str, str], *, wait_url: str | None = N
 
 
 @contextmanager
-def serve(env: Mapping[str, str], *, port: int | None = None, workers: int = 1
-          ) -> Iterator[str]:
+def serve(env: Mapping[str, str], *, port: int | None = None, workers: int = 1) -> Iterator[str]:
     port = port or free_port()
-    args = [sys.executable, "-m", "billfold", "serve", "--port", str(port),
-            "--workers", str(workers)]
+    args = [
+        sys.executable,
+        "-m",
+        "billfold",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     with process(args, env, wait_url=f"http://127.0.0.1:{port}/healthz"):
         yield f"http://127.0.0.1:{port}"

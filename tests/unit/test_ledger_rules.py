@@ -73,7 +73,7 @@ def test_given_the_longest_allowed_account_id_when_checked_then_it_passes() -> N
     assert rules.check_account_id("u" * 200) == "u" * 200
 
 
-@pytest.mark.parametrize("key", ["", "k" * 256, None, 5], ids=repr)
+@pytest.mark.parametrize("key", ["", "k" * 256, None, 5, "sys:expire:gr_1:100"], ids=repr)
 def test_given_a_bad_idempotency_key_when_checked_then_it_is_a_validation_error(
     key: object,
 ) -> None:

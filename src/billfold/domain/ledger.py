@@ -63,7 +63,9 @@ def check_amount(amount: object, *, what: str = "amount") -> int:
     if amount <= 0:
         raise errors.ValidationError(f"{what} must be positive, got {amount}.", param=what)
     if amount > MAX_AMOUNT:
-        raise errors.ValidationError(f"{what} must be at most {MAX_AMOUNT}, got {amount}.", param=what)
+        raise errors.ValidationError(
+            f"{what} must be at most {MAX_AMOUNT}, got {amount}.", param=what
+        )
     return amount
 
 
@@ -71,7 +73,9 @@ def check_account_id(account_id: object) -> str:
     if not isinstance(account_id, str) or not account_id.strip():
         raise errors.ValidationError("account id must be a non-empty string.", param="account_id")
     if len(account_id) > 200:
-        raise errors.ValidationError("account id is longer than 200 characters.", param="account_id")
+        raise errors.ValidationError(
+            "account id is longer than 200 characters.", param="account_id"
+        )
     if account_id.startswith(SYSTEM_PREFIX):
         raise errors.ValidationError(
             f"account ids starting with {SYSTEM_PREFIX!r} are reserved.", param="account_id"
@@ -159,7 +163,12 @@ def sums_by_unit(lines: Iterable[Line]) -> dict[str, int]:
 
 
 def transfer(
-    *, source: str, target: str, unit: str, amount: int, grant_id: str | None = None,
+    *,
+    source: str,
+    target: str,
+    unit: str,
+    amount: int,
+    grant_id: str | None = None,
     hold_id: str | None = None,
 ) -> tuple[Line, Line]:
     """Two lines moving ``amount`` from ``source`` to ``target``."""

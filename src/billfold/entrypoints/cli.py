@@ -145,7 +145,9 @@ def db_current() -> None:
     finally:
         engine.dispose()
     head = migrate.head_revision()
-    state = "up to date" if current == head else f"behind: run `billfold db upgrade` to reach {head}"
+    state = (
+        "up to date" if current == head else f"behind: run `billfold db upgrade` to reach {head}"
+    )
     console.print(f"{current or 'empty'} ({state})")
 
 

@@ -85,7 +85,9 @@ class EventProcessor:
             "type": str(event["type"]),
             "livemode": bool(event.get("livemode", False)),
             "api_version": _str_or_none(event.get("api_version")),
-            "stripe_created": event.get("created") if isinstance(event.get("created"), int) else None,
+            "stripe_created": event.get("created")
+            if isinstance(event.get("created"), int)
+            else None,
             "object_id": _str_or_none(obj.get("id")) if isinstance(obj, Mapping) else None,
             "payload": raw.decode("utf-8"),
             "status": "received",
@@ -116,14 +118,16 @@ class EventProcessor:
             if stripe is None:
                 now = self._clock()
                 with self._uow() as uow:
-                    uow.inbox.release(event_id, now=now, note="waiting for the worker: needs Stripe")
+                    uow.inbox.release(
+                        event_id, now=now, note="waiting for the worker: needs Stripe"
+                    )
                     uow.commit()
                 return Outcome(event_id=event_id, status="received", note="needs Stripe")
             session_id = str(needs.args[0])
         try:
             # The call to Stripe happens here, between transactions, never while holding a lock.
             items = stripe.checkout_line_items(session_id)
-        except Exception as exc:  # noqa: BLE001 - recorded on the event and retried with backoff
+        except Exception as exc:
             return self._failed(event_id, exc, self._clock())
         return self._process(event_id, event, line_items=items)
 
@@ -148,7 +152,10 @@ class EventProcessor:
                 fact = self._translate(event)
                 status, note = self._apply(uow, fact, event_id, now, line_items)
                 if not uow.inbox.finish(
-                    event_id, status=status, outcome=note, now=now,
+                    event_id,
+                    status=status,
+                    outcome=note,
+                    now=now,
                     from_statuses=("received", "failed", "dead"),
                 ):
                     return Outcome(event_id=event_id, status="skipped", note="already processed")
@@ -156,7 +163,7 @@ class EventProcessor:
                 return Outcome(event_id=event_id, status=status, note=note)
         except (NeedsStripe, errors.StorageUnavailable):
             raise
-        except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
+        except Exception as exc:
             return self._failed(event_id, exc, now)
 
     def _failed(self, event_id: str, exc: Exception, now: int) -> Outcome:
@@ -168,7 +175,10 @@ class EventProcessor:
             dead = attempts >= self.max_attempts
             delay = self.backoff(attempts)
             uow.inbox.fail(
-                event_id, error=message, now=now, next_attempt_at=None if dead else now + delay,
+                event_id,
+                error=message,
+                now=now,
+                next_attempt_at=None if dead else now + delay,
                 dead=dead,
             )
             uow.commit()
@@ -214,11 +224,16 @@ class EventProcessor:
             case f.PaymentIntentSucceeded():
                 if fact.metadata_account and fact.metadata_package:
                     payment = Payment(
-                        key=payment_intent_key(fact.payment_intent_id), kind="payment_intent",
-                        stripe_id=fact.payment_intent_id, paid=True,
-                        payment_intent_id=fact.payment_intent_id, amount=fact.amount_received,
-                        currency=fact.currency, metadata_account=fact.metadata_account,
-                        metadata_package=fact.metadata_package, customer_id=fact.customer_id,
+                        key=payment_intent_key(fact.payment_intent_id),
+                        kind="payment_intent",
+                        stripe_id=fact.payment_intent_id,
+                        paid=True,
+                        payment_intent_id=fact.payment_intent_id,
+                        amount=fact.amount_received,
+                        currency=fact.currency,
+                        metadata_account=fact.metadata_account,
+                        metadata_package=fact.metadata_package,
+                        customer_id=fact.customer_id,
                         event_id=event_id,
                     )
                     order = orders.fulfill(uow, payment, now, line_items=line_items)
@@ -238,7 +253,10 @@ class EventProcessor:
                 if fact.payment_intent_id is None:
                     return "processed", "refunded charge has no payment intent"
                 note = orders.refund(
-                    uow, fact.payment_intent_id, fact.amount_refunded, now,
+                    uow,
+                    fact.payment_intent_id,
+                    fact.amount_refunded,
+                    now,
                     charge_id=fact.charge_id,
                 )
                 return "processed", note
@@ -252,8 +270,12 @@ class EventProcessor:
                 if fact.payment_intent_id is None:
                     return "processed", "disputed charge has no payment intent"
                 return "processed", orders.dispute_closed(
-                    uow, fact.dispute_id, fact.payment_intent_id, fact.amount,
-                    fact.status == "lost", now,
+                    uow,
+                    fact.dispute_id,
+                    fact.payment_intent_id,
+                    fact.amount,
+                    fact.status == "lost",
+                    now,
                 )
             case f.SubscriptionChanged() | f.InvoicePaid() | f.InvoicePaymentFailed():
                 return "ignored", "subscriptions and invoices are not handled by this release"

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from billfold.domain import errors, ids
 from billfold.domain import ledger as rules
 from billfold.domain.ledger import GrantState, Line
-from billfold.service.ports import BalanceRow, HoldRow, LedgerStore, NewGrant, UnitOfWork
+from billfold.service.ports import BalanceRow, HoldRow, LedgerStore, NewGrant
 
 R = TypeVar("R")
 
@@ -636,6 +636,7 @@ def _close_hold(
     ):
         return _replay(store, key, digest, HoldResult)
     bal = _locked(store, found.account_id, found.unit)
+    bal, _ = _settle(store, bal, now)  # lapsed holds and expired grants first
     hold = store.get_hold(hold_id)  # re-read under the balance lock
     assert hold is not None
     if hold.status != "active" or hold.expires_at <= now:
@@ -810,35 +811,7 @@ def _settle_hold(
     if now_expired:
         # Value released onto a grant that has expired meanwhile is never spendable: expire it now.
         bal = _expire_grants(store, bal, now_expired, now, key_suffix=f":{hold.id}")
-    if bal.debt and plan.returned:
-        bal = _repay_debt_from_grants(store, bal, now)
     return bal, lines
-
-
-def _repay_debt_from_grants(store: LedgerStore, bal: BalanceRow, now: int) -> BalanceRow:
-    """Debt recorded while value was held is repaid from that value as soon as it is released.
-
-    Remainders and debt fall together, so the balance (and the ledger) do not move; what changes is
-    that the released value is no longer spendable while it is owed.
-    """
-    grants = sorted(
-        (g for g in store.grant_states(bal.account_id, bal.unit) if g.is_live(now) and g.free > 0),
-        key=rules.draw_order_key,
-    )
-    left = bal.debt
-    changes: list[tuple[str, int, int]] = []
-    for grant in grants:
-        if left == 0:
-            break
-        take = min(grant.free, left)
-        changes.append((grant.id, grant.remaining - take, grant.held))
-        left -= take
-    if not changes:
-        return bal
-    store.update_grants(changes)
-    bal = _with(bal, debt=left)
-    store.set_balance(bal)
-    return bal
 
 
 def _expire_hold(store: LedgerStore, bal: BalanceRow, hold: HoldRow, now: int) -> BalanceRow:

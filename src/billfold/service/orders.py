@@ -17,6 +17,7 @@ in ``needs_attention`` for an operator: never lost, never guessed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,8 +25,6 @@ from billfold.domain import catalog as cat
 from billfold.domain import errors, ids
 from billfold.domain import ledger as rules
 from billfold.service.ledger import Clawback, Grant, Hold, Ledger, Release
-from collections.abc import Sequence
-
 from billfold.service.ports import LineItem, OrderRecord, UnitOfWork
 
 DAY = 86_400
@@ -33,7 +32,7 @@ DISPUTE_HOLD_TTL = 366 * DAY
 FINAL = frozenset({"fulfilled", "refunded"})
 
 
-class NeedsStripe(Exception):  # noqa: N818 - a signal, not an error
+class NeedsStripe(Exception):
     """Resolving this payment needs a call to Stripe, which the webhook request never makes."""
 
 
@@ -104,7 +103,11 @@ class Orders:
             value = getattr(payment, name)
             if value is not None and getattr(order, name) is None:
                 changes[name] = value
-        if payment.event_id and order.status not in FINAL and order.last_event_id != payment.event_id:
+        if (
+            payment.event_id
+            and order.status not in FINAL
+            and order.last_event_id != payment.event_id
+        ):
             changes["last_event_id"] = payment.event_id
         if changes:
             order = uow.orders.update(order.id, updated=now, **changes)
@@ -452,9 +455,7 @@ class Orders:
             customer_id=order.customer_id,
             customer_email=order.customer_email,
         )
-        result = self.fulfill(
-            uow, payment, now, line_items=line_items, resolution=resolution
-        )
+        result = self.fulfill(uow, payment, now, line_items=line_items, resolution=resolution)
         if result.status != "fulfilled":
             raise errors.OrderNotResolvable(
                 f"Order {order_id} still cannot be fulfilled: {result.status_reason}. Name the "

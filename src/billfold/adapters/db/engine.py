@@ -16,7 +16,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import NullPool
 
 from billfold.domain import errors
 
@@ -42,10 +41,17 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = normalize_url(url)
     if is_sqlite(url):
         memory = url in ("sqlite://", "sqlite:///:memory:")
+        # A small pool: closing SQLite's last connection checkpoints the WAL, an fsync per unit of
+        # work; keeping connections open lets commits in WAL mode skip it.
+        pool: dict[str, Any] = (
+            {"poolclass": sa.pool.StaticPool}
+            if memory
+            else {"poolclass": sa.pool.QueuePool, "pool_size": 4, "max_overflow": 16}
+        )
         engine = sa.create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
-            poolclass=sa.pool.StaticPool if memory else NullPool,
+            **pool,
         )
         _configure_sqlite(engine)
         return engine

@@ -40,7 +40,13 @@ class SqlInboxStore:
         return None if row is None else _event(row)
 
     def finish(
-        self, event_id: str, *, status: str, outcome: str | None, now: int, from_statuses: tuple[str, ...]
+        self,
+        event_id: str,
+        *,
+        status: str,
+        outcome: str | None,
+        now: int,
+        from_statuses: tuple[str, ...],
     ) -> bool:
         """Record the outcome, only if the event is still in one of ``from_statuses``."""
         c = t.events.c
@@ -48,8 +54,14 @@ class SqlInboxStore:
             t.events.update()
             .where(c.id == event_id, c.status.in_(from_statuses))
             .values(
-                status=status, outcome=outcome, processed_at=now, attempts=c.attempts + 1,
-                last_error=None, lease_owner=None, lease_expires_at=None, next_attempt_at=None,
+                status=status,
+                outcome=outcome,
+                processed_at=now,
+                attempts=c.attempts + 1,
+                last_error=None,
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=None,
             )
         )
         return bool(result.rowcount)
@@ -62,8 +74,12 @@ class SqlInboxStore:
             t.events.update()
             .where(c.id == event_id, c.status.in_(("received", "failed")))
             .values(
-                status="dead" if dead else "failed", last_error=error, attempts=c.attempts + 1,
-                next_attempt_at=next_attempt_at, lease_owner=None, lease_expires_at=None,
+                status="dead" if dead else "failed",
+                last_error=error,
+                attempts=c.attempts + 1,
+                next_attempt_at=next_attempt_at,
+                lease_owner=None,
+                lease_expires_at=None,
             )
         )
 
@@ -103,9 +119,7 @@ class SqlInboxStore:
         result = self.conn.execute(
             t.events.update()
             .where(c.id == event_id, c.status.in_(("failed", "dead", "received")))
-            .values(
-                status="received", next_attempt_at=now, lease_owner=None, lease_expires_at=None
-            )
+            .values(status="received", next_attempt_at=now, lease_owner=None, lease_expires_at=None)
         )
         return bool(result.rowcount)
 
@@ -159,11 +173,21 @@ class SqlInboxStore:
 def _event(row: Any) -> EventRecord:
     m = row._mapping
     return EventRecord(
-        id=m["id"], type=m["type"], livemode=bool(m["livemode"]), api_version=m["api_version"],
-        stripe_created=m["stripe_created"], object_id=m["object_id"], payload=m.get("payload"),
-        status=m["status"], attempts=m["attempts"], last_error=m["last_error"],
-        outcome=m["outcome"], received_at=m["received_at"], processed_at=m["processed_at"],
-        next_attempt_at=m["next_attempt_at"], lease_owner=m["lease_owner"],
+        id=m["id"],
+        type=m["type"],
+        livemode=bool(m["livemode"]),
+        api_version=m["api_version"],
+        stripe_created=m["stripe_created"],
+        object_id=m["object_id"],
+        payload=m.get("payload"),
+        status=m["status"],
+        attempts=m["attempts"],
+        last_error=m["last_error"],
+        outcome=m["outcome"],
+        received_at=m["received_at"],
+        processed_at=m["processed_at"],
+        next_attempt_at=m["next_attempt_at"],
+        lease_owner=m["lease_owner"],
         lease_expires_at=m["lease_expires_at"],
     )
 
@@ -303,6 +327,10 @@ class SqlAccountStore:
 def _account(row: Any) -> AccountRecord:
     m = row._mapping
     return AccountRecord(
-        id=m["id"], email=m["email"], stripe_customer_id=m["stripe_customer_id"],
-        metadata=dict(m["metadata"] or {}), created=m["created"], updated=m["updated"],
+        id=m["id"],
+        email=m["email"],
+        stripe_customer_id=m["stripe_customer_id"],
+        metadata=dict(m["metadata"] or {}),
+        created=m["created"],
+        updated=m["updated"],
     )

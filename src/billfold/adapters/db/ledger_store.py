@@ -51,8 +51,15 @@ class SqlLedgerStore:
         stmt = (
             insert_ignore(self.conn, t.ledger_transactions)
             .values(
-                id=txn_id, idempotency_key=key, request_hash=request_hash, kind=kind,
-                account_id=account_id, unit=unit, amount=amount, reason=reason, created=created,
+                id=txn_id,
+                idempotency_key=key,
+                request_hash=request_hash,
+                kind=kind,
+                account_id=account_id,
+                unit=unit,
+                amount=amount,
+                reason=reason,
+                created=created,
             )
             .returning(t.ledger_transactions.c.id)
         )
@@ -80,8 +87,12 @@ class SqlLedgerStore:
                 t.ledger_lines.insert(),
                 [
                     {
-                        "transaction_id": txn_id, "account_id": ln.account_id, "unit": ln.unit,
-                        "amount": ln.amount, "grant_id": ln.grant_id, "hold_id": ln.hold_id,
+                        "transaction_id": txn_id,
+                        "account_id": ln.account_id,
+                        "unit": ln.unit,
+                        "amount": ln.amount,
+                        "grant_id": ln.grant_id,
+                        "hold_id": ln.hold_id,
                     }
                     for ln in lines
                 ],
@@ -128,7 +139,10 @@ class SqlLedgerStore:
             .returning(c.account_id, c.unit, c.available, c.held, c.debt)
         ).one()
         return BalanceRow(
-            account_id=row.account_id, unit=row.unit, available=row.available, held=row.held,
+            account_id=row.account_id,
+            unit=row.unit,
+            available=row.available,
+            held=row.held,
             debt=row.debt,
         )
 
@@ -143,7 +157,10 @@ class SqlLedgerStore:
         if row is None:
             return None
         return BalanceRow(
-            account_id=row.account_id, unit=row.unit, available=row.available, held=row.held,
+            account_id=row.account_id,
+            unit=row.unit,
+            available=row.available,
+            held=row.held,
             debt=row.debt,
         )
 
@@ -164,7 +181,10 @@ class SqlLedgerStore:
         )
         return [
             BalanceRow(
-                account_id=r.account_id, unit=r.unit, available=r.available, held=r.held,
+                account_id=r.account_id,
+                unit=r.unit,
+                available=r.available,
+                held=r.held,
                 debt=r.debt,
             )
             for r in rows
@@ -175,14 +195,20 @@ class SqlLedgerStore:
     def grant_states(self, account_id: str, unit: str) -> list[GrantState]:
         c = t.grants.c
         rows = self.conn.execute(
-            sa.select(
-                c.id, c.unit, c.remaining, c.held, c.priority, c.expires_at, c.origin
-            ).where(c.account_id == account_id, c.unit == unit, c.remaining > 0)
+            sa.select(c.id, c.unit, c.remaining, c.held, c.priority, c.expires_at, c.origin).where(
+                c.account_id == account_id, c.unit == unit, c.remaining > 0
+            )
         )
         return [
             GrantState(
-                id=r.id, unit=r.unit, remaining=r.remaining, held=r.held, priority=r.priority,
-                expires_at=r.expires_at, created_seq=r.id, origin=r.origin,
+                id=r.id,
+                unit=r.unit,
+                remaining=r.remaining,
+                held=r.held,
+                priority=r.priority,
+                expires_at=r.expires_at,
+                created_seq=r.id,
+                origin=r.origin,
             )
             for r in rows
         ]
@@ -190,10 +216,19 @@ class SqlLedgerStore:
     def insert_grant(self, grant: NewGrant) -> None:
         self.conn.execute(
             t.grants.insert().values(
-                id=grant.id, account_id=grant.account_id, unit=grant.unit, amount=grant.amount,
-                remaining=grant.remaining, held=0, priority=grant.priority,
-                expires_at=grant.expires_at, kind=grant.kind, origin=grant.origin,
-                reason=grant.reason, transaction_id=grant.transaction_id, created=grant.created,
+                id=grant.id,
+                account_id=grant.account_id,
+                unit=grant.unit,
+                amount=grant.amount,
+                remaining=grant.remaining,
+                held=0,
+                priority=grant.priority,
+                expires_at=grant.expires_at,
+                kind=grant.kind,
+                origin=grant.origin,
+                reason=grant.reason,
+                transaction_id=grant.transaction_id,
+                created=grant.created,
             )
         )
 
@@ -228,7 +263,9 @@ class SqlLedgerStore:
         for unit, free in self.conn.execute(
             sa.select(g.unit, sa.func.sum(g.remaining - g.held))
             .where(
-                g.account_id == account_id, g.remaining > g.held, g.expires_at.is_not(None),
+                g.account_id == account_id,
+                g.remaining > g.held,
+                g.expires_at.is_not(None),
                 g.expires_at <= now,
             )
             .group_by(g.unit)
@@ -247,8 +284,11 @@ class SqlLedgerStore:
                 sa.select(h.unit, sa.func.sum(a.amount))
                 .select_from(t.hold_allocations.join(t.holds).join(t.grants))
                 .where(
-                    h.account_id == account_id, h.status == "active", h.expires_at <= now,
-                    g.expires_at.is_not(None), g.expires_at <= now,
+                    h.account_id == account_id,
+                    h.status == "active",
+                    h.expires_at <= now,
+                    g.expires_at.is_not(None),
+                    g.expires_at <= now,
                 )
                 .group_by(h.unit)
             ):
@@ -261,17 +301,24 @@ class SqlLedgerStore:
         c = t.grants.c
         stmt = sa.select(t.grants).where(c.account_id == account_id)
         if live_only:
-            stmt = stmt.where(
-                c.remaining > 0, sa.or_(c.expires_at.is_(None), c.expires_at > now)
-            )
+            stmt = stmt.where(c.remaining > 0, sa.or_(c.expires_at.is_(None), c.expires_at > now))
         if starting_after:
             stmt = stmt.where(c.id < starting_after)
         rows = self.conn.execute(stmt.order_by(c.id.desc()).limit(limit))
         return [
             GrantRecord(
-                id=r.id, account_id=r.account_id, unit=r.unit, amount=r.amount,
-                remaining=r.remaining, held=r.held, priority=r.priority, expires_at=r.expires_at,
-                kind=r.kind, origin=r.origin, reason=r.reason, created=r.created,
+                id=r.id,
+                account_id=r.account_id,
+                unit=r.unit,
+                amount=r.amount,
+                remaining=r.remaining,
+                held=r.held,
+                priority=r.priority,
+                expires_at=r.expires_at,
+                kind=r.kind,
+                origin=r.origin,
+                reason=r.reason,
+                created=r.created,
             )
             for r in rows
         ]
@@ -295,14 +342,23 @@ class SqlLedgerStore:
             ):
                 lines.setdefault(r.transaction_id, []).append(
                     Line(
-                        account_id=r.account_id, unit=r.unit, amount=r.amount,
-                        grant_id=r.grant_id, hold_id=r.hold_id,
+                        account_id=r.account_id,
+                        unit=r.unit,
+                        amount=r.amount,
+                        grant_id=r.grant_id,
+                        hold_id=r.hold_id,
                     )
                 )
         return [
             TransactionRecord(
-                id=x.id, kind=x.kind, account_id=x.account_id, unit=x.unit, amount=x.amount,
-                reason=x.reason, created=x.created, lines=tuple(lines.get(x.id, [])),
+                id=x.id,
+                kind=x.kind,
+                account_id=x.account_id,
+                unit=x.unit,
+                amount=x.amount,
+                reason=x.reason,
+                created=x.created,
+                lines=tuple(lines.get(x.id, [])),
             )
             for x in txns
         ]
@@ -312,9 +368,16 @@ class SqlLedgerStore:
     def insert_hold(self, hold: HoldRow, transaction_id: str) -> None:
         self.conn.execute(
             t.holds.insert().values(
-                id=hold.id, account_id=hold.account_id, unit=hold.unit, amount=hold.amount,
-                captured=0, status=hold.status, expires_at=hold.expires_at, reason=hold.reason,
-                transaction_id=transaction_id, created=hold.created,
+                id=hold.id,
+                account_id=hold.account_id,
+                unit=hold.unit,
+                amount=hold.amount,
+                captured=0,
+                status=hold.status,
+                expires_at=hold.expires_at,
+                reason=hold.reason,
+                transaction_id=transaction_id,
+                created=hold.created,
             )
         )
 
@@ -366,6 +429,13 @@ class SqlLedgerStore:
 
 def _hold(r: Any) -> HoldRow:
     return HoldRow(
-        id=r.id, account_id=r.account_id, unit=r.unit, amount=r.amount, captured=r.captured,
-        status=r.status, expires_at=r.expires_at, reason=r.reason, created=r.created,
+        id=r.id,
+        account_id=r.account_id,
+        unit=r.unit,
+        amount=r.amount,
+        captured=r.captured,
+        status=r.status,
+        expires_at=r.expires_at,
+        reason=r.reason,
+        created=r.created,
     )

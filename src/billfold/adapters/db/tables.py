@@ -7,7 +7,6 @@ append-only and, on PostgreSQL, a deferred check that every transaction sums to 
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean as sa_Boolean
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -24,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy import Boolean as sa_Boolean
 
 metadata = MetaData(
     naming_convention={
@@ -86,7 +86,9 @@ ledger_transactions = Table(
 ledger_lines = Table(
     "ledger_lines",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("transaction_id", ID, ForeignKey("ledger_transactions.id"), nullable=False),
     Column("account_id", String(200), nullable=False),
     Column("unit", UNIT, nullable=False),
@@ -138,9 +140,7 @@ holds = Table(
     Column("created", BigInteger, nullable=False),
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint("captured >= 0 AND captured <= amount", name="captured_in_range"),
-    CheckConstraint(
-        "status IN ('active', 'captured', 'released', 'expired')", name="status_known"
-    ),
+    CheckConstraint("status IN ('active', 'captured', 'released', 'expired')", name="status_known"),
     Index(None, "account_id", "unit", "status"),
     Index(None, "status", "expires_at"),
 )

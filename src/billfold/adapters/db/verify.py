@@ -50,9 +50,7 @@ def _balanced(conn: sa.Connection, problems: list[str]) -> None:
     ):
         _add(problems, f"invariant 1: all lines in {unit} sum to {amount}, not 0")
     b = t.balances.c
-    stored = dict(
-        conn.execute(sa.select(b.unit, sa.func.sum(b.available)).group_by(b.unit)).all()
-    )
+    stored = dict(conn.execute(sa.select(b.unit, sa.func.sum(b.available)).group_by(b.unit)).all())
     system = dict(
         conn.execute(
             sa.select(ln.unit, total)
@@ -72,7 +70,11 @@ def _balanced(conn: sa.Connection, problems: list[str]) -> None:
 
 def _balances_match(conn: sa.Connection, problems: list[str]) -> None:
     b, ln, g, h, a = (
-        t.balances.c, t.ledger_lines.c, t.grants.c, t.holds.c, t.hold_allocations.c,
+        t.balances.c,
+        t.ledger_lines.c,
+        t.grants.c,
+        t.holds.c,
+        t.hold_allocations.c,
     )
     line_sums: dict[tuple[str, str], int] = defaultdict(int)
     for acct, unit, s in conn.execute(
@@ -83,8 +85,9 @@ def _balances_match(conn: sa.Connection, problems: list[str]) -> None:
         line_sums[(acct, unit)] = int(s)
     grant_sums: dict[tuple[str, str], tuple[int, int]] = {}
     for acct, unit, rem, held in conn.execute(
-        sa.select(g.account_id, g.unit, sa.func.sum(g.remaining), sa.func.sum(g.held))
-        .group_by(g.account_id, g.unit)
+        sa.select(g.account_id, g.unit, sa.func.sum(g.remaining), sa.func.sum(g.held)).group_by(
+            g.account_id, g.unit
+        )
     ):
         grant_sums[(acct, unit)] = (int(rem), int(held))
     hold_sums: dict[tuple[str, str], int] = {}
@@ -192,19 +195,22 @@ def _append_only(conn: sa.Connection, problems: list[str]) -> None:
         _add(problems, f"invariant 5: {orphans} ledger lines belong to no transaction")
     if conn.dialect.name == "postgresql":
         names = set(
-            conn.execute(
-                sa.text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
-            ).scalars()
+            conn.execute(sa.text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")).scalars()
         )
-        wanted = {"ledger_lines_balanced", "ledger_lines_append_only",
-                  "ledger_transactions_append_only"}
+        wanted = {
+            "ledger_lines_balanced",
+            "ledger_lines_append_only",
+            "ledger_transactions_append_only",
+        }
     else:
         names = set(
-            conn.execute(
-                sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-            ).scalars()
+            conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).scalars()
         )
-        wanted = {"ledger_lines_no_update", "ledger_lines_no_delete",
-                  "ledger_transactions_no_delete", "ledger_transactions_finish_once"}
+        wanted = {
+            "ledger_lines_no_update",
+            "ledger_lines_no_delete",
+            "ledger_transactions_no_delete",
+            "ledger_transactions_finish_once",
+        }
     for missing in sorted(wanted - names):
         _add(problems, f"invariant 5: the append-only trigger {missing} is missing")

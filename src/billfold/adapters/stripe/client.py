@@ -18,7 +18,11 @@ from billfold.service.ports import LineItem
 
 class SdkStripeGateway:
     def __init__(
-        self, api_key: str, *, api_base: str | None = None, timeout: float = 10.0,
+        self,
+        api_key: str,
+        *,
+        api_base: str | None = None,
+        timeout: float = 10.0,
         max_network_retries: int = 1,
     ) -> None:
         addresses: Any = {"api": api_base.rstrip("/")} if api_base else None

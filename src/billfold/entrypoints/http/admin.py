@@ -31,7 +31,7 @@ def list_events(
     limit: Limit = 10,
     starting_after: StartingAfter = None,
     status: Annotated[str | None, Query(description=", ".join(EVENT_STATUSES))] = None,
-    type: Annotated[str | None, Query(max_length=128)] = None,  # noqa: A002 - Stripe's name
+    type: Annotated[str | None, Query(max_length=128)] = None,
 ) -> ListResponse[EventResponse]:
     """The event inbox, newest first."""
     if status is not None and status not in EVENT_STATUSES:
@@ -109,8 +109,11 @@ def resolve_order(
         existing = uow.orders.get(order_id)
     line_items = None
     if (
-        existing is not None and existing.kind == "checkout" and body.package is None
-        and existing.package is None and services.stripe is not None
+        existing is not None
+        and existing.kind == "checkout"
+        and body.package is None
+        and existing.package is None
+        and services.stripe is not None
     ):
         # Fetched before the transaction: no lock is ever held across a call to Stripe.
         line_items = services.stripe.checkout_line_items(existing.stripe_id)

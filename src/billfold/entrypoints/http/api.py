@@ -678,6 +678,8 @@ def install(app: FastAPI, settings: Settings) -> None:
             return app.openapi_schema
         schema = build_openapi()
         _describe_errors(schema)
+        services: Services = app.state.services
+        _describe_catalog(schema, services)
         app.openapi_schema = schema
         return schema
 
@@ -710,3 +712,17 @@ def _describe_errors(schema: dict[str, Any]) -> None:
         "scheme": "bearer",
         "description": "A server API key, an end user's token (JWT) or the admin token.",
     }
+
+
+def _describe_catalog(schema: dict[str, Any], services: Services) -> None:
+    """Name the catalog's units and packages in the document, so clients (and fuzzers) see them."""
+    units = [u.name for u in services.catalog.units]
+    packages = [p.id for p in services.catalog.packages]
+    models = schema.get("components", {}).get("schemas", {})
+    for name in ("SpendRequest", "HoldRequest", "ManualGrantRequest"):
+        unit = models.get(name, {}).get("properties", {}).get("unit")
+        if unit is not None and units:
+            unit["enum"] = units
+    package = models.get("CheckoutSessionRequest", {}).get("properties", {}).get("package")
+    if package is not None and packages:
+        package["enum"] = packages

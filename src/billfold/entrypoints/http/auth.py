@@ -40,9 +40,7 @@ def _matches(candidate: str, secrets: list[str]) -> str | None:
 class Authenticator:
     def __init__(self, settings: Settings) -> None:
         self.api_keys = settings.api_key_values
-        self.admin_token = (
-            settings.admin_token.get_secret_value() if settings.admin_token else None
-        )
+        self.admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
         self.jwt_secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
         self.audience = settings.jwt_audience
         self.jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
@@ -75,7 +73,9 @@ class Authenticator:
             elif alg == "RS256" and self.jwks is not None:
                 key = self.jwks.get_signing_key_from_jwt(token).key
             else:
-                raise errors.Unauthenticated("User tokens must be HS256 (or RS256 with a JWKS URL).")
+                raise errors.Unauthenticated(
+                    "User tokens must be HS256 (or RS256 with a JWKS URL)."
+                )
             claims = jwt.decode(
                 token,
                 key,  # type: ignore[arg-type]

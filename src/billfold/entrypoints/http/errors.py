@@ -33,9 +33,16 @@ STATUS: list[tuple[type[errors.BillfoldError], int]] = [
 ]
 
 TYPES = {
-    400: "invalid_request_error", 401: "authentication_error", 402: "balance_error",
-    403: "permission_error", 404: "invalid_request_error", 409: "idempotency_error",
-    413: "invalid_request_error", 429: "rate_limit_error", 500: "api_error", 502: "api_error",
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "balance_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "idempotency_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
     503: "api_error",
 }
 
@@ -56,7 +63,11 @@ def error_response(
     **details: Any,
 ) -> JSONResponse:
     # Positional-only: an error's details may be named ``status`` (HoldNotActive's are).
-    body: dict[str, Any] = {"type": TYPES.get(status, "api_error"), "code": code, "message": message}
+    body: dict[str, Any] = {
+        "type": TYPES.get(status, "api_error"),
+        "code": code,
+        "message": message,
+    }
     body.update({k: v for k, v in details.items() if v is not None})
     return JSONResponse(
         {"error": body, "code": code, "message": message}, status_code=status, headers=headers
@@ -89,6 +100,8 @@ def install(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
         return error_response(
-            exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
+            exc.status_code,
+            codes.get(exc.status_code, "http_error"),
+            str(exc.detail),
             headers=dict(exc.headers or {}) or None,
         )

@@ -37,10 +37,19 @@ class EventResponse(BaseModel):
     @classmethod
     def of(cls, e: EventRecord, *, payload: dict[str, Any] | None = None) -> EventResponse:
         return cls(
-            id=e.id, type=e.type, livemode=e.livemode, status=e.status, attempts=e.attempts,
-            last_error=e.last_error, outcome=e.outcome, received_at=e.received_at,
-            processed_at=e.processed_at, next_attempt_at=e.next_attempt_at,
-            stripe_created=e.stripe_created, object_id=e.object_id, payload=payload,
+            id=e.id,
+            type=e.type,
+            livemode=e.livemode,
+            status=e.status,
+            attempts=e.attempts,
+            last_error=e.last_error,
+            outcome=e.outcome,
+            received_at=e.received_at,
+            processed_at=e.processed_at,
+            next_attempt_at=e.next_attempt_at,
+            stripe_created=e.stripe_created,
+            object_id=e.object_id,
+            payload=payload,
         )
 
 
@@ -71,12 +80,24 @@ class OrderResponse(BaseModel):
     @classmethod
     def of(cls, o: OrderRecord) -> OrderResponse:
         return cls(
-            id=o.id, status=o.status, status_reason=o.status_reason, key=o.key, kind=o.kind,
-            stripe_id=o.stripe_id, payment_intent_id=o.payment_intent_id,
-            account_id=o.account_id, package=o.package, amount=o.amount, currency=o.currency,
-            customer_email=o.customer_email, payment_error=o.payment_error,
-            refunded_amount=o.refunded_amount, disputed_amount=o.disputed_amount,
-            resolved_by=o.resolved_by, created=o.created, updated=o.updated,
+            id=o.id,
+            status=o.status,
+            status_reason=o.status_reason,
+            key=o.key,
+            kind=o.kind,
+            stripe_id=o.stripe_id,
+            payment_intent_id=o.payment_intent_id,
+            account_id=o.account_id,
+            package=o.package,
+            amount=o.amount,
+            currency=o.currency,
+            customer_email=o.customer_email,
+            payment_error=o.payment_error,
+            refunded_amount=o.refunded_amount,
+            disputed_amount=o.disputed_amount,
+            resolved_by=o.resolved_by,
+            created=o.created,
+            updated=o.updated,
             fulfilled_at=o.fulfilled_at,
         )
 
