@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         if server is None and "postgresql" in databases:
             databases.remove("postgresql")
         if "sqlite" in databases:
-            env["sqlite"] = common.SqliteFiles.settings()
+            env["sqlite"] = common.SqliteFiles(workdir).settings()
         if server is not None:
             env["postgresql"] = {
                 "origin": server.origin,

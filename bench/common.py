@@ -341,14 +341,22 @@ class SqliteFiles:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
 
-    @staticmethod
-    def settings() -> dict[str, str]:
+    def settings(self) -> dict[str, str]:
+        """How billfold's engine runs SQLite (read from a real engine, as it changes)."""
+        with self.fresh_database() as url:
+            engine = db_engine.make_engine(url)
+            try:
+                with engine.connect() as conn:
+                    journal = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+                    sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+                pool = type(engine.pool).__name__
+            finally:
+                engine.dispose()
         return {
             "sqlite_version": sqlite3.sqlite_version,
-            "journal_mode": "WAL",
-            "synchronous": "NORMAL",
-            "begin": "IMMEDIATE",
-            "pool": "NullPool (a connection per unit of work)",
+            "journal_mode": str(journal),
+            "synchronous": {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(sync, str(sync)),
+            "pool": pool,
         }
 
 
@@ -381,7 +389,8 @@ class Context:
     def database_settings(self, database: str) -> str:
         """A short description of the commit durability in force, for a result row."""
         if database == "sqlite":
-            return "WAL, synchronous=NORMAL"
+            sq = self.environment.get("sqlite", {})
+            return f"journal_mode={sq.get('journal_mode')}, synchronous={sq.get('synchronous')}"
         pg = self.environment.get("postgresql", {})
         return f"synchronous_commit={pg.get('synchronous_commit')}, fsync={pg.get('fsync')}"
 
