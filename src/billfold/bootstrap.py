@@ -53,6 +53,9 @@ class Services:
         return self.stripe
 
     def close(self) -> None:
+        closer = getattr(self.stripe, "close", None)
+        if callable(closer):
+            closer()
         self.engine.dispose()
 
 

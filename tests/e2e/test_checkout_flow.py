@@ -5,15 +5,12 @@ webhook race to fulfil the order: the credits appear once."""
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.types import ASGIApp
 
 from billfold.bootstrap import Services, build
@@ -21,6 +18,7 @@ from billfold.entrypoints.http.app import create_app
 from billfold.simulator import RetryPolicy, SimulatorConfig, create_simulator_app
 from tests.support.api import SERVER, as_user
 from tests.support.app import count, event_status, settings_for
+from tests.support.servers import ServerThread
 
 # The stripe SDK's HTTPXClient (SdkStripeGateway's) posts form bodies with httpx's deprecated
 # ``data=<bytes>``; under ``filterwarnings = error`` that warning would fail every call to Stripe.
@@ -30,35 +28,6 @@ pytestmark = pytest.mark.filterwarnings(
 
 SIM_SECRET = "whsec_checkout_flow"
 STRIPE_KEY = "sk_test_checkout_flow"
-
-
-class ServerThread:
-    """uvicorn serving ``app`` on a free 127.0.0.1 port, in a thread."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="none", http="h11")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
-        )
-
-    def start(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert self.thread.is_alive(), "the server thread died"
-            assert time.monotonic() < deadline, "the server did not start in time"
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.socket.close()
 
 
 class _Late:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,12 +18,12 @@ from typing import Any
 import httpx
 import pytest
 import stripe
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
+from tests.support.servers import ServerThread
 
 from billfold.adapters.stripe import signature
 from billfold.domain import errors
@@ -32,41 +31,6 @@ from billfold.simulator import RetryPolicy, SimulatorConfig, create_simulator_ap
 
 SECRET = "whsec_test_simulator_suite"
 API_KEY = "sk_test_simulator_suite"
-
-
-class ServerThread:
-    """uvicorn serving ``app`` on a free port in a background thread."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="none", http="h11")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ServerThread:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        if not self._thread.is_alive():
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
 
 
 @dataclass

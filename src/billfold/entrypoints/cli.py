@@ -194,6 +194,15 @@ def worker(
         services.close()
 
 
+def _register_operator_commands() -> None:
+    from billfold.entrypoints import cli_ops
+
+    cli_ops.register(app)
+
+
+_register_operator_commands()
+
+
 def main() -> None:
     try:
         app()

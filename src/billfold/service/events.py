@@ -295,6 +295,40 @@ class EventProcessor:
             uow.commit()
         return claimed
 
+    def reconcile(
+        self, stripe: StripeGateway, *, since: int, progress: Callable[[str], None] | None = None
+    ) -> dict[str, int]:
+        """Fetch Stripe's events since ``since`` and take in every one the inbox lacks.
+
+        For webhooks that never arrived (an outage longer than Stripe's retries, a misconfigured
+        endpoint). Events already in the inbox are left as they are; new ones are processed.
+        """
+        counts = {"seen": 0, "missing": 0, "processed": 0, "failed": 0}
+        for event in stripe.list_events(created_gte=since, types=HANDLED_TYPES):
+            counts["seen"] += 1
+            raw = json.dumps(event, separators=(",", ":")).encode()
+            received = self.receive(event, raw, lease_owner=None)
+            if progress is not None:
+                progress(received.event_id)
+            if not received.stored:
+                continue
+            counts["missing"] += 1
+            outcome = self.process(received.event_id, stripe=stripe)
+            counts["processed" if outcome.status in ("processed", "ignored") else "failed"] += 1
+        return counts
+
+    def replay(self, event_id: str, *, stripe: StripeGateway | None) -> Outcome:
+        """Process an event again, whatever its status. Every effect is keyed, so a replay of an
+        event that was processed changes nothing; one that was not is completed."""
+        now = self._clock()
+        with self._uow() as uow:
+            record = uow.inbox.get(event_id, with_payload=False)
+            if record is None:
+                raise errors.EventNotFound(f"No event {event_id!r} in the inbox.")
+            uow.inbox.reopen(event_id, now=now)
+            uow.commit()
+        return self.process(event_id, stripe=stripe)
+
     def retry(self, event_id: str, *, stripe: StripeGateway | None) -> tuple[EventRecord, Outcome]:
         """An operator's retry: process the event now, whatever its attempts so far."""
         now = self._clock()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -244,6 +244,8 @@ class InboxStore(Protocol):
 
     def retry(self, event_id: str, *, now: int) -> bool: ...
 
+    def reopen(self, event_id: str, *, now: int) -> None: ...
+
     def take_lease(self, event_id: str, *, owner: str, now: int, lease_seconds: int) -> bool: ...
 
     def list(
@@ -303,6 +305,10 @@ class StripeGateway(Protocol):
     def retrieve_checkout_session(self, session_id: str) -> Mapping[str, Any]: ...
 
     def create_checkout_session(self, params: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+    def list_events(self, *, created_gte: int, types: Sequence[str]) -> Iterator[Mapping[str, Any]]:
+        """Stripe's Events API, oldest first, from ``created_gte`` on."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -123,6 +123,15 @@ class SqlInboxStore:
         )
         return bool(result.rowcount)
 
+    def reopen(self, event_id: str, *, now: int) -> None:
+        """Back to ``received``, whatever the status: for an operator's replay."""
+        c = t.events.c
+        self.conn.execute(
+            t.events.update()
+            .where(c.id == event_id)
+            .values(status="received", next_attempt_at=now, lease_owner=None, lease_expires_at=None)
+        )
+
     def take_lease(self, event_id: str, *, owner: str, now: int, lease_seconds: int) -> bool:
         c = t.events.c
         result = self.conn.execute(

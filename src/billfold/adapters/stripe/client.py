@@ -7,7 +7,7 @@ SDK's message and never the API key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import stripe
@@ -26,12 +26,16 @@ class SdkStripeGateway:
         max_network_retries: int = 1,
     ) -> None:
         addresses: Any = {"api": api_base.rstrip("/")} if api_base else None
+        self._http = stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True)
         self.client = stripe.StripeClient(
             api_key,
             base_addresses=addresses,
             max_network_retries=max_network_retries,
-            http_client=stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True),
+            http_client=self._http,
         )
+
+    def close(self) -> None:
+        self._http.close()
 
     def checkout_line_items(self, session_id: str) -> list[LineItem]:
         with _translated("list the checkout session's line items"):
@@ -62,6 +66,16 @@ class SdkStripeGateway:
         with _translated("create a checkout session"):
             session = self.client.v1.checkout.sessions.create(params=dict(params))
             return dict(session.to_dict())
+
+    def list_events(self, *, created_gte: int, types: Sequence[str]) -> Iterator[Mapping[str, Any]]:
+        with _translated("list events"):
+            params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": 100}
+            if types:
+                params["types"] = list(types)
+            page = self.client.v1.events.list(params=params)
+            # Stripe lists newest first; reconciliation wants them in the order they happened.
+            events = [dict(e.to_dict()) for e in page.auto_paging_iter()]
+        yield from reversed(events)
 
 
 class _translated:

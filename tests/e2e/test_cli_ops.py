@@ -1,0 +1,133 @@
+"""The operator's command line: events, orders, grants, balances, and reconciliation with Stripe's
+Events API (against the simulator, through the real SDK)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+from typer.testing import CliRunner
+
+from billfold.entrypoints.cli import app
+from billfold.simulator import SimulatorConfig, create_simulator_app
+from tests.builders import stripe_events as se
+from tests.support.app import SECRET, balances, deliver, running_app
+from tests.support.servers import ServerThread
+
+runner = CliRunner()
+STRIPE_KEY = "sk_test_cli_reconcile"
+
+
+def run(db_url: str, *args: str, **env: str) -> Any:
+    result = runner.invoke(
+        app, list(args), env={"BILLFOLD_DATABASE_URL": db_url, "COLUMNS": "250", **env}
+    )
+    return result
+
+
+@pytest.fixture
+def simulator() -> Iterator[str]:
+    # No webhook URL: Stripe "could not deliver", so only the Events API has these events.
+    sim = ServerThread(
+        create_simulator_app(SimulatorConfig(webhook_url=None, webhook_secret=SECRET))
+    ).start()
+    try:
+        yield sim.url
+    finally:
+        sim.stop()
+
+
+def test_given_missed_webhooks_when_reconciling_then_each_purchase_is_granted_once(
+    db_url: str, engine: Any, simulator: str
+) -> None:
+    http = stripe.HTTPXClient(allow_sync_methods=True)
+    client = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": simulator}, http_client=http)
+    sessions = []
+    for account in ("user_a", "user_b"):
+        session = client.v1.checkout.sessions.create(
+            params={
+                "mode": "payment",
+                "success_url": "https://shop.example/ok?session_id={CHECKOUT_SESSION_ID}",
+                "client_reference_id": account,
+                "metadata": {"billfold_account": account, "billfold_package": "starter"},
+                "line_items": [
+                    {
+                        "quantity": 1,
+                        "price_data": {
+                            "currency": "usd",
+                            "unit_amount": 499,
+                            "product_data": {"name": "Starter"},
+                        },
+                    }
+                ],
+            }
+        )
+        httpx.post(f"{simulator}/_sim/sessions/{session.id}/pay", json={}, timeout=10)
+        sessions.append(session.id)
+    http.close()
+    env = {"BILLFOLD_STRIPE_SECRET_KEY": STRIPE_KEY, "BILLFOLD_STRIPE_API_BASE": simulator}
+    first = run(db_url, "reconcile", "--since-hours", "1", **env)
+    assert first.exit_code == 0, first.output
+    assert "were missing" in first.output
+    second = run(db_url, "reconcile", "--since-hours", "1", **env)
+    assert second.exit_code == 0, second.output
+    assert ", 0 were missing" in second.output
+    balance = run(db_url, "balance", "user_a")
+    assert "500" in balance.output
+    listed = run(db_url, "orders", "list")
+    assert sessions[0] in listed.output
+    assert "fulfilled" in listed.output
+
+
+def test_given_an_event_when_listing_showing_and_replaying_then_it_is_granted_once(
+    db_url: str, engine: Any
+) -> None:
+    event = se.checkout_session_completed(
+        metadata={"billfold_account": "user_1", "billfold_package": "starter"}
+    )
+    with running_app(db_url) as (client, services):
+        deliver(client, event)
+        listed = run(db_url, "events", "list")
+        assert event["id"] in listed.output
+        shown = run(db_url, "events", "show", event["id"])
+        assert shown.exit_code == 0
+        assert "checkout.session.completed" in shown.output
+        replayed = run(db_url, "events", "replay", event["id"])
+        assert replayed.exit_code == 0, replayed.output
+        assert balances(services, "user_1") == {"credits": 500}
+        missing = run(db_url, "events", "show", "evt_missing")
+        assert missing.exit_code == 1
+        assert "no event" in missing.output
+
+
+def test_given_an_order_needing_attention_when_resolved_from_the_cli_then_granted(
+    db_url: str, engine: Any
+) -> None:
+    event = se.checkout_session_completed(
+        metadata={"billfold_account": "user_1", "billfold_package": "starter"}, amount_total=1
+    )
+    with running_app(db_url) as (client, services):
+        deliver(client, event)
+        with services.uow() as uow:
+            order = uow.orders.list(
+                status="needs_attention", account_id=None, limit=1, starting_after=None
+            )[0]
+        result = run(db_url, "orders", "resolve", order.id, "--package", "starter")
+        assert result.exit_code == 0, result.output
+        assert balances(services, "user_1") == {"credits": 500}
+
+
+def test_given_a_manual_grant_then_it_needs_a_reason_and_shows_in_the_balance(
+    db_url: str, engine: Any
+) -> None:
+    without = run(db_url, "grant", "user_1", "credits", "25")
+    assert without.exit_code != 0
+    granted = run(db_url, "grant", "user_1", "credits", "25", "--reason", "goodwill")
+    assert granted.exit_code == 0, granted.output
+    assert "balance 25" in granted.output
+    bad = run(db_url, "grant", "user_1", "nope", "25", "--reason", "x")
+    assert bad.exit_code == 1
+    assert "Unknown unit" in bad.output
