@@ -239,11 +239,11 @@ class PostgresServer:
     def _admin(self) -> psycopg.Connection[Any]:
         return psycopg.connect(_libpq(self.url), autocommit=True, connect_timeout=5)
 
-    def database_url(self, name: str) -> str:
+    def database_url(self, name: str, *, session_options: bool = True) -> str:
         url = make_url(db_engine.normalize_url(self.url)).set(database=name)
-        if self.synchronous_commit is not None:
+        if session_options and self.synchronous_commit is not None:
             url = url.update_query_dict(
-                {"options": f"-c synchronous_commit={self.synchronous_commit}"}
+                {"options": f"-csynchronous_commit={self.synchronous_commit}"}
             )
         return url.render_as_string(hide_password=False)
 
@@ -268,7 +268,9 @@ class PostgresServer:
         with self._lock:
             if self._template is None:
                 template = self._create(None)
-                engine = db_engine.make_engine(self.database_url(template), pool_size=1)
+                # Without session options: alembic's config would choke on the URL's "%".
+                url = self.database_url(template, session_options=False)
+                engine = db_engine.make_engine(url, pool_size=1)
                 migrate.upgrade(engine)
                 engine.dispose()
                 self._template = template

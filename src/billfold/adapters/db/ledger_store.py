@@ -260,8 +260,13 @@ class SqlLedgerStore:
         g = t.grants.c
         h = t.holds.c
         out: dict[str, list[int]] = {}
-        for unit, free in self.conn.execute(
-            sa.select(g.unit, sa.func.sum(g.remaining - g.held))
+        # One round trip: expired free remainders (kind 0) and lapsed active holds (kind 1).
+        expired = (
+            sa.select(
+                sa.literal(0).label("kind"),
+                g.unit.label("unit"),
+                sa.func.sum(g.remaining - g.held).label("amount"),
+            )
             .where(
                 g.account_id == account_id,
                 g.remaining > g.held,
@@ -269,14 +274,18 @@ class SqlLedgerStore:
                 g.expires_at <= now,
             )
             .group_by(g.unit)
-        ):
-            out.setdefault(unit, [0, 0])[0] += int(free)
-        for unit, amount in self.conn.execute(
-            sa.select(h.unit, sa.func.sum(h.amount))
+        )
+        lapsed = (
+            sa.select(
+                sa.literal(1).label("kind"),
+                h.unit.label("unit"),
+                sa.func.sum(h.amount).label("amount"),
+            )
             .where(h.account_id == account_id, h.status == "active", h.expires_at <= now)
             .group_by(h.unit)
-        ):
-            out.setdefault(unit, [0, 0])[1] += int(amount)
+        )
+        for kind, unit, amount in self.conn.execute(sa.union_all(expired, lapsed)):
+            out.setdefault(unit, [0, 0])[int(kind)] += int(amount)
         # Value that a lapsed hold returns onto an expired grant expires with it.
         if any(v[1] for v in out.values()):
             a = t.hold_allocations.c
