@@ -251,7 +251,9 @@ class Ledger:
             )
         store.ensure_account(cmd.account_id, now)
         bal = store.ensure_locked_balance(cmd.account_id, cmd.unit)
-        bal, _ = _settle(store, bal, now)  # so the result shows the balance after expiry
+        bal, _ = _settle(
+            store, bal, now, live_grants=False
+        )  # so the result shows the balance after expiry
         repayment = rules.repay_debt(bal.debt, cmd.amount)
         grant_id = ids.new_id("gr")
         store.insert_grant(
@@ -576,7 +578,7 @@ class Ledger:
                     if not g.is_live(now) and g.free > 0
                 ]
                 before = bal.available + bal.held
-                bal, _ = _settle(store, bal, now)
+                bal, _ = _settle(store, bal, now, live_grants=False)
                 holds_expired += len(lapsed_here)
                 grants_expired += len(expired_here)
                 amount += before - (bal.available + bal.held)
@@ -636,7 +638,7 @@ def _close_hold(
     ):
         return _replay(store, key, digest, HoldResult)
     bal = _locked(store, found.account_id, found.unit)
-    bal, _ = _settle(store, bal, now)  # lapsed holds and expired grants first
+    bal, _ = _settle(store, bal, now, live_grants=False)  # lapsed holds and expired grants first
     hold = store.get_hold(hold_id)  # re-read under the balance lock
     assert hold is not None
     if hold.status != "active" or hold.expires_at <= now:
@@ -695,12 +697,21 @@ def _finish(
     store.finish_transaction(txn_id, checked, asdict(result))  # type: ignore[call-overload]
 
 
-def _settle(store: LedgerStore, bal: BalanceRow, now: int) -> tuple[BalanceRow, list[GrantState]]:
-    """Under the balance lock: write lapsed holds and expired grants, return live grants."""
+def _settle(
+    store: LedgerStore, bal: BalanceRow, now: int, *, live_grants: bool = True
+) -> tuple[BalanceRow, list[GrantState]]:
+    """Under the balance lock: write lapsed holds and expired grants; return the grants with
+    something remaining (or nothing, when the caller has no use for them: ``live_grants=False``
+    reads only the expired grants)."""
     if bal.held:
         for hold in store.lapsed_holds(bal.account_id, now, 10_000):
             if hold.unit == bal.unit:
                 bal = _expire_hold(store, bal, hold, now)
+    if not live_grants:
+        expired = store.grant_states(bal.account_id, bal.unit, expired_at=now)
+        if expired:
+            bal = _expire_grants(store, bal, expired, now)
+        return bal, []
     grants = store.grant_states(bal.account_id, bal.unit)
     expired = [g for g in grants if not g.is_live(now) and g.free > 0]
     if expired:

@@ -123,7 +123,12 @@ class LedgerStore(Protocol):
 
     def account_exists(self, account_id: str) -> bool: ...
 
-    def grant_states(self, account_id: str, unit: str) -> list[GrantState]: ...
+    def grant_states(
+        self, account_id: str, unit: str, *, expired_at: int | None = None
+    ) -> list[GrantState]:
+        """Grants with something remaining; only the expired ones with free value when
+        ``expired_at`` (a time) is given."""
+        ...
 
     def insert_grant(self, grant: NewGrant) -> None: ...
 
@@ -304,7 +309,12 @@ class StripeGateway(Protocol):
 
     def retrieve_checkout_session(self, session_id: str) -> Mapping[str, Any]: ...
 
-    def create_checkout_session(self, params: Mapping[str, Any]) -> Mapping[str, Any]: ...
+    def create_checkout_session(
+        self, params: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> Mapping[str, Any]:
+        """Create a session; with ``idempotency_key``, Stripe answers a repeat with the first
+        session, and a reuse with other parameters raises IdempotencyConflict."""
+        ...
 
     def list_events(self, *, created_gte: int, types: Sequence[str]) -> Iterator[Mapping[str, Any]]:
         """Stripe's Events API, oldest first, from ``created_gte`` on."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,6 +39,21 @@ def redact(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
+_WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+WRITER_LOCK_TIMEOUT = 30.0  # seconds, as SQLite's busy timeout
+
+
+def writer_lock(engine: Engine) -> threading.RLock | None:
+    """The lock this process's units of work take around a transaction on a SQLite file.
+
+    SQLite has one writer at a time; a thread that finds the database locked sleeps in SQLite's busy
+    handler (1, 2, 5, ... 100 ms) and polls again, so under load most threads sleep while the lock
+    sits free. Queuing on a lock in the process instead hands the database over the moment it is
+    free. Other processes on the same file still meet SQLite's own lock and busy timeout.
+    """
+    return _WRITER_LOCKS.get(engine)
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = normalize_url(url)
     if is_sqlite(url):
@@ -54,6 +71,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             **pool,
         )
         _configure_sqlite(engine)
+        if not memory:
+            _WRITER_LOCKS[engine] = threading.RLock()
         return engine
     return sa.create_engine(
         url,

@@ -13,6 +13,49 @@ from billfold.adapters.db.ledger_store import insert_ignore
 from billfold.service.ports import AccountRecord, EventRecord, OrderRecord
 
 ORDER_FIELDS = {c.name for c in t.orders.columns}
+P = sa.bindparam
+
+
+class _Statements:
+    """The webhook path's statements, built once per dialect (see ``ledger_store._Statements``)."""
+
+    def __init__(self, pg: bool) -> None:
+        insert = postgresql.insert if pg else sqlite.insert
+        ev, od, ac = t.events.c, t.orders.c, t.accounts.c
+        self.insert_event = insert(t.events).on_conflict_do_nothing().returning(ev.id)
+        lock = sa.select(t.events).where(ev.id == P("w_id"))
+        self.lock_event = lock.with_for_update() if pg else lock
+        self.finish_event = (
+            t.events.update()
+            .where(ev.id == P("w_id"), ev.status.in_(P("w_from", expanding=True)))
+            .values(
+                status=P("status"),
+                outcome=P("outcome"),
+                processed_at=P("processed_at"),
+                attempts=ev.attempts + 1,
+                last_error=None,
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=None,
+            )
+        )
+        order = insert(t.orders)
+        self.ensure_locked_order = order.on_conflict_do_update(
+            index_elements=[od.key], set_={"key": order.excluded.key}
+        ).returning(*t.orders.columns)
+        lock_order = sa.select(t.orders).where(od.key == P("w_key"))
+        self.lock_order_by_key = lock_order.with_for_update() if pg else lock_order
+        self.order_by_key = sa.select(t.orders).where(od.key == P("w_key"))
+        self.update_order = t.orders.update().where(od.id == P("w_id")).returning(*t.orders.columns)
+        self.account = sa.select(t.accounts).where(ac.id == P("w_id"))
+        self.fill_email = (
+            t.accounts.update()
+            .where(ac.id == P("w_id"), ac.email.is_(None))
+            .values(email=P("email"), updated=P("updated"))
+        )
+
+
+STATEMENTS = {True: _Statements(pg=True), False: _Statements(pg=False)}
 
 
 class SqlInboxStore:
@@ -22,8 +65,8 @@ class SqlInboxStore:
 
     def insert(self, row: Mapping[str, Any]) -> bool:
         """Store an event unless its id is already in the inbox; True when this call stored it."""
-        stmt = insert_ignore(self.conn, t.events).values(**row).returning(t.events.c.id)
-        return self.conn.execute(stmt).first() is not None
+        sql = STATEMENTS[self.is_pg]
+        return self.conn.execute(sql.insert_event, dict(row)).first() is not None
 
     def get(self, event_id: str, *, with_payload: bool = True) -> EventRecord | None:
         c = t.events.c
@@ -32,11 +75,7 @@ class SqlInboxStore:
         return None if row is None else _event(row)
 
     def lock(self, event_id: str) -> EventRecord | None:
-        c = t.events.c
-        stmt = sa.select(t.events).where(c.id == event_id)
-        if self.is_pg:
-            stmt = stmt.with_for_update()
-        row = self.conn.execute(stmt).first()
+        row = self.conn.execute(STATEMENTS[self.is_pg].lock_event, {"w_id": event_id}).first()
         return None if row is None else _event(row)
 
     def finish(
@@ -49,20 +88,15 @@ class SqlInboxStore:
         from_statuses: tuple[str, ...],
     ) -> bool:
         """Record the outcome, only if the event is still in one of ``from_statuses``."""
-        c = t.events.c
         result = self.conn.execute(
-            t.events.update()
-            .where(c.id == event_id, c.status.in_(from_statuses))
-            .values(
-                status=status,
-                outcome=outcome,
-                processed_at=now,
-                attempts=c.attempts + 1,
-                last_error=None,
-                lease_owner=None,
-                lease_expires_at=None,
-                next_attempt_at=None,
-            )
+            STATEMENTS[self.is_pg].finish_event,
+            {
+                "w_id": event_id,
+                "w_from": list(from_statuses),
+                "status": status,
+                "outcome": outcome,
+                "processed_at": now,
+            },
         )
         return bool(result.rowcount)
 
@@ -215,21 +249,11 @@ class SqlOrderStore:
         ``ON CONFLICT DO UPDATE`` takes the row lock on PostgreSQL whether or not it inserted, so
         concurrent fulfilments of one payment queue here; SQLite has a single writer anyway.
         """
-        c = t.orders.c
-        insert = postgresql.insert(t.orders) if self.is_pg else sqlite.insert(t.orders)
-        stmt = (
-            insert.values(**row)
-            .on_conflict_do_update(index_elements=[c.key], set_={"key": insert.excluded.key})
-            .returning(*t.orders.columns)
-        )
-        return _order(self.conn.execute(stmt).one())
+        stmt = STATEMENTS[self.is_pg].ensure_locked_order
+        return _order(self.conn.execute(stmt, dict(row)).one())
 
     def lock_by_key(self, key: str) -> OrderRecord | None:
-        c = t.orders.c
-        stmt = sa.select(t.orders).where(c.key == key)
-        if self.is_pg:
-            stmt = stmt.with_for_update()
-        row = self.conn.execute(stmt).first()
+        row = self.conn.execute(STATEMENTS[self.is_pg].lock_order_by_key, {"w_key": key}).first()
         return None if row is None else _order(row)
 
     def get(self, order_id: str) -> OrderRecord | None:
@@ -238,8 +262,7 @@ class SqlOrderStore:
         return None if row is None else _order(row)
 
     def by_key(self, key: str) -> OrderRecord | None:
-        c = t.orders.c
-        row = self.conn.execute(sa.select(t.orders).where(c.key == key)).first()
+        row = self.conn.execute(STATEMENTS[self.is_pg].order_by_key, {"w_key": key}).first()
         return None if row is None else _order(row)
 
     def by_payment_intent(self, payment_intent_id: str) -> OrderRecord | None:
@@ -252,9 +275,12 @@ class SqlOrderStore:
     def update(self, order_id: str, **values: Any) -> OrderRecord:
         unknown = set(values) - ORDER_FIELDS
         assert not unknown, unknown
-        c = t.orders.c
+        if not values:
+            order = self.get(order_id)
+            assert order is not None, order_id
+            return order
         row = self.conn.execute(
-            t.orders.update().where(c.id == order_id).values(**values).returning(*t.orders.columns)
+            STATEMENTS[self.is_pg].update_order, {"w_id": order_id, **values}
         ).one()
         return _order(row)
 
@@ -279,10 +305,10 @@ def _order(row: Any) -> OrderRecord:
 class SqlAccountStore:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
+        self.is_pg = conn.dialect.name == "postgresql"
 
     def get(self, account_id: str) -> AccountRecord | None:
-        c = t.accounts.c
-        row = self.conn.execute(sa.select(t.accounts).where(c.id == account_id)).first()
+        row = self.conn.execute(STATEMENTS[self.is_pg].account, {"w_id": account_id}).first()
         return None if row is None else _account(row)
 
     def by_stripe_customer(self, customer_id: str) -> AccountRecord | None:
@@ -325,11 +351,8 @@ class SqlAccountStore:
 
     def fill_email(self, account_id: str, email: str, *, now: int) -> None:
         """Record an e-mail on an account that has none."""
-        c = t.accounts.c
         self.conn.execute(
-            t.accounts.update()
-            .where(c.id == account_id, c.email.is_(None))
-            .values(email=email, updated=now)
+            STATEMENTS[self.is_pg].fill_email, {"w_id": account_id, "email": email, "updated": now}
         )
 
 

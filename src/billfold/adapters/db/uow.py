@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from billfold.adapters.db import engine as db_engine
-from billfold.adapters.db import tables as t
 from billfold.adapters.db.inbox_store import SqlAccountStore, SqlInboxStore, SqlOrderStore
 from billfold.adapters.db.ledger_store import SqlLedgerStore
 from billfold.domain import errors
@@ -26,6 +25,7 @@ class SqlUnitOfWork:
         self._engine = engine
         self._conn: sa.Connection | None = None
         self._committed = False
+        self._lock = db_engine.writer_lock(engine)
 
     @property
     def conn(self) -> sa.Connection:
@@ -33,9 +33,19 @@ class SqlUnitOfWork:
         return self._conn
 
     def __enter__(self) -> SqlUnitOfWork:
-        with db_engine.translate_errors():
-            self._conn = self._engine.connect()
-            self._conn.begin()
+        if self._lock is not None and not self._lock.acquire(timeout=db_engine.WRITER_LOCK_TIMEOUT):
+            raise errors.StorageUnavailable("The database stayed busy; try again later.")
+        try:
+            with db_engine.translate_errors():
+                self._conn = self._engine.connect()
+                self._conn.begin()
+        except BaseException:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            if self._lock is not None:
+                self._lock.release()
+            raise
         self._committed = False
         self.ledger = SqlLedgerStore(self._conn)
         self.inbox = SqlInboxStore(self._conn)
@@ -59,6 +69,8 @@ class SqlUnitOfWork:
             pass  # the connection is gone; the transaction died with it
         finally:
             conn.close()
+            if self._lock is not None:
+                self._lock.release()
         if exc is not None and isinstance(exc, sa.exc.SQLAlchemyError):
             with db_engine.translate_errors():
                 raise exc
@@ -72,13 +84,7 @@ class SqlUnitOfWork:
 
     def _check_balanced(self, txn_ids: list[str]) -> None:
         """SQLite has no deferred constraint triggers: check the sum-to-zero rule before commit."""
-        c = t.ledger_lines.c
-        bad = self.conn.execute(
-            sa.select(c.transaction_id, c.unit, sa.func.sum(c.amount))
-            .where(c.transaction_id.in_(txn_ids))
-            .group_by(c.transaction_id, c.unit)
-            .having(sa.func.sum(c.amount) != 0)
-        ).first()
+        bad = self.conn.execute(self.ledger.sql.unbalanced, {"w_ids": txn_ids}).first()
         if bad is not None:
             raise errors.InvariantViolation(
                 f"transaction {bad[0]} does not balance: {bad[1]} sums to {bad[2]}."

@@ -19,6 +19,7 @@ from billfold.adapters.stripe import signature, translate
 from billfold.bootstrap import Services
 from billfold.domain import errors
 from billfold.entrypoints.http.errors import error_response
+from billfold.service.events import Received
 
 MAX_BODY = 1024 * 1024
 
@@ -67,21 +68,27 @@ async def stripe_webhook(request: Request) -> JSONResponse:
         return error_response(400, "invalid_event", "The body is not JSON.")
     if not translate.is_stripe_event(event):
         return error_response(400, "invalid_event", "The body is not a Stripe event.")
-    owner = f"inline:{uuid.uuid4().hex}"
     try:
-        received = await run_in_threadpool(services.events.receive, event, raw, lease_owner=owner)
+        received, status = await run_in_threadpool(_receive_and_process, services, event, raw)
     except errors.StorageUnavailable as exc:
         return error_response(503, exc.code, "The database is unavailable; Stripe will retry.")
     if not received.stored:
         return JSONResponse({"received": True, "duplicate": True, "id": received.event_id})
-    status = "received"
-    try:
-        outcome = await run_in_threadpool(
-            services.events.process, received.event_id, stripe=None, event=event
-        )
-        status = outcome.status
-    except errors.StorageUnavailable:
-        status = "received"  # committed to the inbox: the worker finishes it when the lease ends
     return JSONResponse(
         {"received": True, "duplicate": False, "id": received.event_id, "status": status}
     )
+
+
+def _receive_and_process(services: Services, event: Any, raw: bytes) -> tuple[Received, str]:
+    """Commit to the inbox (StorageUnavailable: nothing stored), then process in a second
+    transaction; one trip to the thread pool for both."""
+    owner = f"inline:{uuid.uuid4().hex}"
+    received = services.events.receive(event, raw, lease_owner=owner)
+    if not received.stored:
+        return received, "duplicate"
+    try:
+        outcome = services.events.process(received.event_id, stripe=None, event=event)
+    except errors.StorageUnavailable:
+        # Committed to the inbox: the worker finishes it when the lease ends.
+        return received, "received"
+    return received, outcome.status
