@@ -5,6 +5,7 @@ the document, once with the server key and once with the admin token."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,7 +59,17 @@ def test_no_5xx_and_every_answer_conforms(app_under_test: Any) -> None:
 def test_the_document_describes_errors_and_credentials(db_url: str, engine: Any) -> None:
     with api_client(db_url) as (client, _):
         document = client.get("/openapi.json").json()
-        assert client.get("/docs").status_code == 200
+        # The interactive docs load nothing from the network: their scripts are served here.
+        for page in ("/docs", "/redoc"):
+            html = client.get(page)
+            assert html.status_code == 200
+            assets = re.findall(r'(?:src|href)="([^"]+)"', html.text)
+            assert assets, page
+            for asset in assets:
+                assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
+                served = client.get(asset)
+                assert served.status_code == 200, asset
+                assert len(served.content) > 500, asset
     spend = document["paths"]["/v1/accounts/{account_id}/spend"]["post"]
     assert {"400", "401", "402", "403", "409", "429"} <= set(spend["responses"])
     assert spend["security"] == [{"bearer": []}]

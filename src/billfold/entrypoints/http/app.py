@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from billfold.bootstrap import Services, build
@@ -51,7 +52,10 @@ def create_app(
             if services is None:
                 svc.close()
 
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc from files installed with the package, not from a CDN: the
+    # interactive docs work offline and behind a strict firewall.
+    app = FastAPIOffline(
+        static_url="/docs-assets",
         title="billfold",
         version="0.1.0",
         summary="Stripe payments into prepaid credits, wallet balances and entitlements.",
