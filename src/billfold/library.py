@@ -171,8 +171,10 @@ class Billfold:
         success_url: str,
         cancel_url: str | None = None,
         amount: int | None = None,
+        idempotency_key: str | None = None,
     ) -> CheckoutSession:
-        """A Stripe Checkout Session buying ``package``; send the customer to its ``url``."""
+        """A Stripe Checkout Session buying ``package``; send the customer to its ``url``.
+        The same ``idempotency_key`` again gives the same session."""
         return ops.create_checkout_session(
             self.services,
             account_id=account_id,
@@ -180,6 +182,7 @@ class Billfold:
             success_url=success_url,
             cancel_url=cancel_url,
             amount=amount,
+            idempotency_key=idempotency_key,
         )
 
     def fulfill_checkout(self, session_id: str) -> Fulfillment:

@@ -170,6 +170,43 @@ def test_a_custom_amount_top_up_credits_what_was_paid(make_shop: MakeShop) -> No
     assert body["order"]["amount"] == 2500
 
 
+def test_a_retried_checkout_creation_with_an_idempotency_key_gives_one_session(
+    make_shop: MakeShop,
+) -> None:
+    shop = make_shop(webhooks=False)
+
+    def create(key: str, user: str = "user_1", package: str = "starter") -> httpx.Response:
+        return shop.api(
+            "POST",
+            "/v1/checkout/sessions",
+            json={"account_id": user, "package": package},
+            headers={**as_user(user), "Idempotency-Key": key},
+        )
+
+    first, again = create("buy-1"), create("buy-1")
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    assert again.headers["Idempotency-Key"] == "buy-1"
+    # Another key, or the same key from another caller, is another session.
+    assert create("buy-2").json()["id"] != first.json()["id"]
+    other_user = create("buy-1", user="user_2")
+    assert other_user.status_code == 201
+    assert other_user.json()["id"] != first.json()["id"]
+    # The same key with another body: 409, as Stripe answers, and no new session.
+    listed = shop.http.get(
+        f"{shop.sim}/v1/checkout/sessions", auth=(STRIPE_KEY, ""), params={"limit": 100}
+    ).json()["data"]
+    conflict = create("buy-1", package="popular")
+    assert conflict.status_code == 409, conflict.text
+    assert conflict.json()["error"]["code"] == "idempotency_conflict"
+    after = shop.http.get(
+        f"{shop.sim}/v1/checkout/sessions", auth=(STRIPE_KEY, ""), params={"limit": 100}
+    ).json()["data"]
+    assert len(after) == len(listed) == 3
+    # A key billfold cannot forward is refused before Stripe is called.
+    assert create("x" * 256).status_code == 400
+
+
 def test_another_user_cannot_fulfil_the_session(make_shop: MakeShop) -> None:
     shop = make_shop(webhooks=False)
     session_id = shop.buy()

@@ -56,6 +56,7 @@ class FakeStripe:
     created: list[dict[str, Any]] = field(default_factory=list)
     line_items: dict[str, list[LineItem]] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    idempotency_keys: list[str | None] = field(default_factory=list)
     fail_with: errors.BillfoldError | None = None
 
     def _maybe_fail(self, call: str) -> None:
@@ -63,8 +64,11 @@ class FakeStripe:
         if self.fail_with is not None:
             raise self.fail_with
 
-    def create_checkout_session(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    def create_checkout_session(
+        self, params: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> Mapping[str, Any]:
         self._maybe_fail("create")
+        self.idempotency_keys.append(idempotency_key)
         self.created.append(dict(params))
         session_id = f"cs_test_{len(self.created):04d}"
         line = params["line_items"][0]

@@ -194,8 +194,14 @@ def create_checkout_session(
     success_url: str,
     amount: int | None = None,
     cancel_url: str | None = None,
+    idempotency_key: str | None = None,
+    namespace: str = APPLICATION,
 ) -> CheckoutSession:
-    """Create a Stripe Checkout Session that buys ``package`` for ``account_id``. Writes nothing."""
+    """Create a Stripe Checkout Session that buys ``package`` for ``account_id``. Writes nothing.
+
+    With an ``idempotency_key`` (the caller's, scoped by ``namespace``), Stripe creates one session
+    however often the request is repeated, and refuses the key with other parameters."""
+    given = check_idempotency_key(idempotency_key)
     rules.check_account_id(account_id)
     found = services.catalog.package(package)
     if found.custom_amount is not None:
@@ -231,7 +237,11 @@ def create_checkout_session(
         success_url=success_url,
         cancel_url=cancel_url,
     )
-    session = stripe.create_checkout_session(params)
+    stripe_key = None
+    if given is not None:
+        digest = hashlib.sha256(f"{namespace}\x00{given}".encode()).hexdigest()
+        stripe_key = f"billfold-checkout-{digest}"
+    session = stripe.create_checkout_session(params, idempotency_key=stripe_key)
     session_id, url = session.get("id"), session.get("url")
     if not isinstance(session_id, str) or not isinstance(url, str):
         raise errors.StripeUnavailable("Stripe created a checkout session without an id or url.")

@@ -62,9 +62,17 @@ class SdkStripeGateway:
             session = self.client.v1.checkout.sessions.retrieve(session_id)
             return dict(session.to_dict())
 
-    def create_checkout_session(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    def create_checkout_session(
+        self, params: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> Mapping[str, Any]:
         with _translated("create a checkout session"):
-            session = self.client.v1.checkout.sessions.create(params=dict(params))
+            options: stripe.RequestOptions = {}
+            if idempotency_key is not None:
+                options["idempotency_key"] = idempotency_key
+            session = self.client.v1.checkout.sessions.create(
+                params=dict(params),
+                options=options,
+            )
             return dict(session.to_dict())
 
     def list_events(self, *, created_gte: int, types: Sequence[str]) -> Iterator[Mapping[str, Any]]:
@@ -89,6 +97,11 @@ class _translated:
         if exc is None or not isinstance(exc, stripe.StripeError):
             return
         message = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
+        if isinstance(exc, stripe.IdempotencyError):
+            raise errors.IdempotencyConflict(
+                "This Idempotency-Key was already used to create a checkout session with other "
+                "parameters; use a new key for a new session."
+            ) from exc
         if isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404:
             raise errors.NotFound(f"Stripe does not know this object: {message}") from exc
         if isinstance(exc, stripe.InvalidRequestError):

@@ -229,16 +229,21 @@ def get_catalog(services: ServicesDep) -> CatalogResponse:
     status_code=201,
     response_model=CheckoutSessionResponse,
     tags=["checkout"],
-    responses=errors_of(401, 403, 429, 502),
+    responses=errors_of(401, 403, 409, 429, 502),
 )
 async def create_checkout_session(
     body: CheckoutSessionRequest,
     request: Request,
+    response: Response,
     services: ServicesDep,
     principal: BuyerDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> CheckoutSessionResponse:
     """Create a Stripe Checkout Session that buys ``package`` for ``account_id``; send the customer
-    to ``url``. Without ``success_url``, Stripe returns them to ``/success`` on this server."""
+    to ``url``. Without ``success_url``, Stripe returns them to ``/success`` on this server.
+
+    With an ``Idempotency-Key``, a retried request answers the same session (Stripe keeps the key
+    for 24 hours); the key with another body answers 409."""
     _own_account(principal, body.account_id)
     success_url = body.success_url or f"{str(request.base_url).rstrip('/')}/success"
     session = await run_in_threadpool(
@@ -249,8 +254,12 @@ async def create_checkout_session(
             amount=body.amount,
             success_url=success_url,
             cancel_url=body.cancel_url,
+            idempotency_key=idempotency_key,
+            namespace=namespace(principal),
         )
     )
+    if idempotency_key is not None:
+        response.headers["Idempotency-Key"] = idempotency_key
     return CheckoutSessionResponse(
         id=session.id, url=session.url, account_id=session.account_id, package=session.package
     )
