@@ -230,17 +230,7 @@ class Ledger:
                 )
         digest = request_hash(cmd)
         txn_id = ids.new_id("txn")
-        if not store.claim_key(
-            txn_id=txn_id,
-            key=cmd.key,
-            request_hash=digest,
-            kind="grant",
-            account_id=cmd.account_id,
-            unit=cmd.unit,
-            amount=cmd.amount,
-            reason=cmd.reason,
-            created=now,
-        ):
+        if not _claim(store, "grant", cmd, txn_id, digest, now):
             return _replay(store, cmd.key, digest, GrantResult)
         if cmd.expires_at is not None and cmd.expires_at <= now:
             # Checked after the key: a replay of a grant whose expiry has since passed still
@@ -316,28 +306,9 @@ class Ledger:
         rules.check_text(cmd.reason, what="reason")
         digest = request_hash(cmd)
         txn_id = ids.new_id("txn")
-        if not store.claim_key(
-            txn_id=txn_id,
-            key=cmd.key,
-            request_hash=digest,
-            kind="spend",
-            account_id=cmd.account_id,
-            unit=cmd.unit,
-            amount=cmd.amount,
-            reason=cmd.reason,
-            created=now,
-        ):
+        if not _claim(store, "spend", cmd, txn_id, digest, now):
             return _replay(store, cmd.key, digest, SpendResult)
-        bal = store.lock_balance(cmd.account_id, cmd.unit)
-        if bal is None:
-            raise errors.InsufficientBalance(unit=cmd.unit, requested=cmd.amount, available=0)
-        bal, grants = _settle(store, bal, now)
-        if bal.available < cmd.amount:  # debt encumbers what the grants still hold
-            raise errors.InsufficientBalance(
-                unit=cmd.unit, requested=cmd.amount, available=max(bal.available, 0)
-            )
-        plan = rules.plan_draw(grants, cmd.amount, now, unit=cmd.unit)
-        by_id = {g.id: g for g in grants}
+        bal, plan, by_id = _reserve(store, cmd, now)
         store.update_grants(
             [(gid, by_id[gid].remaining - take, by_id[gid].held) for gid, take in plan]
         )
@@ -390,28 +361,9 @@ class Ledger:
             )
         digest = request_hash(cmd)
         txn_id = ids.new_id("txn")
-        if not store.claim_key(
-            txn_id=txn_id,
-            key=cmd.key,
-            request_hash=digest,
-            kind="hold",
-            account_id=cmd.account_id,
-            unit=cmd.unit,
-            amount=cmd.amount,
-            reason=cmd.reason,
-            created=now,
-        ):
+        if not _claim(store, "hold", cmd, txn_id, digest, now):
             return _replay(store, cmd.key, digest, HoldResult)
-        bal = store.lock_balance(cmd.account_id, cmd.unit)
-        if bal is None:
-            raise errors.InsufficientBalance(unit=cmd.unit, requested=cmd.amount, available=0)
-        bal, grants = _settle(store, bal, now)
-        if bal.available < cmd.amount:  # debt encumbers what the grants still hold
-            raise errors.InsufficientBalance(
-                unit=cmd.unit, requested=cmd.amount, available=max(bal.available, 0)
-            )
-        plan = rules.plan_draw(grants, cmd.amount, now, unit=cmd.unit)
-        by_id = {g.id: g for g in grants}
+        bal, plan, by_id = _reserve(store, cmd, now)
         store.update_grants(
             [(gid, by_id[gid].remaining, by_id[gid].held + take) for gid, take in plan]
         )
@@ -500,17 +452,7 @@ class Ledger:
             raise errors.ValidationError("policy must be 'debt' or 'floor'.", param="policy")
         digest = request_hash(cmd)
         txn_id = ids.new_id("txn")
-        if not store.claim_key(
-            txn_id=txn_id,
-            key=cmd.key,
-            request_hash=digest,
-            kind="clawback",
-            account_id=cmd.account_id,
-            unit=cmd.unit,
-            amount=cmd.amount,
-            reason=cmd.reason,
-            created=now,
-        ):
+        if not _claim(store, "clawback", cmd, txn_id, digest, now):
             return _replay(store, cmd.key, digest, ClawbackResult)
         store.ensure_account(cmd.account_id, now)
         bal = store.ensure_locked_balance(cmd.account_id, cmd.unit)
@@ -687,6 +629,45 @@ def _locked(store: LedgerStore, account_id: str, unit: str) -> BalanceRow:
     if bal is None:  # pragma: no cover - callers ensure the row first
         raise errors.InvariantViolation(f"missing balance row for {account_id}/{unit}")
     return bal
+
+
+def _claim(
+    store: LedgerStore,
+    kind: str,
+    cmd: Grant | Spend | Hold | Clawback,
+    txn_id: str,
+    digest: str,
+    now: int,
+) -> bool:
+    """Claim the command's idempotency key for a new transaction; False when it was used."""
+    return store.claim_key(
+        txn_id=txn_id,
+        key=cmd.key,
+        request_hash=digest,
+        kind=kind,
+        account_id=cmd.account_id,
+        unit=cmd.unit,
+        amount=cmd.amount,
+        reason=cmd.reason,
+        created=now,
+    )
+
+
+def _reserve(
+    store: LedgerStore, cmd: Spend | Hold, now: int
+) -> tuple[BalanceRow, list[tuple[str, int]], dict[str, GrantState]]:
+    """Lock the balance, settle it, and plan drawing ``cmd.amount`` from the live grants:
+    (balance, [(grant id, amount)], grants by id). InsufficientBalance when it is not there."""
+    bal = store.lock_balance(cmd.account_id, cmd.unit)
+    if bal is None:
+        raise errors.InsufficientBalance(unit=cmd.unit, requested=cmd.amount, available=0)
+    bal, grants = _settle(store, bal, now)
+    if bal.available < cmd.amount:  # debt encumbers what the grants still hold
+        raise errors.InsufficientBalance(
+            unit=cmd.unit, requested=cmd.amount, available=max(bal.available, 0)
+        )
+    plan = rules.plan_draw(grants, cmd.amount, now, unit=cmd.unit)
+    return bal, plan, {g.id: g for g in grants}
 
 
 def _finish(
