@@ -162,6 +162,25 @@ def test_a_user_creates_sessions_for_their_own_account_only(api: Api) -> None:
     assert len(stripe.created) == 1
 
 
+def test_the_idempotency_key_goes_to_stripe_scoped_by_caller(api: Api) -> None:
+    client, _, stripe = api
+    assert create(client).status_code == 201  # no key: Stripe gets none
+    assert create(client, {**SERVER, "Idempotency-Key": "k1"}).status_code == 201
+    assert create(client, {**SERVER, "Idempotency-Key": "k1"}).status_code == 201
+    assert create(client, {**as_user("user_1"), "Idempotency-Key": "k1"}).status_code == 201
+    none, server_1, server_2, user = stripe.idempotency_keys
+    assert none is None
+    assert server_1 == server_2 is not None
+    assert user is not None
+    assert user != server_1  # another caller's "k1" is another request
+    assert "k1" not in server_1
+    assert len(server_1) <= 255
+    # A key Stripe could not take is refused here, before any call.
+    bad = create(client, {**SERVER, "Idempotency-Key": "k" * 256})
+    assert bad.status_code == 400
+    assert len(stripe.idempotency_keys) == 4
+
+
 def test_stripe_failing_is_502_with_a_clear_message(api: Api) -> None:
     client, services, stripe = api
     stripe.fail_with = errors.StripeUnavailable("Could not create a checkout session: timeout.")

@@ -47,8 +47,12 @@ def ledger_key(namespace: str, idempotency_key: str | None) -> str:
     """
     if idempotency_key is None:
         return f"once:{uuid.uuid4().hex}"
-    digest = hashlib.sha256(f"{namespace}\x00{idempotency_key}".encode()).hexdigest()
-    return f"idem:{digest}"
+    return f"idem:{_scoped(namespace, idempotency_key)}"
+
+
+def _scoped(namespace: str, idempotency_key: str) -> str:
+    """A caller's key made unique to the caller: two callers' "k" never meet."""
+    return hashlib.sha256(f"{namespace}\x00{idempotency_key}".encode()).hexdigest()
 
 
 def check_idempotency_key(value: str | None) -> str | None:
@@ -237,10 +241,7 @@ def create_checkout_session(
         success_url=success_url,
         cancel_url=cancel_url,
     )
-    stripe_key = None
-    if given is not None:
-        digest = hashlib.sha256(f"{namespace}\x00{given}".encode()).hexdigest()
-        stripe_key = f"billfold-checkout-{digest}"
+    stripe_key = None if given is None else f"billfold-checkout-{_scoped(namespace, given)}"
     session = stripe.create_checkout_session(params, idempotency_key=stripe_key)
     session_id, url = session.get("id"), session.get("url")
     if not isinstance(session_id, str) or not isinstance(url, str):

@@ -99,8 +99,8 @@ class _translated:
         message = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
         if isinstance(exc, stripe.IdempotencyError):
             raise errors.IdempotencyConflict(
-                "This Idempotency-Key was already used to create a checkout session with other "
-                "parameters; use a new key for a new session."
+                f"Stripe refused to {self.doing}: this Idempotency-Key was already used with "
+                "other parameters; use a new key for a new request."
             ) from exc
         if isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404:
             raise errors.NotFound(f"Stripe does not know this object: {message}") from exc
