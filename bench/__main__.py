@@ -36,6 +36,7 @@ from bench.common import Context, Record
 BENCHMARKS: dict[str, str] = {
     "ledger": "bench.ledger",
     "webhooks": "bench.webhooks",
+    "drivers": "bench.drivers",
 }
 
 RESULTS = Path(__file__).resolve().parent / "results"
