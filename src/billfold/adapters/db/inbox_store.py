@@ -240,9 +240,6 @@ class SqlOrderStore:
         self.conn = conn
         self.is_pg = conn.dialect.name == "postgresql"
 
-    def ensure(self, row: Mapping[str, Any]) -> None:
-        self.conn.execute(insert_ignore(self.conn, t.orders).values(**row))
-
     def ensure_locked(self, row: Mapping[str, Any]) -> OrderRecord:
         """Insert the order unless its key exists, lock it, and return it: one statement.
 

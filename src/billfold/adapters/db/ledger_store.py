@@ -50,8 +50,6 @@ class _Statements:
         self.finish_transaction = t.ledger_transactions.update().where(tx.id == P("w_id"))
         self.insert_lines = t.ledger_lines.insert()
         self.ensure_account = insert(t.accounts).on_conflict_do_nothing()
-        self.account_exists = sa.select(t.accounts.c.id).where(t.accounts.c.id == P("w_id"))
-        self.ensure_balance = insert(t.balances).on_conflict_do_nothing()
         self.ensure_locked_balance = (
             insert(t.balances)
             .on_conflict_do_update(
@@ -93,10 +91,6 @@ class _Statements:
 
 
 STATEMENTS = {True: _Statements(pg=True), False: _Statements(pg=False)}
-
-
-def statements(conn: sa.Connection) -> _Statements:
-    return STATEMENTS[conn.dialect.name == "postgresql"]
 
 
 class SqlLedgerStore:
@@ -174,15 +168,6 @@ class SqlLedgerStore:
         self.conn.execute(
             self.sql.ensure_account,
             {"id": account_id, "metadata": {}, "created": now, "updated": now},
-        )
-
-    def account_exists(self, account_id: str) -> bool:
-        return self.conn.execute(self.sql.account_exists, {"w_id": account_id}).first() is not None
-
-    def ensure_balance(self, account_id: str, unit: str) -> None:
-        self.conn.execute(
-            self.sql.ensure_balance,
-            {"account_id": account_id, "unit": unit, "available": 0, "held": 0, "debt": 0},
         )
 
     def ensure_locked_balance(self, account_id: str, unit: str) -> BalanceRow:
