@@ -1,7 +1,9 @@
-"""The composition root: ``build(settings)`` wires storage, the catalog, the ledger and the services.
+"""The composition root: ``build(settings)`` wires storage, Stripe, the catalog and the use cases.
 
 Nothing is built at import time; entry points (HTTP app, worker, CLI, the library facade) call
-``build`` with explicit settings.
+``build`` with explicit settings and then talk only to the :class:`Services` it returns: the one
+door into the service layer. ``Services.infra`` holds the adapters themselves, for the composition
+root and for tests; entry points never touch it (``tests/unit/test_architecture.py`` checks).
 """
 
 from __future__ import annotations
@@ -10,20 +12,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Engine
-
 from billfold.adapters.catalog_toml import load_catalog
-from billfold.adapters.db import engine as db_engine
-from billfold.adapters.db import migrate
+from billfold.adapters.db.database import Database
 from billfold.adapters.db.uow import SqlUnitOfWork
-from billfold.adapters.stripe import translate
 from billfold.adapters.stripe.client import SdkStripeGateway
-from billfold.domain import errors
+from billfold.adapters.stripe.webhooks import StripeWebhooks
 from billfold.domain.catalog import Catalog
-from billfold.service.events import EventProcessor
+from billfold.service.accounts import Accounts
+from billfold.service.checkout import Checkout
+from billfold.service.handlers import EventHandlers
+from billfold.service.inbox import Inbox
 from billfold.service.ledger import Ledger
-from billfold.service.orders import Orders
+from billfold.service.maintenance import Maintenance
+from billfold.service.orders.desk import OrderDesk
+from billfold.service.orders.fulfilment import Fulfilment
+from billfold.service.orders.reversals import Reversals
 from billfold.service.ports import StripeGateway
+from billfold.service.views import Views
 from billfold.settings import Settings
 
 
@@ -32,46 +37,41 @@ def wall_clock() -> int:
 
 
 @dataclass
-class Services:
-    settings: Settings
-    engine: Engine
-    catalog: Catalog
-    ledger: Ledger
-    orders: Orders
-    events: EventProcessor
+class Infrastructure:
+    """The adapters behind the services: for the composition root and tests only."""
+
+    database: Database
     stripe: StripeGateway | None
-    clock: Callable[[], int]
 
     def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+        return self.database.uow()
 
-    def require_stripe(self) -> StripeGateway:
-        if self.stripe is None:
-            raise errors.ConfigurationError(
-                "BILLFOLD_STRIPE_SECRET_KEY is not set: billfold cannot call Stripe."
-            )
-        return self.stripe
+
+@dataclass
+class Services:
+    """The one door: every use case, grouped by what it is about."""
+
+    settings: Settings
+    catalog: Catalog
+    clock: Callable[[], int]
+    ledger: Ledger
+    inbox: Inbox
+    orders: OrderDesk
+    checkout: Checkout
+    accounts: Accounts
+    views: Views
+    maintenance: Maintenance
+    infra: Infrastructure
+
+    @property
+    def stripe_configured(self) -> bool:
+        return self.infra.stripe is not None
 
     def close(self) -> None:
-        closer = getattr(self.stripe, "close", None)
+        closer = getattr(self.infra.stripe, "close", None)
         if callable(closer):
             closer()
-        self.engine.dispose()
-
-
-def prepare_schema(engine: Engine) -> None:
-    """SQLite migrates itself; PostgreSQL refuses an old schema and names the command to run."""
-    if engine.dialect.name == "sqlite":
-        with db_engine.translate_errors():
-            migrate.upgrade(engine)
-        return
-    with db_engine.translate_errors():
-        current = migrate.current_revision(engine)
-    if current != migrate.head_revision():
-        raise errors.ConfigurationError(
-            f"The database schema is at {current or 'nothing'}, billfold needs "
-            f"{migrate.head_revision()}: run `billfold db upgrade` first."
-        )
+        self.infra.database.close()
 
 
 def build(
@@ -82,28 +82,29 @@ def build(
     stripe: StripeGateway | None = None,
 ) -> Services:
     catalog = load_catalog(settings.catalog)
-    engine = db_engine.make_engine(settings.database_url, pool_size=settings.db_pool_size)
+    database = Database(settings.database_url, pool_size=settings.db_pool_size)
     if check_schema:
         try:
-            prepare_schema(engine)
+            database.prepare()
         except BaseException:
-            engine.dispose()
+            database.close()
             raise
     tick = clock or wall_clock
-
-    def factory() -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine)
-
-    ledger = Ledger(factory, tick, units=frozenset(u.name for u in catalog.units))
-    orders = Orders(ledger, catalog)
     if stripe is None and settings.stripe_secret_key is not None:
         stripe = SdkStripeGateway(
             settings.stripe_secret_key.get_secret_value(), api_base=settings.stripe_api_base
         )
-    processor = EventProcessor(
-        uow_factory=factory,
-        orders=orders,
-        translate=translate.translate,
+    uow = database.uow
+    units = frozenset(u.name for u in catalog.units)
+    fulfilment = Fulfilment(catalog, units=units)
+    views = Views(uow, catalog, tick)
+    inbox = Inbox(
+        uow_factory=uow,
+        events=StripeWebhooks(
+            settings.webhook_secrets, tolerance=settings.webhook_tolerance_seconds
+        ),
+        handlers=EventHandlers(fulfilment, Reversals(catalog, units=units)),
+        stripe=stripe,
         clock=tick,
         max_attempts=settings.worker_max_attempts,
         backoff_base=settings.worker_backoff_base_seconds,
@@ -111,11 +112,30 @@ def build(
     )
     return Services(
         settings=settings,
-        engine=engine,
         catalog=catalog,
-        ledger=ledger,
-        orders=orders,
-        events=processor,
-        stripe=stripe,
         clock=tick,
+        ledger=Ledger(uow, tick, units=units),
+        inbox=inbox,
+        orders=OrderDesk(uow_factory=uow, fulfilment=fulfilment, stripe=stripe, clock=tick),
+        checkout=Checkout(
+            uow_factory=uow,
+            catalog=catalog,
+            fulfilment=fulfilment,
+            views=views,
+            stripe=stripe,
+            clock=tick,
+        ),
+        accounts=Accounts(uow, catalog, tick),
+        views=views,
+        maintenance=Maintenance(schema=database, auditor=database, where=database.redacted_url()),
+        infra=Infrastructure(database=database, stripe=stripe),
+    )
+
+
+def schema_only(settings: Settings) -> Maintenance:
+    """Migrations and the audit without the rest (``billfold db``, ``billfold verify``): no
+    catalog is read and no schema check runs. ``close()`` releases the connections."""
+    database = Database(settings.database_url)
+    return Maintenance(
+        schema=database, auditor=database, where=database.redacted_url(), closer=database.close
     )

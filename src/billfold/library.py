@@ -17,14 +17,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from billfold.bootstrap import Services, build
+from billfold.domain import errors
 from billfold.domain import ledger as rules
-from billfold.entrypoints import operations as ops
-from billfold.entrypoints.operations import CheckoutSession, Entitlements, Fulfillment
+from billfold.domain.ledger import GrantKind
+from billfold.service import keys
+from billfold.service.accounts import Entitlements
+from billfold.service.checkout import (
+    CheckoutSession,
+    CreateCheckoutSession,
+    FulfillCheckoutSession,
+    Fulfillment,
+)
 from billfold.service.ledger import (
     Capture,
     Grant,
@@ -35,8 +46,10 @@ from billfold.service.ledger import (
     Spend,
     SpendResult,
 )
-from billfold.service.ports import StripeGateway
 from billfold.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from billfold.service.ports import StripeGateway
 
 __all__ = [
     "Billfold",
@@ -71,10 +84,10 @@ class Billfold:
     def balances(self, account_id: str) -> dict[str, int]:
         """What the account can spend now, per unit (every catalog unit; 0 where none)."""
         rules.check_account_id(account_id)
-        return ops.balances(self.services, account_id)
+        return self.services.views.balances(account_id).available
 
     def entitlements(self, account_id: str) -> Entitlements:
-        return ops.entitlements(self.services, account_id)
+        return self.services.accounts.entitlements(account_id)
 
     # --- moving value --------------------------------------------------------------------------
 
@@ -108,7 +121,7 @@ class Billfold:
         idempotency_key: str | None = None,
         expires_at: int | None = None,
         priority: int = 0,
-        kind: str = "manual",
+        kind: GrantKind = "manual",
     ) -> GrantResult:
         """A manual grant (``kind="promotion"`` for a promotion); ``reason`` is recorded."""
         rules.check_text(reason, what="reason", required=True)
@@ -175,20 +188,21 @@ class Billfold:
     ) -> CheckoutSession:
         """A Stripe Checkout Session buying ``package``; send the customer to its ``url``.
         The same ``idempotency_key`` again gives the same session."""
-        return ops.create_checkout_session(
-            self.services,
-            account_id=account_id,
-            package=package,
-            success_url=success_url,
-            cancel_url=cancel_url,
-            amount=amount,
-            idempotency_key=idempotency_key,
+        return self.services.checkout.create(
+            CreateCheckoutSession(
+                account_id=account_id,
+                package=package,
+                success_url=success_url,
+                cancel_url=cancel_url,
+                amount=amount,
+                idempotency_key=idempotency_key,
+            )
         )
 
     def fulfill_checkout(self, session_id: str) -> Fulfillment:
         """The success page's call: fulfil the session's order now if it is paid (at most once,
         whatever the webhook does), and return its status and the account's balances."""
-        return ops.fulfill_checkout_session(self.services, session_id)
+        return self.services.checkout.fulfil(FulfillCheckoutSession(session_id=session_id))
 
     # --- mounting ------------------------------------------------------------------------------
 
@@ -198,10 +212,16 @@ class Billfold:
         It verifies, stores and processes events exactly as ``billfold serve`` does. Events that
         need a call to Stripe wait for a worker (``billfold worker``).
         """
+        from billfold.entrypoints.http import errors as http_errors
         from billfold.entrypoints.http import webhooks
 
+        async def answer(_request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, errors.BillfoldError)
+            return http_errors.response_for(exc)
+
         app = Starlette(
-            routes=[Route("/webhooks/stripe", webhooks.stripe_webhook, methods=["POST"])]
+            routes=[Route("/webhooks/stripe", webhooks.stripe_webhook, methods=["POST"])],
+            exception_handlers={errors.BillfoldError: answer},
         )
         app.state.services = self.services
         return app
@@ -223,4 +243,4 @@ class Billfold:
         self.close()
 
     def _key(self, idempotency_key: str | None) -> str:
-        return ops.ledger_key(ops.APPLICATION, ops.check_idempotency_key(idempotency_key))
+        return keys.ledger_key(keys.APPLICATION, idempotency_key)

@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from billfold.bootstrap import Services
+from billfold.domain.checkout import CheckoutRequest
 from tests.conftest import FakeClock
 from tests.support.api import (
     ADMIN_AUTH,
@@ -173,15 +174,19 @@ def _fresh_objects(client: TestClient, stripe: FakeStripe) -> dict[str, Callable
 
     def session() -> str:
         created = stripe.create_checkout_session(
-            {
-                "mode": "payment",
-                "line_items": [{"price_data": {"currency": "usd", "unit_amount": 499}}],
-                "client_reference_id": "user_1",
-                "metadata": {"billfold_account": "user_1", "billfold_package": "starter"},
-            }
+            CheckoutRequest(
+                account_id="user_1",
+                package_id="starter",
+                title="Starter Pack",
+                currency="usd",
+                unit_amount=499,
+                stripe_price_id=None,
+                success_url="https://shop.example/thanks?session_id={CHECKOUT_SESSION_ID}",
+                cancel_url=None,
+            )
         )
-        stripe.complete(created["id"])
-        return str(created["id"])
+        stripe.complete(created.id)
+        return created.id
 
     return {"hold": hold, "session": session}
 

@@ -15,10 +15,10 @@ from starlette.testclient import TestClient
 
 from billfold.bootstrap import Services
 from billfold.domain import errors
+from billfold.domain.orders import LineItem
 from billfold.entrypoints.http.admin_ui import AdminConfig, create_admin_app
-from billfold.service.ports import LineItem
 from tests.builders import stripe_events as se
-from tests.support.app import ADMIN, deliver, event_status, running_app
+from tests.support.app import ADMIN, deliver, event_status, running_app, use_stripe
 
 
 class _StripeDown:
@@ -90,7 +90,8 @@ def test_an_operator_retries_a_failed_event_and_grants_with_a_reason(
     )
     assert deliver(api, event).status_code == 200
     # The event needs Stripe (its line items) and Stripe is down: it fails, to be retried.
-    services.events.process(event["id"], stripe=_StripeDown())
+    use_stripe(services, _StripeDown())
+    services.inbox.process(event["id"])
     assert event_status(services, event["id"]) == "failed"
 
     sign_in(ui)
@@ -107,7 +108,7 @@ def test_an_operator_retries_a_failed_event_and_grants_with_a_reason(
     assert forged.headers["location"].startswith("/admin/login")
     assert event_status(services, event["id"]) == "failed"
 
-    services.stripe = _LineItems()  # Stripe is back
+    use_stripe(services, _LineItems())  # Stripe is back
     retried = ui.post(
         f"/admin/events/{event['id']}/retry",
         data={"csrf": csrf, "back": "/admin/events?status=failed"},

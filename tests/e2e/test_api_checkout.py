@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from billfold.bootstrap import Services
 from billfold.domain import errors
-from billfold.service.ports import LineItem
+from billfold.domain.orders import LineItem
 from tests.conftest import FakeClock
 from tests.support.api import ADMIN_AUTH, SERVER, FakeStripe, api_client, as_user
 from tests.support.app import count

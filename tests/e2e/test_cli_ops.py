@@ -111,7 +111,7 @@ def test_given_an_order_needing_attention_when_resolved_from_the_cli_then_grante
     )
     with running_app(db_url) as (client, services):
         deliver(client, event)
-        with services.uow() as uow:
+        with services.infra.uow() as uow:
             order = uow.orders.list(
                 status="needs_attention", account_id=None, limit=1, starting_after=None
             )[0]

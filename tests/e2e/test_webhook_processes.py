@@ -62,7 +62,7 @@ from billfold.entrypoints.http.app import create_app
 from billfold.settings import load_settings
 
 app = create_app(load_settings(), run_worker=False)
-events = app.state.services.events
+events = app.state.services.inbox
 
 def crash(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)  # after the inbox commit, before processing
@@ -108,7 +108,7 @@ def test_given_a_process_killed_after_the_inbox_commit_then_the_worker_completes
         proc.stdout.close()
     services = build(settings_for(db_url))
     try:
-        with services.uow() as uow:
+        with services.infra.uow() as uow:
             record = uow.inbox.get(event["id"])
         assert record is not None
         assert record.status == "received"
@@ -151,7 +151,9 @@ def test_given_the_database_goes_away_then_503_and_the_redelivery_grants_once(
 
         def cut() -> None:
             home.rename(gone)
-            services_box[0].engine.dispose()  # drop pooled connections: new ones find nothing
+            services_box[
+                0
+            ].infra.database.engine.dispose()  # drop pooled connections: new ones find nothing
 
         def restore() -> None:
             gone.rename(home)

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from billfold.bootstrap import Services
-from billfold.service.ports import LineItem
+from billfold.domain.orders import LineItem
 from tests.builders import stripe_events as se
 from tests.support.app import (
     OLD_SECRET,
@@ -26,6 +26,7 @@ from tests.support.app import (
     deliver,
     event_status,
     running_app,
+    use_stripe,
 )
 
 
@@ -180,8 +181,8 @@ def test_given_an_event_that_cannot_be_resolved_then_200_and_the_order_needs_att
     response = deliver(client, event)
     assert response.status_code == 200
     assert event_status(services, event["id"]) == "received"
-    services.stripe = _NoLineItems()
-    services.events.process(event["id"], stripe=services.stripe)
+    use_stripe(services, _NoLineItems())
+    services.inbox.process(event["id"])
     orders = client.get("/v1/orders?status=needs_attention", headers=admin_headers()).json()
     assert [o["stripe_id"] for o in orders["data"]] == [event["data"]["object"]["id"]]
     assert count(services, "grants") == 0
@@ -191,7 +192,8 @@ def test_given_processing_raises_then_200_failed_and_the_worker_retries(app, mon
     client, services = app
     event = paid_session()
     calls = {"n": 0}
-    original = services.orders.fulfill
+    fulfilment = services.inbox.handlers.fulfilment
+    original = fulfilment.fulfil
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
@@ -199,17 +201,17 @@ def test_given_processing_raises_then_200_failed_and_the_worker_retries(app, mon
             raise RuntimeError("boom")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(services.orders, "fulfill", flaky)
+    monkeypatch.setattr(fulfilment, "fulfil", flaky)
     response = deliver(client, event)
     assert response.status_code == 200
-    with services.uow() as uow:
+    with services.infra.uow() as uow:
         record = uow.inbox.get(event["id"])
     assert record is not None
     assert (record.status, record.attempts) == ("failed", 1)
     assert "boom" in (record.last_error or "")
     assert balances(services, "user_1") == {}
     # The worker picks it up once its backoff has passed.
-    with services.uow() as uow:
+    with services.infra.uow() as uow:
         uow.inbox.retry(event["id"], now=services.clock())
         uow.commit()
     from billfold.entrypoints.worker import Worker
@@ -226,7 +228,9 @@ def test_given_an_event_failing_every_time_then_it_ends_dead_and_an_admin_can_re
     with running_app(db_url, clock=lambda: clock[0], worker_max_attempts=3) as (client, services):
         event = paid_session()
         monkeypatch.setattr(
-            services.orders, "fulfill", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no"))
+            services.inbox.handlers.fulfilment,
+            "fulfil",
+            lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no")),
         )
         deliver(client, event)
         from billfold.entrypoints.worker import Worker
@@ -235,7 +239,7 @@ def test_given_an_event_failing_every_time_then_it_ends_dead_and_an_admin_can_re
         for _ in range(5):
             clock[0] += 3600
             worker.run_once()
-        with services.uow() as uow:
+        with services.infra.uow() as uow:
             record = uow.inbox.get(event["id"])
         assert record is not None
         assert (record.status, record.attempts) == ("dead", 3)
@@ -324,7 +328,7 @@ def test_given_the_same_session_in_two_different_events_then_one_grant(app):
 def test_given_a_package_with_a_bonus_then_both_grants_with_priority_and_expiry(app):
     client, services = app
     deliver(client, paid_session(package="professional"))
-    with services.uow() as uow:
+    with services.infra.uow() as uow:
         grants = uow.ledger.list_grants(
             "user_1", limit=10, starting_after=None, live_only=False, now=services.clock()
         )
@@ -383,7 +387,7 @@ def test_given_client_reference_id_only_then_it_names_the_account(app):
 
 def test_given_a_linked_customer_then_the_account_is_found_by_customer(app):
     client, services = app
-    with services.uow() as uow:
+    with services.infra.uow() as uow:
         uow.accounts.upsert("user_cus", now=services.clock(), stripe_customer_id="cus_linked")
         uow.commit()
     deliver(
@@ -397,7 +401,7 @@ def test_given_a_linked_customer_then_the_account_is_found_by_customer(app):
 
 def test_given_only_an_email_of_exactly_one_account_then_that_account(app):
     client, services = app
-    with services.uow() as uow:
+    with services.infra.uow() as uow:
         uow.accounts.upsert("user_mail", now=services.clock(), email="Jenny@Example.com")
         uow.commit()
     deliver(
@@ -421,8 +425,11 @@ def test_given_line_items_with_a_catalog_price_then_the_worker_resolves_the_pack
         event = se.checkout_session_completed(metadata={}, client_reference_id="user_li")
         deliver(client, event)
         assert event_status(services, event["id"]) == "received"  # the request never calls Stripe
-        services.stripe = _LineItems(
-            [LineItem(price_id="price_starter", quantity=1, amount_total=499, currency="usd")]
+        use_stripe(
+            services,
+            _LineItems(
+                [LineItem(price_id="price_starter", quantity=1, amount_total=499, currency="usd")]
+            ),
         )
         from billfold.entrypoints.worker import Worker
 

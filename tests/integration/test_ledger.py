@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from billfold.adapters.db import tables as t
 from billfold.domain import errors
 from billfold.service import ledger as L
+from billfold.service.ledger import movement
 
 UNITS = frozenset({"credits", "tokens"})
 USER = "user_1"
@@ -800,11 +801,11 @@ def history(books: Books, uow_factory: Any, account: str, transactions: int) -> 
     the test fast), ending with an unswept expired grant and a lapsed hold, so that the read
     takes every path it has. Each spend drains the grant before it: what grows is the history,
     not the number of live grants."""
-    led, now = books.ledger, books.clock()
+    now = books.clock()
     with uow_factory() as uow:
         for i in range((transactions - 4) // 2):
             expires_at = None if i % 2 else now + 10 * HOUR
-            led.grant_in(
+            movement.grant(
                 uow.ledger,
                 L.Grant(
                     key=f"{account}-g{i}",
@@ -815,7 +816,7 @@ def history(books: Books, uow_factory: Any, account: str, transactions: int) -> 
                 ),
                 now,
             )
-            led.spend_in(
+            movement.spend(
                 uow.ledger,
                 L.Spend(key=f"{account}-s{i}", account_id=account, unit="credits", amount=5),
                 now,

@@ -11,9 +11,12 @@ from typing import Any
 import jwt
 from fastapi.testclient import TestClient
 
+from billfold.adapters.stripe.client import checkout_params
+from billfold.adapters.stripe.translate import read_session
 from billfold.bootstrap import Services
 from billfold.domain import errors
-from billfold.service.ports import LineItem
+from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedSession
+from billfold.domain.orders import LineItem
 from tests.support.app import ADMIN, API_KEY, JWT_SECRET, running_app
 
 SECOND_API_KEY = "sk_billfold_test_rotated"
@@ -65,11 +68,13 @@ class FakeStripe:
             raise self.fail_with
 
     def create_checkout_session(
-        self, params: Mapping[str, Any], *, idempotency_key: str | None = None
-    ) -> Mapping[str, Any]:
+        self, request: CheckoutRequest, *, idempotency_key: str | None = None
+    ) -> CreatedSession:
         self._maybe_fail("create")
         self.idempotency_keys.append(idempotency_key)
-        self.created.append(dict(params))
+        # What would reach Stripe: the adapter's own rendering of the request.
+        params = checkout_params(request)
+        self.created.append(params)
         session_id = f"cs_test_{len(self.created):04d}"
         line = params["line_items"][0]
         amount = line.get("price_data", {}).get("unit_amount", 499)
@@ -91,13 +96,16 @@ class FakeStripe:
             "livemode": False,
             "url": f"https://checkout.example/pay/{session_id}",
         }
-        return self.sessions[session_id]
+        return CreatedSession(id=session_id, url=self.sessions[session_id]["url"])
 
-    def retrieve_checkout_session(self, session_id: str) -> Mapping[str, Any]:
+    def retrieve_checkout_session(self, session_id: str) -> RetrievedSession:
         self._maybe_fail("retrieve")
         if session_id not in self.sessions:
             raise errors.NotFound(f"Stripe does not know this object: {session_id}")
-        return self.sessions[session_id]
+        session = self.sessions[session_id]
+        return RetrievedSession(
+            session_id=session_id, status=session["status"], fact=read_session(session)
+        )
 
     def checkout_line_items(self, session_id: str) -> list[LineItem]:
         self._maybe_fail("line_items")

@@ -66,8 +66,16 @@ def balances(services: Services, account_id: str) -> dict[str, int]:
     return {u: v.available for u, v in services.ledger.balances(account_id).items()}
 
 
+def use_stripe(services: Services, gateway: Any) -> None:
+    """Swap the Stripe gateway every service holds (Stripe going down, or coming back)."""
+    services.infra.stripe = gateway
+    services.inbox.stripe = gateway
+    services.orders.stripe = gateway
+    services.checkout.stripe = gateway
+
+
 def event_status(services: Services, event_id: str) -> str:
-    with services.uow() as uow:
+    with services.infra.uow() as uow:
         record = uow.inbox.get(event_id)
     assert record is not None, f"{event_id} is not in the inbox"
     return record.status
@@ -76,7 +84,7 @@ def event_status(services: Services, event_id: str) -> str:
 def count(services: Services, table: str) -> int:
     import sqlalchemy as sa
 
-    with services.engine.connect() as conn:
+    with services.infra.database.engine.connect() as conn:
         return int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
 
 

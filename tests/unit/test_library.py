@@ -32,7 +32,7 @@ def db(tmp_path: Path) -> str:
 def wallet(db: str, clock: FakeClock) -> Iterator[Billfold]:
     with Billfold(settings_for(db), clock=clock, stripe=FakeStripe()) as instance:
         yield instance
-        assert verify(instance.services.engine) == []
+        assert verify(instance.services.infra.database.engine) == []
 
 
 def test_importing_billfold_loads_nothing_else() -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billfold.entrypoints.http import money
+from billfold.domain import money
 
 
 @pytest.mark.parametrize(

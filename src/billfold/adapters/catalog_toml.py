@@ -23,6 +23,7 @@ from typing import Any, Final, cast
 
 from billfold.domain import catalog as cat
 from billfold.domain import errors
+from billfold.domain.catalog_text import format_key, show
 
 BUNDLED_CATALOG: Final = "example_catalog.toml"
 
@@ -213,12 +214,12 @@ class _Reader:
 
     def table(self, at: Path_, value: object, *, what: str = "a table") -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise _fail(self.source, at, f"must be {what}, got {cat.show(value)}")
+            raise _fail(self.source, at, f"must be {what}, got {show(value)}")
         return value
 
     def array(self, at: Path_, value: object) -> list[Any]:
         if not isinstance(value, list):
-            raise _fail(self.source, at, f"must be an array, got {cat.show(value)}")
+            raise _fail(self.source, at, f"must be an array, got {show(value)}")
         return value
 
     def known_keys(self, at: Path_, table: Mapping[str, Any], allowed: Sequence[str]) -> None:
@@ -261,7 +262,7 @@ def _format_path(path: Path_) -> str:
         if isinstance(segment, int):
             text += f"[{segment}]"
         else:
-            text += ("." if text else "") + cat.format_key(segment)
+            text += ("." if text else "") + format_key(segment)
     return text
 
 
@@ -285,9 +286,9 @@ def dumps_catalog(catalog: cat.Catalog) -> str:
     """The catalog as TOML that :func:`parse_catalog` reads back into an equal catalog."""
     out: list[str] = ["[policy]", f"refund = {_toml(catalog.refund_policy)}"]
     for unit in catalog.units:
-        out += ["", f"[units.{cat.format_key(unit.name)}]", f"decimals = {unit.decimals}"]
+        out += ["", f"[units.{format_key(unit.name)}]", f"decimals = {unit.decimals}"]
     for package in catalog.packages:
-        out += ["", f"[packages.{cat.format_key(package.id)}]"]
+        out += ["", f"[packages.{format_key(package.id)}]"]
         out.append(f"title = {_toml(package.title)}")
         out.append(f"currency = {_toml(package.currency)}")
         if package.price is not None:
@@ -301,7 +302,7 @@ def dumps_catalog(catalog: cat.Catalog) -> str:
             out.append(f"refund_policy = {_toml(package.refund_policy)}")
         out += _grants("grants", package.grants)
     for plan in catalog.plans:
-        out += ["", f"[plans.{cat.format_key(plan.id)}]"]
+        out += ["", f"[plans.{format_key(plan.id)}]"]
         if plan.title is not None:
             out.append(f"title = {_toml(plan.title)}")
         out.append(f"default = {_toml(plan.default)}")
@@ -336,7 +337,7 @@ def _grants(key: str, grants: Sequence[cat.GrantSpec]) -> list[str]:
 def _inline(table: Mapping[str, object]) -> str:
     if not table:
         return "{}"
-    items = ", ".join(f"{cat.format_key(k)} = {_toml(v)}" for k, v in table.items())
+    items = ", ".join(f"{format_key(k)} = {_toml(v)}" for k, v in table.items())
     return f"{{ {items} }}"
 
 

@@ -14,110 +14,42 @@ amounts are integers in minor units; there is no float anywhere here.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, Literal, TypeAlias, TypeVar, get_args
+from typing import Final, Literal, TypeAlias, TypeVar, get_args
 
 from billfold.domain import errors
+from billfold.domain.catalog_text import format_key, invalid, show
+from billfold.domain.ledger import MAX_AMOUNT, MAX_PRIORITY, RefundPolicy
+from billfold.domain.money import currency_decimals
+
+__all__ = ["MAX_PRIORITY", "RefundPolicy", "currency_decimals"]
 
 _T = TypeVar("_T")
 
-RefundPolicy: TypeAlias = Literal["debt", "floor"]
-"""What a refund or a lost dispute takes back: ``floor`` takes only what is left of the grants;
-``debt`` takes the full share, letting the balance go below zero."""
-
-GrantKind: TypeAlias = Literal["purchase", "bonus", "allowance", "promotion"]
+CatalogGrantKind: TypeAlias = Literal["purchase", "bonus", "allowance", "promotion"]
+"""The kinds of grant a package or plan may give (a ``manual`` grant is an operator's)."""
 PaidAmount: TypeAlias = Literal["paid"]
 
 PAID: Final[PaidAmount] = "paid"
 REFUND_POLICIES: Final[tuple[str, ...]] = get_args(RefundPolicy)
-GRANT_KINDS: Final[tuple[str, ...]] = get_args(GrantKind)
+GRANT_KINDS: Final[tuple[str, ...]] = get_args(CatalogGrantKind)
 
 # Stripe's largest amount for one charge (8 digits of minor units).
 MAX_PRICE: Final = 99_999_999
-# Far below the 64-bit limit of the ledger's amount columns, so that sums cannot overflow either.
-MAX_GRANT_AMOUNT: Final = 10**15
-MAX_PRIORITY: Final = 1_000_000
+MAX_GRANT_AMOUNT: Final = MAX_AMOUNT
 MAX_EXPIRES_IN_DAYS: Final = 36_500
 MAX_GRACE_PERIOD_DAYS: Final = 365
 MAX_DECIMALS: Final = 18
 MAX_LIMIT: Final = 10**15
 
-# Stripe's zero-decimal and three-decimal currencies; every other currency has two decimals.
-_ZERO_DECIMAL_CURRENCIES: Final = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga"}
-    | {"pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
-)
-_THREE_DECIMAL_CURRENCIES: Final = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
-
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _CURRENCY = re.compile(r"[a-z]{3}")
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 MAX_TITLE_LENGTH: Final = 200
 MAX_PRICE_ID_LENGTH: Final = 255
-
-
-def currency_decimals(currency: str) -> int:
-    """The decimals of Stripe's minor unit of ``currency``: ``usd`` 2, ``jpy`` 0, ``kwd`` 3."""
-    code = currency.lower()
-    if code in _ZERO_DECIMAL_CURRENCIES:
-        return 0
-    if code in _THREE_DECIMAL_CURRENCIES:
-        return 3
-    return 2
-
-
-def _quote(text: str) -> str:
-    # JSON escapes the ASCII control characters; these Unicode line breaks it leaves alone.
-    quoted = json.dumps(text, ensure_ascii=False)
-    return (
-        quoted.replace("\x85", "\\u0085").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    )
-
-
-def format_key(segment: str) -> str:
-    """A key as it would be written in a TOML key path: bare if it can be, quoted otherwise."""
-    return segment if _BARE_KEY.fullmatch(segment) else _quote(segment)
-
-
-def show(value: object) -> str:
-    """A value as it appears in an error message: TOML-like, always on one line."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return _quote(value)
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, Mapping):
-        return "a table"
-    if isinstance(value, list | tuple):
-        return "an array"
-    return type(value).__name__
-
-
-def _join(prefix: str, field_path: str) -> str:
-    if not field_path:
-        return prefix
-    if not prefix or field_path.startswith("["):
-        return prefix + field_path
-    return f"{prefix}.{field_path}"
-
-
-def invalid(where: str, field_path: str, problem: str) -> errors.CatalogError:
-    """A CatalogError about the value at ``field_path`` inside the object at ``where``.
-
-    ``details["path"]`` is the key path as far as the object knows it: absolute for units, packages,
-    plans and the catalog (they know their ids), relative for grants and custom amounts (they do
-    not know where they sit). ``details["problem"]`` is what is wrong, without the path.
-    """
-    path = _join(where, field_path)
-    return errors.CatalogError(f"{path or 'catalog'}: {problem}", path=path, problem=problem)
 
 
 def _is_int(value: object) -> bool:
@@ -213,7 +145,7 @@ class GrantSpec:
     amount: int | PaidAmount
     priority: int = 0
     expires_in_days: int | None = None
-    kind: GrantKind = "purchase"
+    kind: CatalogGrantKind = "purchase"
 
     def __post_init__(self) -> None:
         if not isinstance(self.unit, str) or not _NAME.fullmatch(self.unit):
@@ -276,7 +208,7 @@ class ResolvedGrant:
     amount: int
     priority: int
     expires_in_days: int | None
-    kind: GrantKind
+    kind: CatalogGrantKind
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -619,16 +551,6 @@ class Catalog:
     def grants_for(self, package: Package, amount_paid: int) -> tuple[ResolvedGrant, ...]:
         return package.grants_for(amount_paid)
 
-    # -- presentation --------------------------------------------------------------------------
-
-    def to_public_dict(self) -> dict[str, Any]:
-        """What ``GET /v1/catalog`` shows a browser: JSON-ready, without internal policies."""
-        return {
-            "units": [{"name": u.name, "decimals": u.decimals} for u in self.units],
-            "packages": [_public_package(p) for p in self.packages],
-            "plans": [_public_plan(p) for p in self.plans],
-        }
-
 
 def _index(section: str, items: object, kind: type[_T], key: Callable[[_T], str]) -> dict[str, _T]:
     if not isinstance(items, tuple):
@@ -704,38 +626,3 @@ def _check_same_names(plans: Iterable[Plan]) -> None:
                     f"plans.{first.id} does not declare it; every plan must declare the same "
                     f"{what}",
                 )
-
-
-def _public_grant(grant: GrantSpec) -> dict[str, Any]:
-    return {
-        "unit": grant.unit,
-        "amount": grant.amount,
-        "expires_in_days": grant.expires_in_days,
-        "kind": grant.kind,
-    }
-
-
-def _public_package(package: Package) -> dict[str, Any]:
-    custom = package.custom_amount
-    return {
-        "id": package.id,
-        "title": package.title,
-        "currency": package.currency,
-        "price": package.price,
-        "custom_amount": None if custom is None else {"min": custom.min, "max": custom.max},
-        "stripe_price_id": package.stripe_price_id,
-        "grants": [_public_grant(g) for g in package.grants],
-    }
-
-
-def _public_plan(plan: Plan) -> dict[str, Any]:
-    return {
-        "id": plan.id,
-        "title": plan.title,
-        "default": plan.default,
-        "stripe_price_ids": list(plan.stripe_price_ids),
-        "features": dict(plan.features),
-        "limits": dict(plan.limits),
-        "allowance": [_public_grant(g) for g in plan.allowance],
-        "grace_period_days": plan.grace_period_days,
-    }

@@ -1,31 +1,40 @@
 """The one exception tree of billfold.
 
 Every error billfold raises on purpose derives from :class:`BillfoldError`. The class docstring is
-the default message; ``code`` is the stable machine-readable code the HTTP layer answers with.
+the default message; ``code`` is the stable machine-readable code the HTTP layer answers with, and
+the HTTP status of each class is looked up by class hierarchy in one table
+(``entrypoints/http/errors.py``), so a new subclass answers like its parent until it says otherwise.
 Foreign errors (SQLAlchemy, stripe, httpx) are translated at the boundary with ``raise ... from``.
 
     BillfoldError
-    ├── ValidationError              bad input: amount, unit, expiry, ...
-    │   ├── UnknownUnit
-    │   └── UnknownPackage
-    ├── NotFound
-    │   ├── AccountNotFound
-    │   ├── HoldNotFound
-    │   ├── OrderNotFound
-    │   └── EventNotFound
-    ├── Conflict
+    ├── ValidationError              input: the request is not valid           400
+    │   ├── UnknownUnit, UnknownPackage, UnknownPlan
+    │   ├── InvalidSignature         webhook signature or timestamp rejected   400
+    │   ├── InvalidEvent             a signed body that is not a Stripe event  400
+    │   └── PayloadTooLarge                                                    413
+    ├── AccessError                  who may call
+    │   ├── Unauthenticated                                                    401
+    │   ├── Forbidden                                                          403
+    │   └── RateLimited                                                        429
+    ├── NotFound                                                               404
+    │   ├── AccountNotFound, HoldNotFound, OrderNotFound, EventNotFound
+    ├── Conflict                     the request conflicts with the state      409
     │   ├── IdempotencyConflict      same key, different request
+    │   ├── IdempotencyKeyInUse      same key, the first request still running
     │   ├── HoldNotActive            captured, released or expired already
-    │   └── OrderNotResolvable
-    ├── InsufficientBalance          a spend or hold larger than what is available
-    ├── Unauthenticated / Forbidden / RateLimited
-    ├── InvalidSignature             webhook signature or timestamp rejected
-    ├── PayloadTooLarge
-    ├── ConfigurationError           a setting or the catalog is wrong; stops start-up
-    │   └── CatalogError
-    ├── StorageUnavailable           the database cannot be reached
-    ├── StripeUnavailable            Stripe answered with an error or not at all
-    └── InvariantViolation           the database holds something the ledger rules forbid
+    │   ├── OrderNotResolvable
+    │   ├── EventNotRetryable        processed or ignored already
+    │   └── CheckoutNotFulfillable   a session this route cannot fulfil
+    ├── PaymentError                 money
+    │   └── InsufficientBalance                                                402
+    ├── StorageError                 the database
+    │   ├── StorageUnavailable       cannot be reached; try again              503
+    │   └── ConstraintViolation      refused a write (``constraint`` names it)  500
+    ├── StripeError                  Stripe
+    │   └── StripeUnavailable        unreachable, refused, or not configured   502
+    ├── InvariantViolation           the ledger rules are broken (a bug, or a damaged database) 500
+    └── ConfigurationError           a setting or the catalog is wrong: stops start-up
+        └── CatalogError
 """
 
 from __future__ import annotations
@@ -44,6 +53,9 @@ class BillfoldError(Exception):
         super().__init__(self.message)
 
 
+# --- input ---------------------------------------------------------------------------------------
+
+
 class ValidationError(BillfoldError):
     """The request is not valid."""
 
@@ -60,6 +72,64 @@ class UnknownPackage(ValidationError):
     """The package is not in the catalog."""
 
     code = "unknown_package"
+
+
+class UnknownPlan(ValidationError):
+    """The plan is not in the catalog."""
+
+    code = "unknown_plan"
+
+
+class InvalidSignature(ValidationError):
+    """The webhook signature could not be verified."""
+
+    code = "invalid_signature"
+
+
+class InvalidEvent(ValidationError):
+    """The body is not a Stripe event."""
+
+    code = "invalid_event"
+
+
+class PayloadTooLarge(ValidationError):
+    """The request body is too large."""
+
+    code = "payload_too_large"
+
+
+# --- access --------------------------------------------------------------------------------------
+
+
+class AccessError(BillfoldError):
+    """These credentials may not make this request."""
+
+    code = "access_denied"
+
+
+class Unauthenticated(AccessError):
+    """Missing, malformed, expired or forged credentials."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(AccessError):
+    """These credentials may not do this."""
+
+    code = "forbidden"
+
+
+class RateLimited(AccessError):
+    """Too many requests; slow down."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str | None = None, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+# --- not found -----------------------------------------------------------------------------------
 
 
 class NotFound(BillfoldError):
@@ -92,6 +162,9 @@ class EventNotFound(NotFound):
     code = "event_not_found"
 
 
+# --- conflicts -----------------------------------------------------------------------------------
+
+
 class Conflict(BillfoldError):
     """The request conflicts with the current state."""
 
@@ -102,6 +175,12 @@ class IdempotencyConflict(Conflict):
     """This idempotency key was already used for a different request."""
 
     code = "idempotency_conflict"
+
+
+class IdempotencyKeyInUse(Conflict):
+    """A request with this idempotency key is still in progress; retry shortly."""
+
+    code = "idempotency_key_in_use"
 
 
 class HoldNotActive(Conflict):
@@ -116,7 +195,28 @@ class OrderNotResolvable(Conflict):
     code = "order_not_resolvable"
 
 
-class InsufficientBalance(BillfoldError):
+class EventNotRetryable(Conflict):
+    """The event was processed already; there is nothing to retry."""
+
+    code = "event_not_retryable"
+
+
+class CheckoutNotFulfillable(Conflict):
+    """This checkout session cannot be fulfilled here."""
+
+    code = "checkout_not_fulfillable"
+
+
+# --- money ---------------------------------------------------------------------------------------
+
+
+class PaymentError(BillfoldError):
+    """The request cannot be paid for."""
+
+    code = "payment_error"
+
+
+class InsufficientBalance(PaymentError):
     """The balance is too low for this request."""
 
     code = "insufficient_balance"
@@ -136,38 +236,53 @@ class InsufficientBalance(BillfoldError):
         self.available = available
 
 
-class Unauthenticated(BillfoldError):
-    """Missing, malformed, expired or forged credentials."""
-
-    code = "unauthenticated"
+# --- storage -------------------------------------------------------------------------------------
 
 
-class Forbidden(BillfoldError):
-    """These credentials may not do this."""
+class StorageError(BillfoldError):
+    """The database could not do what was asked."""
 
-    code = "forbidden"
-
-
-class RateLimited(BillfoldError):
-    """Too many requests; slow down."""
-
-    code = "rate_limited"
-
-    def __init__(self, message: str | None = None, *, retry_after: int) -> None:
-        super().__init__(message, retry_after=retry_after)
-        self.retry_after = retry_after
+    code = "storage_error"
 
 
-class InvalidSignature(BillfoldError):
-    """The webhook signature could not be verified."""
+class StorageUnavailable(StorageError):
+    """The database cannot be reached; try again later."""
 
-    code = "invalid_signature"
+    code = "storage_unavailable"
 
 
-class PayloadTooLarge(BillfoldError):
-    """The request body is too large."""
+class ConstraintViolation(StorageError):
+    """The database refused a write that breaks one of its constraints."""
 
-    code = "payload_too_large"
+    code = "constraint_violation"
+
+    def __init__(self, message: str | None = None, *, constraint: str) -> None:
+        super().__init__(message, constraint=constraint)
+        self.constraint = constraint
+
+
+# --- Stripe --------------------------------------------------------------------------------------
+
+
+class StripeError(BillfoldError):
+    """Stripe could not do what was asked."""
+
+    code = "stripe_error"
+
+
+class StripeUnavailable(StripeError):
+    """Stripe could not be reached or answered with an error."""
+
+    code = "stripe_unavailable"
+
+
+class InvariantViolation(BillfoldError):
+    """The ledger's rules are broken: an unbalanced entry, or a database that holds one."""
+
+    code = "invariant_violation"
+
+
+# --- configuration -------------------------------------------------------------------------------
 
 
 class ConfigurationError(BillfoldError):
@@ -180,21 +295,3 @@ class CatalogError(ConfigurationError):
     """The catalog is not valid."""
 
     code = "catalog_error"
-
-
-class StorageUnavailable(BillfoldError):
-    """The database cannot be reached; try again later."""
-
-    code = "storage_unavailable"
-
-
-class StripeUnavailable(BillfoldError):
-    """Stripe could not be reached or answered with an error."""
-
-    code = "stripe_unavailable"
-
-
-class InvariantViolation(BillfoldError):
-    """The stored ledger breaks one of billfold's invariants."""
-
-    code = "invariant_violation"

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal, TypeAlias, get_args
 
 from billfold.domain import errors
 
@@ -40,7 +40,22 @@ REFUNDED = "refunded"
 SYSTEM_ACCOUNTS = frozenset({STRIPE, ADJUSTMENTS, PROMOTIONS, SPENT, HELD, EXPIRED, REFUNDED})
 SYSTEM_PREFIX = "sys:"
 
-RefundPolicy = Literal["debt", "floor"]
+RefundPolicy: TypeAlias = Literal["debt", "floor"]
+"""What a refund or a lost dispute takes back: ``floor`` takes only what is left of the grants;
+``debt`` takes the full share, letting the balance go below zero."""
+REFUND_POLICIES: Final[tuple[str, ...]] = get_args(RefundPolicy)
+
+GrantKind: TypeAlias = Literal["purchase", "bonus", "allowance", "promotion", "manual"]
+"""Where a grant came from: a package's grants (purchase, bonus), a plan's allowance, a promotion,
+or an operator's manual grant."""
+GRANT_KINDS: Final[tuple[str, ...]] = get_args(GrantKind)
+
+HoldStatus: TypeAlias = Literal["active", "captured", "released", "expired"]
+HOLD_STATUSES: Final[tuple[str, ...]] = get_args(HoldStatus)
+
+TransactionKind: TypeAlias = Literal[
+    "grant", "spend", "hold", "capture", "release", "clawback", "expire", "hold_expire"
+]
 
 
 def system_account(name: str) -> str:

@@ -32,11 +32,11 @@ class Worker:
     def run_once(self) -> int:
         """Claim and process one batch of due events; sweep expiry when it is time."""
         processed = 0
-        claimed = self.services.events.claim(self.owner, self.batch)
+        claimed = self.services.inbox.claim(self.owner, self.batch)
         for event_id in claimed:
             if self.stop_event.is_set():
                 break
-            outcome = self.services.events.process(event_id, stripe=self.services.stripe)
+            outcome = self.services.inbox.process(event_id)
             log.info("event %s: %s %s", event_id, outcome.status, outcome.note or "")
             processed += 1
         interval = self.services.settings.sweep_interval_seconds

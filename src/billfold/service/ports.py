@@ -1,4 +1,13 @@
-"""The ports: what the service layer needs from storage, as Protocols. Adapters implement them."""
+"""The ports: what the service layer needs from the world, as Protocols. Adapters implement them.
+
+- storage: a :class:`UnitOfWork` (one database transaction) holding the stores;
+- Stripe: :class:`StripeGateway` (the API, in billfold's values) and :class:`StripeEvents`
+  (webhook verification and the translation of a stored event into a billing fact);
+- maintenance: :class:`Schema` (migrations) and :class:`Auditor` (``billfold verify``).
+
+The stores speak in plain rows and the records of :mod:`billfold.domain.records`; the row types
+below are theirs alone (the ledger's internal bookkeeping), never shown to callers.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,19 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from billfold.domain.ledger import GrantState, Line
+from billfold.domain import facts
+from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedSession
+from billfold.domain.ledger import GrantState, HoldStatus, Line
+from billfold.domain.orders import LineItem, OrderRecord, OrderStatus
+from billfold.domain.records import (
+    AccountRecord,
+    EventRecord,
+    EventStatus,
+    GrantRecord,
+    HoldRecord,
+    InboundEvent,
+    TransactionRecord,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,46 +65,19 @@ class NewGrant:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HoldRow:
+class NewOrder:
     id: str
-    account_id: str
-    unit: str
-    amount: int
-    captured: int
-    status: str
-    expires_at: int
-    reason: str | None
-    created: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GrantRecord:
-    """A grant as the API shows it."""
-
-    id: str
-    account_id: str
-    unit: str
-    amount: int
-    remaining: int
-    held: int
-    priority: int
-    expires_at: int | None
+    key: str
     kind: str
-    origin: str | None
-    reason: str | None
-    created: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TransactionRecord:
-    id: str
-    kind: str
-    account_id: str | None
-    unit: str | None
+    stripe_id: str
+    payment_intent_id: str | None
     amount: int | None
-    reason: str | None
+    currency: str | None
+    customer_id: str | None
+    customer_email: str | None
+    status: OrderStatus
     created: int
-    lines: tuple[Line, ...]
+    last_event_id: str | None
 
 
 class LedgerStore(Protocol):
@@ -101,7 +95,9 @@ class LedgerStore(Protocol):
         amount: int | None,
         reason: str | None,
         created: int,
-    ) -> bool: ...
+    ) -> bool:
+        """Insert the transaction's key row unless the key exists; True when this call did."""
+        ...
 
     def transaction_by_key(self, key: str) -> StoredTransaction | None: ...
 
@@ -132,21 +128,19 @@ class LedgerStore(Protocol):
         """Set (remaining, held) of each grant id."""
         ...
 
-    def insert_hold(self, hold: HoldRow, transaction_id: str) -> None: ...
+    def insert_hold(self, hold: HoldRecord, transaction_id: str) -> None: ...
 
-    def get_hold(self, hold_id: str) -> HoldRow | None: ...
+    def get_hold(self, hold_id: str) -> HoldRecord | None: ...
 
     def hold_allocations(self, hold_id: str) -> list[tuple[str, int]]: ...
 
     def insert_allocations(self, hold_id: str, allocations: Sequence[tuple[str, int]]) -> None: ...
 
     def close_hold(
-        self, hold_id: str, *, status: str, captured: int, transaction_id: str
+        self, hold_id: str, *, status: HoldStatus, captured: int, transaction_id: str
     ) -> None: ...
 
-    def active_holds(self, account_id: str, unit: str) -> list[HoldRow]: ...
-
-    def lapsed_holds(self, account_id: str | None, now: int, limit: int) -> list[HoldRow]: ...
+    def lapsed_holds(self, account_id: str | None, now: int, limit: int) -> list[HoldRecord]: ...
 
     def expired_grant_positions(self, now: int, limit: int) -> list[tuple[str, str]]: ...
 
@@ -163,63 +157,11 @@ class LedgerStore(Protocol):
     ) -> list[TransactionRecord]: ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EventRecord:
-    id: str
-    type: str
-    livemode: bool
-    api_version: str | None
-    stripe_created: int | None
-    object_id: str | None
-    payload: str | None
-    status: str
-    attempts: int
-    last_error: str | None
-    outcome: str | None
-    received_at: int
-    processed_at: int | None
-    next_attempt_at: int | None
-    lease_owner: str | None
-    lease_expires_at: int | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OrderRecord:
-    id: str
-    key: str
-    kind: str
-    stripe_id: str
-    payment_intent_id: str | None
-    account_id: str | None
-    package: str | None
-    amount: int | None
-    currency: str | None
-    customer_id: str | None
-    customer_email: str | None
-    status: str
-    status_reason: str | None
-    payment_error: str | None
-    refunded_amount: int
-    disputed_amount: int
-    resolved_by: str | None
-    last_event_id: str | None
-    created: int
-    updated: int
-    fulfilled_at: int | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AccountRecord:
-    id: str
-    email: str | None
-    stripe_customer_id: str | None
-    metadata: Mapping[str, Any]
-    created: int
-    updated: int
-
-
 class InboxStore(Protocol):
-    def insert(self, row: Mapping[str, Any]) -> bool: ...
+    def insert(self, event: InboundEvent, *, now: int, lease: tuple[str, int] | None) -> bool:
+        """Store the event unless its id is in the inbox (True when this call stored it);
+        ``lease`` is (owner, expiry) for processing it right away."""
+        ...
 
     def get(self, event_id: str, *, with_payload: bool = True) -> EventRecord | None: ...
 
@@ -229,10 +171,10 @@ class InboxStore(Protocol):
         self,
         event_id: str,
         *,
-        status: str,
+        status: EventStatus,
         outcome: str | None,
         now: int,
-        from_statuses: tuple[str, ...],
+        from_statuses: tuple[EventStatus, ...],
     ) -> bool: ...
 
     def fail(
@@ -247,17 +189,23 @@ class InboxStore(Protocol):
 
     def reopen(self, event_id: str, *, now: int) -> None: ...
 
-    def take_lease(self, event_id: str, *, owner: str, now: int, lease_seconds: int) -> bool: ...
-
     def list(
-        self, *, status: str | None, type_: str | None, limit: int, starting_after: str | None
+        self,
+        *,
+        status: EventStatus | None,
+        type_: str | None,
+        limit: int,
+        starting_after: str | None,
     ) -> list[EventRecord]: ...
 
     def backlog(self) -> dict[str, int]: ...
 
 
 class OrderStore(Protocol):
-    def ensure_locked(self, row: Mapping[str, Any]) -> OrderRecord: ...
+    def ensure_locked(self, order: NewOrder) -> OrderRecord:
+        """The order with ``order.key``, inserted from ``order`` if new, locked for this
+        transaction."""
+        ...
 
     def lock_by_key(self, key: str) -> OrderRecord | None: ...
 
@@ -270,7 +218,12 @@ class OrderStore(Protocol):
     def update(self, order_id: str, **values: Any) -> OrderRecord: ...
 
     def list(
-        self, *, status: str | None, account_id: str | None, limit: int, starting_after: str | None
+        self,
+        *,
+        status: OrderStatus | None,
+        account_id: str | None,
+        limit: int,
+        starting_after: str | None,
     ) -> list[OrderRecord]: ...
 
 
@@ -286,33 +239,6 @@ class AccountStore(Protocol):
     def link_customer(self, account_id: str, customer_id: str, *, now: int) -> None: ...
 
     def fill_email(self, account_id: str, email: str, *, now: int) -> None: ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LineItem:
-    price_id: str | None
-    quantity: int
-    amount_total: int
-    currency: str
-
-
-class StripeGateway(Protocol):
-    """Everything billfold asks of Stripe. Only the Stripe adapter implements it."""
-
-    def checkout_line_items(self, session_id: str) -> list[LineItem]: ...
-
-    def retrieve_checkout_session(self, session_id: str) -> Mapping[str, Any]: ...
-
-    def create_checkout_session(
-        self, params: Mapping[str, Any], *, idempotency_key: str | None = None
-    ) -> Mapping[str, Any]:
-        """Create a session; with ``idempotency_key``, Stripe answers a repeat with the first
-        session, and a reuse with other parameters raises IdempotencyConflict."""
-        ...
-
-    def list_events(self, *, created_gte: int, types: Sequence[str]) -> Iterator[Mapping[str, Any]]:
-        """Stripe's Events API, oldest first, from ``created_gte`` on."""
-        ...
 
 
 class UnitOfWork(Protocol):
@@ -344,3 +270,68 @@ class UnitOfWork(Protocol):
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 Clock = Callable[[], int]
+
+
+# --- Stripe --------------------------------------------------------------------------------------
+
+
+class StripeGateway(Protocol):
+    """Everything billfold asks of Stripe's API, in billfold's values. Only the Stripe adapter
+    implements it; its errors are billfold's (``StripeUnavailable``, ``NotFound``,
+    ``IdempotencyConflict``)."""
+
+    def checkout_line_items(self, session_id: str) -> list[LineItem]: ...
+
+    def retrieve_checkout_session(self, session_id: str) -> RetrievedSession: ...
+
+    def create_checkout_session(
+        self, request: CheckoutRequest, *, idempotency_key: str | None = None
+    ) -> CreatedSession:
+        """Create a session; with ``idempotency_key``, Stripe answers a repeat with the first
+        session, and a reuse with other parameters raises IdempotencyConflict."""
+        ...
+
+    def list_events(self, *, created_gte: int, types: Sequence[str]) -> Iterator[InboundEvent]:
+        """Stripe's Events API, oldest first, from ``created_gte`` on."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifiedEvent:
+    event: InboundEvent
+    fact: facts.Fact
+
+
+class StripeEvents(Protocol):
+    """Stripe's webhooks in billfold's terms: verify a delivery, read a stored event."""
+
+    @property
+    def handled_types(self) -> frozenset[str]:
+        """The event types that carry a billing fact (everything else is ``Ignored``)."""
+        ...
+
+    def verify(self, raw: bytes, signature: str | None) -> VerifiedEvent:
+        """Check the signature over the raw bytes, then read the event. Raises InvalidSignature
+        or InvalidEvent, and never anything else."""
+        ...
+
+    def read(self, payload: str) -> facts.Fact:
+        """The billing fact of an event stored in the inbox (total: never raises)."""
+        ...
+
+
+# --- maintenance ---------------------------------------------------------------------------------
+
+
+class Schema(Protocol):
+    def current(self) -> str | None: ...
+
+    def head(self) -> str: ...
+
+    def upgrade(self, revision: str = "head") -> None: ...
+
+
+class Auditor(Protocol):
+    def verify(self) -> list[str]:
+        """Every violation of the ledger's invariants, as readable lines; [] when sound."""
+        ...

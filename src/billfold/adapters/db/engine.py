@@ -1,4 +1,4 @@
-"""Engines for SQLite and PostgreSQL, and the translation of driver errors into billfold's.
+"""Engines for SQLite and PostgreSQL (errors are translated in ``errors``).
 
 SQLite: WAL, foreign keys on, a busy timeout, and ``BEGIN IMMEDIATE`` so that a writer takes the
 write lock when its transaction starts instead of failing to upgrade a read lock later.
@@ -8,18 +8,14 @@ account and unit.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
 import weakref
-from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-
-from billfold.domain import errors
 
 
 def normalize_url(url: str) -> str:
@@ -99,42 +95,3 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: sa.Connection) -> None:
         mode = conn.info.get("sqlite_begin", "IMMEDIATE")
         conn.exec_driver_sql(f"BEGIN {mode}")
-
-
-def constraint_name(exc: sa.exc.DBAPIError) -> str:
-    """The name of the violated constraint, or the driver's message when it names none."""
-    diag = getattr(exc.orig, "diag", None)
-    name = getattr(diag, "constraint_name", None)
-    if name:
-        return str(name)
-    return str(exc.orig)
-
-
-@contextlib.contextmanager
-def translate_errors() -> Iterator[None]:
-    """Foreign database errors become billfold errors, keeping the constraint name."""
-    try:
-        yield
-    except sa.exc.IntegrityError as exc:
-        name = constraint_name(exc)
-        if "not_overdrawn" in name:
-            raise errors.InvariantViolation(
-                f"the database refused a write that would overdraw a balance ({name})."
-            ) from exc
-        raise errors.InvariantViolation(f"the database refused a write: {name}") from exc
-    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        if _is_overflow(exc):
-            raise errors.ValidationError("amount is out of range for a 64-bit integer.") from exc
-        raise errors.StorageUnavailable(
-            "The database cannot be reached or refused the operation; try again later."
-        ) from exc
-    except sa.exc.DataError as exc:
-        raise errors.ValidationError("a value is out of range for the database.") from exc
-    except OverflowError as exc:
-        raise errors.ValidationError("a number is out of range for a 64-bit integer.") from exc
-    except sa.exc.TimeoutError as exc:
-        raise errors.StorageUnavailable("No database connection became free in time.") from exc
-
-
-def _is_overflow(exc: sa.exc.DBAPIError) -> bool:
-    return "out of range" in str(exc.orig).lower() or "too big" in str(exc.orig).lower()

@@ -9,8 +9,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from billfold.adapters.db import engine as db_engine
-from billfold.adapters.db.inbox_store import SqlAccountStore, SqlInboxStore, SqlOrderStore
-from billfold.adapters.db.ledger_store import SqlLedgerStore
+from billfold.adapters.db.errors import translated
+from billfold.adapters.db.stores.accounts import SqlAccountStore
+from billfold.adapters.db.stores.inbox import SqlInboxStore
+from billfold.adapters.db.stores.ledger import SqlLedgerStore
+from billfold.adapters.db.stores.orders import SqlOrderStore
 from billfold.domain import errors
 
 
@@ -18,8 +21,13 @@ class SqlUnitOfWork:
     """``with uow: ...; uow.commit()``. Leaving the block without commit rolls back.
 
     Database errors raised inside the block leave it as billfold errors (StorageUnavailable,
-    InvariantViolation, ValidationError), with the driver's error as the cause.
+    ConstraintViolation, InvariantViolation, ValidationError), with the driver's error as the cause.
     """
+
+    ledger: SqlLedgerStore
+    inbox: SqlInboxStore
+    orders: SqlOrderStore
+    accounts: SqlAccountStore
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -36,7 +44,7 @@ class SqlUnitOfWork:
         if self._lock is not None and not self._lock.acquire(timeout=db_engine.WRITER_LOCK_TIMEOUT):
             raise errors.StorageUnavailable("The database stayed busy; try again later.")
         try:
-            with db_engine.translate_errors():
+            with translated():
                 self._conn = self._engine.connect()
                 self._conn.begin()
         except BaseException:
@@ -72,11 +80,11 @@ class SqlUnitOfWork:
             if self._lock is not None:
                 self._lock.release()
         if exc is not None and isinstance(exc, sa.exc.SQLAlchemyError):
-            with db_engine.translate_errors():
+            with translated():
                 raise exc
 
     def commit(self) -> None:
-        with db_engine.translate_errors():
+        with translated():
             if self.conn.dialect.name != "postgresql" and self.ledger.written:
                 self._check_balanced(self.ledger.written)
             self.conn.commit()

@@ -7,13 +7,17 @@ SDK's message and never the API key.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import stripe
 
+from billfold.adapters.stripe import translate, webhooks
 from billfold.domain import errors
-from billfold.service.ports import LineItem
+from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedSession
+from billfold.domain.orders import LineItem
+from billfold.domain.records import InboundEvent
 
 
 class SdkStripeGateway:
@@ -57,33 +61,82 @@ class SdkStripeGateway:
                 )
             return items
 
-    def retrieve_checkout_session(self, session_id: str) -> Mapping[str, Any]:
+    def retrieve_checkout_session(self, session_id: str) -> RetrievedSession:
         with _translated("retrieve the checkout session"):
-            session = self.client.v1.checkout.sessions.retrieve(session_id)
-            return dict(session.to_dict())
+            session = self.client.v1.checkout.sessions.retrieve(session_id).to_dict()
+        status = session.get("status")
+        return RetrievedSession(
+            session_id=session_id,
+            status=status if isinstance(status, str) else None,
+            fact=translate.read_session(session),
+        )
 
     def create_checkout_session(
-        self, params: Mapping[str, Any], *, idempotency_key: str | None = None
-    ) -> Mapping[str, Any]:
+        self, request: CheckoutRequest, *, idempotency_key: str | None = None
+    ) -> CreatedSession:
         with _translated("create a checkout session"):
             options: stripe.RequestOptions = {}
             if idempotency_key is not None:
                 options["idempotency_key"] = idempotency_key
             session = self.client.v1.checkout.sessions.create(
-                params=dict(params),
+                params=checkout_params(request),
                 options=options,
+            ).to_dict()
+        session_id, url = session.get("id"), session.get("url")
+        if not isinstance(session_id, str) or not isinstance(url, str):
+            raise errors.StripeUnavailable(
+                "Stripe created a checkout session without an id or url."
             )
-            return dict(session.to_dict())
+        return CreatedSession(id=session_id, url=url)
 
-    def list_events(self, *, created_gte: int, types: Sequence[str]) -> Iterator[Mapping[str, Any]]:
+    def list_events(self, *, created_gte: int, types: Sequence[str]) -> Iterator[InboundEvent]:
         with _translated("list events"):
             params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": 100}
             if types:
                 params["types"] = list(types)
             page = self.client.v1.events.list(params=params)
             # Stripe lists newest first; reconciliation wants them in the order they happened.
-            events = [dict(e.to_dict()) for e in page.auto_paging_iter()]
-        yield from reversed(events)
+            events = [e.to_dict() for e in page.auto_paging_iter()]
+        for event in reversed(events):
+            payload = json.dumps(event, separators=(",", ":"))
+            try:
+                yield webhooks.envelope(event, payload)
+            except errors.InvalidEvent:  # pragma: no cover - Stripe lists only events
+                continue
+
+
+def checkout_params(request: CheckoutRequest) -> dict[str, Any]:
+    """The Checkout Session to create: payment mode, one line item, billfold's metadata."""
+    if request.stripe_price_id is not None:
+        line_item: dict[str, Any] = {"price": request.stripe_price_id, "quantity": 1}
+    else:
+        line_item = {
+            "quantity": 1,
+            "price_data": {
+                "currency": request.currency,
+                "unit_amount": request.unit_amount,
+                "product_data": {"name": request.title},
+            },
+        }
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "line_items": [line_item],
+        "client_reference_id": request.account_id,
+        "metadata": {
+            translate.ACCOUNT_METADATA_KEY: request.account_id,
+            translate.PACKAGE_METADATA_KEY: request.package_id,
+        },
+        "success_url": request.success_url,
+    }
+    # No payment_intent_data.metadata: a payment intent carrying billfold's metadata is fulfilled
+    # under its own key (pi:...), and this payment must have exactly one, checkout:<session id>.
+    if request.cancel_url is not None:
+        params["cancel_url"] = request.cancel_url
+    if request.customer_id:
+        params["customer"] = request.customer_id
+    elif request.customer_email:
+        params["customer_email"] = request.customer_email
+    return params
 
 
 class _translated:

@@ -503,3 +503,31 @@ _HANDLERS: Final[Mapping[str, tuple[str, _Build]]] = {
 }
 
 HANDLED_EVENT_TYPES: Final = frozenset(_HANDLERS)
+
+
+# -- objects read back from the API ----------------------------------------------------------------
+
+_SESSION_EVENT_FOR_STATUS: Final[Mapping[str, str]] = {
+    "complete": "checkout.session.completed",
+    "expired": "checkout.session.expired",
+}
+
+
+def read_session(session: Mapping[str, Any]) -> facts.CheckoutSessionFact | facts.Ignored:
+    """A checkout session retrieved from the API, read as the webhook's event for its status would
+    be (total: ``Ignored`` with the reason when it cannot be read)."""
+    status = session.get("status")
+    event_type = _SESSION_EVENT_FOR_STATUS.get(
+        status if isinstance(status, str) else "", "checkout.session.completed"
+    )
+    _, build = _HANDLERS[event_type]
+    reader = _Reader(session, "checkout.session")
+    try:
+        found = reader.text("object")
+        if found != "checkout.session":
+            raise _Malformed(f"object must be 'checkout.session', got {found!r}")
+        fact = build(event_type, reader, reader)
+    except _Malformed as exc:
+        return facts.Ignored(reason=f"unreadable checkout session: {exc}")
+    assert isinstance(fact, facts.CheckoutSessionFact | facts.Ignored)
+    return fact

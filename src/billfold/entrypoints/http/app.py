@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import sqlalchemy as sa
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
-from starlette.concurrency import run_in_threadpool
 
 from billfold.bootstrap import Services, build
-from billfold.domain import errors
-from billfold.entrypoints.http import admin, api, webhooks
 from billfold.entrypoints.http import errors as http_errors
+from billfold.entrypoints.http import openapi, routes, webhooks
+from billfold.entrypoints.http.access import RateLimits
 from billfold.entrypoints.http.auth import Authenticator
-from billfold.entrypoints.http.schemas import HealthResponse
-from billfold.service.events import HANDLED_TYPES
 from billfold.settings import Settings, load_settings
-
-log = logging.getLogger("billfold.http")
 
 
 def create_app(
@@ -63,36 +55,12 @@ def create_app(
     )
     app.state.services = svc
     app.state.authenticator = Authenticator(settings)
+    app.state.rate_limits = RateLimits.from_settings(settings)
     http_errors.install(app)
     app.include_router(webhooks.router)
-    app.include_router(admin.router)
-    api.install(app, settings)
-
-    @app.get("/healthz", tags=["ops"], response_model=HealthResponse)
-    async def healthz() -> JSONResponse:
-        """Liveness and readiness: the database, the webhook secret, the inbox backlog."""
-        database = "ok"
-        backlog: dict[str, int] = {}
-        try:
-            backlog = await run_in_threadpool(_backlog, svc)
-        except (errors.StorageUnavailable, sa.exc.SQLAlchemyError):
-            database = "unreachable"
-        body = HealthResponse(
-            status="ok" if database == "ok" else "unavailable",
-            database=database,
-            webhook_secret_configured=bool(settings.webhook_secrets),
-            stripe_configured=svc.stripe is not None,
-            handled_event_types=list(HANDLED_TYPES),
-            inbox_backlog=backlog,
-        )
-        return JSONResponse(body.model_dump(), status_code=200 if database == "ok" else 503)
-
+    routes.install(app)
+    openapi.install(app, svc.catalog)
     return app
-
-
-def _backlog(svc: Services) -> dict[str, int]:
-    with svc.uow() as uow:
-        return uow.inbox.backlog()
 
 
 def create_app_from_env() -> FastAPI:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 
 from billfold.bootstrap import Services
-from billfold.entrypoints.http.auth import Authenticator, Principal, require
+from billfold.entrypoints.http.auth import Authenticator, Principal
 
 
 def get_services(request: Request) -> Services:
@@ -20,15 +20,19 @@ def get_principal(request: Request) -> Principal:
     return authenticator.authenticate(request)
 
 
-def admin_only(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-    return require(principal, "admin")
-
-
 ServicesDep = Annotated[Services, Depends(get_services)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
-AdminDep = Annotated[Principal, Depends(admin_only)]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")]
 StartingAfter = Annotated[
     str | None,
     Query(max_length=255, description="Cursor: the id of the last object of the previous page."),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Retry safely: the same key and body answer the first answer again.",
+    ),
 ]

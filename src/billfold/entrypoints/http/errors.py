@@ -1,12 +1,15 @@
 """The one exception -> HTTP status table, and the JSON error body.
 
 The body follows Stripe's shape, ``{"error": {"type", "code", "message", ...}}``, and repeats
-``code`` and ``message`` at the top level for clients that read them there.
+``code`` and ``message`` at the top level for clients that read them there. Statuses and types are
+looked up by class hierarchy: the most specific class listed for an error decides
+(``HoldNotActive`` answers as a ``Conflict``), so a new error answers like its parent until it is
+listed. The API, the webhook route and the pages' API all answer through it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,43 +18,56 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from billfold.domain import errors
 
-STATUS: list[tuple[type[errors.BillfoldError], int]] = [
-    (errors.InsufficientBalance, 402),
-    (errors.IdempotencyConflict, 409),
-    (errors.Conflict, 409),
-    (errors.NotFound, 404),
-    (errors.ValidationError, 400),
-    (errors.Unauthenticated, 401),
-    (errors.Forbidden, 403),
-    (errors.RateLimited, 429),
-    (errors.InvalidSignature, 400),
-    (errors.PayloadTooLarge, 413),
-    (errors.StorageUnavailable, 503),
-    (errors.StripeUnavailable, 502),
-    (errors.ConfigurationError, 500),
-    (errors.InvariantViolation, 500),
-]
+_V = TypeVar("_V")
 
-TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "balance_error",
-    403: "permission_error",
-    404: "invalid_request_error",
-    409: "idempotency_error",
-    413: "invalid_request_error",
-    429: "rate_limit_error",
-    500: "api_error",
-    502: "api_error",
-    503: "api_error",
+STATUS: dict[type[errors.BillfoldError], int] = {
+    errors.ValidationError: 400,
+    errors.PayloadTooLarge: 413,
+    errors.Unauthenticated: 401,
+    errors.AccessError: 403,
+    errors.RateLimited: 429,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PaymentError: 402,
+    errors.StorageError: 500,
+    errors.StorageUnavailable: 503,
+    errors.StripeError: 502,
+    errors.ConfigurationError: 500,
+    errors.InvariantViolation: 500,
+    errors.BillfoldError: 500,
 }
+
+# Stripe's error ``type``: the kind of problem. Only idempotency problems are ``idempotency_error``.
+TYPES: dict[type[errors.BillfoldError], str] = {
+    errors.ValidationError: "invalid_request_error",
+    errors.Unauthenticated: "authentication_error",
+    errors.AccessError: "permission_error",
+    errors.RateLimited: "rate_limit_error",
+    errors.NotFound: "invalid_request_error",
+    errors.Conflict: "invalid_request_error",
+    errors.IdempotencyConflict: "idempotency_error",
+    errors.IdempotencyKeyInUse: "idempotency_error",
+    errors.PaymentError: "balance_error",
+    errors.BillfoldError: "api_error",
+}
+
+# Errors raised by the framework itself, before billfold's code runs.
+_FRAMEWORK = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def _lookup(table: dict[type[errors.BillfoldError], _V], exc: errors.BillfoldError) -> _V:
+    for cls in type(exc).__mro__:
+        if issubclass(cls, errors.BillfoldError) and cls in table:
+            return table[cls]
+    raise LookupError(type(exc).__name__)  # pragma: no cover - BillfoldError is in every table
 
 
 def status_for(exc: errors.BillfoldError) -> int:
-    for cls, status in STATUS:
-        if isinstance(exc, cls):
-            return status
-    return 500
+    return _lookup(STATUS, exc)
+
+
+def type_for(exc: errors.BillfoldError) -> str:
+    return _lookup(TYPES, exc)
 
 
 def error_response(
@@ -59,33 +75,36 @@ def error_response(
     code: str,
     message: str,
     /,
+    type_: str = "invalid_request_error",
     headers: dict[str, str] | None = None,
     **details: Any,
 ) -> JSONResponse:
     # Positional-only: an error's details may be named ``status`` (HoldNotActive's are).
-    body: dict[str, Any] = {
-        "type": TYPES.get(status, "api_error"),
-        "code": code,
-        "message": message,
-    }
+    body: dict[str, Any] = {"type": type_, "code": code, "message": message}
     body.update({k: v for k, v in details.items() if v is not None})
     return JSONResponse(
         {"error": body, "code": code, "message": message}, status_code=status, headers=headers
     )
 
 
+def response_for(exc: errors.BillfoldError) -> JSONResponse:
+    status = status_for(exc)
+    headers = None
+    if isinstance(exc, errors.RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, errors.Unauthenticated):
+        headers = {"WWW-Authenticate": "Bearer"}
+    details = {k: v for k, v in exc.details.items() if isinstance(v, str | int | bool)}
+    message = exc.message
+    if status >= 500 and status not in (502, 503):
+        message, details = "Internal error.", {}
+    return error_response(status, exc.code, message, type_for(exc), headers, **details)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.BillfoldError)
     async def _billfold(_request: Request, exc: errors.BillfoldError) -> JSONResponse:
-        status = status_for(exc)
-        headers = None
-        if isinstance(exc, errors.RateLimited):
-            headers = {"Retry-After": str(exc.retry_after)}
-        if isinstance(exc, errors.Unauthenticated):
-            headers = {"WWW-Authenticate": "Bearer"}
-        details = {k: v for k, v in exc.details.items() if isinstance(v, str | int | bool)}
-        message = exc.message if status < 500 or status in (502, 503) else "Internal error."
-        return error_response(status, exc.code, message, headers, **details)
+        return response_for(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -98,10 +117,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
         return error_response(
             exc.status_code,
-            codes.get(exc.status_code, "http_error"),
+            _FRAMEWORK.get(exc.status_code, "http_error"),
             str(exc.detail),
+            "api_error" if exc.status_code >= 500 else "invalid_request_error",
             headers=dict(exc.headers or {}) or None,
         )

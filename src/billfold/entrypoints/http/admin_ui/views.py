@@ -38,7 +38,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from billfold.entrypoints.http import money
+from billfold.domain import money
 from billfold.entrypoints.http.admin_ui.session import COOKIE, Sessions
 from billfold.entrypoints.http.client import ApiClient, ApiError
 

@@ -41,8 +41,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from billfold.domain.catalog import currency_decimals
-from billfold.entrypoints.http import money
+from billfold.domain import money
+from billfold.domain.money import currency_decimals
 from billfold.entrypoints.http.client import ApiClient, ApiError
 
 STATIC = Path(__file__).parent / "static"

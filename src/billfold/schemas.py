@@ -1,4 +1,9 @@
-"""Request and response bodies of the HTTP API (``*Request`` / ``*Response``)."""
+"""Request and response bodies of the HTTP API (``*Request`` / ``*Response``).
+
+Pydantic only: the server and the Python client (``billfold.client``) share these models, and
+importing them loads neither the web framework, the database nor the Stripe SDK. The server turns
+billfold's records into them in ``entrypoints/http/presenters.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,6 @@ import re
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
-
-from billfold.service.ports import EventRecord, GrantRecord, OrderRecord, TransactionRecord
 
 T = TypeVar("T")
 
@@ -34,24 +37,6 @@ class EventResponse(BaseModel):
     object_id: str | None
     payload: dict[str, Any] | None = None
 
-    @classmethod
-    def of(cls, e: EventRecord, *, payload: dict[str, Any] | None = None) -> EventResponse:
-        return cls(
-            id=e.id,
-            type=e.type,
-            livemode=e.livemode,
-            status=e.status,
-            attempts=e.attempts,
-            last_error=e.last_error,
-            outcome=e.outcome,
-            received_at=e.received_at,
-            processed_at=e.processed_at,
-            next_attempt_at=e.next_attempt_at,
-            stripe_created=e.stripe_created,
-            object_id=e.object_id,
-            payload=payload,
-        )
-
 
 class OrderResponse(BaseModel):
     id: str
@@ -76,30 +61,6 @@ class OrderResponse(BaseModel):
     created: int
     updated: int
     fulfilled_at: int | None
-
-    @classmethod
-    def of(cls, o: OrderRecord) -> OrderResponse:
-        return cls(
-            id=o.id,
-            status=o.status,
-            status_reason=o.status_reason,
-            key=o.key,
-            kind=o.kind,
-            stripe_id=o.stripe_id,
-            payment_intent_id=o.payment_intent_id,
-            account_id=o.account_id,
-            package=o.package,
-            amount=o.amount,
-            currency=o.currency,
-            customer_email=o.customer_email,
-            payment_error=o.payment_error,
-            refunded_amount=o.refunded_amount,
-            disputed_amount=o.disputed_amount,
-            resolved_by=o.resolved_by,
-            created=o.created,
-            updated=o.updated,
-            fulfilled_at=o.fulfilled_at,
-        )
 
 
 class ResolveOrderRequest(BaseModel):
@@ -271,23 +232,6 @@ class GrantResponse(BaseModel):
     reason: str | None
     created: int
 
-    @classmethod
-    def of(cls, g: GrantRecord) -> GrantResponse:
-        return cls(
-            id=g.id,
-            account_id=g.account_id,
-            unit=g.unit,
-            amount=g.amount,
-            remaining=g.remaining,
-            held=g.held,
-            priority=g.priority,
-            expires_at=g.expires_at,
-            kind=g.kind,
-            origin=g.origin,
-            reason=g.reason,
-            created=g.created,
-        )
-
 
 class LineResponse(BaseModel):
     account_id: str
@@ -308,29 +252,6 @@ class TransactionResponse(BaseModel):
     reason: str | None
     created: int
     lines: list[LineResponse]
-
-    @classmethod
-    def of(cls, x: TransactionRecord, account_id: str) -> TransactionResponse:
-        return cls(
-            id=x.id,
-            kind=x.kind,
-            account_id=x.account_id,
-            unit=x.unit,
-            amount=x.amount,
-            net=sum(line.amount for line in x.lines if line.account_id == account_id),
-            reason=x.reason,
-            created=x.created,
-            lines=[
-                LineResponse(
-                    account_id=line.account_id,
-                    unit=line.unit,
-                    amount=line.amount,
-                    grant_id=line.grant_id,
-                    hold_id=line.hold_id,
-                )
-                for line in x.lines
-            ],
-        )
 
 
 class SpendRequest(_Body):

@@ -6,42 +6,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from billfold.adapters.db import tables as t
-from billfold.domain.ledger import GrantState, Line
-from billfold.service.ports import (
-    BalanceRow,
-    GrantRecord,
-    HoldRow,
-    NewGrant,
-    StoredTransaction,
-    TransactionRecord,
-)
-
-
-def insert_ignore(conn: sa.Connection, table: sa.Table) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` in the connection's dialect."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
-
-
-P = sa.bindparam
+from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
+from billfold.domain.ledger import GrantState, HoldStatus, Line
+from billfold.domain.records import GrantRecord, HoldRecord, TransactionRecord
+from billfold.service.ports import BalanceRow, NewGrant, StoredTransaction
 
 
 class _Statements:
-    """The hot path's statements, built once per dialect and executed with parameters.
-
-    A statement built per call (``insert(...).values(**row)``, ``where(c.id == value)``) costs
-    SQLAlchemy a coercion of every literal and a fresh cache key, which is most of a unit of work's
-    CPU; a prebuilt statement's cache key is memoised and its compiled form cached. Names of
-    ``WHERE`` parameters start with ``w_``: an ``UPDATE`` reserves the columns' own names for
-    ``SET``.
-    """
+    """The ledger's hot statements (see ``_sql``)."""
 
     def __init__(self, pg: bool) -> None:
-        insert = postgresql.insert if pg else sqlite.insert
+        insert = insert_for(pg)
         tx, bal, gr = t.ledger_transactions.c, t.balances.c, t.grants.c
         self.claim_key = insert(t.ledger_transactions).on_conflict_do_nothing().returning(tx.id)
         self.transaction_by_key = sa.select(tx.id, tx.kind, tx.request_hash, tx.result).where(
@@ -90,14 +67,14 @@ class _Statements:
         )
 
 
-STATEMENTS = {True: _Statements(pg=True), False: _Statements(pg=False)}
+statements = per_dialect(_Statements)
 
 
 class SqlLedgerStore:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
-        self.is_pg = conn.dialect.name == "postgresql"
-        self.sql = STATEMENTS[self.is_pg]
+        self.is_pg = is_pg(conn)
+        self.sql = statements(self.is_pg)
         self.written: list[str] = []  # transaction ids, for the sum-to-zero check on SQLite
 
     # --- transactions ---
@@ -410,7 +387,7 @@ class SqlLedgerStore:
 
     # --- holds ---
 
-    def insert_hold(self, hold: HoldRow, transaction_id: str) -> None:
+    def insert_hold(self, hold: HoldRecord, transaction_id: str) -> None:
         self.conn.execute(
             t.holds.insert().values(
                 id=hold.id,
@@ -426,7 +403,7 @@ class SqlLedgerStore:
             )
         )
 
-    def get_hold(self, hold_id: str) -> HoldRow | None:
+    def get_hold(self, hold_id: str) -> HoldRecord | None:
         c = t.holds.c
         r = self.conn.execute(sa.select(t.holds).where(c.id == hold_id)).first()
         return None if r is None else _hold(r)
@@ -447,7 +424,9 @@ class SqlLedgerStore:
             ],
         )
 
-    def close_hold(self, hold_id: str, *, status: str, captured: int, transaction_id: str) -> None:
+    def close_hold(
+        self, hold_id: str, *, status: HoldStatus, captured: int, transaction_id: str
+    ) -> None:
         c = t.holds.c
         self.conn.execute(
             t.holds.update()
@@ -455,16 +434,7 @@ class SqlLedgerStore:
             .values(status=status, captured=captured, closed_transaction_id=transaction_id)
         )
 
-    def active_holds(self, account_id: str, unit: str) -> list[HoldRow]:
-        c = t.holds.c
-        rows = self.conn.execute(
-            sa.select(t.holds).where(
-                c.account_id == account_id, c.unit == unit, c.status == "active"
-            )
-        )
-        return [_hold(r) for r in rows]
-
-    def lapsed_holds(self, account_id: str | None, now: int, limit: int) -> list[HoldRow]:
+    def lapsed_holds(self, account_id: str | None, now: int, limit: int) -> list[HoldRecord]:
         c = t.holds.c
         stmt = sa.select(t.holds).where(c.status == "active", c.expires_at <= now)
         if account_id is not None:
@@ -472,8 +442,8 @@ class SqlLedgerStore:
         return [_hold(r) for r in self.conn.execute(stmt.order_by(c.id).limit(limit))]
 
 
-def _hold(r: Any) -> HoldRow:
-    return HoldRow(
+def _hold(r: Any) -> HoldRecord:
+    return HoldRecord(
         id=r.id,
         account_id=r.account_id,
         unit=r.unit,

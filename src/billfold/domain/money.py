@@ -1,14 +1,33 @@
-"""Amounts for people: integer minor units to text and back, for the demo shop and the admin view.
+"""Money and amounts: currencies' minor units, and integer minor units to text and back.
 
-Integer arithmetic only (``divmod`` by ``10**decimals``): no float ever touches an amount, and
-zero-decimal (JPY) and three-decimal (KWD) currencies come out right.
+The one place that knows how many decimals a currency has and how an amount is written for people
+(the demo shop, the admin view, the CLI, the simulator's pages). Integer arithmetic only
+(``divmod`` by ``10**decimals``): no float ever touches an amount, and zero-decimal (JPY) and
+three-decimal (KWD) currencies come out right.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Final
 
-from billfold.domain.catalog import currency_decimals
+# Stripe's zero-decimal and three-decimal currencies; every other currency has two decimals.
+ZERO_DECIMAL_CURRENCIES: Final = frozenset(
+    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga"}
+    | {"pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
+)
+THREE_DECIMAL_CURRENCIES: Final = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+
+
+def currency_decimals(currency: str) -> int:
+    """The decimals of Stripe's minor unit of ``currency``: ``usd`` 2, ``jpy`` 0, ``kwd`` 3."""
+    code = currency.lower()
+    if code in ZERO_DECIMAL_CURRENCIES:
+        return 0
+    if code in THREE_DECIMAL_CURRENCIES:
+        return 3
+    return 2
+
 
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "inr": "₹", "cad": "CA$", "aud": "A$"}
 _MAJOR = re.compile(r"^(?P<whole>\d{1,3}(?:,\d{3})+|\d+)?(?:\.(?P<fraction>\d+))?$")

@@ -1,0 +1,88 @@
+"""Accounts in SQL (implements ``service.ports.AccountStore``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from billfold.adapters.db import tables as t
+from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
+from billfold.domain.records import AccountRecord
+
+
+class _Statements:
+    def __init__(self, pg: bool) -> None:
+        ac = t.accounts.c
+        self.get = sa.select(t.accounts).where(ac.id == P("w_id"))
+        self.by_customer = sa.select(t.accounts).where(ac.stripe_customer_id == P("w_customer"))
+        self.by_email = (
+            sa.select(t.accounts).where(sa.func.lower(ac.email) == P("w_email")).limit(2)
+        )
+        self.ensure = insert_for(pg)(t.accounts).on_conflict_do_nothing()
+        other = t.accounts.alias("other")
+        taken = sa.exists().where(other.c.stripe_customer_id == P("w_customer"))
+        self.link_customer = (
+            t.accounts.update()
+            .where(ac.id == P("w_id"), ac.stripe_customer_id.is_(None), ~taken)
+            .values(stripe_customer_id=P("w_customer"), updated=P("updated"))
+        )
+        self.fill_email = (
+            t.accounts.update()
+            .where(ac.id == P("w_id"), ac.email.is_(None))
+            .values(email=P("email"), updated=P("updated"))
+        )
+
+
+statements = per_dialect(_Statements)
+
+
+class SqlAccountStore:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.sql = statements(is_pg(conn))
+
+    def get(self, account_id: str) -> AccountRecord | None:
+        row = self.conn.execute(self.sql.get, {"w_id": account_id}).first()
+        return None if row is None else _account(row)
+
+    def by_stripe_customer(self, customer_id: str) -> AccountRecord | None:
+        row = self.conn.execute(self.sql.by_customer, {"w_customer": customer_id}).first()
+        return None if row is None else _account(row)
+
+    def by_email(self, email: str) -> list[AccountRecord]:
+        rows = self.conn.execute(self.sql.by_email, {"w_email": email.lower()})
+        return [_account(r) for r in rows]
+
+    def upsert(self, account_id: str, *, now: int, **values: Any) -> None:
+        c = t.accounts.c
+        self.conn.execute(
+            self.sql.ensure, {"id": account_id, "metadata": {}, "created": now, "updated": now}
+        )
+        if values:
+            self.conn.execute(
+                t.accounts.update().where(c.id == account_id).values(updated=now, **values)
+            )
+
+    def link_customer(self, account_id: str, customer_id: str, *, now: int) -> None:
+        """Link once: an account keeps the first Stripe customer it was linked to, and a customer
+        belongs to one account."""
+        self.conn.execute(
+            self.sql.link_customer, {"w_id": account_id, "w_customer": customer_id, "updated": now}
+        )
+
+    def fill_email(self, account_id: str, email: str, *, now: int) -> None:
+        """Record an e-mail on an account that has none."""
+        self.conn.execute(self.sql.fill_email, {"w_id": account_id, "email": email, "updated": now})
+
+
+def _account(row: Any) -> AccountRecord:
+    m = row._mapping
+    return AccountRecord(
+        id=m["id"],
+        email=m["email"],
+        stripe_customer_id=m["stripe_customer_id"],
+        metadata=dict(m["metadata"] or {}),
+        created=m["created"],
+        updated=m["updated"],
+    )

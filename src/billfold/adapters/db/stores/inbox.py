@@ -1,0 +1,220 @@
+"""The event inbox in SQL (implements ``service.ports.InboxStore``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from billfold.adapters.db import tables as t
+from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
+from billfold.domain.records import EventRecord, EventStatus, InboundEvent
+
+
+class _Statements:
+    def __init__(self, pg: bool) -> None:
+        ev = t.events.c
+        self.insert_event = insert_for(pg)(t.events).on_conflict_do_nothing().returning(ev.id)
+        lock = sa.select(t.events).where(ev.id == P("w_id"))
+        self.lock_event = lock.with_for_update() if pg else lock
+        self.finish_event = (
+            t.events.update()
+            .where(ev.id == P("w_id"), ev.status.in_(P("w_from", expanding=True)))
+            .values(
+                status=P("status"),
+                outcome=P("outcome"),
+                processed_at=P("processed_at"),
+                attempts=ev.attempts + 1,
+                last_error=None,
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=None,
+            )
+        )
+
+
+statements = per_dialect(_Statements)
+
+
+class SqlInboxStore:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.sql = statements(is_pg(conn))
+        self.is_pg = is_pg(conn)
+
+    def insert(self, event: InboundEvent, *, now: int, lease: tuple[str, int] | None) -> bool:
+        """Store an event unless its id is already in the inbox; True when this call stored it."""
+        row = {
+            "id": event.id,
+            "type": event.type,
+            "livemode": event.livemode,
+            "api_version": event.api_version,
+            "stripe_created": event.created,
+            "object_id": event.object_id,
+            "payload": event.payload,
+            "status": "received",
+            "attempts": 0,
+            "received_at": now,
+            "next_attempt_at": now,
+            "lease_owner": lease[0] if lease else None,
+            "lease_expires_at": lease[1] if lease else None,
+        }
+        return self.conn.execute(self.sql.insert_event, row).first() is not None
+
+    def get(self, event_id: str, *, with_payload: bool = True) -> EventRecord | None:
+        c = t.events.c
+        cols = [col for col in t.events.columns if with_payload or col.name != "payload"]
+        row = self.conn.execute(sa.select(*cols).where(c.id == event_id)).first()
+        return None if row is None else _event(row)
+
+    def lock(self, event_id: str) -> EventRecord | None:
+        row = self.conn.execute(self.sql.lock_event, {"w_id": event_id}).first()
+        return None if row is None else _event(row)
+
+    def finish(
+        self,
+        event_id: str,
+        *,
+        status: EventStatus,
+        outcome: str | None,
+        now: int,
+        from_statuses: tuple[EventStatus, ...],
+    ) -> bool:
+        """Record the outcome, only if the event is still in one of ``from_statuses``."""
+        result = self.conn.execute(
+            self.sql.finish_event,
+            {
+                "w_id": event_id,
+                "w_from": list(from_statuses),
+                "status": status,
+                "outcome": outcome,
+                "processed_at": now,
+            },
+        )
+        return bool(result.rowcount)
+
+    def fail(
+        self, event_id: str, *, error: str, now: int, next_attempt_at: int | None, dead: bool
+    ) -> None:
+        c = t.events.c
+        self.conn.execute(
+            t.events.update()
+            .where(c.id == event_id, c.status.in_(("received", "failed")))
+            .values(
+                status="dead" if dead else "failed",
+                last_error=error,
+                attempts=c.attempts + 1,
+                next_attempt_at=next_attempt_at,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
+
+    def release(self, event_id: str, *, now: int, note: str) -> None:
+        """Hand an event to the worker (it needs a call to Stripe): keep it received, unleased."""
+        c = t.events.c
+        self.conn.execute(
+            t.events.update()
+            .where(c.id == event_id, c.status == "received")
+            .values(lease_owner=None, lease_expires_at=None, next_attempt_at=now, outcome=note)
+        )
+
+    def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
+        c = t.events.c
+        due = (
+            sa.select(c.id)
+            .where(
+                c.status.in_(("received", "failed")),
+                sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now),
+                sa.or_(c.lease_expires_at.is_(None), c.lease_expires_at <= now),
+            )
+            .order_by(c.received_at, c.id)
+            .limit(limit)
+        )
+        if self.is_pg:
+            due = due.with_for_update(skip_locked=True)
+        result = self.conn.execute(
+            t.events.update()
+            .where(c.id.in_(due.scalar_subquery()))
+            .values(lease_owner=owner, lease_expires_at=now + lease_seconds)
+            .returning(c.id)
+        )
+        return [r[0] for r in result]
+
+    def retry(self, event_id: str, *, now: int) -> bool:
+        c = t.events.c
+        result = self.conn.execute(
+            t.events.update()
+            .where(c.id == event_id, c.status.in_(("failed", "dead", "received")))
+            .values(status="received", next_attempt_at=now, lease_owner=None, lease_expires_at=None)
+        )
+        return bool(result.rowcount)
+
+    def reopen(self, event_id: str, *, now: int) -> None:
+        """Back to ``received``, whatever the status: for an operator's replay."""
+        c = t.events.c
+        self.conn.execute(
+            t.events.update()
+            .where(c.id == event_id)
+            .values(status="received", next_attempt_at=now, lease_owner=None, lease_expires_at=None)
+        )
+
+    def list(
+        self,
+        *,
+        status: EventStatus | None,
+        type_: str | None,
+        limit: int,
+        starting_after: str | None,
+    ) -> list[EventRecord]:
+        c = t.events.c
+        cols = [col for col in t.events.columns if col.name != "payload"]
+        stmt = sa.select(*cols)
+        if status:
+            stmt = stmt.where(c.status == status)
+        if type_:
+            stmt = stmt.where(c.type == type_)
+        if starting_after:
+            anchor = self.conn.execute(
+                sa.select(c.received_at).where(c.id == starting_after)
+            ).scalar()
+            if anchor is not None:
+                stmt = stmt.where(
+                    sa.or_(
+                        c.received_at < anchor,
+                        sa.and_(c.received_at == anchor, c.id < starting_after),
+                    )
+                )
+        rows = self.conn.execute(stmt.order_by(c.received_at.desc(), c.id.desc()).limit(limit))
+        return [_event(r) for r in rows]
+
+    def backlog(self) -> dict[str, int]:
+        c = t.events.c
+        rows = self.conn.execute(
+            sa.select(c.status, sa.func.count())
+            .where(c.status.in_(("received", "failed", "dead")))
+            .group_by(c.status)
+        )
+        return {status: int(n) for status, n in rows}
+
+
+def _event(row: Any) -> EventRecord:
+    m = row._mapping
+    return EventRecord(
+        id=m["id"],
+        type=m["type"],
+        livemode=bool(m["livemode"]),
+        api_version=m["api_version"],
+        stripe_created=m["stripe_created"],
+        object_id=m["object_id"],
+        payload=m.get("payload"),
+        status=m["status"],
+        attempts=m["attempts"],
+        last_error=m["last_error"],
+        outcome=m["outcome"],
+        received_at=m["received_at"],
+        processed_at=m["processed_at"],
+        next_attempt_at=m["next_attempt_at"],
+        lease_owner=m["lease_owner"],
+        lease_expires_at=m["lease_expires_at"],
+    )

@@ -1,0 +1,98 @@
+"""Orders in SQL (implements ``service.ports.OrderStore``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import sqlalchemy as sa
+
+from billfold.adapters.db import tables as t
+from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
+from billfold.domain.orders import OrderRecord, OrderStatus
+from billfold.service.ports import NewOrder
+
+ORDER_FIELDS = frozenset(c.name for c in t.orders.columns)
+
+
+class _Statements:
+    def __init__(self, pg: bool) -> None:
+        od = t.orders.c
+        order = insert_for(pg)(t.orders)
+        self.ensure_locked = order.on_conflict_do_update(
+            index_elements=[od.key], set_={"key": order.excluded.key}
+        ).returning(*t.orders.columns)
+        by_key = sa.select(t.orders).where(od.key == P("w_key"))
+        self.by_key = by_key
+        self.lock_by_key = by_key.with_for_update() if pg else by_key
+        self.get = sa.select(t.orders).where(od.id == P("w_id"))
+        self.by_payment_intent = (
+            sa.select(t.orders).where(od.payment_intent_id == P("w_pi")).order_by(od.id).limit(1)
+        )
+        self.update = t.orders.update().where(od.id == P("w_id")).returning(*t.orders.columns)
+
+
+statements = per_dialect(_Statements)
+
+
+class SqlOrderStore:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.sql = statements(is_pg(conn))
+
+    def ensure_locked(self, order: NewOrder) -> OrderRecord:
+        """Insert the order unless its key exists, lock it, and return it: one statement.
+
+        ``ON CONFLICT DO UPDATE`` takes the row lock on PostgreSQL whether or not it inserted, so
+        concurrent fulfilments of one payment queue here; SQLite has a single writer anyway.
+        """
+        row = asdict(order) | {"updated": order.created}
+        return _order(self.conn.execute(self.sql.ensure_locked, row).one())
+
+    def lock_by_key(self, key: str) -> OrderRecord | None:
+        row = self.conn.execute(self.sql.lock_by_key, {"w_key": key}).first()
+        return None if row is None else _order(row)
+
+    def get(self, order_id: str) -> OrderRecord | None:
+        row = self.conn.execute(self.sql.get, {"w_id": order_id}).first()
+        return None if row is None else _order(row)
+
+    def by_key(self, key: str) -> OrderRecord | None:
+        row = self.conn.execute(self.sql.by_key, {"w_key": key}).first()
+        return None if row is None else _order(row)
+
+    def by_payment_intent(self, payment_intent_id: str) -> OrderRecord | None:
+        row = self.conn.execute(self.sql.by_payment_intent, {"w_pi": payment_intent_id}).first()
+        return None if row is None else _order(row)
+
+    def update(self, order_id: str, **values: Any) -> OrderRecord:
+        unknown = set(values) - ORDER_FIELDS
+        assert not unknown, unknown
+        if not values:
+            order = self.get(order_id)
+            assert order is not None, order_id
+            return order
+        row = self.conn.execute(self.sql.update, {"w_id": order_id, **values}).one()
+        return _order(row)
+
+    def list(
+        self,
+        *,
+        status: OrderStatus | None,
+        account_id: str | None,
+        limit: int,
+        starting_after: str | None,
+    ) -> list[OrderRecord]:
+        c = t.orders.c
+        stmt = sa.select(t.orders)
+        if status:
+            stmt = stmt.where(c.status == status)
+        if account_id:
+            stmt = stmt.where(c.account_id == account_id)
+        if starting_after:
+            stmt = stmt.where(c.id < starting_after)
+        return [_order(r) for r in self.conn.execute(stmt.order_by(c.id.desc()).limit(limit))]
+
+
+def _order(row: Any) -> OrderRecord:
+    return OrderRecord(**{k: row._mapping[k] for k in OrderRecord.__dataclass_fields__})

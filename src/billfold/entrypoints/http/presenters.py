@@ -1,0 +1,221 @@
+"""billfold's records and results as the API's response bodies (``billfold.schemas``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billfold import schemas as s
+from billfold.domain import catalog as cat
+from billfold.domain.orders import OrderRecord
+from billfold.domain.records import EventRecord, GrantRecord, HoldRecord, TransactionRecord
+from billfold.service.checkout import Fulfillment
+from billfold.service.ledger import GrantResult, HoldResult, SpendResult
+from billfold.service.views import AccountView
+
+
+def event(e: EventRecord, *, payload: dict[str, Any] | None = None) -> s.EventResponse:
+    return s.EventResponse(
+        id=e.id,
+        type=e.type,
+        livemode=e.livemode,
+        status=e.status,
+        attempts=e.attempts,
+        last_error=e.last_error,
+        outcome=e.outcome,
+        received_at=e.received_at,
+        processed_at=e.processed_at,
+        next_attempt_at=e.next_attempt_at,
+        stripe_created=e.stripe_created,
+        object_id=e.object_id,
+        payload=payload,
+    )
+
+
+def order(o: OrderRecord) -> s.OrderResponse:
+    return s.OrderResponse(
+        id=o.id,
+        status=o.status,
+        status_reason=o.status_reason,
+        key=o.key,
+        kind=o.kind,
+        stripe_id=o.stripe_id,
+        payment_intent_id=o.payment_intent_id,
+        account_id=o.account_id,
+        package=o.package,
+        amount=o.amount,
+        currency=o.currency,
+        customer_email=o.customer_email,
+        payment_error=o.payment_error,
+        refunded_amount=o.refunded_amount,
+        disputed_amount=o.disputed_amount,
+        resolved_by=o.resolved_by,
+        created=o.created,
+        updated=o.updated,
+        fulfilled_at=o.fulfilled_at,
+    )
+
+
+def grant(g: GrantRecord) -> s.GrantResponse:
+    return s.GrantResponse(
+        id=g.id,
+        account_id=g.account_id,
+        unit=g.unit,
+        amount=g.amount,
+        remaining=g.remaining,
+        held=g.held,
+        priority=g.priority,
+        expires_at=g.expires_at,
+        kind=g.kind,
+        origin=g.origin,
+        reason=g.reason,
+        created=g.created,
+    )
+
+
+def transaction(x: TransactionRecord, account_id: str) -> s.TransactionResponse:
+    return s.TransactionResponse(
+        id=x.id,
+        kind=x.kind,
+        account_id=x.account_id,
+        unit=x.unit,
+        amount=x.amount,
+        net=x.net_for(account_id),
+        reason=x.reason,
+        created=x.created,
+        lines=[
+            s.LineResponse(
+                account_id=line.account_id,
+                unit=line.unit,
+                amount=line.amount,
+                grant_id=line.grant_id,
+                hold_id=line.hold_id,
+            )
+            for line in x.lines
+        ],
+    )
+
+
+def account(view: AccountView) -> s.AccountResponse:
+    record = view.record
+    return s.AccountResponse(
+        id=view.account_id,
+        email=record.email if record else None,
+        stripe_customer_id=record.stripe_customer_id if record else None,
+        metadata=dict(record.metadata) if record else {},
+        balances=view.balances.available,
+        held=view.balances.held,
+        debt=view.balances.debt,
+        created=record.created if record else None,
+        updated=record.updated if record else None,
+    )
+
+
+def spend(done: SpendResult) -> s.SpendResponse:
+    return s.SpendResponse(
+        transaction_id=done.transaction_id,
+        account_id=done.account_id,
+        unit=done.unit,
+        amount=done.amount,
+        balance=done.balance,
+        draws=[s.DrawResponse(grant_id=g, amount=a) for g, a in done.draws],
+    )
+
+
+def hold(row: HoldRecord) -> s.HoldResponse:
+    """A hold as it stands."""
+    return s.HoldResponse(
+        id=row.id,
+        account_id=row.account_id,
+        unit=row.unit,
+        amount=row.amount,
+        captured=row.captured,
+        status=row.status,
+        expires_at=row.expires_at,
+        reason=row.reason,
+        created=row.created,
+    )
+
+
+def hold_moved(result: HoldResult) -> s.HoldResponse:
+    """A hold as the request that placed, captured or released it left it."""
+    return s.HoldResponse(
+        id=result.hold_id,
+        account_id=result.account_id,
+        unit=result.unit,
+        amount=result.amount,
+        captured=result.captured,
+        status=result.status,
+        expires_at=result.expires_at,
+        reason=result.reason,
+        created=result.created,
+        transaction_id=result.transaction_id,
+        balance=result.balance,
+    )
+
+
+def granted(done: GrantResult) -> s.GrantCreatedResponse:
+    return s.GrantCreatedResponse(
+        id=done.grant_id,
+        transaction_id=done.transaction_id,
+        account_id=done.account_id,
+        unit=done.unit,
+        amount=done.amount,
+        expires_at=done.expires_at,
+        debt_repaid=done.debt_repaid,
+        balance=done.balance,
+    )
+
+
+def fulfillment(done: Fulfillment) -> s.FulfillmentResponse:
+    return s.FulfillmentResponse(
+        session_id=done.session_id,
+        session_status=done.session_status,
+        payment_status=done.payment_status,
+        status=done.status,
+        order=order(done.order) if done.order else None,
+        account_id=done.account_id,
+        balances=done.balances,
+    )
+
+
+def catalog(c: cat.Catalog) -> s.CatalogResponse:
+    """What ``GET /v1/catalog`` shows a browser: without internal policies."""
+    return s.CatalogResponse(
+        units=[s.UnitResponse(name=u.name, decimals=u.decimals) for u in c.units],
+        packages=[_package(p) for p in c.packages],
+        plans=[_plan(p) for p in c.plans],
+    )
+
+
+def _grant_spec(g: cat.GrantSpec) -> s.CatalogGrantResponse:
+    return s.CatalogGrantResponse(
+        unit=g.unit, amount=g.amount, expires_in_days=g.expires_in_days, kind=g.kind
+    )
+
+
+def _package(p: cat.Package) -> s.PackageResponse:
+    custom = p.custom_amount
+    return s.PackageResponse(
+        id=p.id,
+        title=p.title,
+        currency=p.currency,
+        price=p.price,
+        custom_amount=None
+        if custom is None
+        else s.CustomAmountResponse(min=custom.min, max=custom.max),
+        stripe_price_id=p.stripe_price_id,
+        grants=[_grant_spec(g) for g in p.grants],
+    )
+
+
+def _plan(p: cat.Plan) -> s.PlanResponse:
+    return s.PlanResponse(
+        id=p.id,
+        title=p.title,
+        default=p.default,
+        stripe_price_ids=list(p.stripe_price_ids),
+        features=dict(p.features),
+        limits=dict(p.limits),
+        allowance=[_grant_spec(g) for g in p.allowance],
+        grace_period_days=p.grace_period_days,
+    )

@@ -1,0 +1,42 @@
+"""The API's routes, one module per resource.
+
+    catalog.py    GET /v1/catalog
+    checkout.py   POST /v1/checkout/sessions, .../{id}/fulfill
+    accounts.py   /v1/accounts/{id}: details, grants, transactions, entitlements, manual grants
+    spending.py   spends and holds
+    events.py     the event inbox (admin)
+    orders.py     orders, and resolving those needing attention (admin)
+    health.py     /healthz
+
+Every route calls the service layer's door (``Services``) and presents what it answers; none opens a
+transaction or reads a store.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from billfold.entrypoints.http.routes import (
+    accounts,
+    catalog,
+    checkout,
+    events,
+    health,
+    orders,
+    spending,
+)
+
+ROUTERS = (
+    health.router,
+    catalog.router,
+    checkout.router,
+    accounts.router,
+    spending.router,
+    events.router,
+    orders.router,
+)
+
+
+def install(app: FastAPI) -> None:
+    for router in ROUTERS:
+        app.include_router(router)

@@ -1,0 +1,184 @@
+"""Accounts: details and balances, grants, transactions, entitlements, and manual grants."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Path, Response
+
+from billfold.domain import errors
+from billfold.domain import ledger as rules
+from billfold.entrypoints.http import presenters
+from billfold.entrypoints.http.access import (
+    AdminDep,
+    ReaderDep,
+    ServerDep,
+    ledger_key,
+    mark_idempotent,
+    must_exist,
+    own_account,
+)
+from billfold.entrypoints.http.deps import IdempotencyKey, Limit, ServicesDep, StartingAfter
+from billfold.entrypoints.http.openapi import errors_of
+from billfold.schemas import (
+    AccountResponse,
+    EntitlementsResponse,
+    GrantCreatedResponse,
+    GrantResponse,
+    ListResponse,
+    ManualGrantRequest,
+    TransactionResponse,
+    UpdateAccountRequest,
+)
+from billfold.service.accounts import UpdateAccount
+from billfold.service.ledger import Grant
+
+router = APIRouter(prefix="/v1", tags=["accounts"])
+
+AccountId = Annotated[str, Path(min_length=1, max_length=200, description="Your account id.")]
+GRANT_CURSOR: Final = re.compile(r"^gr_[0-9A-Z]{26}$")
+TRANSACTION_CURSOR: Final = re.compile(r"^txn_[0-9A-Z]{26}$")
+
+
+def _check_cursor(cursor: str | None, pattern: re.Pattern[str], what: str) -> None:
+    if cursor is not None and not pattern.match(cursor):
+        raise errors.ValidationError(f"starting_after must be {what}.", param="starting_after")
+
+
+@router.get(
+    "/accounts/{account_id}",
+    response_model=AccountResponse,
+    responses=errors_of(401, 403, 404),
+)
+def get_account(
+    account_id: AccountId, services: ServicesDep, principal: ReaderDep
+) -> AccountResponse:
+    """The account and its balances per unit (every catalog unit; 0 where nothing was granted)."""
+    own_account(principal, account_id)
+    return presenters.account(services.views.account(account_id, must_exist=must_exist(principal)))
+
+
+@router.put(
+    "/accounts/{account_id}",
+    response_model=AccountResponse,
+    responses=errors_of(401, 403, 409),
+)
+def update_account(
+    account_id: AccountId,
+    body: UpdateAccountRequest,
+    services: ServicesDep,
+    _principal: ServerDep,
+) -> AccountResponse:
+    """Create or update the account: e-mail, Stripe customer id, metadata. Fields left out stay
+    as they are, ``null`` clears one, ``metadata`` replaces the whole map."""
+    rules.check_account_id(account_id)
+    values = {name: getattr(body, name) for name in body.model_fields_set}
+    services.accounts.update(UpdateAccount(account_id=account_id, values=values))
+    return presenters.account(services.views.account(account_id, must_exist=False))
+
+
+@router.get(
+    "/accounts/{account_id}/grants",
+    response_model=ListResponse[GrantResponse],
+    responses=errors_of(401, 403, 404),
+)
+def list_grants(
+    account_id: AccountId,
+    services: ServicesDep,
+    principal: ReaderDep,
+    limit: Limit = 10,
+    starting_after: StartingAfter = None,
+    live: bool = False,
+) -> ListResponse[GrantResponse]:
+    """The account's grants, newest first; ``live=true`` keeps those with something left to spend.
+    ``starting_after`` is a grant id: the page holds the grants created before it."""
+    own_account(principal, account_id)
+    _check_cursor(starting_after, GRANT_CURSOR, "a grant id (gr_...)")
+    page = services.views.grants(
+        account_id,
+        must_exist=must_exist(principal),
+        limit=limit,
+        starting_after=starting_after,
+        live_only=live,
+    )
+    return ListResponse(data=[presenters.grant(g) for g in page.data], has_more=page.has_more)
+
+
+@router.get(
+    "/accounts/{account_id}/transactions",
+    response_model=ListResponse[TransactionResponse],
+    responses=errors_of(401, 403, 404),
+)
+def list_transactions(
+    account_id: AccountId,
+    services: ServicesDep,
+    principal: ReaderDep,
+    limit: Limit = 10,
+    starting_after: StartingAfter = None,
+) -> ListResponse[TransactionResponse]:
+    """Every ledger transaction that moved this account's balance, newest first, with its lines.
+    ``starting_after`` is a transaction id: the page holds the transactions before it."""
+    own_account(principal, account_id)
+    _check_cursor(starting_after, TRANSACTION_CURSOR, "a transaction id (txn_...)")
+    page = services.views.transactions(
+        account_id, must_exist=must_exist(principal), limit=limit, starting_after=starting_after
+    )
+    return ListResponse(
+        data=[presenters.transaction(x, account_id) for x in page.data], has_more=page.has_more
+    )
+
+
+@router.get(
+    "/accounts/{account_id}/entitlements",
+    response_model=EntitlementsResponse,
+    responses=errors_of(401, 403),
+)
+def get_entitlements(
+    account_id: AccountId, services: ServicesDep, principal: ReaderDep
+) -> EntitlementsResponse:
+    """What the account may do now. Subscriptions are not tracked yet: every account, known or
+    not, is on the catalog's default plan (``source: "default"``)."""
+    own_account(principal, account_id)
+    found = services.accounts.entitlements(account_id)
+    return EntitlementsResponse(
+        account_id=found.account_id,
+        plan=found.plan,
+        source=found.source,
+        features=found.features,
+        limits=found.limits,
+    )
+
+
+@router.post(
+    "/accounts/{account_id}/grants",
+    status_code=201,
+    response_model=GrantCreatedResponse,
+    tags=["admin"],
+    responses=errors_of(401, 403, 409),
+)
+def create_grant(
+    account_id: AccountId,
+    body: ManualGrantRequest,
+    response: Response,
+    services: ServicesDep,
+    principal: AdminDep,
+    idempotency_key: IdempotencyKey = None,
+) -> GrantCreatedResponse:
+    """A manual grant by an operator (or a promotion): ``reason`` is required and recorded on the
+    grant and its ledger transaction. It repays recorded debt first."""
+    done = services.ledger.grant(
+        Grant(
+            key=ledger_key(principal, idempotency_key),
+            account_id=account_id,
+            unit=body.unit,
+            amount=body.amount,
+            priority=body.priority,
+            expires_at=body.expires_at,
+            kind=body.kind,
+            reason=body.reason,
+            source=rules.PROMOTIONS if body.kind == "promotion" else rules.ADJUSTMENTS,
+        )
+    )
+    mark_idempotent(response, idempotency_key, replayed=done.replayed)
+    return presenters.granted(done)

@@ -1,0 +1,94 @@
+"""Accounts: the application's details about its customers, and what each may do now."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from billfold.domain import catalog as cat
+from billfold.domain import errors
+from billfold.domain import ledger as rules
+from billfold.domain.records import AccountRecord
+from billfold.service.ports import Clock, UnitOfWorkFactory
+
+CUSTOMER_UNIQUE = "uq_accounts_stripe_customer_id"
+UPDATABLE = frozenset({"email", "stripe_customer_id", "metadata"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateAccount:
+    """Create or update an account. Only the fields in ``values`` change (``email``,
+    ``stripe_customer_id``, ``metadata``); None clears one; ``metadata`` replaces the whole map."""
+
+    account_id: str
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entitlements:
+    """What an account may do now.
+
+    Subscriptions are not tracked yet, so every account gets the catalog's default plan
+    (``source="default"``), or nothing when the catalog has none (``source="none"``).
+    """
+
+    account_id: str
+    plan: str | None
+    source: Literal["default", "none"]
+    features: dict[str, bool] = field(default_factory=dict)
+    limits: dict[str, int] = field(default_factory=dict)
+
+
+class Accounts:
+    def __init__(self, uow_factory: UnitOfWorkFactory, catalog: cat.Catalog, clock: Clock) -> None:
+        self._uow = uow_factory
+        self.catalog = catalog
+        self._clock = clock
+
+    def update(self, cmd: UpdateAccount) -> AccountRecord:
+        rules.check_account_id(cmd.account_id)
+        unknown = set(cmd.values) - UPDATABLE
+        if unknown:
+            raise errors.ValidationError(f"cannot update {', '.join(sorted(unknown))}.")
+        values = dict(cmd.values)
+        if "metadata" in values:
+            values["metadata"] = dict(values["metadata"] or {})
+        customer = values.get("stripe_customer_id")
+        now = self._clock()
+        try:
+            with self._uow() as uow:
+                if customer is not None:
+                    linked = uow.accounts.by_stripe_customer(customer)
+                    if linked is not None and linked.id != cmd.account_id:
+                        raise _customer_taken(customer)
+                uow.accounts.upsert(cmd.account_id, now=now, **values)
+                record = uow.accounts.get(cmd.account_id)
+                uow.commit()
+        except errors.ConstraintViolation as exc:
+            # Two requests linking the same customer at once: the UNIQUE constraint decided.
+            if exc.constraint != CUSTOMER_UNIQUE:
+                raise
+            raise _customer_taken(customer) from exc
+        assert record is not None
+        return record
+
+    def entitlements(self, account_id: str) -> Entitlements:
+        rules.check_account_id(account_id)
+        plan = self.catalog.default_plan()
+        if plan is None:
+            return Entitlements(account_id=account_id, plan=None, source="none")
+        return Entitlements(
+            account_id=account_id,
+            plan=plan.id,
+            source="default",
+            features=dict(plan.features),
+            limits=dict(plan.limits),
+        )
+
+
+def _customer_taken(customer: object) -> errors.Conflict:
+    return errors.Conflict(
+        f"Stripe customer {customer} is already linked to another account.",
+        param="stripe_customer_id",
+    )

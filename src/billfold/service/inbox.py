@@ -1,0 +1,295 @@
+"""The event inbox: receive, process, retry.
+
+``receive_webhook`` verifies a delivery over its raw bytes, commits the event to the inbox (the insert
+on Stripe's event id is the gate) and only then processes it, in its own transaction in which the
+ledger writes and the event's status commit together. Inside the webhook request it never calls
+Stripe: an event that needs Stripe (a session without billfold metadata, whose line items must be
+read) is handed to the worker, which asks Stripe between transactions and applies the fact again. A
+failure is recorded on the event, retried with exponential backoff, and marked ``dead`` after the
+last attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from billfold.domain import errors
+from billfold.domain import facts as f
+from billfold.domain.orders import LineItem, NeedsLineItems
+from billfold.domain.records import DONE_EVENT_STATUSES, EventRecord, InboundEvent
+from billfold.service.handlers import Applied, EventHandlers
+from billfold.service.ports import (
+    Clock,
+    StripeEvents,
+    StripeGateway,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+
+log = logging.getLogger("billfold.events")
+
+MAX_ERROR = 2000
+
+OutcomeStatus = Literal["processed", "ignored", "failed", "dead", "received", "skipped"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Received:
+    event_id: str
+    stored: bool  # False: the inbox already had it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What processing did: ``received`` means handed to the worker (it needs Stripe); ``skipped``
+    that another process had already done it."""
+
+    event_id: str
+    status: OutcomeStatus
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookReceipt:
+    """The answer to a delivery: a duplicate, or stored and (perhaps) processed."""
+
+    event_id: str
+    duplicate: bool
+    status: OutcomeStatus | Literal["duplicate"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retried:
+    event: EventRecord
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Imported:
+    """What taking Stripe's event list in did."""
+
+    seen: int = 0
+    missing: int = 0
+    processed: int = 0
+    failed: int = 0
+
+
+class Inbox:
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        events: StripeEvents,
+        handlers: EventHandlers,
+        stripe: StripeGateway | None,
+        clock: Clock,
+        max_attempts: int = 8,
+        backoff_base: float = 2.0,
+        lease_seconds: int = 60,
+    ) -> None:
+        self._uow = uow_factory
+        self.events = events
+        self.handlers = handlers
+        self.stripe = stripe
+        self._clock = clock
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.lease_seconds = lease_seconds
+
+    @property
+    def handled_types(self) -> frozenset[str]:
+        return self.events.handled_types
+
+    # --- receiving -----------------------------------------------------------------------------
+
+    def receive_webhook(self, raw: bytes, signature: str | None) -> WebhookReceipt:
+        """Verify, store, then process a delivery. Raises InvalidSignature or InvalidEvent
+        (nothing stored) and StorageUnavailable (nothing stored: Stripe retries)."""
+        verified = self.events.verify(raw, signature)
+        owner = f"inline:{uuid.uuid4().hex}"
+        received = self.receive(verified.event, lease_owner=owner)
+        if not received.stored:
+            return WebhookReceipt(event_id=received.event_id, duplicate=True, status="duplicate")
+        try:
+            outcome = self.process(received.event_id, call_stripe=False, fact=verified.fact)
+        except errors.StorageUnavailable:
+            # Committed to the inbox: the worker finishes it when the lease ends.
+            return WebhookReceipt(event_id=received.event_id, duplicate=False, status="received")
+        return WebhookReceipt(event_id=received.event_id, duplicate=False, status=outcome.status)
+
+    def receive(self, event: InboundEvent, *, lease_owner: str | None) -> Received:
+        """Commit the event verbatim; lease it to ``lease_owner`` for processing right away."""
+        now = self._clock()
+        lease = (lease_owner, now + self.lease_seconds) if lease_owner else None
+        with self._uow() as uow:
+            stored = uow.inbox.insert(event, now=now, lease=lease)
+            uow.commit()
+        return Received(event_id=event.id, stored=stored)
+
+    # --- processing ----------------------------------------------------------------------------
+
+    def process(
+        self, event_id: str, *, call_stripe: bool = True, fact: f.Fact | None = None
+    ) -> Outcome:
+        """Process one event in one transaction: ledger writes and the event status together.
+
+        When the fact needs Stripe, the transaction is rolled back, Stripe is asked outside it,
+        and the fact applied again; without ``call_stripe`` the event is left to the worker."""
+        line_items: Sequence[LineItem] | None = None
+        while True:
+            done = self._process(event_id, fact, line_items)
+            if isinstance(done, Outcome):
+                return done
+            if not call_stripe or self.stripe is None:
+                return self._leave_for_worker(event_id)
+            if line_items is not None:  # pragma: no cover - decide never asks twice
+                return self._failed(event_id, RuntimeError("line items asked twice"), self._clock())
+            try:
+                # The call to Stripe happens here, between transactions, never while holding a lock.
+                line_items = self.stripe.checkout_line_items(done.session_id)
+            except Exception as exc:
+                return self._failed(event_id, exc, self._clock())
+
+    def _process(
+        self, event_id: str, fact: f.Fact | None, line_items: Sequence[LineItem] | None
+    ) -> Outcome | NeedsLineItems:
+        now = self._clock()
+        try:
+            with self._uow() as uow:
+                if fact is None:
+                    record = uow.inbox.lock(event_id)
+                    if record is None:
+                        raise errors.EventNotFound(f"No event {event_id!r} in the inbox.")
+                    if record.status in DONE_EVENT_STATUSES:
+                        return Outcome(event_id=event_id, status="skipped", note=record.status)
+                    fact = self.events.read(record.payload or "")
+                applied = self.handlers.apply(uow, fact, event_id, now, line_items)
+                if isinstance(applied, NeedsLineItems):
+                    return applied  # leaving without commit rolls back
+                if not self._finish(uow, event_id, applied, now):
+                    return Outcome(event_id=event_id, status="skipped", note="already processed")
+                uow.commit()
+                return Outcome(event_id=event_id, status=applied.status, note=applied.note)
+        except errors.StorageUnavailable:
+            raise
+        except Exception as exc:
+            return self._failed(event_id, exc, now)
+
+    @staticmethod
+    def _finish(uow: UnitOfWork, event_id: str, applied: Applied, now: int) -> bool:
+        """Record the outcome, unless another process finished the event meanwhile."""
+        return uow.inbox.finish(
+            event_id,
+            status=applied.status,
+            outcome=applied.note,
+            now=now,
+            from_statuses=("received", "failed", "dead"),
+        )
+
+    def _leave_for_worker(self, event_id: str) -> Outcome:
+        with self._uow() as uow:
+            uow.inbox.release(
+                event_id, now=self._clock(), note="waiting for the worker: needs Stripe"
+            )
+            uow.commit()
+        return Outcome(event_id=event_id, status="received", note="needs Stripe")
+
+    def _failed(self, event_id: str, exc: Exception, now: int) -> Outcome:
+        message = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+        log.warning("event %s failed: %s", event_id, message)
+        with self._uow() as uow:
+            record = uow.inbox.get(event_id, with_payload=False)
+            attempts = (record.attempts if record else 0) + 1
+            dead = attempts >= self.max_attempts
+            uow.inbox.fail(
+                event_id,
+                error=message,
+                now=now,
+                next_attempt_at=None if dead else now + self.backoff(attempts),
+                dead=dead,
+            )
+            uow.commit()
+        return Outcome(event_id=event_id, status="dead" if dead else "failed", note=message)
+
+    def backoff(self, attempts: int) -> int:
+        """Seconds before attempt ``attempts + 1``: exponential, capped at an hour, with jitter."""
+        base = min(3600.0, self.backoff_base * 2 ** max(attempts - 1, 0))
+        return max(1, int(base * random.uniform(0.8, 1.2)))
+
+    # --- the worker's side ---------------------------------------------------------------------
+
+    def claim(self, owner: str, limit: int) -> list[str]:
+        now = self._clock()
+        with self._uow() as uow:
+            claimed = uow.inbox.claim(
+                owner=owner, now=now, lease_seconds=self.lease_seconds, limit=limit
+            )
+            uow.commit()
+        return claimed
+
+    def import_from_stripe(
+        self, *, since: int, progress: Callable[[str], None] | None = None
+    ) -> Imported:
+        """Take in every event Stripe has since ``since`` that the inbox lacks, and process it.
+
+        For webhooks that never arrived (an outage longer than Stripe's retries, a misconfigured
+        endpoint). Events already in the inbox are left as they are."""
+        stripe = self._require_stripe()
+        seen = missing = processed = failed = 0
+        for event in stripe.list_events(created_gte=since, types=sorted(self.handled_types)):
+            seen += 1
+            received = self.receive(event, lease_owner=None)
+            if progress is not None:
+                progress(received.event_id)
+            if not received.stored:
+                continue
+            missing += 1
+            outcome = self.process(received.event_id)
+            if outcome.status in ("processed", "ignored"):
+                processed += 1
+            else:
+                failed += 1
+        return Imported(seen=seen, missing=missing, processed=processed, failed=failed)
+
+    def replay(self, event_id: str) -> Outcome:
+        """Process an event again, whatever its status. Every effect is keyed, so a replay of an
+        event that was processed changes nothing; one that was not is completed."""
+        now = self._clock()
+        with self._uow() as uow:
+            if uow.inbox.get(event_id, with_payload=False) is None:
+                raise errors.EventNotFound(f"No event {event_id!r} in the inbox.")
+            uow.inbox.reopen(event_id, now=now)
+            uow.commit()
+        return self.process(event_id)
+
+    def retry(self, event_id: str) -> Retried:
+        """An operator's retry: process the event now, whatever its attempts so far."""
+        now = self._clock()
+        with self._uow() as uow:
+            record = uow.inbox.get(event_id, with_payload=False)
+            if record is None:
+                raise errors.EventNotFound(f"No event {event_id!r} in the inbox.")
+            if record.status in DONE_EVENT_STATUSES:
+                raise errors.EventNotRetryable(
+                    f"Event {event_id} is already {record.status}; there is nothing to retry.",
+                    status=record.status,
+                )
+            uow.inbox.retry(event_id, now=now)
+            uow.commit()
+        outcome = self.process(event_id)
+        with self._uow() as uow:
+            after = uow.inbox.get(event_id, with_payload=False)
+        assert after is not None
+        return Retried(event=after, outcome=outcome)
+
+    def _require_stripe(self) -> StripeGateway:
+        if self.stripe is None:
+            raise errors.ConfigurationError(
+                "BILLFOLD_STRIPE_SECRET_KEY is not set: billfold cannot call Stripe."
+            )
+        return self.stripe

@@ -1,0 +1,150 @@
+"""The ledger's commands and their results.
+
+A command names an idempotency ``key``: the first request with a key writes; a later one with the
+same key and the same command gets the first result back (``replayed=True``) and writes nothing;
+one with another command gets IdempotencyConflict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from billfold.domain import ledger as rules
+from billfold.domain.ledger import GrantKind, HoldStatus
+
+SOURCES: Final = frozenset({rules.STRIPE, rules.ADJUSTMENTS, rules.PROMOTIONS})
+MAX_HOLD_TTL: Final = 366 * 86_400
+MAX_TIMESTAMP: Final = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Grant:
+    key: str
+    account_id: str
+    unit: str
+    amount: int
+    priority: int = 0
+    expires_at: int | None = None
+    kind: GrantKind = "manual"
+    origin: str | None = None
+    reason: str | None = None
+    source: str = rules.ADJUSTMENTS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spend:
+    key: str
+    account_id: str
+    unit: str
+    amount: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hold:
+    key: str
+    account_id: str
+    unit: str
+    amount: int
+    ttl_seconds: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capture:
+    key: str
+    hold_id: str
+    amount: int | None = None  # None: the whole hold
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Release:
+    key: str
+    hold_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Clawback:
+    key: str
+    account_id: str
+    unit: str
+    amount: int
+    origin: str
+    policy: rules.RefundPolicy = "floor"
+    reason: str | None = None
+
+
+LedgerCommand = Grant | Spend | Hold | Capture | Release | Clawback
+
+
+# --- results -------------------------------------------------------------------------------------
+#
+# ``replayed`` says whether the answer is the first request's, given again for a repeated key. It is
+# not part of what was recorded, and two results of one request compare equal either way.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GrantResult:
+    transaction_id: str
+    grant_id: str
+    account_id: str
+    unit: str
+    amount: int
+    debt_repaid: int
+    expires_at: int | None
+    balance: int
+    replayed: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpendResult:
+    transaction_id: str
+    account_id: str
+    unit: str
+    amount: int
+    balance: int
+    draws: list[tuple[str, int]] = field(default_factory=list)
+    replayed: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HoldResult:
+    hold_id: str
+    transaction_id: str
+    account_id: str
+    unit: str
+    amount: int
+    captured: int
+    status: HoldStatus
+    expires_at: int
+    balance: int
+    reason: str | None = None
+    created: int | None = None
+    replayed: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClawbackResult:
+    transaction_id: str | None
+    account_id: str
+    unit: str
+    requested: int
+    taken: int
+    debt: int
+    unrecovered: int
+    balance: int
+    replayed: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepResult:
+    grants_expired: int
+    amount_expired: int
+    holds_expired: int
+
+
+LedgerResult = GrantResult | SpendResult | HoldResult | ClawbackResult

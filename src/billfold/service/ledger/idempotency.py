@@ -1,0 +1,92 @@
+"""The idempotency envelope around every ledger write: claim the key, or replay the first result.
+
+The insert of the key is the gate (``INSERT ... ON CONFLICT DO NOTHING`` on a UNIQUE column): the
+request that inserts it writes its transaction; every other request with that key reads the stored
+result and compares the hash of its command with the first one's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from typing import Any, TypeVar
+
+from billfold.domain import errors
+from billfold.domain import ledger as rules
+from billfold.domain.ledger import Line
+from billfold.service.ledger.commands import LedgerCommand, LedgerResult, SpendResult
+from billfold.service.ports import LedgerStore
+
+R = TypeVar("R", bound=LedgerResult)
+
+
+def request_hash(command: LedgerCommand) -> str:
+    """The command without its key, hashed: what "the same request" means."""
+    data = asdict(command)
+    data.pop("key", None)
+    data["__command__"] = type(command).__name__
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def claim(
+    store: LedgerStore,
+    *,
+    kind: str,
+    key: str,
+    txn_id: str,
+    digest: str,
+    now: int,
+    account_id: str | None,
+    unit: str | None,
+    amount: int | None,
+    reason: str | None,
+) -> bool:
+    """Claim ``key`` for a new transaction ``txn_id``; False when the key was used before."""
+    return store.claim_key(
+        txn_id=txn_id,
+        key=key,
+        request_hash=digest,
+        kind=kind,
+        account_id=account_id,
+        unit=unit,
+        amount=amount,
+        reason=reason,
+        created=now,
+    )
+
+
+def replay(store: LedgerStore, key: str, digest: str, result_type: type[R]) -> R:
+    """The first result for ``key`` (``replayed=True``), or IdempotencyConflict."""
+    stored = store.transaction_by_key(key)
+    if stored is None or stored.result is None:  # pragma: no cover - commits with its result
+        raise errors.IdempotencyKeyInUse(
+            "A request with this idempotency key is still in progress; retry shortly."
+        )
+    if stored.request_hash != digest:
+        raise errors.IdempotencyConflict(
+            "This idempotency key was already used with a different request.", key=key
+        )
+    data = dict(stored.result)
+    data.pop("replayed", None)
+    if result_type is SpendResult:
+        data["draws"] = [tuple(d) for d in data.get("draws", [])]
+    return replace(result_type(**data), replayed=True)
+
+
+def finish(
+    store: LedgerStore, txn_id: str, kind: str, lines: Sequence[Line], result: LedgerResult
+) -> None:
+    """Write the transaction's lines (balanced, or refused) and its result."""
+    # A clawback that finds nothing to take records its result and moves nothing.
+    checked = rules.JournalEntry(kind=kind, lines=tuple(lines)).lines if lines else ()
+    store.finish_transaction(txn_id, checked, recorded(result))
+
+
+def recorded(result: LedgerResult) -> dict[str, Any]:
+    """What is stored of a result: everything but ``replayed``."""
+    data = asdict(result)
+    data.pop("replayed", None)
+    return data

@@ -1,0 +1,254 @@
+"""``fulfil``: the one way a payment becomes grants, inside the caller's transaction.
+
+``fulfil`` inserts the order row if it is new (the insert is the gate), locks it, and grants the
+package only while the order is not yet fulfilled; the grants' own idempotency keys
+(``<order key>:grant:<n>``) are a second, database-enforced guard. The webhook, the success page, the
+worker's retries and an operator's resolution all call it, and at most one of them grants.
+
+What to grant is decided by :func:`billfold.domain.orders.decide`; when it answers
+``NeedsLineItems`` this returns that value and writes nothing worth keeping: the caller rolls the
+transaction back, asks Stripe outside any transaction, and calls again with the line items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import assert_never
+
+from billfold.domain import catalog as cat
+from billfold.domain import errors, ids
+from billfold.domain import ledger as rules
+from billfold.domain.orders import (
+    AccountHints,
+    Fulfil,
+    LineItem,
+    NeedsAttention,
+    NeedsLineItems,
+    OrderRecord,
+    OrderStatus,
+    Payment,
+    Resolution,
+    decide,
+    resolve_account,
+)
+from billfold.service.ledger import movement
+from billfold.service.ledger.commands import Grant
+from billfold.service.ports import NewOrder, UnitOfWork
+
+DAY = 86_400
+
+
+class Fulfilment:
+    def __init__(self, catalog: cat.Catalog, *, units: frozenset[str] | None = None) -> None:
+        self.catalog = catalog
+        self.units = units
+
+    # --- recording -----------------------------------------------------------------------------
+
+    def ensure(self, uow: UnitOfWork, payment: Payment, now: int) -> OrderRecord:
+        """The payment's order, inserted if new and locked for this transaction."""
+        order = uow.orders.ensure_locked(
+            NewOrder(
+                id=ids.new_id("ord"),
+                key=payment.key,
+                kind=payment.kind,
+                stripe_id=payment.stripe_id,
+                payment_intent_id=payment.payment_intent_id,
+                amount=payment.amount,
+                currency=payment.currency,
+                customer_id=payment.customer_id,
+                customer_email=payment.customer_email,
+                status="pending",
+                created=now,
+                last_event_id=payment.event_id,
+            )
+        )
+        changes: dict[str, object] = {}
+        for name in ("payment_intent_id", "amount", "currency", "customer_id", "customer_email"):
+            value = getattr(payment, name)
+            if value is not None and getattr(order, name) is None:
+                changes[name] = value
+        if payment.event_id and not order.is_final and order.last_event_id != payment.event_id:
+            changes["last_event_id"] = payment.event_id
+        if changes:
+            order = uow.orders.update(order.id, updated=now, **changes)
+        return order
+
+    def mark(
+        self,
+        uow: UnitOfWork,
+        payment: Payment,
+        status: OrderStatus,
+        now: int,
+        *,
+        reason: str | None = None,
+    ) -> OrderRecord:
+        """Record a non-paying outcome (pending, failed, expired); a fulfilled order keeps its state."""
+        order = self.ensure(uow, payment, now)
+        if order.is_final or order.status == status:
+            return order
+        if status == "pending" and order.status != "pending":
+            return order  # a late "unpaid" never undoes a later outcome
+        return uow.orders.update(order.id, status=status, status_reason=reason, updated=now)
+
+    def record_payment_error(
+        self, uow: UnitOfWork, payment_intent_id: str, message: str | None, now: int
+    ) -> OrderRecord | None:
+        order = uow.orders.by_payment_intent(payment_intent_id)
+        if order is None:
+            return None
+        return uow.orders.update(
+            order.id, payment_error=message or "the payment failed", updated=now
+        )
+
+    # --- fulfilment ----------------------------------------------------------------------------
+
+    def fulfil(
+        self,
+        uow: UnitOfWork,
+        payment: Payment,
+        now: int,
+        *,
+        line_items: Sequence[LineItem] | None,
+        resolution: Resolution | None = None,
+    ) -> OrderRecord | NeedsLineItems:
+        """Grant what ``payment`` bought, once. The caller's unit of work commits.
+
+        ``line_items`` are the session's, read from Stripe before the transaction began (never
+        while it holds locks); None when nobody read them.
+        """
+        order = self.ensure(uow, payment, now)
+        if order.is_final or not payment.paid:
+            return order
+        decision = decide(
+            payment,
+            order,
+            self.catalog,
+            hints=self._hints(uow, payment, order, resolution),
+            line_items=line_items,
+            resolution=resolution,
+        )
+        match decision:
+            case NeedsLineItems():
+                return decision
+            case NeedsAttention():
+                changes: dict[str, object] = {}
+                if decision.account_id is not None:
+                    changes["account_id"] = decision.account_id
+                if decision.package is not None:
+                    changes["package"] = decision.package
+                return uow.orders.update(
+                    order.id,
+                    status="needs_attention",
+                    status_reason=decision.reason,
+                    updated=now,
+                    **changes,
+                )
+            case Fulfil():
+                return self._grant(uow, order, payment, decision, now, resolution)
+            case _:
+                assert_never(decision)
+
+    def _hints(
+        self,
+        uow: UnitOfWork,
+        payment: Payment,
+        order: OrderRecord,
+        resolution: Resolution | None,
+    ) -> AccountHints:
+        """What the stores know of the customer, read only when the payment names no account."""
+        if (resolution and resolution.account_id) or order.account_id:
+            return AccountHints()
+        if resolve_account(payment, AccountHints()) is not None:
+            return AccountHints()
+        linked = None
+        if payment.customer_id:
+            found = uow.accounts.by_stripe_customer(payment.customer_id)
+            linked = found.id if found else None
+        by_email: tuple[str, ...] = ()
+        if linked is None and payment.customer_email:
+            by_email = tuple(a.id for a in uow.accounts.by_email(payment.customer_email))
+        return AccountHints(linked=linked, by_email=by_email)
+
+    def _grant(
+        self,
+        uow: UnitOfWork,
+        order: OrderRecord,
+        payment: Payment,
+        decision: Fulfil,
+        now: int,
+        resolution: Resolution | None,
+    ) -> OrderRecord:
+        package = decision.package
+        for index, spec in enumerate(decision.grants()):
+            movement.grant(
+                uow.ledger,
+                Grant(
+                    key=f"{order.key}:grant:{index}",
+                    account_id=decision.account_id,
+                    unit=spec.unit,
+                    amount=spec.amount,
+                    priority=spec.priority,
+                    expires_at=now + spec.expires_in_days * DAY if spec.expires_in_days else None,
+                    kind=spec.kind,
+                    origin=order.id,
+                    reason=package.title,
+                    source=rules.STRIPE,
+                ),
+                now,
+                units=self.units,
+            )
+        # The grants created the account; link what Stripe told us about the customer.
+        if payment.customer_id:
+            uow.accounts.link_customer(decision.account_id, payment.customer_id, now=now)
+        if payment.customer_email:
+            uow.accounts.fill_email(decision.account_id, payment.customer_email, now=now)
+        return uow.orders.update(
+            order.id,
+            status="fulfilled",
+            status_reason=None,
+            account_id=decision.account_id,
+            package=package.id,
+            amount=decision.amount,
+            fulfilled_at=now,
+            updated=now,
+            resolved_by=resolution.by if resolution else None,
+        )
+
+    # --- an operator's resolution --------------------------------------------------------------
+
+    def resolve(
+        self,
+        uow: UnitOfWork,
+        order_id: str,
+        resolution: Resolution,
+        now: int,
+        *,
+        line_items: Sequence[LineItem] | None = None,
+    ) -> OrderRecord | NeedsLineItems:
+        order = uow.orders.get(order_id)
+        if order is None:
+            raise errors.OrderNotFound(f"No order {order_id!r}.", order_id=order_id)
+        if order.is_final:
+            return order
+        if order.status != "needs_attention":
+            raise errors.OrderNotResolvable(
+                f"Order {order_id} is {order.status}; only orders in needs_attention can be "
+                "resolved.",
+                order_id=order_id,
+                status=order.status,
+            )
+        if resolution.package is not None:
+            self.catalog.package(resolution.package)  # UnknownPackage: a clear 400
+        if resolution.account_id is not None:
+            rules.check_account_id(resolution.account_id)
+        result = self.fulfil(
+            uow, Payment.of_order(order), now, line_items=line_items, resolution=resolution
+        )
+        if isinstance(result, OrderRecord) and result.status != "fulfilled":
+            raise errors.OrderNotResolvable(
+                f"Order {order_id} still cannot be fulfilled: {result.status_reason}. Name the "
+                "account_id and package to grant.",
+                order_id=order_id,
+            )
+        return result

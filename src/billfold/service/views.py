@@ -1,0 +1,196 @@
+"""The read side: what the API, the CLI and the pages show, as records and pages.
+
+Each query runs in its own unit of work and writes nothing. Lists answer newest first, a page at a
+time (``limit`` plus one row is read to know whether there is more).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from billfold.domain import catalog as cat
+from billfold.domain import errors
+from billfold.domain import ledger as rules
+from billfold.domain.orders import OrderRecord, OrderStatus
+from billfold.domain.records import (
+    AccountRecord,
+    EventRecord,
+    EventStatus,
+    GrantRecord,
+    HoldRecord,
+    Page,
+    TransactionRecord,
+)
+from billfold.service.ledger import expiry
+from billfold.service.ports import Clock, UnitOfWork, UnitOfWorkFactory
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Balances:
+    """Per unit: what can be spent now, what holds reserve, what is owed. Every catalog unit is
+    listed, with 0 where nothing was ever granted."""
+
+    available: dict[str, int] = field(default_factory=dict)
+    held: dict[str, int] = field(default_factory=dict)
+    debt: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountView:
+    account_id: str
+    record: AccountRecord | None
+    """None for an account nothing has referenced yet."""
+    balances: Balances
+
+
+def page(rows: list[T], limit: int) -> Page[T]:
+    return Page(data=tuple(rows[:limit]), has_more=len(rows) > limit)
+
+
+class Views:
+    def __init__(self, uow_factory: UnitOfWorkFactory, catalog: cat.Catalog, clock: Clock) -> None:
+        self._uow = uow_factory
+        self.catalog = catalog
+        self._clock = clock
+
+    # --- accounts ------------------------------------------------------------------------------
+
+    def balances(self, account_id: str) -> Balances:
+        now = self._clock()
+        with self._uow() as uow:
+            return self._balances(uow, account_id, now)
+
+    def _balances(self, uow: UnitOfWork, account_id: str, now: int) -> Balances:
+        views = expiry.balance_views(uow.ledger, account_id, now)
+        names = [u.name for u in self.catalog.units]
+        names += sorted(set(views) - set(names))
+        zero = rules.BalanceView(unit="", available=0)
+        return Balances(
+            available={u: views.get(u, zero).available for u in names},
+            held={u: views.get(u, zero).held for u in names},
+            debt={u: views.get(u, zero).debt for u in names},
+        )
+
+    def account(self, account_id: str, *, must_exist: bool) -> AccountView:
+        """The account and its balances; AccountNotFound for one nothing has referenced when
+        ``must_exist`` (an end user's own account always exists for them, if empty)."""
+        rules.check_account_id(account_id)
+        now = self._clock()
+        with self._uow() as uow:
+            record = self._must(uow, account_id, must_exist)
+            return AccountView(
+                account_id=account_id, record=record, balances=self._balances(uow, account_id, now)
+            )
+
+    def grants(
+        self,
+        account_id: str,
+        *,
+        must_exist: bool,
+        limit: int,
+        starting_after: str | None,
+        live_only: bool,
+    ) -> Page[GrantRecord]:
+        now = self._clock()
+        with self._uow() as uow:
+            self._must(uow, account_id, must_exist)
+            rows = uow.ledger.list_grants(
+                account_id,
+                limit=limit + 1,
+                starting_after=starting_after,
+                live_only=live_only,
+                now=now,
+            )
+        return page(rows, limit)
+
+    def transactions(
+        self, account_id: str, *, must_exist: bool, limit: int, starting_after: str | None
+    ) -> Page[TransactionRecord]:
+        with self._uow() as uow:
+            self._must(uow, account_id, must_exist)
+            rows = uow.ledger.list_transactions(
+                account_id, limit=limit + 1, starting_after=starting_after
+            )
+        return page(rows, limit)
+
+    def hold(self, hold_id: str) -> HoldRecord:
+        """A hold as it stands now: a lapsed hold shows ``expired`` before the sweep writes it."""
+        now = self._clock()
+        with self._uow() as uow:
+            found = uow.ledger.get_hold(hold_id)
+        if found is None:
+            raise errors.HoldNotFound(f"No hold {hold_id!r}.")
+        status = found.status_at(now)
+        if status == found.status:
+            return found
+        return HoldRecord(
+            id=found.id,
+            account_id=found.account_id,
+            unit=found.unit,
+            amount=found.amount,
+            captured=found.captured,
+            status=status,
+            expires_at=found.expires_at,
+            reason=found.reason,
+            created=found.created,
+        )
+
+    @staticmethod
+    def _must(uow: UnitOfWork, account_id: str, must_exist: bool) -> AccountRecord | None:
+        record = uow.accounts.get(account_id)
+        if record is None and must_exist:
+            raise errors.AccountNotFound(f"No account {account_id!r}.", account_id=account_id)
+        return record
+
+    # --- the inbox and orders ------------------------------------------------------------------
+
+    def events(
+        self,
+        *,
+        status: EventStatus | None = None,
+        type_: str | None = None,
+        limit: int = 10,
+        starting_after: str | None = None,
+    ) -> Page[EventRecord]:
+        with self._uow() as uow:
+            rows = uow.inbox.list(
+                status=status, type_=type_, limit=limit + 1, starting_after=starting_after
+            )
+        return page(rows, limit)
+
+    def event(self, event_id: str) -> EventRecord:
+        """One event, with its payload exactly as Stripe sent it."""
+        with self._uow() as uow:
+            record = uow.inbox.get(event_id)
+        if record is None:
+            raise errors.EventNotFound(f"No event {event_id!r} in the inbox.")
+        return record
+
+    def orders(
+        self,
+        *,
+        status: OrderStatus | None = None,
+        account_id: str | None = None,
+        limit: int = 10,
+        starting_after: str | None = None,
+    ) -> Page[OrderRecord]:
+        with self._uow() as uow:
+            rows = uow.orders.list(
+                status=status, account_id=account_id, limit=limit + 1, starting_after=starting_after
+            )
+        return page(rows, limit)
+
+    def order(self, order_id: str) -> OrderRecord:
+        with self._uow() as uow:
+            found = uow.orders.get(order_id)
+        if found is None:
+            raise errors.OrderNotFound(f"No order {order_id!r}.")
+        return found
+
+    def backlog(self) -> dict[str, int]:
+        """Events waiting per status (received, failed, dead)."""
+        with self._uow() as uow:
+            return uow.inbox.backlog()
