@@ -277,7 +277,15 @@ class EventProcessor:
                     fact.status == "lost",
                     now,
                 )
-            case f.SubscriptionChanged() | f.InvoicePaid() | f.InvoicePaymentFailed():
+            case (
+                f.SubscriptionChanged()
+                | f.SubscriptionNoted()
+                | f.InvoicePaid()
+                | f.InvoicePaymentFailed()
+                | f.InvoiceNoted()
+                | f.RefundChanged()
+                | f.DisputeNoted()
+            ):
                 return "ignored", "subscriptions and invoices are not handled by this release"
             case f.Ignored():
                 return "ignored", fact.reason
