@@ -806,7 +806,7 @@ def invoice_line(
 def invoice_payment(
     *,
     invoice_id: str,
-    payment_intent: str,
+    payment_intent: str | Obj,
     amount: int,
     currency: str = "usd",
     status: str = "paid",
@@ -848,7 +848,7 @@ def invoice(
     lines_has_more: bool = False,
     metadata: Mapping[str, str] | None = None,
     subscription_metadata: Mapping[str, str] | None = None,
-    payment_intent: str | _Fresh | None = FRESH,
+    payment_intent: str | Obj | _Fresh | None = FRESH,
     include_payments: bool = False,
     legacy: bool = False,
     **fields: Any,

@@ -331,7 +331,7 @@ def test_given_an_expired_session_retrieved_from_the_api_then_it_reads_as_expire
     ("session", "event_type", "reason"),
     [
         (se.checkout_session(), "invoice.paid",
-         "cannot read a 'checkout.session' object as invoice.paid"),
+         "cannot read invoice.paid from checkout.session objects"),
         (["cs_1"], "checkout.session.completed",
          "not a Stripe checkout.session object but list; pass an SDK object's to_dict()"),
         (se.checkout_session(session_id="cs_bad", mode="rental"), "checkout.session.completed",

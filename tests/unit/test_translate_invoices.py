@@ -649,7 +649,7 @@ def test_given_a_fetched_invoice_read_as_a_failure_then_it_is_a_payment_failure(
 def test_a_fetched_invoice_read_as_another_kind_of_event_is_ignored(event_type: str) -> None:
     fact = tr.invoice_fact(se.invoice(), event_created=T0, event_type=event_type)
 
-    assert fact == facts.Ignored(reason=f"cannot read a 'invoice' object as {event_type}")
+    assert fact == facts.Ignored(reason=f"cannot read {event_type} from invoice objects")
 
 
 def test_a_malformed_fetched_invoice_is_ignored_naming_the_invoice() -> None:

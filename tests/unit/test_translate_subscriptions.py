@@ -387,7 +387,7 @@ def test_a_fetched_subscription_may_be_read_as_a_deletion() -> None:
 @pytest.mark.parametrize(
     ("obj", "event_type", "reason"),
     [
-        ({"object": "subscription"}, "invoice.paid", "cannot read a 'subscription' object as invoice.paid"),
+        ({"object": "subscription"}, "invoice.paid", "cannot read invoice.paid from subscription objects"),
         ("sub_1", "customer.subscription.updated",
          "not a Stripe subscription object but str; pass an SDK object's to_dict()"),
         ({"object": "invoice", "id": "in_1"}, "customer.subscription.updated",

@@ -293,10 +293,12 @@ class InvoicePaid:
     are not prorations (else every priced line), and are None without lines: never the invoice's
     ``period_*``.
 
-    ``payment_intent_ids`` are the payment intents that paid (basil: ``payments``, which
-    webhooks include only when expanded; before: ``payment_intent``); ``payments_complete`` says
-    whether the payload said which they are, so that refunds can be mapped back to the invoice.
-    ``charge_id`` exists before basil only. ``created`` is the invoice's own creation time.
+    ``payment_intent_ids`` are the payment intents the invoice names (basil: its ``payments``
+    list, which Stripe includes only when asked to, e.g. ``expand[]=payments``, so it is usually
+    missing from webhooks; before: ``payment_intent``), to map refunds back to the invoice;
+    ``payments_complete`` says whether the payload named them all (False: ask Stripe's invoice
+    payments). ``charge_id`` exists before basil only. ``created`` is the invoice's own creation
+    time.
     """
 
     invoice_id: str

@@ -93,7 +93,7 @@ def checkout_session_fact(
     fact = _translate_object(session, "checkout.session", event_type, event_created)
     if isinstance(fact, facts.CheckoutSessionFact | facts.Ignored):
         return fact
-    return facts.Ignored(reason=f"cannot read a 'checkout.session' object as {event_type}")
+    return facts.Ignored(reason=f"cannot read {event_type} from checkout.session objects")
 
 
 def subscription_fact(
@@ -107,7 +107,7 @@ def subscription_fact(
     fact = _translate_object(subscription, "subscription", event_type, event_created)
     if isinstance(fact, facts.SubscriptionChanged | facts.SubscriptionNoted | facts.Ignored):
         return fact
-    return facts.Ignored(reason=f"cannot read a 'subscription' object as {event_type}")
+    return facts.Ignored(reason=f"cannot read {event_type} from subscription objects")
 
 
 def invoice_fact(
@@ -125,7 +125,7 @@ def invoice_fact(
         fact, facts.InvoicePaid | facts.InvoicePaymentFailed | facts.InvoiceNoted | facts.Ignored
     ):
         return fact
-    return facts.Ignored(reason=f"cannot read an 'invoice' object as {event_type}")
+    return facts.Ignored(reason=f"cannot read {event_type} from invoice objects")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,9 +154,9 @@ def _translate_object(
 ) -> facts.Fact:
     handler = _HANDLERS.get(event_type)
     if handler is None or handler[0] != expected_object:
-        return facts.Ignored(reason=f"cannot read a {expected_object!r} object as {event_type}")
+        return facts.Ignored(reason=f"cannot read {event_type} from {expected_object} objects")
     if not isinstance(obj, Mapping):
-        # The SDK's StripeObject is no Mapping (stripe 13+): its to_dict() is.
+        # The SDK's StripeObject is not a Mapping (stripe 16): its to_dict() is.
         return facts.Ignored(
             reason=f"not a Stripe {expected_object} object but {type(obj).__name__}; "
             "pass an SDK object's to_dict()"
