@@ -12,8 +12,12 @@ f6c2a48fbac2819d1feba8143d942ffc65e1c0d2, MIT licence, copied unchanged from
 
 Shapes: by default objects have the shape of API version ``2025-03-31.basil`` and later (invoice
 subscription under ``parent.subscription_details``, line prices under ``pricing.price_details``,
-subscription periods on the items, charges without ``refunds``). ``legacy=True`` builds the older
-shape (``invoice.subscription``, ``lines.data[].price``, ``subscription.current_period_*``).
+subscription periods on the items, payments under ``invoice.payments`` when included, charges
+without ``refunds``); later versions (``ENDIVE_API_VERSION``) keep that shape, and may expand a
+line's price (``price_expanded=True``). ``legacy=True`` builds the older shape of
+``LEGACY_API_VERSION`` (``invoice.subscription``, ``invoice.subscription_details``,
+``invoice.paid``, ``invoice.payment_intent``, ``invoice.charge``, ``lines.data[].price``,
+``lines.data[].type``, ``subscription.current_period_*``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ Obj = dict[str, Any]
 
 API_VERSION: Final = "2025-03-31.basil"
 LEGACY_API_VERSION: Final = "2024-06-20"
+ENDIVE_API_VERSION: Final = "2026-10-28.endive"
 
 _HERE = Path(__file__).resolve().parent
 _COPY = _HERE / "fixtures3.json"
@@ -307,9 +312,16 @@ def refund(
     charge: str | None = None,
     payment_intent: str | None = None,
     status: str = "succeeded",
+    reason: str | None = None,
+    failure_reason: str | None = None,
+    created: int | None = None,
     **fields: Any,
 ) -> Obj:
+    """A refund of ``charge`` (a fresh one unless given). A ``failed`` refund carries Stripe's
+    ``failure_reason`` (``expired_or_canceled_card`` unless given) and the balance transaction
+    that gave the money back."""
     obj = fixture("refund")
+    failed = status == "failed"
     obj.update(
         id=refund_id or new_id("re"),
         amount=amount,
@@ -317,9 +329,13 @@ def refund(
         charge=charge or new_id("ch"),
         payment_intent=payment_intent,
         status=status,
-        created=now(),
+        reason=reason,
+        created=now() if created is None else created,
         balance_transaction=new_id("txn"),
     )
+    if failed:
+        obj["failure_reason"] = failure_reason or "expired_or_canceled_card"
+        obj["failure_balance_transaction"] = new_id("txn")
     return _apply(obj, fields)
 
 
@@ -442,7 +458,132 @@ def dispute_closed(**fields: Any) -> Obj:
     return any_event("charge.dispute.closed", dispute(**fields), **envelope)
 
 
+def refund_event(
+    type: str = "refund.updated",
+    *,
+    event_id: str | None = None,
+    event_created: int | None = None,
+    **fields: Any,
+) -> Obj:
+    """``refund.created/updated/failed`` or ``charge.refund.updated``, about one refund.
+
+    ``refund.failed`` defaults to a ``failed`` refund with Stripe's ``failure_reason``.
+    """
+    if type == "refund.failed":
+        fields.setdefault("status", "failed")
+    return any_event(type, refund(**fields), event_id=event_id, created=event_created)
+
+
+def balance_transaction(
+    *,
+    amount: int,
+    fee: int = 0,
+    currency: str = "usd",
+    source: str | None = None,
+    reporting_category: str = "dispute",
+    **fields: Any,
+) -> Obj:
+    """A balance transaction, as a dispute lists them: ``amount`` is negative when funds are
+    withdrawn; ``net`` is ``amount - fee``."""
+    obj = fixture("balance_transaction")
+    obj.update(
+        id=new_id("txn"),
+        amount=amount,
+        fee=fee,
+        net=amount - fee,
+        currency=currency,
+        source=source,
+        reporting_category=reporting_category,
+        type="adjustment",
+        description="Chargeback withdrawal" if amount < 0 else "Chargeback reversal",
+        created=now(),
+        available_on=now(),
+        fee_details=[]
+        if fee == 0
+        else [
+            {
+                "amount": fee,
+                "application": None,
+                "currency": currency,
+                "description": "Dispute fee",
+                "type": "stripe_fee",
+            }
+        ],
+    )
+    return _apply(obj, fields)
+
+
+def dispute_event(
+    type: str = "charge.dispute.updated",
+    *,
+    event_id: str | None = None,
+    event_created: int | None = None,
+    **fields: Any,
+) -> Obj:
+    """``charge.dispute.<type>``, e.g. ``funds_withdrawn`` (which, unless ``balance_transactions``
+    is given, lists the withdrawal of the amount and a 1500 fee) or ``funds_reinstated``."""
+    full = type if type.startswith("charge.dispute.") else f"charge.dispute.{type}"
+    obj = dispute(**fields)
+    if "balance_transactions" not in fields:
+        amount, currency = obj["amount"], obj["currency"]
+        withdrawn = balance_transaction(
+            amount=-amount, fee=1500, currency=currency, source=obj["id"]
+        )
+        if full == "charge.dispute.funds_withdrawn":
+            obj["balance_transactions"] = [withdrawn]
+        elif full == "charge.dispute.funds_reinstated":
+            reinstated = balance_transaction(
+                amount=amount,
+                currency=currency,
+                source=obj["id"],
+                reporting_category="dispute_reversal",
+            )
+            obj["balance_transactions"] = [withdrawn, reinstated]
+    return any_event(full, obj, event_id=event_id, created=event_created)
+
+
 # -- subscriptions ---------------------------------------------------------------------------------
+
+
+def subscription_item(
+    *,
+    subscription_id: str,
+    price_id: str = "price_pro_monthly",
+    quantity: int | None = 1,
+    current_period_start: int | None = None,
+    current_period_end: int | None = None,
+    item_id: str | None = None,
+    legacy: bool = False,
+) -> Obj:
+    """One item of a subscription, from Stripe's example item: with its own period from basil
+    on (``legacy=False``), without one before (the period is then the subscription's)."""
+    item = copy.deepcopy(fixture("subscription")["items"]["data"][0])
+    start = now() if current_period_start is None else current_period_start
+    end = start + MONTH if current_period_end is None else current_period_end
+    item.update(
+        id=item_id or new_id("si"),
+        subscription=subscription_id,
+        created=start,
+        quantity=quantity,
+        billing_thresholds=None,
+    )
+    item["price"].update(id=price_id, product=f"prod_{price_id}", transform_quantity=None)
+    item["plan"].update(
+        id=price_id,
+        amount=item["price"]["unit_amount"],
+        amount_decimal=item["price"]["unit_amount_decimal"],
+        billing_scheme="per_unit",
+        currency="usd",
+        interval_count=1,
+        livemode=False,
+        product=f"prod_{price_id}",
+        transform_usage=None,
+    )
+    if legacy:
+        del item["current_period_start"], item["current_period_end"]
+    else:
+        item.update(current_period_start=start, current_period_end=end)
+    return item
 
 
 def subscription(
@@ -451,6 +592,8 @@ def subscription(
     customer: str | Obj | _Fresh | None = FRESH,
     status: str = "active",
     price_ids: Sequence[str] = ("price_pro_monthly",),
+    quantity: int | None = 1,
+    items: Sequence[Obj] | None = None,
     current_period_start: int | None = None,
     current_period_end: int | None = None,
     cancel_at_period_end: bool = False,
@@ -459,36 +602,27 @@ def subscription(
     legacy: bool = False,
     **fields: Any,
 ) -> Obj:
-    """A subscription with one item per price; the period is on the items unless ``legacy``."""
+    """A subscription with one item per price (or the ``items`` given, see
+    :func:`subscription_item`); the period is on the items unless ``legacy``, where it is on the
+    subscription. Trials, ``pause_collection``, ``pending_update`` and ``test_clock`` are plain
+    fields of the object: pass them by keyword."""
     obj = fixture("subscription")
     sid = subscription_id or new_id("sub")
     start = now() if current_period_start is None else current_period_start
     end = start + MONTH if current_period_end is None else current_period_end
-    template = obj["items"]["data"][0]
-    items = []
-    for price_id in price_ids:
-        item = copy.deepcopy(template)
-        item.update(id=new_id("si"), subscription=sid, created=start)
-        item["price"].update(id=price_id, product=f"prod_{price_id}")
-        item["price"]["transform_quantity"] = None
-        item["plan"].update(
-            id=price_id,
-            amount=item["price"]["unit_amount"],
-            amount_decimal=item["price"]["unit_amount_decimal"],
-            billing_scheme="per_unit",
-            currency="usd",
-            interval_count=1,
-            livemode=False,
-            product=f"prod_{price_id}",
-            transform_usage=None,
-        )
-        item["billing_thresholds"] = None
-        if legacy:
-            del item["current_period_start"], item["current_period_end"]
-        else:
-            item.update(current_period_start=start, current_period_end=end)
-        items.append(item)
-    obj["items"].update(data=items, url=f"/v1/subscription_items?subscription={sid}")
+    if items is None:
+        items = [
+            subscription_item(
+                subscription_id=sid,
+                price_id=price_id,
+                quantity=quantity,
+                current_period_start=start,
+                current_period_end=end,
+                legacy=legacy,
+            )
+            for price_id in price_ids
+        ]
+    obj["items"].update(data=list(items), url=f"/v1/subscription_items?subscription={sid}")
     obj.update(
         id=sid,
         customer=_fresh(customer, "cus"),
@@ -522,26 +656,44 @@ def subscription_event(
     *,
     event_id: str | None = None,
     event_created: int | None = None,
+    api_version: str | None = None,
     previous_attributes: Mapping[str, Any] | None = None,
     **fields: Any,
 ) -> Obj:
-    """``customer.subscription.<type>``; ``type`` may be short (``"deleted"``)."""
+    """``customer.subscription.<type>``; ``type`` may be short (``"deleted"``). The envelope's
+    API version follows the shape (``legacy``) unless given."""
     full = type if type.startswith("customer.subscription.") else f"customer.subscription.{type}"
     if full == "customer.subscription.deleted":
         fields.setdefault("status", "canceled")
     if full == "customer.subscription.paused":
         fields.setdefault("status", "paused")
+    if api_version is None:
+        api_version = LEGACY_API_VERSION if fields.get("legacy") else API_VERSION
     return any_event(
         full,
         subscription(**fields),
         event_id=event_id,
         created=event_created,
-        api_version=LEGACY_API_VERSION if fields.get("legacy") else API_VERSION,
+        api_version=api_version,
         previous_attributes=previous_attributes,
     )
 
 
 # -- invoices --------------------------------------------------------------------------------------
+
+
+def price(price_id: str, *, unit_amount: int = 2000, currency: str = "usd") -> Obj:
+    """A recurring monthly price, as Stripe expands it."""
+    obj = fixture("price")
+    obj.update(
+        id=price_id,
+        product=f"prod_{price_id}",
+        unit_amount=unit_amount,
+        unit_amount_decimal=str(unit_amount),
+        currency=currency,
+        transform_quantity=None,
+    )
+    return obj
 
 
 def invoice_line(
@@ -550,37 +702,64 @@ def invoice_line(
     subscription: str | None,
     price_id: str | None,
     amount: int,
-    currency: str,
+    currency: str = "usd",
     period_start: int,
     period_end: int,
     proration: bool = False,
     legacy: bool = False,
+    quantity: int | None = 1,
+    line_id: str | None = None,
+    subscription_item: str | _Fresh | None = FRESH,
+    price_expanded: bool = False,
 ) -> Obj:
-    """One invoice line: a subscription item's charge when ``subscription`` is given."""
+    """One invoice line: a subscription item's charge (or proration) when ``subscription`` is
+    given, else a one-off invoice item's.
+
+    Basil shape: ``parent.subscription_item_details`` (or ``invoice_item_details``) and
+    ``pricing.price_details.price``, an id, or with ``price_expanded`` the price object (as
+    Stripe sends it since 2025-12-15). Legacy shape: ``type``, ``subscription``,
+    ``subscription_item``, ``proration``, and ``price`` and ``plan`` objects.
+    """
     line: Obj = copy.deepcopy(fixture("invoice")["lines"]["data"][0])
+    unit = amount // quantity if quantity else amount
     line.update(
-        id=new_id("il"),
+        id=line_id or new_id("il"),
         invoice=invoice_id,
         amount=amount,
         currency=currency,
         period={"start": period_start, "end": period_end},
+        quantity=quantity,
         subtotal=amount,
-        description="1 x Pro (at $20.00 / month)" if subscription else "One-off item",
+        description=(
+            ("Unused time on Pro" if amount < 0 else "Remaining time on Elite")
+            if proration
+            else f"{quantity} x Pro (at $20.00 / month)"
+            if subscription
+            else "One-off item"
+        ),
+        discountable=not proration,
         pretax_credit_amounts=[],
         taxes=[],
     )
-    item_id = new_id("si") if subscription else None
+    item_id = _fresh(subscription_item, "si") if subscription else None
+    invoice_item = new_id("ii") if proration or not subscription else None
     if legacy:
         del line["parent"], line["pricing"]
+        line_price = None if price_id is None else price(price_id, unit_amount=unit)
+        line_plan = None
+        if price_id is not None:
+            line_plan = fixture("plan")
+            line_plan.update(id=price_id, product=f"prod_{price_id}", amount=unit)
         line.update(
-            type="subscription" if subscription else "invoiceitem",
+            type="subscription" if subscription and not proration else "invoiceitem",
+            invoice_item=invoice_item,
             subscription=subscription,
             subscription_item=item_id,
             proration=proration,
-            price=None
-            if price_id is None
-            else {"id": price_id, "object": "price", "product": f"prod_{price_id}"},
-            plan=None if price_id is None else {"id": price_id, "object": "plan"},
+            proration_details={"credit_line_item": None},
+            price=line_price,
+            plan=line_plan,
+            unit_amount_excluding_tax=str(unit),
         )
         return line
     if subscription:
@@ -588,7 +767,7 @@ def invoice_line(
             "type": "subscription_item_details",
             "invoice_item_details": None,
             "subscription_item_details": {
-                "invoice_item": None,
+                "invoice_item": invoice_item,
                 "proration": proration,
                 "proration_details": {"credited_items": None},
                 "subscription": subscription,
@@ -599,25 +778,58 @@ def invoice_line(
         parent = {
             "type": "invoice_item_details",
             "invoice_item_details": {
-                "invoice_item": new_id("ii"),
+                "invoice_item": invoice_item,
                 "proration": proration,
                 "proration_details": {"credited_items": None},
                 "subscription": None,
             },
             "subscription_item_details": None,
         }
+    details: Obj | None = None
+    if price_id is not None:
+        details = {
+            "price": price(price_id, unit_amount=unit) if price_expanded else price_id,
+            "product": f"prod_{price_id}",
+        }
     line.update(
         subscription=None,
         parent=parent,
         pricing={
             "type": "price_details",
-            "price_details": None
-            if price_id is None
-            else {"price": price_id, "product": f"prod_{price_id}"},
-            "unit_amount_decimal": str(amount),
+            "price_details": details,
+            "unit_amount_decimal": str(unit),
         },
     )
     return line
+
+
+def invoice_payment(
+    *,
+    invoice_id: str,
+    payment_intent: str | Obj,
+    amount: int,
+    currency: str = "usd",
+    status: str = "paid",
+    created: int | None = None,
+) -> Obj:
+    """One entry of a basil invoice's ``payments`` list: a payment intent that paid it (or, with
+    ``status="open"``, one that is still trying)."""
+    obj = fixture("invoice_payment")
+    at = now() if created is None else created
+    paid = status == "paid"
+    obj.update(
+        id=new_id("inpay"),
+        invoice=invoice_id,
+        amount_paid=amount if paid else None,
+        amount_requested=amount,
+        currency=currency,
+        created=at,
+        livemode=False,
+        payment={"type": "payment_intent", "payment_intent": payment_intent},
+        status=status,
+        status_transitions={"canceled_at": None, "paid_at": at if paid else None},
+    )
+    return obj
 
 
 def invoice(
@@ -633,6 +845,11 @@ def invoice(
     billing_reason: str = "subscription_cycle",
     status: str = "paid",
     lines: Sequence[Obj] | None = None,
+    lines_has_more: bool = False,
+    metadata: Mapping[str, str] | None = None,
+    subscription_metadata: Mapping[str, str] | None = None,
+    payment_intent: str | Obj | _Fresh | None = FRESH,
+    include_payments: bool = False,
     legacy: bool = False,
     **fields: Any,
 ) -> Obj:
@@ -640,6 +857,14 @@ def invoice(
 
     The lines cover ``period_start..period_end`` (the paid period); the invoice's own
     ``period_start/end``, as Stripe sets them for a renewal, are those of the period before.
+    ``metadata`` is the invoice's own; ``subscription_metadata`` the snapshot of the
+    subscription's that Stripe puts on a subscription invoice (basil
+    ``parent.subscription_details.metadata``, legacy ``subscription_details.metadata``).
+
+    ``payment_intent`` (fresh unless given; None for a $0 or draft invoice) is the attempt that
+    paid or tries to pay: legacy ``payment_intent`` and ``charge``; in the basil shape it appears
+    only in the ``payments`` list, which Stripe includes only when expanded
+    (``include_payments``).
     """
     obj = fixture("invoice")
     iid = invoice_id or new_id("in")
@@ -663,18 +888,23 @@ def invoice(
             for price_id in price_ids
         ]
     total = sum(line["amount"] for line in lines)
+    if payment_intent is FRESH:
+        attempted = status in ("paid", "open", "uncollectible") and total > 0
+        payment_intent = new_id("pi") if attempted else None
     obj.update(
         id=iid,
         customer=_fresh(customer, "cus"),
+        customer_email="jenny.rosen@example.com",
         currency=currency,
-        amount_due=total,
+        amount_due=max(total, 0),
         amount_paid=amount_paid if paid else 0,
-        amount_remaining=0 if paid else total,
+        amount_remaining=0 if paid else max(total, 0),
         amount_overpaid=0,
         attempted=True,
         attempt_count=1,
         billing_reason=billing_reason,
         status=status,
+        metadata=dict(metadata or {}),
         created=start,
         effective_at=start,
         due_date=None,
@@ -692,26 +922,57 @@ def invoice(
         webhooks_delivered_at=None,
         status_transitions={
             "finalized_at": start,
-            "marked_uncollectible_at": None,
+            "marked_uncollectible_at": start if status == "uncollectible" else None,
             "paid_at": start if paid else None,
-            "voided_at": None,
+            "voided_at": start if status == "void" else None,
         },
     )
-    obj["lines"].update(data=list(lines), url=f"/v1/invoices/{iid}/lines")
+    obj["lines"].update(data=list(lines), has_more=lines_has_more, url=f"/v1/invoices/{iid}/lines")
     if legacy:
         del obj["parent"]
-        obj["subscription"] = sub
+        obj.update(
+            subscription=sub,
+            subscription_details={"metadata": dict(subscription_metadata or {})} if sub else None,
+            paid=paid,
+            paid_out_of_band=False,
+            payment_intent=payment_intent,
+            charge=new_id("ch") if payment_intent else None,
+        )
     else:
         obj["subscription"] = None
         obj["parent"] = (
             {
                 "type": "subscription_details",
                 "quote_details": None,
-                "subscription_details": {"metadata": {}, "subscription": sub},
+                "subscription_details": {
+                    "metadata": dict(subscription_metadata or {}),
+                    "subscription": sub,
+                },
             }
             if sub
             else None
         )
+        if include_payments:
+            payments = (
+                []
+                if payment_intent is None
+                else [
+                    invoice_payment(
+                        invoice_id=iid,
+                        payment_intent=payment_intent,
+                        amount=max(total, 0),
+                        currency=currency,
+                        status="paid" if paid else "open",
+                        created=start,
+                    )
+                ]
+            )
+            obj["payments"] = {
+                "object": "list",
+                "data": payments,
+                "has_more": False,
+                "url": f"/v1/invoices/{iid}/payments",
+            }
     return _apply(obj, fields)
 
 
@@ -720,17 +981,25 @@ def invoice_event(
     *,
     event_id: str | None = None,
     event_created: int | None = None,
+    api_version: str | None = None,
     **fields: Any,
 ) -> Obj:
-    """``invoice.<type>``: ``paid``, ``payment_succeeded`` or ``payment_failed`` (or any other)."""
+    """``invoice.<type>``: ``paid``, ``payment_succeeded``, ``payment_failed`` (an ``open``
+    invoice that Stripe retries in 3 days), ``voided``, ``marked_uncollectible``,
+    ``payment_action_required``, or any other. The envelope's API version follows the shape
+    (``legacy``) unless given."""
     full = type if type.startswith("invoice.") else f"invoice.{type}"
     if full == "invoice.payment_failed":
         fields.setdefault("status", "open")
         fields.setdefault("next_payment_attempt", now() + 3 * DAY)
+    if full == "invoice.payment_action_required":
+        fields.setdefault("status", "open")
+    if full == "invoice.voided":
+        fields.setdefault("status", "void")
+    if full == "invoice.marked_uncollectible":
+        fields.setdefault("status", "uncollectible")
+    if api_version is None:
+        api_version = LEGACY_API_VERSION if fields.get("legacy") else API_VERSION
     return any_event(
-        full,
-        invoice(**fields),
-        event_id=event_id,
-        created=event_created,
-        api_version=LEGACY_API_VERSION if fields.get("legacy") else API_VERSION,
+        full, invoice(**fields), event_id=event_id, created=event_created, api_version=api_version
     )

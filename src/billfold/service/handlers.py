@@ -125,11 +125,23 @@ class EventHandlers:
                     now,
                 )
                 return Applied(status="processed", note=reversal.describe())
-            case f.SubscriptionChanged() | f.InvoicePaid() | f.InvoicePaymentFailed():
+            case (
+                f.SubscriptionChanged()
+                | f.SubscriptionNoted()
+                | f.InvoicePaid()
+                | f.InvoicePaymentFailed()
+                | f.InvoiceNoted()
+            ):
                 return Applied(
                     status="ignored",
                     note="subscriptions and invoices are not handled by this release",
                 )
+            case f.RefundChanged():
+                return Applied(
+                    status="ignored", note="refunds are clawed back from charge.refunded"
+                )
+            case f.DisputeNoted():
+                return Applied(status="ignored", note=f"dispute {fact.dispute_id}: {fact.kind}")
             case f.Ignored():
                 return Applied(status="ignored", note=fact.reason)
             case _:
