@@ -120,6 +120,33 @@ def test_given_an_order_needing_attention_when_resolved_from_the_cli_then_grante
         assert balances(services, "user_1") == {"credits": 500}
 
 
+def test_given_an_order_whose_package_is_unknown_when_resolved_without_one_then_one_clear_line(
+    db_url: str, engine: Any
+) -> None:
+    """Resolving it needs the session's line items from Stripe, and no Stripe key is set: the
+    operator is told to name the package, in one line, and nothing is granted."""
+    event = se.checkout_session_completed(
+        metadata={"billfold_account": "user_1", "billfold_package": "no_such_pack"}
+    )
+    with running_app(db_url) as (client, services):
+        deliver(client, event)
+        page = services.views.orders(status="needs_attention")
+        assert len(page.data) == 1
+        order = page.data[0]
+        result = run(db_url, "orders", "resolve", order.id, "--account", "user_1")
+        assert result.exit_code == 1
+        assert "Traceback" not in result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1, result.output
+        assert lines[0].startswith("error: ")
+        assert "name the package" in lines[0]
+        assert balances(services, "user_1") == {}
+        assert services.views.order(order.id).status == "needs_attention"
+        fixed = run(db_url, "orders", "resolve", order.id, "--package", "starter")
+        assert fixed.exit_code == 0, fixed.output
+        assert balances(services, "user_1") == {"credits": 500}
+
+
 def test_given_a_manual_grant_then_it_needs_a_reason_and_shows_in_the_balance(
     db_url: str, engine: Any
 ) -> None:
