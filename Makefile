@@ -48,8 +48,10 @@ migrations-check: setup
 	@BILLFOLD_DATABASE_URL=sqlite:///.alembic-check.db $(BIN)/alembic upgrade head >/dev/null
 	@BILLFOLD_DATABASE_URL=sqlite:///.alembic-check.db $(BIN)/alembic check; rc=$$?; rm -f .alembic-check.db*; exit $$rc
 
+# Branch coverage is measured on every run and summarised (the least-covered files and the total).
 pytest: setup browser
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-branch --cov-report=
+	@$(BIN)/coverage report --skip-covered --sort=cover --precision=1 | tail -n 12
 
 test: lint typecheck imports migrations-check pytest
 

@@ -100,26 +100,38 @@ def truncate_all(engine: Engine) -> None:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, _sqlite_template: Path) -> Iterator[str]:
-    """A freshly migrated, empty database: a SQLite file, or the test PostgreSQL emptied."""
+    """A freshly migrated, empty database: a SQLite file, or the test PostgreSQL emptied.
+
+    After the test, ``billfold verify`` runs on it and the test fails on any violation of the
+    ledger's invariants, unless it is marked ``damages_ledger`` (tests of ``verify`` itself)."""
     if request.param == "sqlite":
         path = tmp_path / "billfold.db"
         shutil.copy(_sqlite_template, path)
-        yield f"sqlite:///{path}"
-        return
-    engine = request.getfixturevalue("_pg_engine")
-    truncate_all(engine)
-    yield postgres_url()
+        url = f"sqlite:///{path}"
+    else:
+        truncate_all(request.getfixturevalue("_pg_engine"))
+        url = postgres_url()
+    yield url
+    if request.node.get_closest_marker("damages_ledger") is None:
+        assert_ledger_invariants(url)
+
+
+def assert_ledger_invariants(url: str) -> None:
+    eng = db_engine.make_engine(url)
+    try:
+        problems = verify(eng)
+    finally:
+        eng.dispose()
+    assert problems == [], "the ledger invariants do not hold after the test:\n" + "\n".join(
+        problems
+    )
 
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     eng = db_engine.make_engine(db_url, pool_size=20)
     yield eng
-    problems = verify(eng)
     eng.dispose()
-    assert problems == [], "the ledger invariants do not hold after the test:\n" + "\n".join(
-        problems
-    )
 
 
 @pytest.fixture

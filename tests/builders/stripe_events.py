@@ -557,7 +557,7 @@ def subscription_item(
 ) -> Obj:
     """One item of a subscription, from Stripe's example item: with its own period from basil
     on (``legacy=False``), without one before (the period is then the subscription's)."""
-    item = copy.deepcopy(fixture("subscription")["items"]["data"][0])
+    item: dict[str, Any] = copy.deepcopy(fixture("subscription")["items"]["data"][0])
     start = now() if current_period_start is None else current_period_start
     end = start + MONTH if current_period_end is None else current_period_end
     item.update(

@@ -170,7 +170,8 @@ def test_the_idempotency_key_goes_to_stripe_scoped_by_caller(api: Api) -> None:
     assert create(client, {**as_user("user_1"), "Idempotency-Key": "k1"}).status_code == 201
     none, server_1, server_2, user = stripe.idempotency_keys
     assert none is None
-    assert server_1 == server_2 is not None
+    assert server_1 is not None
+    assert server_1 == server_2
     assert user is not None
     assert user != server_1  # another caller's "k1" is another request
     assert "k1" not in server_1

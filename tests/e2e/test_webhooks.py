@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,9 +30,11 @@ from tests.support.app import (
     use_stripe,
 )
 
+App = tuple[TestClient, Services]
+
 
 @pytest.fixture
-def app(db_url: str, engine: Any) -> Iterator[tuple[TestClient, Services]]:
+def app(db_url: str, engine: Any) -> Iterator[App]:
     with running_app(db_url) as pair:
         yield pair
 
@@ -51,7 +54,7 @@ def paid_session(account: str = "user_1", package: str = "starter", **fields: An
 # --- the receiving table ---------------------------------------------------------------------------
 
 
-def test_given_a_paid_checkout_when_delivered_then_credits_are_granted(app):
+def test_given_a_paid_checkout_when_delivered_then_credits_are_granted(app: App) -> None:
     client, services = app
     event = paid_session()
     response = deliver(client, event)
@@ -71,7 +74,9 @@ def test_given_a_paid_checkout_when_delivered_then_credits_are_granted(app):
     ],
     ids=["missing", "garbled", "bad-timestamp", "no-v1"],
 )
-def test_given_a_missing_or_garbled_signature_then_400_and_nothing_stored(app, headers):
+def test_given_a_missing_or_garbled_signature_then_400_and_nothing_stored(
+    app: App, headers: dict[str, str]
+) -> None:
     client, services = app
     body = json.dumps(paid_session()).encode()
     response = client.post("/webhooks/stripe", content=body, headers=headers)
@@ -79,14 +84,14 @@ def test_given_a_missing_or_garbled_signature_then_400_and_nothing_stored(app, h
     assert count(services, "events") == 0
 
 
-def test_given_a_signature_with_the_wrong_secret_then_400(app):
+def test_given_a_signature_with_the_wrong_secret_then_400(app: App) -> None:
     client, services = app
     response = deliver(client, paid_session(), secret="whsec_someone_else")
     assert response.status_code == 400
     assert count(services, "events") == 0
 
 
-def test_given_a_tampered_body_then_400(app):
+def test_given_a_tampered_body_then_400(app: App) -> None:
     client, services = app
     body, headers = se.signed(paid_session(), SECRET)
     response = client.post(
@@ -96,13 +101,13 @@ def test_given_a_tampered_body_then_400(app):
     assert count(services, "events") == 0
 
 
-def test_given_the_previous_secret_during_rotation_then_accepted(app):
+def test_given_the_previous_secret_during_rotation_then_accepted(app: App) -> None:
     client, services = app
     assert deliver(client, paid_session(), secret=OLD_SECRET).status_code == 200
     assert balances(services, "user_1") == {"credits": 500}
 
 
-def test_given_only_a_v0_signature_then_rejected(app):
+def test_given_only_a_v0_signature_then_rejected(app: App) -> None:
     client, services = app
     body, headers = se.signed(paid_session(), SECRET)
     headers["Stripe-Signature"] = headers["Stripe-Signature"].replace("v1=", "v0=")
@@ -111,7 +116,7 @@ def test_given_only_a_v0_signature_then_rejected(app):
 
 
 @pytest.mark.parametrize("skew", [-301, 301, -3600, 3600])
-def test_given_a_timestamp_outside_the_tolerance_then_400(app, skew):
+def test_given_a_timestamp_outside_the_tolerance_then_400(app: App, skew: int) -> None:
     client, services = app
     response = deliver(client, paid_session(), timestamp=int(time.time()) + skew)
     assert response.status_code == 400
@@ -119,7 +124,9 @@ def test_given_a_timestamp_outside_the_tolerance_then_400(app, skew):
 
 
 @pytest.mark.parametrize("skew", [-290, 290])
-def test_given_a_timestamp_inside_the_tolerance_either_way_then_accepted(app, skew):
+def test_given_a_timestamp_inside_the_tolerance_either_way_then_accepted(
+    app: App, skew: int
+) -> None:
     client, _ = app
     assert deliver(client, paid_session(), timestamp=int(time.time()) + skew).status_code == 200
 
@@ -129,7 +136,7 @@ def test_given_a_timestamp_inside_the_tolerance_either_way_then_accepted(app, sk
     [b"not json", b"[]", b'{"id": "evt_1", "object": "customer"}', b'{"hello": "world"}'],
     ids=["not-json", "array", "not-an-event", "no-id"],
 )
-def test_given_a_valid_signature_on_something_not_an_event_then_400(app, body):
+def test_given_a_valid_signature_on_something_not_an_event_then_400(app: App, body: bytes) -> None:
     client, services = app
     from billfold.adapters.stripe.signature import sign
 
@@ -138,7 +145,7 @@ def test_given_a_valid_signature_on_something_not_an_event_then_400(app, body):
     assert count(services, "events") == 0
 
 
-def test_given_a_body_over_one_mebibyte_then_413_and_nothing_stored(app):
+def test_given_a_body_over_one_mebibyte_then_413_and_nothing_stored(app: App) -> None:
     client, services = app
     event = paid_session()
     event["data"]["object"]["metadata"]["padding"] = "x" * (1024 * 1024)
@@ -147,7 +154,7 @@ def test_given_a_body_over_one_mebibyte_then_413_and_nothing_stored(app):
     assert count(services, "events") == 0
 
 
-def test_given_an_event_already_in_the_inbox_then_200_and_nothing_new(app):
+def test_given_an_event_already_in_the_inbox_then_200_and_nothing_new(app: App) -> None:
     client, services = app
     event = paid_session()
     assert deliver(client, event).status_code == 200
@@ -159,7 +166,7 @@ def test_given_an_event_already_in_the_inbox_then_200_and_nothing_new(app):
     assert balances(services, "user_1") == {"credits": 500}
 
 
-def test_given_an_event_type_billfold_does_not_handle_then_200_and_ignored(app):
+def test_given_an_event_type_billfold_does_not_handle_then_200_and_ignored(app: App) -> None:
     client, services = app
     event = se.any_event("customer.created", se.customer())
     response = deliver(client, event)
@@ -167,7 +174,9 @@ def test_given_an_event_type_billfold_does_not_handle_then_200_and_ignored(app):
     assert event_status(services, event["id"]) == "ignored"
 
 
-def test_given_an_event_that_cannot_be_resolved_then_200_and_the_order_needs_attention(app):
+def test_given_an_event_that_cannot_be_resolved_then_200_and_the_order_needs_attention(
+    app: App,
+) -> None:
     client, services = app
     event = se.checkout_session_completed(
         metadata={},
@@ -188,7 +197,9 @@ def test_given_an_event_that_cannot_be_resolved_then_200_and_the_order_needs_att
     assert count(services, "grants") == 0
 
 
-def test_given_processing_raises_then_200_failed_and_the_worker_retries(app, monkeypatch):
+def test_given_processing_raises_then_200_failed_and_the_worker_retries(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client, services = app
     event = paid_session()
     calls = {"n": 0}
@@ -222,8 +233,8 @@ def test_given_processing_raises_then_200_failed_and_the_worker_retries(app, mon
 
 
 def test_given_an_event_failing_every_time_then_it_ends_dead_and_an_admin_can_retry(
-    db_url, engine, monkeypatch
-):
+    db_url: str, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock = [int(time.time())]
     with running_app(db_url, clock=lambda: clock[0], worker_max_attempts=3) as (client, services):
         event = paid_session()
@@ -255,13 +266,13 @@ def test_given_an_event_failing_every_time_then_it_ends_dead_and_an_admin_can_re
 # --- the event table: one-time purchases -----------------------------------------------------------
 
 
-def test_given_no_payment_required_then_fulfilled(app):
+def test_given_no_payment_required_then_fulfilled(app: App) -> None:
     client, services = app
     deliver(client, paid_session(payment_status="no_payment_required", package="starter"))
     assert balances(services, "user_1") == {"credits": 500}
 
 
-def test_given_a_delayed_method_then_pending_until_async_success(app):
+def test_given_a_delayed_method_then_pending_until_async_success(app: App) -> None:
     client, services = app
     sid = se.new_id("cs_test")
     meta = {"billfold_account": "user_1", "billfold_package": "popular"}
@@ -280,7 +291,7 @@ def test_given_a_delayed_method_then_pending_until_async_success(app):
     assert [o["status"] for o in orders] == ["fulfilled"]
 
 
-def test_given_async_success_before_completed_then_one_grant_and_no_downgrade(app):
+def test_given_async_success_before_completed_then_one_grant_and_no_downgrade(app: App) -> None:
     client, services = app
     sid = se.new_id("cs_test")
     meta = {"billfold_account": "user_1", "billfold_package": "starter"}
@@ -299,8 +310,8 @@ def test_given_async_success_before_completed_then_one_grant_and_no_downgrade(ap
     [(se.async_payment_failed, "failed"), (se.session_expired, "expired")],
 )
 def test_given_a_failed_or_expired_session_then_the_order_says_so_and_nothing_is_granted(
-    app, builder, status
-):
+    app: App, builder: Any, status: Any
+) -> None:
     client, services = app
     meta = {"billfold_account": "user_1", "billfold_package": "starter"}
     event = builder(metadata=meta)
@@ -310,7 +321,7 @@ def test_given_a_failed_or_expired_session_then_the_order_says_so_and_nothing_is
     assert balances(services, "user_1") == {}
 
 
-def test_given_the_same_session_in_two_different_events_then_one_grant(app):
+def test_given_the_same_session_in_two_different_events_then_one_grant(app: App) -> None:
     client, services = app
     sid = se.new_id("cs_test")
     deliver(client, paid_session(session_id=sid))
@@ -325,7 +336,7 @@ def test_given_the_same_session_in_two_different_events_then_one_grant(app):
     assert count(services, "grants") == 1
 
 
-def test_given_a_package_with_a_bonus_then_both_grants_with_priority_and_expiry(app):
+def test_given_a_package_with_a_bonus_then_both_grants_with_priority_and_expiry(app: App) -> None:
     client, services = app
     deliver(client, paid_session(package="professional"))
     with services.infra.uow() as uow:
@@ -339,13 +350,13 @@ def test_given_a_package_with_a_bonus_then_both_grants_with_priority_and_expiry(
     assert balances(services, "user_1") == {"credits": 4000}
 
 
-def test_given_a_custom_amount_top_up_then_the_paid_amount_is_credited(app):
+def test_given_a_custom_amount_top_up_then_the_paid_amount_is_credited(app: App) -> None:
     client, services = app
     deliver(client, paid_session(package="budget", amount_total=2500))
     assert balances(services, "user_1") == {"usd": 2500}
 
 
-def test_given_a_custom_amount_out_of_range_then_needs_attention(app):
+def test_given_a_custom_amount_out_of_range_then_needs_attention(app: App) -> None:
     client, services = app
     deliver(client, paid_session(package="budget", amount_total=100))
     orders = client.get("/v1/orders?status=needs_attention", headers=admin_headers()).json()
@@ -358,8 +369,8 @@ def test_given_a_custom_amount_out_of_range_then_needs_attention(app):
     ("amount", "currency"), [(500, "usd"), (499, "eur")], ids=["amount", "currency"]
 )
 def test_given_a_paid_amount_or_currency_that_does_not_match_then_needs_attention(
-    app, amount, currency
-):
+    app: App, amount: Any, currency: Any
+) -> None:
     client, services = app
     deliver(client, paid_session(package="starter", amount_total=amount, currency=currency))
     orders = client.get("/v1/orders?status=needs_attention", headers=admin_headers()).json()
@@ -367,14 +378,14 @@ def test_given_a_paid_amount_or_currency_that_does_not_match_then_needs_attentio
     assert balances(services, "user_1") == {}
 
 
-def test_given_an_unknown_package_in_metadata_then_needs_attention(app):
+def test_given_an_unknown_package_in_metadata_then_needs_attention(app: App) -> None:
     client, _ = app
     deliver(client, paid_session(package="nope"))
     orders = client.get("/v1/orders?status=needs_attention", headers=admin_headers()).json()
     assert "unknown package" in orders["data"][0]["status_reason"]
 
 
-def test_given_client_reference_id_only_then_it_names_the_account(app):
+def test_given_client_reference_id_only_then_it_names_the_account(app: App) -> None:
     client, services = app
     deliver(
         client,
@@ -385,7 +396,7 @@ def test_given_client_reference_id_only_then_it_names_the_account(app):
     assert balances(services, "user_ref") == {"credits": 500}
 
 
-def test_given_a_linked_customer_then_the_account_is_found_by_customer(app):
+def test_given_a_linked_customer_then_the_account_is_found_by_customer(app: App) -> None:
     client, services = app
     with services.infra.uow() as uow:
         uow.accounts.upsert("user_cus", now=services.clock(), stripe_customer_id="cus_linked")
@@ -399,7 +410,7 @@ def test_given_a_linked_customer_then_the_account_is_found_by_customer(app):
     assert balances(services, "user_cus") == {"credits": 500}
 
 
-def test_given_only_an_email_of_exactly_one_account_then_that_account(app):
+def test_given_only_an_email_of_exactly_one_account_then_that_account(app: App) -> None:
     client, services = app
     with services.infra.uow() as uow:
         uow.accounts.upsert("user_mail", now=services.clock(), email="Jenny@Example.com")
@@ -414,8 +425,8 @@ def test_given_only_an_email_of_exactly_one_account_then_that_account(app):
 
 
 def test_given_line_items_with_a_catalog_price_then_the_worker_resolves_the_package(
-    db_url, engine, tmp_path
-):
+    db_url: str, engine: Any, tmp_path: Path
+) -> None:
     catalog = tmp_path / "catalog.toml"
     catalog.write_text(
         '[units.credits]\n[packages.starter]\ntitle = "Starter"\ncurrency = "usd"\nprice = 499\n'
@@ -438,7 +449,7 @@ def test_given_line_items_with_a_catalog_price_then_the_worker_resolves_the_pack
         assert balances(services, "user_li") == {"credits": 500}
 
 
-def test_given_a_payment_intent_billfold_created_then_it_is_fulfilled_once(app):
+def test_given_a_payment_intent_billfold_created_then_it_is_fulfilled_once(app: App) -> None:
     client, services = app
     event = se.payment_intent_succeeded(
         amount=499,
@@ -450,7 +461,7 @@ def test_given_a_payment_intent_billfold_created_then_it_is_fulfilled_once(app):
     assert balances(services, "user_pi") == {"credits": 500}
 
 
-def test_given_a_payment_intent_of_a_checkout_then_it_is_only_recorded(app):
+def test_given_a_payment_intent_of_a_checkout_then_it_is_only_recorded(app: App) -> None:
     client, services = app
     session = paid_session()
     pi = session["data"]["object"]["payment_intent"]
@@ -468,7 +479,7 @@ def test_given_a_payment_intent_of_a_checkout_then_it_is_only_recorded(app):
 # --- refunds and disputes --------------------------------------------------------------------------
 
 
-def test_given_a_full_refund_then_the_grants_are_clawed_back_once(app):
+def test_given_a_full_refund_then_the_grants_are_clawed_back_once(app: App) -> None:
     client, services = app
     session = paid_session(package="popular")
     pi = session["data"]["object"]["payment_intent"]
@@ -481,7 +492,7 @@ def test_given_a_full_refund_then_the_grants_are_clawed_back_once(app):
     assert order["status"] == "refunded"
 
 
-def test_given_partial_refunds_then_the_refunded_share_is_clawed_back(app):
+def test_given_partial_refunds_then_the_refunded_share_is_clawed_back(app: App) -> None:
     client, services = app
     session = paid_session(package="popular")
     pi = session["data"]["object"]["payment_intent"]
@@ -492,7 +503,7 @@ def test_given_partial_refunds_then_the_refunded_share_is_clawed_back(app):
     assert balances(services, "user_1") == {"credits": 0}
 
 
-def test_given_a_refund_after_spending_with_floor_policy_then_only_what_is_left(app):
+def test_given_a_refund_after_spending_with_floor_policy_then_only_what_is_left(app: App) -> None:
     client, services = app
     session = paid_session(package="starter")
     pi = session["data"]["object"]["payment_intent"]
@@ -504,7 +515,7 @@ def test_given_a_refund_after_spending_with_floor_policy_then_only_what_is_left(
     assert balances(services, "user_1") == {"credits": 0}
 
 
-def test_given_a_dispute_then_the_share_is_held_and_released_when_won(app):
+def test_given_a_dispute_then_the_share_is_held_and_released_when_won(app: App) -> None:
     client, services = app
     session = paid_session(package="starter")
     pi = session["data"]["object"]["payment_intent"]
@@ -520,7 +531,7 @@ def test_given_a_dispute_then_the_share_is_held_and_released_when_won(app):
     assert balances(services, "user_1") == {"credits": 500}
 
 
-def test_given_a_lost_dispute_then_the_share_is_clawed_back(app):
+def test_given_a_lost_dispute_then_the_share_is_clawed_back(app: App) -> None:
     client, services = app
     session = paid_session(package="starter")
     pi = session["data"]["object"]["payment_intent"]
@@ -538,7 +549,7 @@ def test_given_a_lost_dispute_then_the_share_is_clawed_back(app):
 # --- concurrency and operators ---------------------------------------------------------------------
 
 
-def test_given_one_event_delivered_50_times_concurrently_then_one_grant(app):
+def test_given_one_event_delivered_50_times_concurrently_then_one_grant(app: App) -> None:
     client, services = app
     event = paid_session()
     body, headers = se.signed(event, SECRET)
@@ -557,7 +568,7 @@ def test_given_one_event_delivered_50_times_concurrently_then_one_grant(app):
     assert count(services, "events") == 1
 
 
-def test_given_the_same_session_in_many_events_concurrently_then_one_grant(app):
+def test_given_the_same_session_in_many_events_concurrently_then_one_grant(app: App) -> None:
     client, services = app
     sid = se.new_id("cs_test")
     events = [paid_session(session_id=sid) for _ in range(20)]
@@ -568,7 +579,9 @@ def test_given_the_same_session_in_many_events_concurrently_then_one_grant(app):
     assert count(services, "grants") == 1
 
 
-def test_given_an_order_in_needs_attention_when_an_operator_resolves_it_then_one_grant(app):
+def test_given_an_order_in_needs_attention_when_an_operator_resolves_it_then_one_grant(
+    app: App,
+) -> None:
     client, services = app
     deliver(client, paid_session(package="starter", amount_total=450))
     order = client.get("/v1/orders?status=needs_attention", headers=admin_headers()).json()
@@ -593,7 +606,7 @@ def test_given_an_order_in_needs_attention_when_an_operator_resolves_it_then_one
     assert balances(services, "user_1") == {"credits": 500}
 
 
-def test_given_an_unresolvable_order_when_resolved_without_an_account_then_409(app):
+def test_given_an_unresolvable_order_when_resolved_without_an_account_then_409(app: App) -> None:
     client, services = app
     deliver(
         client,
@@ -617,7 +630,7 @@ def test_given_an_unresolvable_order_when_resolved_without_an_account_then_409(a
     assert balances(services, "user_9") == {"credits": 500}
 
 
-def test_given_admin_routes_then_server_keys_are_refused(app):
+def test_given_admin_routes_then_server_keys_are_refused(app: App) -> None:
     client, _ = app
     from tests.support.app import API_KEY
 
@@ -627,7 +640,9 @@ def test_given_admin_routes_then_server_keys_are_refused(app):
     assert client.get("/v1/events").status_code == 401
 
 
-def test_given_an_event_then_the_admin_sees_it_verbatim_and_pages_through_the_inbox(app):
+def test_given_an_event_then_the_admin_sees_it_verbatim_and_pages_through_the_inbox(
+    app: App,
+) -> None:
     client, _ = app
     events = [paid_session(account=f"user_{i}") for i in range(3)]
     for event in events:
@@ -645,7 +660,7 @@ def test_given_an_event_then_the_admin_sees_it_verbatim_and_pages_through_the_in
     assert client.get("/v1/events/evt_missing", headers=admin_headers()).status_code == 404
 
 
-def test_healthz_reports_database_secret_types_and_backlog(app):
+def test_healthz_reports_database_secret_types_and_backlog(app: App) -> None:
     client, _ = app
     body = client.get("/healthz").json()
     assert body["database"] == "ok"

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -26,6 +26,8 @@ from billfold.adapters.db import tables as t
 from billfold.domain import errors
 from billfold.service import ledger as L
 from billfold.service.ledger import movement
+
+E = TypeVar("E", bound=BaseException)
 
 UNITS = frozenset({"credits", "tokens"})
 USER = "user_1"
@@ -58,11 +60,12 @@ class Books:
     def key(self, prefix: str) -> str:
         return f"{prefix}-{next(self._keys)}"
 
+    # Amounts, accounts and times are Any: the tests hand the ledger bad input on purpose.
     def grant(
         self,
-        amount: int,
+        amount: Any,
         *,
-        account: str = USER,
+        account: Any = USER,
         unit: str = "credits",
         priority: int = 0,
         expires_in: int | None = None,
@@ -83,14 +86,14 @@ class Books:
         )
 
     def spend(
-        self, amount: int, *, account: str = USER, unit: str = "credits", key: str | None = None
+        self, amount: Any, *, account: Any = USER, unit: str = "credits", key: str | None = None
     ) -> L.SpendResult:
         return self.ledger.spend(
             L.Spend(key=key or self.key("spend"), account_id=account, unit=unit, amount=amount)
         )
 
     def hold(
-        self, amount: int, *, account: str = USER, ttl: int = HOUR, key: str | None = None
+        self, amount: Any, *, account: Any = USER, ttl: Any = HOUR, key: str | None = None
     ) -> L.HoldResult:
         return self.ledger.hold(
             L.Hold(
@@ -102,7 +105,7 @@ class Books:
             )
         )
 
-    def capture(self, hold_id: str, amount: int | None = None) -> L.HoldResult:
+    def capture(self, hold_id: str, amount: Any = None) -> L.HoldResult:
         return self.ledger.capture(
             L.Capture(key=self.key("capture"), hold_id=hold_id, amount=amount)
         )
@@ -111,7 +114,7 @@ class Books:
         return self.ledger.release(L.Release(key=self.key("release"), hold_id=hold_id))
 
     def clawback(
-        self, amount: int, *, origin: str, policy: str = "floor", account: str = USER
+        self, amount: Any, *, origin: str, policy: Any = "floor", account: Any = USER
     ) -> L.ClawbackResult:
         return self.ledger.clawback(
             L.Clawback(
@@ -120,7 +123,7 @@ class Books:
                 unit="credits",
                 amount=amount,
                 origin=origin,
-                policy=policy,  # type: ignore[arg-type]
+                policy=policy,
             )
         )
 
@@ -129,9 +132,7 @@ class Books:
         view = self.ledger.balances(account).get(unit)
         return (0, 0, 0) if view is None else (view.available, view.held, view.debt)
 
-    def refused(
-        self, error: type[BaseException], action: Callable[[], object]
-    ) -> pytest.ExceptionInfo[BaseException]:
+    def refused(self, error: type[E], action: Callable[[], object]) -> pytest.ExceptionInfo[E]:
         """Run ``action``, expect ``error``, and check that not one row changed."""
         before = snapshot(self.engine)
         with pytest.raises(error) as info:
@@ -213,7 +214,13 @@ def test_given_an_expiry_not_in_the_future_or_not_a_timestamp_when_granting_then
         info = books.refused(errors.ValidationError, partial(books.grant, 5, expires_in=expires_in))
         assert info.value.details["param"] == "expires_at"
     for expires_at in (1.5e12, "1900000000", True):
-        grant = L.Grant(key="g", account_id=USER, unit="credits", amount=5, expires_at=expires_at)
+        grant = L.Grant(
+            key="g",
+            account_id=USER,
+            unit="credits",
+            amount=5,
+            expires_at=expires_at,  # type: ignore[arg-type]
+        )
         books.refused(errors.ValidationError, partial(books.ledger.grant, grant))
 
 
@@ -351,12 +358,23 @@ def test_given_each_operation_when_repeated_with_its_key_then_the_first_result_a
     hold_a = L.Hold(key="k-hold-a", account_id=USER, unit="credits", amount=20, ttl_seconds=60)
     hold_b = L.Hold(key="k-hold-b", account_id=USER, unit="credits", amount=20, ttl_seconds=60)
     first: list[tuple[Callable[[Any], Any], Any, Any]] = []
-    for op, cmd in ((led.grant, grant), (led.spend, spend), (led.hold, hold_a), (led.hold, hold_b)):
+    ops: list[tuple[Callable[[Any], Any], Any]] = [
+        (led.grant, grant),
+        (led.spend, spend),
+        (led.hold, hold_a),
+        (led.hold, hold_b),
+    ]
+    for op, cmd in ops:
         first.append((op, cmd, op(cmd)))
     capture = L.Capture(key="k-capture", hold_id=first[2][2].hold_id, amount=5)
     release = L.Release(key="k-release", hold_id=first[3][2].hold_id)
     clawback = L.Clawback(key="k-claw", account_id=USER, unit="credits", amount=7, origin="o1")
-    for op, cmd in ((led.capture, capture), (led.release, release), (led.clawback, clawback)):
+    more: list[tuple[Callable[[Any], Any], Any]] = [
+        (led.capture, capture),
+        (led.release, release),
+        (led.clawback, clawback),
+    ]
+    for op, cmd in more:
         first.append((op, cmd, op(cmd)))
     before = snapshot(books.engine)
 

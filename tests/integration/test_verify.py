@@ -110,8 +110,9 @@ def own_engine(own_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def damaged(db_url: str) -> Iterator[Engine]:
+def damaged(request: pytest.FixtureRequest, db_url: str) -> Iterator[Engine]:
     """An engine on ``db_url`` without the after-test verify: for damage to rows only."""
+    request.applymarker(pytest.mark.damages_ledger)
     engine = db_engine.make_engine(db_url)
     yield engine
     engine.dispose()

@@ -81,7 +81,7 @@ def check_constraints(engine: Engine) -> dict[str, set[str]]:
     and they carry invariant 3)."""
     inspector = sa.inspect(engine)
     return {
-        table: {c["name"] for c in inspector.get_check_constraints(table)}
+        table: {str(c["name"]) for c in inspector.get_check_constraints(table)}
         for table in t.metadata.tables
     }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +17,7 @@ from billfold.bootstrap import Services
 from billfold.domain import errors
 from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedSession
 from billfold.domain.orders import LineItem
+from billfold.domain.records import InboundEvent
 from tests.support.app import ADMIN, API_KEY, JWT_SECRET, running_app
 
 SECOND_API_KEY = "sk_billfold_test_rotated"
@@ -106,6 +107,11 @@ class FakeStripe:
         return RetrievedSession(
             session_id=session_id, status=session["status"], fact=read_session(session)
         )
+
+    def list_events(self, *, created_gte: int, types: Sequence[str]) -> Iterator[InboundEvent]:
+        """No events: this fake knows only checkout (reconciliation runs against the simulator)."""
+        self._maybe_fail("events")
+        return iter(())
 
     def checkout_line_items(self, session_id: str) -> list[LineItem]:
         self._maybe_fail("line_items")

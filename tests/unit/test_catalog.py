@@ -52,7 +52,7 @@ def test_the_bundled_example_has_the_credit_packs_of_the_design() -> None:
     )
 
     assert (starter.price, starter.currency, starter.title) == (499, "usd", "Starter Pack")
-    assert EXAMPLE.grants_for(starter, 499) == (
+    assert starter.grants_for(499) == (
         cat.ResolvedGrant(
             unit="credits", amount=500, priority=0, expires_in_days=None, kind="purchase"
         ),
@@ -72,7 +72,7 @@ def test_the_bundled_example_has_a_budget_top_up_into_the_usd_wallet() -> None:
     assert budget.price is None
     assert budget.custom_amount == cat.CustomAmount(min=500, max=100_000)
     assert EXAMPLE.unit("usd") == cat.Unit(name="usd", decimals=2)
-    assert EXAMPLE.grants_for(budget, 2500) == (
+    assert budget.grants_for(2500) == (
         cat.ResolvedGrant(
             unit="usd", amount=2500, priority=0, expires_in_days=None, kind="purchase"
         ),
@@ -216,33 +216,33 @@ def test_a_payment_matches_a_package_only_in_its_amount_and_currency(
 ) -> None:
     catalog = parse(PRICED)
 
-    assert catalog.package_amount_matches(catalog.package(package_id), amount, currency) is matches
+    assert catalog.package(package_id).amount_matches(amount, currency) is matches
 
 
 @pytest.mark.parametrize("amount", [True, 499.0, "499", None])
 def test_an_amount_that_is_not_an_integer_never_matches(amount: Any) -> None:
     starter = EXAMPLE.package("starter")
 
-    assert not EXAMPLE.package_amount_matches(starter, amount, "usd")
+    assert not starter.amount_matches(amount, "usd")
 
 
 def test_paid_grants_resolve_to_the_amount_paid_and_fixed_grants_do_not_depend_on_it() -> None:
     professional = EXAMPLE.package("professional")
 
-    assert [g.amount for g in EXAMPLE.grants_for(professional, 2999)] == [3500, 500]
-    assert [g.amount for g in EXAMPLE.grants_for(professional, 0)] == [3500, 500]
-    assert [g.amount for g in EXAMPLE.grants_for(EXAMPLE.package("budget"), 777)] == [777]
+    assert [g.amount for g in professional.grants_for(2999)] == [3500, 500]
+    assert [g.amount for g in professional.grants_for(0)] == [3500, 500]
+    assert [g.amount for g in EXAMPLE.package("budget").grants_for(777)] == [777]
 
 
 @pytest.mark.parametrize("amount", [-1, True, 1.5])
 def test_grants_for_rejects_an_amount_that_is_not_a_non_negative_integer(amount: Any) -> None:
     with pytest.raises(errors.ValidationError):
-        EXAMPLE.grants_for(EXAMPLE.package("starter"), amount)
+        EXAMPLE.package("starter").grants_for(amount)
 
 
 def test_grants_for_refuses_to_grant_a_paid_amount_of_nothing() -> None:
     with pytest.raises(errors.ValidationError, match="nothing was paid"):
-        EXAMPLE.grants_for(EXAMPLE.package("budget"), 0)
+        EXAMPLE.package("budget").grants_for(0)
 
 
 def test_currency_decimals_follow_stripe() -> None:

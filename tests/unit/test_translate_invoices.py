@@ -653,7 +653,7 @@ def test_a_fetched_invoice_read_as_another_kind_of_event_is_ignored(event_type: 
 
 
 def test_a_malformed_fetched_invoice_is_ignored_naming_the_invoice() -> None:
-    invoice = se.invoice(invoice_id="in_bad", currency=7)
+    invoice = se.invoice(invoice_id="in_bad", currency=7)  # type: ignore[arg-type]
 
     fact = tr.invoice_fact(invoice, event_created=T0)
 

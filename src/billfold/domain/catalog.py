@@ -272,10 +272,6 @@ class Package:
                 "or every customer would get the same whatever they paid",
             )
 
-    @property
-    def is_custom_amount(self) -> bool:
-        return self.custom_amount is not None
-
     def amount_matches(self, amount_paid: int, currency: str) -> bool:
         """Whether ``amount_paid`` minor units of ``currency`` pays for this package."""
         if not _is_int(amount_paid) or not isinstance(currency, str):
@@ -524,9 +520,6 @@ class Catalog:
         except (KeyError, TypeError):
             raise errors.ValidationError(f"Unknown plan {plan_id!r}.", plan=plan_id) from None
 
-    def has_unit(self, name: str) -> bool:
-        return name in self._units
-
     def package_for_price(self, price_id: str) -> Package | None:
         found = self._by_price.get(price_id)
         return found if isinstance(found, Package) else None
@@ -544,12 +537,6 @@ class Catalog:
     def refund_policy_for(self, item: Package | Plan) -> RefundPolicy:
         """The item's own refund policy, else the catalog's."""
         return item.refund_policy or self.refund_policy
-
-    def package_amount_matches(self, package: Package, amount_paid: int, currency: str) -> bool:
-        return package.amount_matches(amount_paid, currency)
-
-    def grants_for(self, package: Package, amount_paid: int) -> tuple[ResolvedGrant, ...]:
-        return package.grants_for(amount_paid)
 
 
 def _index(section: str, items: object, kind: type[_T], key: Callable[[_T], str]) -> dict[str, _T]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias, get_args
 
 from billfold.domain import errors
@@ -51,7 +51,6 @@ or an operator's manual grant."""
 GRANT_KINDS: Final[tuple[str, ...]] = get_args(GrantKind)
 
 HoldStatus: TypeAlias = Literal["active", "captured", "released", "expired"]
-HOLD_STATUSES: Final[tuple[str, ...]] = get_args(HoldStatus)
 
 TransactionKind: TypeAlias = Literal[
     "grant", "spend", "hold", "capture", "release", "clawback", "expire", "hold_expire"
@@ -62,10 +61,6 @@ def system_account(name: str) -> str:
     """The account id of a system account: ``sys:spent``. Customer ids cannot start with ``sys:``."""
     assert name in SYSTEM_ACCOUNTS, name
     return SYSTEM_PREFIX + name
-
-
-def is_system(account_id: str) -> bool:
-    return account_id.startswith(SYSTEM_PREFIX)
 
 
 def check_amount(amount: object, *, what: str = "amount") -> int:
@@ -367,11 +362,3 @@ def plan_capture(allocations: Sequence[Allocation], amount: int) -> CapturePlan:
         consumed.append(Allocation(grant_id=alloc.grant_id, amount=take))
         left -= take
     return CapturePlan(consumed=tuple(consumed), returned=total - amount)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Violations:
-    items: list[str] = field(default_factory=list)
-
-    def add(self, message: str) -> None:
-        self.items.append(message)

@@ -19,6 +19,9 @@ from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedS
 from billfold.domain.orders import LineItem
 from billfold.domain.records import InboundEvent
 
+MAX_EVENT_TYPES = 20
+"""Stripe's limit on ``types`` in one list request."""
+
 
 class SdkStripeGateway:
     def __init__(
@@ -90,14 +93,22 @@ class SdkStripeGateway:
         return CreatedSession(id=session_id, url=url)
 
     def list_events(self, *, created_gte: int, types: Sequence[str]) -> Iterator[InboundEvent]:
+        """Stripe's events since ``created_gte``, oldest first. Stripe filters by at most 20
+        types per request, so more types are asked for in groups and merged."""
+        wanted = sorted(set(types))
+        groups = [wanted[i : i + MAX_EVENT_TYPES] for i in range(0, len(wanted), MAX_EVENT_TYPES)]
+        events: dict[str, dict[str, Any]] = {}
         with _translated("list events"):
-            params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": 100}
-            if types:
-                params["types"] = list(types)
-            page = self.client.v1.events.list(params=params)
-            # Stripe lists newest first; reconciliation wants them in the order they happened.
-            events = [e.to_dict() for e in page.auto_paging_iter()]
-        for event in reversed(events):
+            for group in groups or [[]]:
+                params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": 100}
+                if group:
+                    params["types"] = group
+                page = self.client.v1.events.list(params=params)
+                for found in page.auto_paging_iter():
+                    event = found.to_dict()
+                    events[str(event.get("id"))] = event
+        # Stripe lists newest first; reconciliation wants them in the order they happened.
+        for event in sorted(events.values(), key=lambda e: (e.get("created") or 0, str(e["id"]))):
             payload = json.dumps(event, separators=(",", ":"))
             try:
                 yield webhooks.envelope(event, payload)
