@@ -202,3 +202,23 @@ def test_lines_page_with_cursors(sim: Sim) -> None:
     assert [line.amount for line in first.data] == [100, 200]
     assert first.has_more is True
     assert [line.amount for line in second.data] == [300]
+
+
+def test_the_attempt_control_route_runs_a_retry_now(sim: Sim, receiver: Receiver) -> None:
+    customer_id = customer(sim).id
+    draft = one_off(sim, customer_id, 400)
+    sim.stripe.v1.invoices.finalize_invoice(draft.id)
+    sim.control(f"customers/{customer_id}/fail_next_payment", {"count": 1})
+
+    first = sim.control(f"invoices/{draft.id}/attempt")
+    second = sim.control(f"invoices/{draft.id}/attempt")
+    refused = sim.http.post(f"{sim.url}/_sim/invoices/{draft.id}/attempt", json={})
+    sim.flush()
+
+    assert (first["status"], first["attempt_count"]) == ("open", 1)
+    assert (second["status"], second["attempt_count"]) == ("paid", 2)
+    assert refused.status_code == 400
+    assert [e["type"] for e in of(receiver, "invoice.payment_failed", "invoice.paid")] == [
+        "invoice.payment_failed",
+        "invoice.paid",
+    ]

@@ -75,6 +75,14 @@ def test_the_runner_turns_flags_into_a_configuration(tmp_path: Path) -> None:
             "3",
             "--async-settle-seconds",
             "-1",
+            "--api-version",
+            "2024-06-20",
+            "--same-second",
+            "--dunning-retry-days",
+            "1",
+            "2",
+            "--dunning-final-status",
+            "unpaid",
         ]
     )
 
@@ -89,6 +97,10 @@ def test_the_runner_turns_flags_into_a_configuration(tmp_path: Path) -> None:
     assert config.chaos.reorder is True
     assert config.chaos.seed == 3
     assert config.async_settle_seconds is None
+    assert config.api_version == "2024-06-20"
+    assert config.chaos.same_second is True
+    assert config.dunning.retry_after_days == (1, 2)
+    assert config.dunning.subscription_status == "unpaid"
 
 
 def test_clocks_subscriptions_and_an_unfinished_advance_survive_a_restart(

@@ -410,3 +410,67 @@ def test_lists_filter_by_customer_status_price_clock_and_created(sim: Sim) -> No
     assert first.created == T0  # the clock's time, years ahead of the wall clock
     assert ids(status="all", created={"gte": T0}) == [first.id]
     assert ids(status="all", created={"lt": T0}) == [second.id]
+
+
+def test_error_if_incomplete_refuses_a_change_that_cannot_be_paid(sim: Sim) -> None:
+    clock_id, customer_id, subscription = on_clock(sim, 1000)
+    sim.advance(clock_id, MID_JAN)
+    elite = price(sim, 3000, name="Elite")
+    sim.control(f"customers/{customer_id}/fail_next_payment", {"count": 1})
+
+    with pytest.raises(stripe.CardError) as declined:
+        switch(
+            sim,
+            subscription,
+            elite.id,
+            proration_behavior="always_invoice",
+            payment_behavior="error_if_incomplete",
+        )
+    unchanged = sim.stripe.v1.subscriptions.retrieve(subscription.id)
+
+    assert declined.value.http_status == 402
+    assert unchanged["items"].data[0].price.id != elite.id
+    assert unchanged.latest_invoice == subscription.latest_invoice
+
+
+def test_payment_methods_attach_detach_and_refuse_declining_cards(
+    sim: Sim, receiver: Receiver
+) -> None:
+    customer_id = customer(sim, card=None).id
+
+    visa = sim.stripe.v1.payment_methods.attach("pm_card_visa", params={"customer": customer_id})
+    with pytest.raises(stripe.CardError) as declined:
+        sim.stripe.v1.payment_methods.attach(
+            "pm_card_chargeDeclined", params={"customer": customer_id}
+        )
+    listed = sim.stripe.v1.customers.payment_methods.list(customer_id)
+    detached = sim.stripe.v1.payment_methods.detach(visa.id)
+    with pytest.raises(stripe.InvalidRequestError) as not_attached:
+        sim.stripe.v1.customers.update(
+            customer_id, params={"invoice_settings": {"default_payment_method": visa.id}}
+        )
+    sim.flush()
+
+    assert visa.id.startswith("pm_")
+    assert visa.id != "pm_card_visa"
+    assert (visa.customer, visa.card.brand, visa.card.last4) == (customer_id, "visa", "4242")
+    assert declined.value.code == "card_declined"
+    assert [m.id for m in listed.data] == [visa.id]
+    assert detached.customer is None
+    assert not_attached.value.param == "invoice_settings[default_payment_method]"
+    assert types_of(receiver, prefixes=("payment_method.",)) == [
+        "payment_method.attached",
+        "payment_method.detached",
+    ]
+
+
+def test_prices_list_by_recurring_interval(sim: Sim) -> None:
+    monthly, yearly = price(sim), price(sim, 9000, interval="year")
+
+    found = sim.stripe.v1.prices.list(params={"recurring": {"interval": "year"}})
+    recurring = sim.stripe.v1.prices.list(params={"type": "recurring"})
+
+    assert [p.id for p in found.data] == [yearly.id]
+    assert {p.id for p in recurring.data} == {monthly.id, yearly.id}
+    assert yearly.recurring.interval == "year"
+    assert yearly.recurring.interval_count == 1

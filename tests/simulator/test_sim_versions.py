@@ -165,3 +165,15 @@ def test_the_configured_version_must_look_like_one() -> None:
 
     with pytest.raises(ValueError, match="api_version"):
         SimulatorConfig(api_version="latest")
+
+
+def test_events_keep_the_version_they_were_written_in(
+    sim: Sim, old_client: stripe.StripeClient
+) -> None:
+    on_clock(sim)
+
+    event = old_client.v1.events.list(params={"type": "invoice.paid"}).data[0]
+
+    assert event.api_version == "2026-10-28.endive"
+    assert "parent" in event.data.object
+    assert "paid" not in event.data.object

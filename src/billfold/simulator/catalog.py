@@ -201,11 +201,18 @@ def list_prices(sim: Simulator, params: Params) -> Obj:
             "limit",
             "lookup_keys",
             "product",
+            "recurring",
             "starting_after",
             "type",
         ]
     )
     active = params.boolean("active")
+    repeat = params.nested("recurring")
+    interval = None
+    if repeat is not None:
+        repeat.reject_unknown(["interval", "meter", "usage_type"])
+        interval = repeat.choice("interval", INTERVALS)
+    created = created_filter(params)
     lookup_keys = params.strings("lookup_keys")
     product = params.text("product")
     kind = params.choice("type", ["one_time", "recurring"])
@@ -218,6 +225,8 @@ def list_prices(sim: Simulator, params: Params) -> Obj:
             and (product is None or price["product"] == product)
             and (kind is None or price["type"] == kind)
             and (wanted_currency is None or price["currency"] == wanted_currency)
+            and (interval is None or (price["recurring"] or {}).get("interval") == interval)
+            and created(price)
         )
 
     return sim.page(sim.newest_first("price"), params, "/v1/prices", keep=keep, cursor_kind="price")

@@ -48,18 +48,19 @@ def create_session(sim: Simulator, params: Params, *, base_url: str, origin: Ori
             "billing_portal.configuration", configuration, param="configuration"
         )
     session_id = objects.new_id("bps_1")
-    session = objects.build(
-        KIND,
-        configuration=configuration,
-        created=sim.now(),
-        customer=customer["id"],
-        id=session_id,
-        locale=params.text("locale"),
-        return_url=params.text("return_url"),
-        url=f"{base_url}/portal/{session_id}",
-    )
-    sim.put(session)
-    sim.emit("billing_portal.session.created", session, origin=origin)
+    with sim.for_customer(customer["id"]):
+        session = objects.build(
+            KIND,
+            configuration=configuration,
+            created=sim.now(),
+            customer=customer["id"],
+            id=session_id,
+            locale=params.text("locale"),
+            return_url=params.text("return_url"),
+            url=f"{base_url}/portal/{session_id}",
+        )
+        sim.put(session)
+        sim.emit("billing_portal.session.created", session, origin=origin)
     return session
 
 

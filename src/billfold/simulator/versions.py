@@ -20,7 +20,8 @@ before basil (``2024-06-20``) ``render`` rewrites the shapes that moved:
 |              |                                                 | ``subscription_item``, ``unit_amount`` |
 | charge, PI   | (no link to the invoice)                        | ``invoice``                            |
 
-Nested objects (expanded fields, list pages, an event's ``data.object``) are rendered too.
+Nested objects (expanded fields, list pages) are rendered too; an event is not: it stays in the
+version it was rendered in when it happened (its ``api_version``), whatever version reads it.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def _old(node: Any, lookup: Lookup) -> Any:
     if not isinstance(node, dict):
         return node
     kind = node.get("object")
+    if kind == "event":
+        return node
     if isinstance(kind, str) and kind in _OLD_SHAPES:
         _OLD_SHAPES[kind](node, lookup)
     for key, value in list(node.items()):
