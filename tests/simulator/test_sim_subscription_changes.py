@@ -474,3 +474,62 @@ def test_prices_list_by_recurring_interval(sim: Sim) -> None:
     assert {p.id for p in recurring.data} == {monthly.id, yearly.id}
     assert yearly.recurring.interval == "year"
     assert yearly.recurring.interval_count == 1
+
+
+def test_a_trial_can_be_moved_or_ended_now(sim: Sim, receiver: Receiver) -> None:
+    clock_id = clock(sim).id
+    customer_id = customer(sim, clock_id).id
+    trialing = subscribe(sim, customer_id, price(sim, 1000).id, trial_period_days=30)
+
+    moved = sim.stripe.v1.subscriptions.update(trialing.id, params={"trial_end": T0 + 10 * DAY})
+    sim.advance(clock_id, T0 + 2 * DAY)
+    ended = sim.stripe.v1.subscriptions.update(trialing.id, params={"trial_end": "now"})
+    sim.flush()
+
+    assert moved.trial_end == moved.billing_cycle_anchor == T0 + 10 * DAY
+    assert moved["items"].data[0].current_period_end == T0 + 10 * DAY
+    assert ended.status == "active"
+    assert ended.trial_end == T0 + 2 * DAY
+    assert ended["items"].data[0].current_period_start == T0 + 2 * DAY
+    invoice = sim.stripe.v1.invoices.retrieve(ended.latest_invoice)
+    assert (invoice.billing_reason, invoice.amount_paid) == ("subscription_cycle", 1000)
+    # ended before its warning was due (3 days before the moved end)
+    assert of(receiver, "customer.subscription.trial_will_end") == []
+
+
+def test_resuming_with_an_unchanged_anchor_prorates_the_rest_of_the_period(sim: Sim) -> None:
+    clock_id, customer_id, subscription = on_clock(sim, 1000)
+    sim.stripe.v1.subscriptions.pause(
+        subscription.id, params={"bill_for": {"unused_time_from": {"type": "none"}}}
+    )
+    sim.advance(clock_id, MID_JAN)
+
+    resumed = sim.stripe.v1.subscriptions.resume(
+        subscription.id,
+        params={"billing_cycle_anchor": "unchanged", "proration_behavior": "always_invoice"},
+    )
+    invoice = sim.stripe.v1.invoices.retrieve(resumed.latest_invoice)
+
+    assert resumed.status == "active"
+    assert resumed.billing_cycle_anchor == T0
+    assert resumed["items"].data[0].current_period_end == FEB_1
+    assert invoice.billing_reason == "subscription_update"
+    assert invoice.amount_paid == prorated(1000, FEB_1 - MID_JAN, JANUARY)
+    assert customer_id
+
+
+def test_a_checkout_for_a_clock_customer_lives_at_the_clock_time(sim: Sim) -> None:
+    clock_id = clock(sim).id
+    customer_id = customer(sim, clock_id, card=None).id
+    session = sim.session(
+        mode="subscription",
+        customer=customer_id,
+        line_items=[{"price": price(sim).id, "quantity": 1}],
+    )
+
+    paid = sim.control(f"sessions/{session.id}/pay")["session"]
+    subscription = sim.stripe.v1.subscriptions.retrieve(paid["subscription"])
+
+    assert subscription.created == T0
+    assert subscription.test_clock == clock_id
+    assert subscription["items"].data[0].current_period_end == FEB_1
