@@ -533,3 +533,20 @@ def test_a_checkout_for_a_clock_customer_lives_at_the_clock_time(sim: Sim) -> No
     assert subscription.created == T0
     assert subscription.test_clock == clock_id
     assert subscription["items"].data[0].current_period_end == FEB_1
+
+
+def test_a_retried_create_with_the_same_idempotency_key_subscribes_once(
+    sim: Sim, receiver: Receiver
+) -> None:
+    customer_id = customer(sim).id
+    params = {"customer": customer_id, "items": [{"price": price(sim).id}]}
+
+    first = sim.stripe.v1.subscriptions.create(params=params, options={"idempotency_key": "s-1"})
+    second = sim.stripe.v1.subscriptions.create(params=params, options={"idempotency_key": "s-1"})
+    sim.flush()
+
+    assert first.id == second.id
+    assert second.last_response.headers["Idempotent-Replayed"] == "true"
+    assert len(sim.stripe.v1.subscriptions.list(params={"customer": customer_id}).data) == 1
+    assert len(of(receiver, "customer.subscription.created")) == 1
+    assert of(receiver, "customer.subscription.created")[0]["request"]["idempotency_key"] == "s-1"

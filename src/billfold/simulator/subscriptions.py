@@ -31,7 +31,9 @@ hours later: ``.pending_update_expired``); ``error_if_incomplete`` refuses it wi
 changes nothing (no charge is recorded).
 
 ``customer.subscription.created`` carries the subscription as it is at the end of the request
-that created it (``active`` when its first payment succeeded), as Stripe renders it.
+that created it (``active`` when its first payment succeeded), as Stripe renders it. Renewal
+invoices are finalized and attempted in the same moment they are created (Stripe waits about an
+hour before it finalizes); a test sees the whole chain at the period boundary.
 """
 
 from __future__ import annotations
