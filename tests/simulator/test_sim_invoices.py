@@ -222,3 +222,17 @@ def test_the_attempt_control_route_runs_a_retry_now(sim: Sim, receiver: Receiver
         "invoice.payment_failed",
         "invoice.paid",
     ]
+
+
+def test_lists_are_newest_created_first_across_clocks_and_the_wall_clock(sim: Sim) -> None:
+    clock_id, on_the_clock, _ = on_clock(sim)  # invoices dated 2030
+    later_made = one_off(sim, customer(sim).id, 100)  # made after, dated now
+
+    listed = sim.stripe.v1.invoices.list()
+    events = sim.stripe.v1.events.list(params={"limit": 100}).data
+
+    assert [i.id for i in listed.data][-1] == later_made.id
+    assert listed.data[0].created == T0
+    assert [e.created for e in events] == sorted((e.created for e in events), reverse=True)
+    assert clock_id
+    assert on_the_clock

@@ -402,7 +402,7 @@ def test_lists_filter_by_customer_status_price_clock_and_created(sim: Sim) -> No
         return [s.id for s in sim.stripe.v1.subscriptions.list(params=params).data]
 
     assert ids() == [second.id]
-    assert ids(status="all") == [second.id, first.id]
+    assert ids(status="all") == [first.id, second.id]  # newest created first: 2030 on the clock
     assert ids(status="canceled") == [first.id]
     assert ids(status="all", customer=on_the_clock) == [first.id]
     assert ids(status="all", price=yearly) == [second.id]

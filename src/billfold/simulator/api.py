@@ -39,7 +39,7 @@ from billfold.simulator import (
 )
 from billfold.simulator.forms import Params
 from billfold.simulator.objects import Obj
-from billfold.simulator.service import Origin, Simulator, created_filter
+from billfold.simulator.service import Origin, Simulator, by_created, created_filter
 
 NO_KEY = (
     "You did not provide an API key. You need to provide your API key in the Authorization "
@@ -258,7 +258,7 @@ def list_events(call: Call) -> Obj:
             and (delivered is None or deliverer.succeeded(event["id"]) == delivered)
         )
 
-    events = list(reversed(call.sim.state.events.values()))
+    events = by_created(call.sim.state.events.values())
     page = call.sim.page(events, params, "/v1/events", keep=keep, cursor_kind="event")
     for event in page["data"]:
         event["pending_webhooks"] = deliverer.pending_count(event["id"])

@@ -236,7 +236,7 @@ class Simulator:
         return self.state.internal.get(object_id, {})
 
     def newest_first(self, kind: str) -> list[Obj]:
-        return list(reversed(self.state.collection(kind).values()))
+        return by_created(self.state.collection(kind).values())
 
     # -- events ----------------------------------------------------------------------------
 
@@ -360,6 +360,13 @@ class Simulator:
             node[head] = value = copy.deepcopy(target)
         if rest and isinstance(value, dict):
             self._expand(value, rest, path)
+
+
+def by_created(stored: Iterable[Obj]) -> list[Obj]:
+    """Newest first, as Stripe lists: by ``created``, the later-made first among equals. (A test
+    clock's objects carry its time, so creation order alone is not time order.)"""
+    newest_made_first = list(reversed(list(stored)))
+    return sorted(newest_made_first, key=lambda obj: -int(obj.get("created") or 0))
 
 
 def created_filter(params: Params) -> Callable[[Obj], bool]:

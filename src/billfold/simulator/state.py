@@ -1,6 +1,7 @@
 """Everything the simulator remembers, as plain JSON-able data, optionally kept in one file.
 
-Objects are kept per kind in creation order (lists answer newest first by walking it backwards).
+Objects are kept per kind in creation order (lists answer newest ``created`` first, the later-made
+first among equals).
 What Stripe knows about an object but does not show on it (a subscription's planned pending
 update, which invoice a payment intent pays, how many payments of a customer must fail) lives in
 ``internal``, keyed by the object's id. Work that waits for real time (a delayed payment, a test
