@@ -62,8 +62,8 @@ def _card_for(sim: Simulator, method: Obj) -> TestCard:
     return TEST_CARDS[sim.peek(method["id"]).get("token", "pm_card_visa")]
 
 
-def from_token(sim: Simulator, token: str, *, param: str) -> Obj:
-    """A new (unattached) card payment method made from a test token."""
+def from_token(sim: Simulator, token: str, *, param: str, keep: bool = True) -> Obj:
+    """A new (unattached) card payment method made from a test token (``keep``: stored)."""
     card = TEST_CARDS.get(token)
     if card is None:
         raise errors.resource_missing("payment_method", token, param=param)
@@ -74,8 +74,9 @@ def from_token(sim: Simulator, token: str, *, param: str) -> Obj:
         id=objects.new_id("pm_1"),
         type="card",
     )
-    sim.put(method)
-    sim.state.notes(method["id"])["token"] = token
+    if keep:
+        sim.put(method)
+        sim.state.notes(method["id"])["token"] = token
     return method
 
 
@@ -213,9 +214,10 @@ def attach_route(sim: Simulator, reference: str, params: Params, *, origin: Orig
 
 def retrieve(sim: Simulator, reference: str, params: Params) -> Obj:
     params.reject_unknown(["expand"])
-    if is_token(reference):
-        return from_token(sim, reference, param="id")
-    return sim.get("payment_method", reference)
+    if is_token(reference):  # Stripe answers a fresh card each time; nothing is kept
+        return from_token(sim, reference, param="id", keep=False)
+    found: Obj = sim.get("payment_method", reference)
+    return found
 
 
 def update(sim: Simulator, method_id: str, params: Params, *, origin: Origin) -> Obj:

@@ -990,7 +990,8 @@ def _apply_plan(subscription: Obj, plan: _Plan) -> None:
 
 
 def _plan_to_json(plan: _Plan, invoice_id: str) -> Obj:
-    return {"items": plan.items, "changes": [], "anchor": plan.anchor, "invoice": invoice_id}
+    """What a pending update will do once ``invoice_id`` is paid (kept in the state's notes)."""
+    return {"items": copy.deepcopy(plan.items), "anchor": plan.anchor, "invoice": invoice_id}
 
 
 def _apply_pending_update(sim: Simulator, subscription: Obj, *, origin: Origin) -> None:
