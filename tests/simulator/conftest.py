@@ -119,6 +119,15 @@ class Sim:
             self.server.stop()
             self.server = None
 
+    def advance(self, clock_id: str, frozen_time: int) -> stripe.test_helpers.TestClock:
+        """Advance a test clock through the SDK, wait until it is ready and every event it
+        brought was delivered; the clock as it is then."""
+        self.stripe.v1.test_helpers.test_clocks.advance(
+            clock_id, params={"frozen_time": frozen_time}
+        )
+        self.flush()
+        return self.stripe.v1.test_helpers.test_clocks.retrieve(clock_id)
+
     def deliveries(self, **query: str) -> list[dict[str, Any]]:
         response = self.http.get(f"{self.url}/_sim/deliveries", params=query)
         response.raise_for_status()
@@ -180,6 +189,7 @@ def _config(receiver: Receiver, **overrides: Any) -> SimulatorConfig:
         "webhook_secret": SECRET,
         "retry": RetryPolicy(base_seconds=0.02, max_seconds=0.2, max_attempts=5),
         "async_settle_seconds": None,
+        "clock_advance_seconds": 0.01,
     }
     settings.update(overrides)
     return SimulatorConfig(**settings)

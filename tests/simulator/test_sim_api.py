@@ -364,3 +364,54 @@ def test_responses_are_json_objects_not_html(sim: Sim) -> None:
 
     assert response.headers["content-type"].startswith("application/json")
     assert response.json()["object"] == "list"
+
+
+def test_every_object_in_a_billing_story_has_stripes_shape(sim: Sim) -> None:
+    from tests.simulator.billing_support import DAY, FEB_1, customer, on_clock, price
+
+    clock_id, customer_id, subscription = on_clock(sim, 1000)
+    sim.control(f"customers/{customer_id}/fail_next_payment", {"count": 1})
+    sim.advance(clock_id, FEB_1 + 4 * DAY)
+    item = subscription["items"].data[0]
+    sim.stripe.v1.subscriptions.update(
+        subscription.id, params={"items": [{"id": item.id, "price": price(sim, 3000).id}]}
+    )
+    other = customer(sim).id
+    sim.stripe.v1.invoice_items.create(params={"customer": other, "amount": 5, "currency": "usd"})
+    invoice = sim.stripe.v1.invoices.create(
+        params={"customer": other, "pending_invoice_items_behavior": "include"}
+    )
+    paid = sim.stripe.v1.invoices.pay(invoice.id)
+    intent = paid.payments.data[0].payment.payment_intent
+    sim.stripe.v1.refunds.create(params={"payment_intent": intent})
+    sim.stripe.v1.billing_portal.sessions.create(params={"customer": other})
+    sim.flush()
+
+    kinds = set(
+        json.loads(resources.files("billfold.simulator").joinpath("fixtures.json").read_text())[
+            "resources"
+        ]
+    )
+    seen = set()
+    for event in sim.stripe.v1.events.list(params={"limit": 100}).auto_paging_iter():
+        obj = event.data.object.to_dict()
+        if obj["object"] in kinds:
+            assert_shaped_like(obj, obj["object"])
+            seen.add(obj["object"])
+        for line in (obj.get("lines") or {}).get("data", []):
+            assert_shaped_like(line, "line_item")
+        for sub_item in (obj.get("items") or {}).get("data", []):
+            assert_shaped_like(sub_item, "subscription_item")
+    assert {
+        "customer",
+        "subscription",
+        "invoice",
+        "invoiceitem",
+        "invoice_payment",
+        "payment_method",
+        "payment_intent",
+        "charge",
+        "refund",
+        "test_helpers.test_clock",
+        "billing_portal.session",
+    } <= seen

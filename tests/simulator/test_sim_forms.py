@@ -29,7 +29,7 @@ def sdk_encoded(params: dict[str, Any]) -> list[tuple[str, str]]:
     return parse_qsl(text, keep_blank_values=True)
 
 
-@settings(max_examples=40)
+@settings(max_examples=40, deadline=None)  # a loaded machine is not a failure
 @given(st.dictionaries(keys, values, max_size=4))
 def test_whatever_the_sdk_encodes_parses_back_to_the_same_params(params: dict[str, Any]) -> None:
     assert forms.parse(sdk_encoded(params)) == params

@@ -75,6 +75,14 @@ def test_the_runner_turns_flags_into_a_configuration(tmp_path: Path) -> None:
             "3",
             "--async-settle-seconds",
             "-1",
+            "--api-version",
+            "2024-06-20",
+            "--same-second",
+            "--dunning-retry-days",
+            "1",
+            "2",
+            "--dunning-final-status",
+            "unpaid",
         ]
     )
 
@@ -89,3 +97,34 @@ def test_the_runner_turns_flags_into_a_configuration(tmp_path: Path) -> None:
     assert config.chaos.reorder is True
     assert config.chaos.seed == 3
     assert config.async_settle_seconds is None
+    assert config.api_version == "2024-06-20"
+    assert config.chaos.same_second is True
+    assert config.dunning.retry_after_days == (1, 2)
+    assert config.dunning.subscription_status == "unpaid"
+
+
+def test_clocks_subscriptions_and_an_unfinished_advance_survive_a_restart(
+    make_sim: MakeSim, receiver: Receiver, tmp_path: Path
+) -> None:
+    from tests.simulator.billing_support import FEB_1, on_clock
+
+    state = tmp_path / "simulator.json"
+    first = make_sim(state_path=state, clock_advance_seconds=0.3)
+    clock_id, customer_id, subscription = on_clock(first)
+    first.control(f"customers/{customer_id}/fail_next_payment", {"count": 1})
+    first.stripe.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": FEB_1 + 1})
+    first.stop()  # before the clock was done advancing
+
+    second = make_sim(state_path=state)
+    second.flush()
+    clock = second.stripe.v1.test_helpers.test_clocks.retrieve(clock_id)
+    renewed = second.stripe.v1.subscriptions.retrieve(subscription.id)
+
+    assert clock.status == "ready"
+    assert clock.frozen_time == FEB_1 + 1
+    assert renewed.status == "past_due"  # the forced failure was remembered too
+    assert renewed["items"].data[0].current_period_start == FEB_1
+    invoices = second.stripe.v1.invoices.list(params={"customer": customer_id})
+    assert [i.status for i in invoices.data] == ["open", "paid"]
+    assert invoices.data[0].next_payment_attempt == FEB_1 + 3 * 24 * 60 * 60
+    assert "test_helpers.test_clock.ready" in receiver.types()

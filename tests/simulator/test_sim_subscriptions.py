@@ -21,12 +21,13 @@ def subscribe(sim: Sim, lookup_key: str = "pro_monthly", **params: Any) -> dict[
             "lookup_key": lookup_key,
         }
     )
-    session = sim.session(
-        mode="subscription",
-        line_items=[{"price": price.id, "quantity": 1}],
-        subscription_data={"metadata": {"plan": "pro"}},
-        customer_email="sub@example.com",
+    settings: dict[str, Any] = {
+        "subscription_data": {"metadata": {"plan": "pro"}},
+        "customer_email": "sub@example.com",
         **params,
+    }
+    session = sim.session(
+        mode="subscription", line_items=[{"price": price.id, "quantity": 1}], **settings
     )
     paid: dict[str, Any] = sim.control(f"sessions/{session.id}/pay")["session"]
     return paid
@@ -126,3 +127,45 @@ def test_subscription_mode_needs_recurring_prices(sim: Sim) -> None:
         sim.session(mode="subscription")
 
     assert caught.value.param == "line_items[0][price]"
+
+
+def test_a_checkout_subscription_keeps_the_card_for_its_renewals(
+    sim: Sim, receiver: Receiver
+) -> None:
+    session = subscribe(sim)
+    sim.flush()
+
+    subscription = sim.stripe.v1.subscriptions.retrieve(session["subscription"])
+    method = sim.stripe.v1.payment_methods.retrieve(subscription.default_payment_method)
+
+    assert method.customer == session["customer"]
+    assert method.card.last4 == "4242"
+    assert "payment_method.attached" in receiver.types()
+    [created] = receiver.of_type("customer.subscription.created")
+    assert created["data"]["object"]["status"] == "active"
+
+
+def test_a_trial_checkout_needs_no_payment_and_starts_trialing(
+    sim: Sim, receiver: Receiver
+) -> None:
+    session = subscribe(sim, subscription_data={"trial_period_days": 7, "metadata": {"a": "b"}})
+    sim.flush()
+
+    subscription = sim.stripe.v1.subscriptions.retrieve(session["subscription"])
+    invoice = sim.stripe.v1.invoices.retrieve(session["invoice"])
+    created = sim.stripe.v1.checkout.sessions.retrieve(session["id"])
+
+    assert session["payment_status"] == "no_payment_required"
+    assert created.amount_total == 0
+    assert subscription.status == "trialing"
+    assert subscription.trial_end == subscription.trial_start + 7 * 24 * 60 * 60
+    assert subscription.metadata.to_dict() == {"a": "b"}
+    assert invoice.amount_paid == 0
+    assert invoice.status == "paid"
+    assert invoice.billing_reason == "subscription_create"
+    types = receiver.types()
+    assert "invoice.paid" in types
+    assert "invoice.payment_succeeded" in types
+    assert "charge.succeeded" not in types
+    page = sim.http.get(f"{sim.url}/pay/{session['id']}")
+    assert "nothing to pay today" in page.text

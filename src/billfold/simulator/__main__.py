@@ -9,7 +9,13 @@ from pathlib import Path
 import uvicorn
 
 from billfold.simulator.app import create_simulator_app
-from billfold.simulator.config import ChaosSettings, RetryPolicy, SimulatorConfig
+from billfold.simulator.config import (
+    API_VERSION,
+    ChaosSettings,
+    DunningPolicy,
+    RetryPolicy,
+    SimulatorConfig,
+)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -25,6 +31,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--webhook-secret", default="whsec_simulator")
     parser.add_argument("--state-path", type=Path, help="keep the state in this JSON file")
     parser.add_argument(
+        "--api-version",
+        default=API_VERSION,
+        help="the version events are written in (2024-06-20 for the pre-basil shapes)",
+    )
+    parser.add_argument(
+        "--clock-advance-seconds",
+        type=float,
+        default=0.5,
+        help="how long a test clock stays advancing before it runs what the new time brings",
+    )
+    parser.add_argument(
         "--async-settle-seconds",
         type=float,
         default=2.0,
@@ -35,11 +52,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     chaos.add_argument("--delay", type=float, nargs=2, metavar=("LOW", "HIGH"), default=(0, 0))
     chaos.add_argument("--reorder", action="store_true")
     chaos.add_argument("--drop-first-attempt-rate", type=float, default=0.0)
+    chaos.add_argument(
+        "--same-second",
+        action="store_true",
+        help="events emitted together (a renewal chain, say) share one created timestamp",
+    )
     chaos.add_argument("--seed", type=int)
     retry = parser.add_argument_group("retries")
     retry.add_argument("--retry-base-seconds", type=float, default=1.0)
     retry.add_argument("--retry-max-seconds", type=float, default=60.0)
     retry.add_argument("--max-attempts", type=int, default=8)
+    dunning = parser.add_argument_group("dunning (failed invoice payments)")
+    dunning.add_argument(
+        "--dunning-retry-days",
+        type=int,
+        nargs="*",
+        default=[3, 5, 7],
+        metavar="DAYS",
+        help="retry a failed invoice after these many days, each after the previous attempt",
+    )
+    dunning.add_argument(
+        "--dunning-final-status",
+        choices=["canceled", "unpaid", "past_due"],
+        default="canceled",
+        help="what a subscription becomes when the last retry fails",
+    )
     return parser.parse_args(argv)
 
 
@@ -50,11 +87,18 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         webhook_secret=args.webhook_secret,
         state_path=args.state_path,
         async_settle_seconds=None if args.async_settle_seconds < 0 else args.async_settle_seconds,
+        api_version=args.api_version,
+        clock_advance_seconds=args.clock_advance_seconds,
+        dunning=DunningPolicy(
+            retry_after_days=tuple(args.dunning_retry_days),
+            subscription_status=args.dunning_final_status,
+        ),
         chaos=ChaosSettings(
             duplicate_rate=args.duplicate_rate,
             delay_seconds=(args.delay[0], args.delay[1]),
             reorder=args.reorder,
             drop_first_attempt_rate=args.drop_first_attempt_rate,
+            same_second=args.same_second,
             seed=args.seed,
         ),
         retry=RetryPolicy(

@@ -1,9 +1,11 @@
-"""The simulated ``/v1`` API: authentication, routing, form parsing, idempotency, errors.
+"""The simulated ``/v1`` API: authentication, routing, form parsing, idempotency, versions, errors.
 
-Requests arrive exactly as the official SDK sends them (form-encoded bodies, query strings for GET,
-``Authorization: Bearer sk_test_...``, an ``Idempotency-Key`` on every POST). Routing is a small
-table of (method, path pattern, handler) so that an unknown path *or method* answers Stripe's
-"Unrecognized request URL" 404, as Stripe does, instead of a framework's 405.
+Requests arrive exactly as the official SDK sends them (form-encoded bodies, query strings for GET
+and DELETE, ``Authorization: Bearer sk_test_...``, an ``Idempotency-Key`` on every POST, a
+``Stripe-Version`` header). Routing is a small table of (method, path pattern, handler) so that an
+unknown path *or method* answers Stripe's "Unrecognized request URL" 404, as Stripe does, instead
+of a framework's 405. Every answer is rendered in the request's ``Stripe-Version`` (else the
+configured ``api_version``): see ``versions``. Each request is one burst (``Simulator.burst``).
 """
 
 from __future__ import annotations
@@ -21,10 +23,23 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from billfold.simulator import billing, catalog, checkout, errors, forms, objects, refunds
+from billfold.simulator import (
+    catalog,
+    checkout,
+    clocks,
+    errors,
+    forms,
+    invoices,
+    objects,
+    payment_methods,
+    portal,
+    refunds,
+    subscriptions,
+    versions,
+)
 from billfold.simulator.forms import Params
 from billfold.simulator.objects import Obj
-from billfold.simulator.service import Origin, Simulator, created_filter
+from billfold.simulator.service import Origin, Simulator, by_created, created_filter
 
 NO_KEY = (
     "You did not provide an API key. You need to provide your API key in the Authorization "
@@ -137,20 +152,68 @@ def create_refund(call: Call) -> Obj:
     return refunds.create_refund(call.sim, call.params, origin=call.origin)
 
 
-def update_subscription(call: Call) -> Obj:
-    return billing.update(call.sim, call.id, call.params, origin=call.origin)
+def _with_id(
+    action: Callable[[Simulator, str, Params], Obj],
+) -> Handler:
+    def handler(call: Call) -> Obj:
+        return action(call.sim, call.id, call.params)
+
+    return handler
 
 
-def cancel_subscription(call: Call) -> Obj:
-    return billing.cancel(call.sim, call.id, call.params, origin=call.origin)
+def _acting(action: Callable[..., Obj]) -> Handler:
+    """A handler for ``action(sim, params, origin=...)``."""
+
+    def handler(call: Call) -> Obj:
+        return action(call.sim, call.params, origin=call.origin)
+
+    return handler
 
 
-def list_subscriptions(call: Call) -> Obj:
-    return billing.list_subscriptions(call.sim, call.params)
+def _acting_on(action: Callable[..., Obj]) -> Handler:
+    """A handler for ``action(sim, id, params, origin=...)``."""
+
+    def handler(call: Call) -> Obj:
+        return action(call.sim, call.id, call.params, origin=call.origin)
+
+    return handler
 
 
-def list_invoices(call: Call) -> Obj:
-    return billing.list_invoices(call.sim, call.params)
+def _listing(action: Callable[[Simulator, Params], Obj]) -> Handler:
+    def handler(call: Call) -> Obj:
+        return action(call.sim, call.params)
+
+    return handler
+
+
+def create_portal_session(call: Call) -> Obj:
+    return portal.create_session(call.sim, call.params, base_url=call.base_url, origin=call.origin)
+
+
+def attach_payment_method(call: Call) -> Obj:
+    return payment_methods.attach_route(call.sim, call.id, call.params, origin=call.origin)
+
+
+def customer_payment_methods(call: Call) -> Obj:
+    return payment_methods.list_for_customer(
+        call.sim, call.id, call.params, f"/v1/customers/{call.id}/payment_methods"
+    )
+
+
+def list_payment_methods(call: Call) -> Obj:
+    customer = call.params.text("customer")
+    if customer is None:
+        raise errors.unsupported("listing payment methods without a customer", param="customer")
+    return payment_methods.list_for_customer(call.sim, customer, call.params, "/v1/payment_methods")
+
+
+def detach_payment_method(call: Call) -> Obj:
+    call.params.reject_unknown(["expand"])
+    return payment_methods.detach(call.sim, call.id, origin=call.origin)
+
+
+def invoice_lines(call: Call) -> Obj:
+    return invoices.lines_page(call.sim, call.id, call.params)
 
 
 def retrieve_event(call: Call) -> Obj:
@@ -195,7 +258,7 @@ def list_events(call: Call) -> Obj:
             and (delivered is None or deliverer.succeeded(event["id"]) == delivered)
         )
 
-    events = list(reversed(call.sim.state.events.values()))
+    events = by_created(call.sim.state.events.values())
     page = call.sim.page(events, params, "/v1/events", keep=keep, cursor_kind="event")
     for event in page["data"]:
         event["pending_webhooks"] = deliverer.pending_count(event["id"])
@@ -215,11 +278,18 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("GET", "prices", list_prices),
         ("GET", f"prices/{_ID}", _retrieve("price")),
         ("POST", "products", create_product),
+        ("GET", "products", _listing(catalog.list_products)),
         ("GET", f"products/{_ID}", _retrieve("product")),
         ("POST", "customers", create_customer),
         ("GET", "customers", list_customers),
         ("GET", f"customers/{_ID}", _retrieve("customer")),
         ("POST", f"customers/{_ID}", update_customer),
+        ("GET", f"customers/{_ID}/payment_methods", customer_payment_methods),
+        ("GET", "payment_methods", list_payment_methods),
+        ("GET", f"payment_methods/{_ID}", _with_id(payment_methods.retrieve)),
+        ("POST", f"payment_methods/{_ID}", _acting_on(payment_methods.update)),
+        ("POST", f"payment_methods/{_ID}/attach", attach_payment_method),
+        ("POST", f"payment_methods/{_ID}/detach", detach_payment_method),
         (
             "GET",
             "payment_intents",
@@ -231,14 +301,42 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("POST", "refunds", create_refund),
         ("GET", "refunds", _list_by("refund", "/v1/refunds", ("charge", "payment_intent"))),
         ("GET", f"refunds/{_ID}", _retrieve("refund")),
+        ("POST", f"refunds/{_ID}", _acting_on(refunds.update)),
         ("GET", "disputes", _list_by("dispute", "/v1/disputes", ("charge", "payment_intent"))),
         ("GET", f"disputes/{_ID}", _retrieve("dispute")),
-        ("GET", "subscriptions", list_subscriptions),
+        ("POST", "subscriptions", _acting(subscriptions.create)),
+        ("GET", "subscriptions", _listing(subscriptions.list_subscriptions)),
         ("GET", f"subscriptions/{_ID}", _retrieve("subscription")),
-        ("POST", f"subscriptions/{_ID}", update_subscription),
-        ("DELETE", f"subscriptions/{_ID}", cancel_subscription),
-        ("GET", "invoices", list_invoices),
+        ("POST", f"subscriptions/{_ID}", _acting_on(subscriptions.update)),
+        ("DELETE", f"subscriptions/{_ID}", _acting_on(subscriptions.cancel)),
+        ("POST", f"subscriptions/{_ID}/pause", _acting_on(subscriptions.pause)),
+        ("POST", f"subscriptions/{_ID}/resume", _acting_on(subscriptions.resume)),
+        ("POST", "invoices", _acting(invoices.create_invoice)),
+        ("GET", "invoices", _listing(invoices.list_invoices)),
         ("GET", f"invoices/{_ID}", _retrieve("invoice")),
+        ("POST", f"invoices/{_ID}", _acting_on(invoices.update_invoice)),
+        ("DELETE", f"invoices/{_ID}", _acting_on(invoices.delete_draft)),
+        ("GET", f"invoices/{_ID}/lines", invoice_lines),
+        ("POST", f"invoices/{_ID}/finalize", _acting_on(invoices.finalize_route)),
+        ("POST", f"invoices/{_ID}/pay", _acting_on(subscriptions.pay_invoice)),
+        ("POST", f"invoices/{_ID}/void", _acting_on(invoices.void_route)),
+        (
+            "POST",
+            f"invoices/{_ID}/mark_uncollectible",
+            _acting_on(invoices.uncollectible_route),
+        ),
+        ("POST", "invoiceitems", _acting(invoices.create_item)),
+        ("GET", "invoiceitems", _listing(invoices.list_items)),
+        ("GET", f"invoiceitems/{_ID}", _retrieve("invoiceitem")),
+        ("DELETE", f"invoiceitems/{_ID}", _acting_on(invoices.delete_item)),
+        ("GET", "invoice_payments", _listing(invoices.list_payments)),
+        ("GET", f"invoice_payments/{_ID}", _retrieve("invoice_payment")),
+        ("POST", "test_helpers/test_clocks", _acting(clocks.create)),
+        ("GET", "test_helpers/test_clocks", _listing(clocks.list_clocks)),
+        ("GET", f"test_helpers/test_clocks/{_ID}", _retrieve("test_helpers.test_clock")),
+        ("DELETE", f"test_helpers/test_clocks/{_ID}", _acting_on(clocks.delete)),
+        ("POST", f"test_helpers/test_clocks/{_ID}/advance", _acting_on(clocks.advance)),
+        ("POST", "billing_portal/sessions", create_portal_session),
         ("GET", "events", list_events),
         ("GET", f"events/{_ID}", retrieve_event),
     ]
@@ -286,8 +384,10 @@ class Api:
     async def handle(self, request: Request) -> Response:
         request_id = objects.new_id("req_", 14)
         try:
-            return await self._handle(request, request_id)
+            with self.sim.burst():
+                return await self._handle(request, request_id)
         except errors.ApiError as exc:
+            self.sim.save()  # a refused payment is still an attempt that happened
             return _json(exc.body(request_id), request_id, status=exc.status)
 
     async def unknown(self, request: Request) -> Response:
@@ -298,6 +398,9 @@ class Api:
 
     async def _handle(self, request: Request, request_id: str) -> Response:
         key = self._authenticate(request)
+        version = request.headers.get("stripe-version") or self.sim.config.api_version
+        if not versions.valid(version):
+            raise errors.invalid(f"Invalid Stripe API version: {version}")
         method = request.method
         path = "/v1/" + request.path_params["path"]
         handler, groups = _match(method, path)
@@ -305,7 +408,7 @@ class Api:
         text = body.decode("utf-8", errors="replace") if method == "POST" else request.url.query
         params = Params(forms.parse(parse_qsl(text, keep_blank_values=True)))
         idempotency_key = request.headers.get("idempotency-key") if method == "POST" else None
-        replay = self._replay(key, idempotency_key, method, path, text, request_id)
+        replay = self._replay(key, idempotency_key, method, path, text, request_id, version)
         if replay is not None:
             return replay
         call = Call(
@@ -323,7 +426,7 @@ class Api:
                 "created": self.sim.now(),
             }
         self.sim.save()
-        return _json(result, request_id)
+        return _json(versions.render(result, version, self.sim), request_id)
 
     def _replay(
         self,
@@ -333,6 +436,7 @@ class Api:
         path: str,
         text: str,
         request_id: str,
+        version: str,
     ) -> Response | None:
         if not idempotency_key:
             return None
@@ -347,7 +451,7 @@ class Api:
                 "meant to execute a different request.",
                 type_="idempotency_error",
             )
-        response = _json(stored["body"], request_id)
+        response = _json(versions.render(stored["body"], version, self.sim), request_id)
         response.headers["Idempotent-Replayed"] = "true"
         response.headers["Original-Request"] = request_id
         return response

@@ -1,11 +1,17 @@
-"""Products, prices and customers: the objects a checkout session refers to."""
+"""Products, prices and customers: what checkout sessions, subscriptions and invoices refer to.
+
+A customer may be attached to a test clock at creation (``test_clock``), then lives at that clock's
+time; its ``invoice_settings.default_payment_method`` is what its invoices are charged to
+(``payment_method`` on creation attaches one first, see ``payment_methods``); its ``balance`` is the
+credit (negative) or debt that its next invoices use up.
+"""
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
 
-from billfold.simulator import errors, forms, objects
+from billfold.simulator import errors, forms, objects, payment_methods
 from billfold.simulator.forms import Params
 from billfold.simulator.objects import Obj
 from billfold.simulator.service import Origin, Simulator, created_filter
@@ -38,7 +44,16 @@ PRICE_DATA_PARAMS = (
     "unit_amount",
     "unit_amount_decimal",
 )
-CUSTOMER_PARAMS = ("description", "email", "expand", "metadata", "name", "phone")
+CUSTOMER_PARAMS = (
+    "description",
+    "email",
+    "expand",
+    "invoice_settings",
+    "metadata",
+    "name",
+    "phone",
+)
+CUSTOMER_CREATE_PARAMS = (*CUSTOMER_PARAMS, "balance", "payment_method", "test_clock")
 
 
 def currency(params: Params) -> str:
@@ -186,11 +201,18 @@ def list_prices(sim: Simulator, params: Params) -> Obj:
             "limit",
             "lookup_keys",
             "product",
+            "recurring",
             "starting_after",
             "type",
         ]
     )
     active = params.boolean("active")
+    repeat = params.nested("recurring")
+    interval = None
+    if repeat is not None:
+        repeat.reject_unknown(["interval", "meter", "usage_type"])
+        interval = repeat.choice("interval", INTERVALS)
+    created = created_filter(params)
     lookup_keys = params.strings("lookup_keys")
     product = params.text("product")
     kind = params.choice("type", ["one_time", "recurring"])
@@ -203,22 +225,77 @@ def list_prices(sim: Simulator, params: Params) -> Obj:
             and (product is None or price["product"] == product)
             and (kind is None or price["type"] == kind)
             and (wanted_currency is None or price["currency"] == wanted_currency)
+            and (interval is None or (price["recurring"] or {}).get("interval") == interval)
+            and created(price)
         )
 
     return sim.page(sim.newest_first("price"), params, "/v1/prices", keep=keep, cursor_kind="price")
 
 
 def create_customer(sim: Simulator, params: Params, *, origin: Origin) -> Obj:
-    params.reject_unknown(CUSTOMER_PARAMS)
-    return new_customer(
-        sim,
-        email=params.text("email"),
-        name=params.text("name"),
-        origin=origin,
-        description=params.text("description"),
-        phone=params.text("phone"),
-        metadata=forms.apply_metadata({}, params.metadata()),
+    params.reject_unknown(CUSTOMER_CREATE_PARAMS)
+    clock_id = params.text("test_clock")
+    clock = None
+    if clock_id is not None:
+        clock = sim.get("test_helpers.test_clock", clock_id, param="test_clock")
+    at = int(clock["frozen_time"]) if clock is not None else sim.now()
+    with sim.at(at):
+        customer = new_customer(
+            sim,
+            email=params.text("email"),
+            name=params.text("name"),
+            origin=origin,
+            description=params.text("description"),
+            phone=params.text("phone"),
+            metadata=forms.apply_metadata({}, params.metadata()),
+            test_clock=clock_id,
+            balance=params.integer("balance") or 0,
+        )
+        attached: dict[str, str] = {}
+        reference = params.text("payment_method")
+        if reference is not None:
+            method = payment_methods.attach(
+                sim, reference, customer["id"], origin=origin, param="payment_method"
+            )
+            attached[reference] = method["id"]
+        _invoice_settings(sim, customer, params, origin=origin, attached=attached)
+    return customer
+
+
+def _invoice_settings(
+    sim: Simulator,
+    customer: Obj,
+    params: Params,
+    *,
+    origin: Origin,
+    attached: dict[str, str] | None = None,
+) -> Obj:
+    """Apply ``invoice_settings``; answer the old values of what changed."""
+    settings = params.nested("invoice_settings")
+    if settings is None:
+        return {}
+    settings.reject_unknown(
+        ["custom_fields", "default_payment_method", "footer", "rendering_options"]
     )
+    current = customer["invoice_settings"]
+    before = dict(current)
+    if "default_payment_method" in settings:
+        reference = settings.text("default_payment_method") or None
+        current["default_payment_method"] = (
+            None
+            if reference is None
+            else payment_methods.resolve(
+                sim,
+                reference,
+                customer["id"],
+                origin=origin,
+                param="invoice_settings[default_payment_method]",
+                attached=attached,
+            )
+        )
+    if "footer" in settings:
+        current["footer"] = settings.text("footer") or None
+    return {"invoice_settings": before} if before != current else {}
 
 
 def new_customer(
@@ -230,9 +307,12 @@ def new_customer(
     description: str | None = None,
     phone: str | None = None,
     metadata: dict[str, str] | None = None,
+    test_clock: str | None = None,
+    balance: int = 0,
 ) -> Obj:
     customer = objects.build(
         "customer",
+        balance=balance,
         created=sim.now(),
         description=description,
         email=email,
@@ -241,6 +321,7 @@ def new_customer(
         metadata=metadata or {},
         name=name,
         phone=phone,
+        test_clock=test_clock,
     )
     sim.put(customer)
     sim.emit("customer.created", customer, origin=origin)
@@ -248,21 +329,27 @@ def new_customer(
 
 
 def update_customer(sim: Simulator, customer_id: str, params: Params, *, origin: Origin) -> Obj:
-    params.reject_unknown(CUSTOMER_PARAMS)
+    params.reject_unknown((*CUSTOMER_PARAMS, "balance"))
     customer = sim.get("customer", customer_id)
-    previous: Obj = {}
-    for field in ("description", "email", "name", "phone"):
-        if field in params:
-            value = params.text(field) or None
-            if value != customer[field]:
-                previous[field] = customer[field]
-                customer[field] = value
-    merged = forms.apply_metadata(customer["metadata"], params.metadata())
-    if merged != customer["metadata"]:
-        previous["metadata"] = customer["metadata"]
-        customer["metadata"] = merged
-    if previous:
-        sim.emit("customer.updated", customer, origin=origin, previous=previous)
+    with sim.for_customer(customer_id):
+        previous: Obj = {}
+        for field in ("description", "email", "name", "phone"):
+            if field in params:
+                value = params.text(field) or None
+                if value != customer[field]:
+                    previous[field] = customer[field]
+                    customer[field] = value
+        balance = params.integer("balance")
+        if balance is not None and balance != customer["balance"]:
+            previous["balance"] = customer["balance"]
+            customer["balance"] = balance
+        merged = forms.apply_metadata(customer["metadata"], params.metadata())
+        if merged != customer["metadata"]:
+            previous["metadata"] = customer["metadata"]
+            customer["metadata"] = merged
+        previous.update(_invoice_settings(sim, customer, params, origin=origin))
+        if previous:
+            sim.emit("customer.updated", customer, origin=origin, previous=previous)
     return customer
 
 
@@ -278,4 +365,24 @@ def list_customers(sim: Simulator, params: Params) -> Obj:
 
     return sim.page(
         sim.newest_first("customer"), params, "/v1/customers", keep=keep, cursor_kind="customer"
+    )
+
+
+def list_products(sim: Simulator, params: Params) -> Obj:
+    params.reject_unknown(
+        ["active", "created", "ending_before", "expand", "ids", "limit", "starting_after"]
+    )
+    active = params.boolean("active")
+    ids = params.strings("ids")
+    created = created_filter(params)
+
+    def keep(product: Obj) -> bool:
+        return (
+            (active is None or product["active"] == active)
+            and (not ids or product["id"] in ids)
+            and created(product)
+        )
+
+    return sim.page(
+        sim.newest_first("product"), params, "/v1/products", keep=keep, cursor_kind="product"
     )

@@ -6,13 +6,17 @@ open --pay later--> complete, unpaid    (+ checkout.session.completed)
                       --settle--> paid  (+ checkout.session.async_payment_succeeded)
                       --settle--> unpaid(+ checkout.session.async_payment_failed)
 open --expire-----> expired             (+ checkout.session.expired)
+
+In ``mode=subscription`` paying makes the subscription and its first invoice (``subscriptions``);
+with ``subscription_data[trial_period_days]`` or ``[trial_end]`` the subscription starts trialing,
+its first invoice is $0, the session's totals are 0 and it completes ``no_payment_required``.
 """
 
 from __future__ import annotations
 
 import copy
 
-from billfold.simulator import billing, catalog, errors, forms, objects, payments
+from billfold.simulator import catalog, errors, forms, objects, payments, subscriptions
 from billfold.simulator.forms import Params
 from billfold.simulator.objects import Obj
 from billfold.simulator.service import DASHBOARD, Origin, Simulator, created_filter
@@ -133,19 +137,23 @@ def create_session(sim: Simulator, params: Params, *, base_url: str, origin: Ori
                 "statement_descriptor_suffix",
             ]
         )
+    trial: dict[str, object] = {}
     if subscription_data is not None:
-        subscription_data.reject_unknown(["description", "metadata", "trial_period_days"])
+        subscription_data.reject_unknown(
+            ["description", "metadata", "trial_end", "trial_period_days", "trial_settings"]
+        )
+        trial = _trial(subscription_data, now)
     client_reference_id = params.text("client_reference_id")
     if client_reference_id is not None and len(client_reference_id) > 200:
         raise errors.invalid(
             "client_reference_id must be at most 200 characters.", param="client_reference_id"
         )
-    total = sum(item["amount_total"] for item in items)
+    total = 0 if trial else sum(item["amount_total"] for item in items)
     session_id = objects.new_id("cs_test_a1", 56)
     session = objects.build(
         "checkout.session",
         allow_promotion_codes=params.boolean("allow_promotion_codes"),
-        amount_subtotal=sum(item["amount_subtotal"] for item in items),
+        amount_subtotal=0 if trial else sum(item["amount_subtotal"] for item in items),
         amount_total=total,
         billing_address_collection=params.text("billing_address_collection"),
         cancel_url=params.text("cancel_url"),
@@ -181,8 +189,43 @@ def create_session(sim: Simulator, params: Params, *, base_url: str, origin: Ori
         "subscription_metadata": forms.apply_metadata(
             {}, subscription_data.metadata() if subscription_data else None
         ),
+        "subscription_description": (
+            subscription_data.text("description") if subscription_data else None
+        ),
+        **trial,
     }
     return session
+
+
+def _trial(subscription_data: Params, now: int) -> dict[str, object]:
+    """What ``subscription_data`` says about a trial, as the session's extras keep it."""
+    days = subscription_data.integer("trial_period_days", minimum=1)
+    end = subscription_data.integer("trial_end")
+    if days is not None and end is not None:
+        raise errors.invalid(
+            "You may only specify one of these parameters: trial_end, trial_period_days.",
+            param="subscription_data[trial_end]",
+        )
+    if end is not None and end < now + 2 * 24 * 60 * 60:
+        raise errors.invalid(
+            "subscription_data[trial_end] must be at least 48 hours in the future.",
+            param="subscription_data[trial_end]",
+        )
+    trial: dict[str, object] = {}
+    if days is not None:
+        trial["trial_period_days"] = days
+    if end is not None:
+        trial["trial_end"] = end
+    settings = subscription_data.nested("trial_settings")
+    if settings is not None:
+        settings.reject_unknown(["end_behavior"])
+        behavior = settings.nested("end_behavior", required=True)
+        assert behavior is not None
+        behavior.reject_unknown(["missing_payment_method"])
+        trial["missing_payment_method"] = behavior.choice(
+            "missing_payment_method", subscriptions.MISSING_PAYMENT_METHOD, required=True
+        )
+    return trial
 
 
 def _line_item(sim: Simulator, params: Params, *, mode: str) -> Obj:
@@ -356,7 +399,7 @@ def pay(sim: Simulator, session_id: str, *, email: str | None, name: str | None)
     session = _open_session(sim, session_id)
     email = _payer(sim, session, email)
     if session["mode"] == "subscription":
-        return billing.complete_subscription_checkout(sim, session, email=email, name=name)
+        return subscriptions.complete_checkout(sim, session, email=email, name=name)
     intent = _paying_intent(sim, session, email, name)
     payments.pay_by_card(sim, intent, approved=True, email=email, name=name)
     session.update(

@@ -15,27 +15,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from billfold.simulator import checkout, errors
+from billfold.simulator.money import format_amount
 from billfold.simulator.objects import Obj
 from billfold.simulator.service import Simulator
 
-# ISO 4217 exponents that are not 2, for the currencies Stripe supports.
-ZERO_DECIMAL = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv"}
-    | {"xaf", "xof", "xpf"}
-)
-THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
-SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "inr": "₹", "cad": "CA$", "aud": "A$"}
-
-
-def format_amount(amount: int, currency: str) -> str:
-    """``1099, "usd"`` -> ``$10.99``: integer arithmetic only, honouring zero-decimal currencies."""
-    code = currency.lower()
-    exponent = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
-    sign = "-" if amount < 0 else ""
-    major, minor = divmod(abs(amount), 10**exponent)
-    number = f"{major:,}" + (f".{minor:0{exponent}d}" if exponent else "")
-    symbol = SYMBOLS.get(code)
-    return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {code.upper()}"
+__all__ = ["CheckoutPage", "format_amount"]
 
 
 @functools.cache
@@ -74,7 +58,8 @@ class CheckoutPage:
         name = str(form.get("name") or "").strip() or None
         try:
             if action == "pay":
-                checkout.pay(self.sim, session["id"], email=email, name=name)
+                with self.sim.burst():
+                    checkout.pay(self.sim, session["id"], email=email, name=name)
             elif action == "delay":
                 outcome = str(form.get("delayed_outcome") or "succeeded")
                 checkout.pay_later(self.sim, session["id"], email=email, name=name, outcome=outcome)
@@ -166,6 +151,9 @@ class CheckoutPage:
         next_url = checkout.success_url(session)
         if paid == "paid":
             return {"notice": "Payment complete.", "notice_kind": "ok", "next_url": next_url}
+        if paid == "no_payment_required":
+            notice = "Subscribed: nothing to pay today."
+            return {"notice": notice, "notice_kind": "ok", "next_url": next_url}
         if session["id"] in self.sim.state.settlements:
             notice = "Payment processing: the bank debit settles in the background."
             return {"notice": notice, "notice_kind": "info", "next_url": next_url}

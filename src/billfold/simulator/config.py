@@ -1,8 +1,10 @@
-"""Settings of the Stripe simulator: where events go, how they are signed, how badly they travel."""
+"""Settings of the Stripe simulator: where events go, how they are signed, how badly they travel,
+which API version they are written in, and how Billing retries a failed renewal."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,16 @@ import httpx
 
 API_VERSION = "2026-10-28.endive"
 """The API version written into events, as Stripe writes the account's default version."""
+
+OLD_API_VERSION = "2024-06-20"
+"""The last version before ``2025-03-31.basil`` moved subscription and invoice fields."""
+
+_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
+
+
+def valid_api_version(version: str) -> bool:
+    """``2024-06-20`` or ``2026-10-28.endive``: the shapes Stripe names its versions with."""
+    return bool(_VERSION.match(version))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,6 +36,9 @@ class ChaosSettings:
       gathered for ``reorder_window_seconds`` before they are shuffled.
     - ``drop_first_attempt_rate``: chance that the first attempt is never sent and counts as a
       failure (a timeout), so the event arrives only with a retry.
+    - ``same_second``: every event emitted in one burst (one API request, one control action, one
+      timer, one step of a test clock: a renewal chain, say) carries the ``created`` of the
+      burst's first event, so a receiver cannot order them by ``created``.
     """
 
     duplicate_rate: float = 0.0
@@ -31,6 +46,7 @@ class ChaosSettings:
     reorder: bool = False
     reorder_window_seconds: float = 0.1
     drop_first_attempt_rate: float = 0.0
+    same_second: bool = False
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -68,8 +84,9 @@ class ChaosSettings:
         for name in ("duplicate_rate", "drop_first_attempt_rate", "reorder_window_seconds"):
             if name in values:
                 values[name] = _number(name, values[name])
-        if "reorder" in values and not isinstance(values["reorder"], bool):
-            raise ValueError("reorder must be true or false")
+        for name in ("reorder", "same_second"):
+            if name in values and not isinstance(values[name], bool):
+                raise ValueError(f"{name} must be true or false")
         if "seed" in values and not (values["seed"] is None or _is_int(values["seed"])):
             raise ValueError("seed must be an integer or null")
         return dataclasses.replace(self, **values)
@@ -94,6 +111,40 @@ class RetryPolicy:
     def backoff(self, failed_attempts: int) -> float:
         """Seconds to wait after the ``failed_attempts``-th failed attempt."""
         return min(self.max_seconds, self.base_seconds * self.factor ** (failed_attempts - 1))
+
+
+DUNNING_ACTIONS = ("canceled", "unpaid", "past_due")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DunningPolicy:
+    """How Billing retries an automatically collected invoice whose payment failed.
+
+    A fixed schedule in the spirit of Smart Retries: after the first failed attempt, retry
+    ``retry_after_days[0]`` days later, then ``retry_after_days[1]`` days after that retry, and
+    so on (each counted from the previous attempt). When the last retry fails the invoice's
+    ``next_payment_attempt`` is null and its subscription becomes ``subscription_status``:
+    ``canceled`` (``customer.subscription.deleted``, the default), ``unpaid``, or left
+    ``past_due``. ``mark_uncollectible`` also marks such an invoice uncollectible.
+    """
+
+    retry_after_days: tuple[int, ...] = (3, 5, 7)
+    subscription_status: str = "canceled"
+    mark_uncollectible: bool = False
+
+    def __post_init__(self) -> None:
+        if any(days < 1 for days in self.retry_after_days):
+            raise ValueError("retry_after_days must be whole days of at least 1")
+        if self.subscription_status not in DUNNING_ACTIONS:
+            raise ValueError(f"subscription_status must be one of {', '.join(DUNNING_ACTIONS)}")
+
+    @property
+    def attempts(self) -> int:
+        """How many times an invoice is tried in all: the first attempt and every retry."""
+        return 1 + len(self.retry_after_days)
+
+
+PRORATION_BEHAVIORS = ("always_invoice", "create_prorations", "none")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,6 +172,9 @@ class SimulatorConfig:
     state_path: Path | None = None
     api_version: str = API_VERSION
     webhook_transport: httpx.AsyncBaseTransport | None = None
+    clock_advance_seconds: float = 0.5
+    dunning: DunningPolicy = DunningPolicy()
+    portal_proration_behavior: str = "create_prorations"
 
     def __post_init__(self) -> None:
         if not self.webhook_secret.startswith("whsec_"):
@@ -131,6 +185,14 @@ class SimulatorConfig:
             ("http://", "https://")
         ):
             raise ValueError("public_base_url must be an http(s) URL")
+        if not valid_api_version(self.api_version):
+            raise ValueError(f"api_version must look like 2024-06-20 or {API_VERSION}")
+        if self.clock_advance_seconds < 0:
+            raise ValueError("clock_advance_seconds must not be negative")
+        if self.portal_proration_behavior not in PRORATION_BEHAVIORS:
+            raise ValueError(
+                f"portal_proration_behavior must be one of {', '.join(PRORATION_BEHAVIORS)}"
+            )
 
     def accepts_key(self, key: str) -> bool:
         if self.api_keys is not None:

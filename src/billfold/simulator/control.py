@@ -10,6 +10,10 @@
                                                                       -> dispute
     POST /_sim/disputes/{id}/close     {"status": "won" | "lost"}     -> dispute
     POST /_sim/subscriptions/{id}/renew {"outcome": "paid" | "failed"} -> subscription
+    POST /_sim/customers/{id}/fail_next_payment {"count"?: 1, "decline_code"?: "generic_decline"}
+                                                  -> {"customer", "fail_next_payments", ...}
+    POST /_sim/invoices/{id}/attempt                                  -> invoice
+    POST /_sim/refunds/{id}/fail       {"failure_reason"?}            -> refund
     GET  /_sim/chaos                                                  -> chaos settings
     POST /_sim/chaos                   {any chaos field}              -> chaos settings
     GET  /_sim/deliveries              ?event_id=&type=&status=       -> {"data", "counts"}
@@ -17,12 +21,20 @@
     POST /_sim/flush                   {"timeout"?: 10}               -> {"settled", "counts"}
     POST /_sim/reset                                                  -> {"reset": true}
 
-Errors answer in Stripe's error shape, with the same status codes as the API.
+``renew`` ends a subscription's current period now (for a subscription without a test clock;
+``failed`` declines that renewal's first attempt). ``fail_next_payment`` declines the next
+``count`` charges of a customer whatever its card (renewals, retries, ``invoices.pay``; 0 clears
+it). ``attempt`` runs an open invoice's next payment attempt now, as a dunning retry would.
+``flush`` waits until every test clock that is advancing is ready, then until every delivery is
+settled. Each action is one burst (see ``ChaosSettings.same_second``). Errors answer in Stripe's
+error shape, with the same status codes as the API.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,9 +42,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from billfold.simulator import billing, checkout, disputes, errors
+from billfold.simulator import (
+    checkout,
+    clocks,
+    disputes,
+    errors,
+    payment_methods,
+    refunds,
+    subscriptions,
+)
 from billfold.simulator.objects import Obj
-from billfold.simulator.service import Simulator
+from billfold.simulator.service import DASHBOARD, Simulator
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -44,7 +64,7 @@ class Control:
 
     def routes(self) -> list[Route]:
         def route(path: str, endpoint: Endpoint, method: str = "POST") -> Route:
-            return Route(f"/_sim{path}", _errors_as_json(endpoint), methods=[method])
+            return Route(f"/_sim{path}", _errors_as_json(self.sim, endpoint), methods=[method])
 
         return [
             route("/sessions/{id}/pay", self.pay),
@@ -54,6 +74,9 @@ class Control:
             route("/disputes", self.open_dispute),
             route("/disputes/{id}/close", self.close_dispute),
             route("/subscriptions/{id}/renew", self.renew),
+            route("/customers/{id}/fail_next_payment", self.fail_next_payment),
+            route("/invoices/{id}/attempt", self.attempt),
+            route("/refunds/{id}/fail", self.fail_refund),
             route("/chaos", self.get_chaos, "GET"),
             route("/chaos", self.set_chaos),
             route("/deliveries", self.deliveries, "GET"),
@@ -126,10 +149,44 @@ class Control:
 
     async def renew(self, request: Request) -> Response:
         body = await _body(request)
-        subscription = billing.renew(
+        subscription = subscriptions.renew_now(
             self.sim, request.path_params["id"], outcome=_text(body, "outcome") or "paid"
         )
         return self._done(subscription)
+
+    async def fail_next_payment(self, request: Request) -> Response:
+        body = await _body(request)
+        count = body.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise errors.invalid("count must be an integer", param="count")
+        answer = payment_methods.fail_next_payment(
+            self.sim,
+            request.path_params["id"],
+            count=count,
+            decline_code=_text(body, "decline_code") or "generic_decline",
+        )
+        return self._done(answer)
+
+    async def attempt(self, request: Request) -> Response:
+        invoice = self.sim.get("invoice", request.path_params["id"])
+        if invoice["status"] != "open":
+            raise errors.invalid(
+                f"Invoice {invoice['id']} is {invoice['status']}; only open invoices are "
+                "attempted.",
+                param="invoice",
+            )
+        with self.sim.for_customer(invoice["customer"]):
+            subscriptions.collect(self.sim, invoice, origin=DASHBOARD)
+        return self._done(invoice)
+
+    async def fail_refund(self, request: Request) -> Response:
+        body = await _body(request)
+        refund = refunds.fail(
+            self.sim,
+            request.path_params["id"],
+            failure_reason=_text(body, "failure_reason") or "expired_or_canceled_card",
+        )
+        return self._done(refund)
 
     async def get_chaos(self, request: Request) -> Response:
         return JSONResponse(self.sim.deliverer.chaos.to_json())
@@ -167,7 +224,13 @@ class Control:
     async def flush(self, request: Request) -> Response:
         body = await _body(request)
         timeout = _number(body, "timeout")
-        settled = await self.sim.deliverer.flush(self.flush_timeout if timeout is None else timeout)
+        timeout = self.flush_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        self.sim.ensure_background()
+        while clocks.advancing(self.sim) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        left = max(0.0, deadline - time.monotonic())
+        settled = not clocks.advancing(self.sim) and await self.sim.deliverer.flush(left)
         answer = {"settled": settled, "counts": self.sim.deliverer.counts()}
         return JSONResponse(answer, status_code=200 if settled else 504)
 
@@ -180,11 +243,13 @@ class Control:
         return JSONResponse(answer)
 
 
-def _errors_as_json(endpoint: Endpoint) -> Endpoint:
+def _errors_as_json(sim: Simulator, endpoint: Endpoint) -> Endpoint:
     async def guarded(request: Request) -> Response:
         try:
-            return await endpoint(request)
+            with sim.burst():
+                return await endpoint(request)
         except errors.ApiError as exc:
+            sim.save()
             return JSONResponse(exc.body(), status_code=exc.status)
 
     return guarded

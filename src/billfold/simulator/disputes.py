@@ -1,4 +1,9 @@
-"""Disputes (chargebacks), opened and closed by the control routes, as a card network would."""
+"""Disputes (chargebacks), opened and closed by the control routes, as a card network would.
+
+Opening emits ``charge.dispute.created`` and ``charge.dispute.funds_withdrawn``; closing emits
+``charge.dispute.closed`` and, when won, ``charge.dispute.funds_reinstated``. A dispute of a test
+clock customer's charge happens at that clock's time.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +46,12 @@ def open_dispute(
         raise errors.invalid(f"Charge {charge_id} did not succeed; it cannot be disputed.")
     if charge["disputed"]:
         raise errors.invalid(f"Charge {charge_id} is already disputed.", param="charge")
+    with sim.for_customer(charge["customer"]):
+        return _open(sim, charge, amount=amount, reason=reason)
+
+
+def _open(sim: Simulator, charge: Obj, *, amount: int | None, reason: str) -> Obj:
+    charge_id = charge["id"]
     if amount is None:
         amount = charge["amount"]
     if not 0 < amount <= charge["amount"]:
@@ -78,9 +89,11 @@ def close_dispute(sim: Simulator, dispute_id: str, *, status: str) -> Obj:
         raise errors.invalid(
             f"Dispute {dispute_id} is already closed ({dispute['status']}).", param="dispute"
         )
-    previous = {"status": dispute["status"]}
-    dispute["status"] = status
-    sim.emit("charge.dispute.closed", dispute, previous=previous)
-    if status == "won":
-        sim.emit("charge.dispute.funds_reinstated", dispute)
+    charge = sim.get("charge", dispute["charge"])
+    with sim.for_customer(charge["customer"]):
+        previous = {"status": dispute["status"]}
+        dispute["status"] = status
+        sim.emit("charge.dispute.closed", dispute, previous=previous)
+        if status == "won":
+            sim.emit("charge.dispute.funds_reinstated", dispute)
     return dispute

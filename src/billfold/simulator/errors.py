@@ -6,7 +6,9 @@ ApiError                 one error response: HTTP status, type, message, optiona
 ├── invalid()            400 with the code given (parameter_invalid_integer, ...)
 ├── resource_missing()   404 resource_missing (400 when the id came in a parameter)
 ├── unrecognized_url()   404, no code, as Stripe answers an unknown path or method
-└── authentication()     401 for a missing or wrong API key
+├── authentication()     401 for a missing or wrong API key
+├── card_declined()      402 card_error card_declined, with the decline code
+└── unsupported()        400 for a parameter or value Stripe accepts and the simulator does not
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class ApiError(Exception):
         type_: str = "invalid_request_error",
         code: str | None = None,
         param: str | None = None,
+        decline_code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -34,6 +37,7 @@ class ApiError(Exception):
         self.type = type_
         self.code = code
         self.param = param
+        self.decline_code = decline_code
 
     def body(self, request_id: str | None = None) -> dict[str, Any]:
         error: dict[str, Any] = {"type": self.type, "message": self.message}
@@ -42,6 +46,8 @@ class ApiError(Exception):
             error["doc_url"] = f"{DOCS}/{self.code.replace('_', '-')}"
         if self.param is not None:
             error["param"] = self.param
+        if self.decline_code is not None:
+            error["decline_code"] = self.decline_code
         if request_id is not None:
             error["request_log_url"] = f"https://dashboard.stripe.com/test/logs/{request_id}"
         return {"error": error}
@@ -84,3 +90,18 @@ def unrecognized_url(method: str, path: str) -> ApiError:
 
 def authentication(message: str) -> ApiError:
     return ApiError(401, message)
+
+
+def card_declined(message: str, *, decline_code: str, param: str | None = None) -> ApiError:
+    return ApiError(
+        402,
+        message,
+        type_="card_error",
+        code="card_declined",
+        param=param,
+        decline_code=decline_code,
+    )
+
+
+def unsupported(what: str, *, param: str | None = None) -> ApiError:
+    return ApiError(400, f"The Stripe simulator does not support {what}.", param=param)

@@ -75,6 +75,10 @@ class Params:
     def keys(self) -> list[str]:
         return list(self._data)
 
+    def names(self) -> list[str]:
+        """The parameters sent at this level (``keys``, named so it reads as a list)."""
+        return list(self._data)
+
     def reject_unknown(self, allowed: Iterable[str]) -> None:
         known = set(allowed)
         for key in self._data:

@@ -2,8 +2,9 @@
 
 Each builder starts from a deep copy of the example object, resets the example's placeholder values
 (random integers, ``"obj_123"``, nested sample objects) to what a fresh test-mode object holds, then
-sets the fields the caller gives. A field the example does not have is refused, so a typo cannot
-invent a field Stripe does not send.
+sets the fields the caller gives. A field that neither the example nor the resets have is refused,
+so a typo cannot invent a field Stripe does not send; the resets add the few fields the SDK's
+types name that the example lacks (an invoice's ``payments``, say).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ KINDS_BY_PREFIX: dict[str, str] = {
     "sub_": "subscription",
     "in_": "invoice",
     "evt_": "event",
+    "ii_": "invoiceitem",
+    "inpay_": "invoice_payment",
+    "pm_": "payment_method",
+    "clock_": "test_helpers.test_clock",
+    "bps_": "billing_portal.session",
 }
 
 _NULL_ADDRESS: Obj = {
@@ -167,8 +173,34 @@ _RESETS: dict[str, Obj] = {
         "total_taxes": [],
         "webhooks_delivered_at": None,
     },
-    "line_item": {"pretax_credit_amounts": [], "taxes": []},
+    "line_item": {"pretax_credit_amounts": [], "taxes": [], "quantity_decimal": None},
+    "invoiceitem": {
+        "discounts": [],
+        "net_amount": 0,
+        "parent": None,
+        "proration_details": {"credited_items": None},
+        "quantity_decimal": None,
+        "test_clock": None,
+    },
+    "invoice_payment": {"amount_paid": None, "is_default": True},
+    "payment_method": {
+        "billing_details": {
+            "address": dict(_NULL_ADDRESS),
+            "email": None,
+            "name": None,
+            "phone": None,
+            "tax_id": None,
+        },
+        "customer": None,
+        "metadata": {},
+    },
+    "test_helpers.test_clock": {"name": None, "status_details": {}},
+    "billing_portal.session": {"flow": None, "locale": None, "on_behalf_of": None},
 }
+# Fields the SDK's types name that Stripe's example object lacks.
+_RESETS["invoice"]["payments"] = None
+_RESETS["refund"]["failure_reason"] = None
+_RESETS["refund"]["failure_balance_transaction"] = None
 
 
 @functools.cache
@@ -186,11 +218,12 @@ def new_id(prefix: str, length: int = 24) -> str:
 def build(kind: str, **fields: Any) -> Obj:
     """A ``kind`` object: the example, its placeholders reset, then ``fields`` set."""
     example = _examples()[kind]
-    unknown = sorted(set(fields) - set(example))
+    resets = _RESETS.get(kind, {})
+    unknown = sorted(set(fields) - set(example) - set(resets))
     if unknown:
         raise KeyError(f"{kind} has no field(s) {', '.join(unknown)}")
     obj = copy.deepcopy(example)
-    obj.update(copy.deepcopy(_RESETS.get(kind, {})))
+    obj.update(copy.deepcopy(resets))
     obj.update(fields)
     if "livemode" in obj:
         obj["livemode"] = False
@@ -239,19 +272,38 @@ def plan_from_price(price: Obj) -> Obj:
     return plan
 
 
-def card_details() -> Obj:
-    """``payment_method_details`` of a test card charge (Visa 4242)."""
+def card_details(brand: str = "visa", last4: str = "4242") -> Obj:
+    """``payment_method_details`` of a test card charge (Visa 4242 unless told otherwise)."""
     details: Obj = copy.deepcopy(_examples()["charge"]["payment_method_details"])
     card = details["card"]
     card.update(
         {
             "amount_authorized": None,
+            "brand": brand,
             "installments": None,
+            "last4": last4,
+            "network": brand,
             "overcapture": {"maximum_amount_capturable": 0, "status": "unavailable"},
             "wallet": None,
         }
     )
     return details
+
+
+def card(brand: str, last4: str) -> Obj:
+    """The ``card`` of a card payment method, from the example's shape."""
+    value: Obj = copy.deepcopy(_examples()["payment_method"]["card"])
+    value.update(
+        {
+            "brand": brand,
+            "display_brand": brand,
+            "generated_from": None,
+            "last4": last4,
+            "networks": {"available": [brand], "preferred": None},
+            "wallet": None,
+        }
+    )
+    return value
 
 
 def bank_details() -> Obj:

@@ -2,6 +2,8 @@
 
 Test card payments settle at once; a bank debit (the "delayed method") leaves a pending charge and a
 ``processing`` intent until it settles either way. Each step emits the events Stripe emits for it.
+A card payment names the payment method it used (a stored one for invoices and subscriptions, a
+one-off Visa 4242 on the hosted checkout page) and, when declined, why (``DECLINES``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,24 @@ DECLINE: Mapping[str, str | None] = {
     "code": "card_declined",
     "decline_code": "generic_decline",
     "message": "Your card was declined.",
+}
+DECLINES: Mapping[str, Mapping[str, str | None]] = {
+    "generic_decline": DECLINE,
+    "insufficient_funds": {
+        "code": "card_declined",
+        "decline_code": "insufficient_funds",
+        "message": "Your card has insufficient funds.",
+    },
+    "lost_card": {
+        "code": "card_declined",
+        "decline_code": "lost_card",
+        "message": "Your card was declined.",
+    },
+    "expired_card": {
+        "code": "expired_card",
+        "decline_code": "expired_card",
+        "message": "Your card has expired.",
+    },
 }
 BANK_FAILURE: Mapping[str, str | None] = {
     "code": "insufficient_funds",
@@ -144,18 +164,30 @@ def _fail(sim: Simulator, intent: Obj, charge: Obj, reason: Mapping[str, str | N
 
 
 def pay_by_card(
-    sim: Simulator, intent: Obj, *, approved: bool, email: str | None, name: str | None
+    sim: Simulator,
+    intent: Obj,
+    *,
+    approved: bool,
+    email: str | None,
+    name: str | None,
+    payment_method: Obj | None = None,
+    decline_code: str = "generic_decline",
 ) -> Obj:
-    """One card attempt on ``intent``: a charge that succeeds or is declined."""
+    """One card attempt on ``intent``: a charge that succeeds or is declined (``decline_code``).
+    Without a stored ``payment_method`` the card is a one-off Visa 4242."""
     charge = _charge(sim, intent, email=email, name=name)
-    payment_method = objects.new_id("pm_1")
-    details = objects.card_details()
-    charge.update({"payment_method": payment_method, "payment_method_details": details})
-    intent.update({"payment_method": payment_method, "payment_method_types": ["card"]})
+    if payment_method is None:
+        method_id, brand, last4 = objects.new_id("pm_1"), "visa", "4242"
+    else:
+        method_id = payment_method["id"]
+        brand, last4 = payment_method["card"]["brand"], payment_method["card"]["last4"]
+    details = objects.card_details(brand, last4)
+    charge.update({"payment_method": method_id, "payment_method_details": details})
+    intent.update({"payment_method": method_id, "payment_method_types": ["card"]})
     if approved:
         _succeed(sim, intent, charge)
     else:
-        _fail(sim, intent, charge, DECLINE)
+        _fail(sim, intent, charge, DECLINES.get(decline_code, DECLINE))
     return charge
 
 

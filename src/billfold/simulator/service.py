@@ -1,24 +1,39 @@
-"""The simulator's core: its objects, the events it emits, lists and expansion, background work.
+"""The simulator's core: its objects, the events it emits, its time, lists and expansion, and the
+work that waits for real time.
 
-Operations on particular resources live beside it (``checkout``, ``billing``, ``refunds``,
-``disputes``, ``catalog``); they change objects through this class and call ``emit`` for each event
-Stripe would send. Everything runs inside one event loop, so there is no locking.
+Operations on particular resources live beside it (``checkout``, ``subscriptions``, ``invoices``,
+``clocks``, ``payment_methods``, ``refunds``, ``disputes``, ``catalog``, ``portal``); they change
+objects through this class and call ``emit`` for each event Stripe would send. Everything runs
+inside one event loop, so there is no locking.
+
+Time: ``now()`` is the wall clock, except inside ``at(t)`` (a test clock's frozen time while it
+advances, or while a request works on a customer attached to a clock: ``for_customer``), so that
+objects and events of a test clock carry its time, as Stripe's do.
+
+Bursts: a request, a control action, a timer or one step of a test clock is one ``burst``; with
+the ``same_second`` chaos setting every event of a burst carries the burst's first ``created``.
+
+Jobs: work due at a real time (``schedule(kind, ref, due_at)``), persisted in the state and run
+by the handler registered for its kind when its timer fires, also after a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from billfold.simulator import errors, objects
+from billfold.simulator import errors, objects, versions
 from billfold.simulator.config import SimulatorConfig
 from billfold.simulator.delivery import Deliverer
 from billfold.simulator.forms import Params
 from billfold.simulator.objects import Obj
-from billfold.simulator.state import State
+from billfold.simulator.state import Job, State
+
+CLOCK = "test_helpers.test_clock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +50,15 @@ class Origin:
 DASHBOARD = Origin()
 
 
+JobHandler = Callable[["Simulator", str], None]
+
+
 class Simulator:
     def __init__(
         self,
         config: SimulatorConfig,
         *,
-        settle_due: Callable[[Simulator, str], None],
+        handlers: Mapping[str, JobHandler],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -51,13 +69,62 @@ class Simulator:
         )
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Settles one delayed payment when its timer fires (``checkout.settle_when_due``).
-        self._settle_due = settle_due
+        # What runs a job of each kind when its timer fires ("settle": a delayed payment, ...).
+        self._handlers = dict(handlers)
+        self._frozen: list[int] = []
+        self._burst: list[int | None] = []
 
     # -- time and persistence --------------------------------------------------------------
 
     def now(self) -> int:
+        """The time it is for what is being done: a test clock's, or the wall clock's."""
+        if self._frozen:
+            return self._frozen[-1]
         return int(self.clock())
+
+    @contextlib.contextmanager
+    def at(self, moment: int) -> Iterator[None]:
+        """Work as if it were ``moment`` (a test clock's frozen time)."""
+        self._frozen.append(moment)
+        try:
+            yield
+        finally:
+            self._frozen.pop()
+
+    def clock_of(self, customer_id: str | None) -> Obj | None:
+        """The test clock ``customer_id`` is attached to, if any."""
+        if customer_id is None:
+            return None
+        customer = self.state.collection("customer").get(customer_id)
+        if customer is None or customer.get("test_clock") is None:
+            return None
+        return self.state.collection(CLOCK).get(customer["test_clock"])
+
+    def for_customer(self, customer_id: str | None) -> contextlib.AbstractContextManager[None]:
+        """Work at the time of ``customer_id``'s test clock, when it has one."""
+        found = self.clock_of(customer_id)
+        if found is None:
+            return contextlib.nullcontext()
+        return self.at(int(found["frozen_time"]))
+
+    @contextlib.contextmanager
+    def burst(self) -> Iterator[None]:
+        """Events emitted inside share one ``created`` when the ``same_second`` chaos is on."""
+        self._burst.append(None)
+        try:
+            yield
+        finally:
+            self._burst.pop()
+
+    def _created(self) -> int:
+        now = self.now()
+        if not self._burst or not self.deliverer.chaos.same_second:
+            return now
+        if self._burst[-1] is None:
+            self._burst[-1] = now
+        first = self._burst[-1]
+        assert first is not None
+        return first
 
     def save(self) -> None:
         if self.config.state_path is not None:
@@ -68,6 +135,7 @@ class Simulator:
         for handle in self._timers.values():
             handle.cancel()
         self._timers = {}
+        self._frozen = []
         fresh = State()
         for name in State.__dataclass_fields__:
             setattr(self.state, name, getattr(fresh, name))
@@ -75,10 +143,10 @@ class Simulator:
         self.deliverer.set_chaos(self.config.chaos)
         self.save()
 
-    # -- background work: delivery worker and settlement timers -------------------------------
+    # -- background work: delivery worker and job timers -------------------------------------
 
     def ensure_background(self) -> None:
-        """Start (or restart, in a new loop) the delivery worker and the settlement timers."""
+        """Start (or restart, in a new loop) the delivery worker and the job timers."""
         self.deliverer.ensure_running()
         loop = asyncio.get_running_loop()
         if self._loop is loop:
@@ -87,23 +155,53 @@ class Simulator:
         self._timers = {}
         for settlement in self.state.settlements.values():
             if settlement.due_at is not None:
-                self.arm_timer(settlement.session_id, settlement.due_at)
+                self._arm(Job(kind="settle", ref=settlement.session_id, due_at=settlement.due_at))
+        for job in self.state.jobs.values():
+            self._arm(job)
 
-    def arm_timer(self, session_id: str, due_at: float) -> None:
-        self.cancel_timer(session_id)
-        if self._loop is None:
-            return  # armed by ensure_background once a loop runs
-        delay = max(0.0, due_at - self.clock())
-        self._timers[session_id] = self._loop.call_later(delay, self._fire, session_id)
+    def schedule(self, kind: str, ref: str, due_at: float) -> None:
+        """Run the ``kind`` handler on ``ref`` at the real time ``due_at`` (kept across restarts)."""
+        if kind not in self._handlers:
+            raise ValueError(f"no handler for jobs of kind {kind!r}")
+        job = Job(kind=kind, ref=ref, due_at=due_at)
+        self.state.jobs[job.key] = job
+        self._arm(job)
 
-    def cancel_timer(self, session_id: str) -> None:
-        handle = self._timers.pop(session_id, None)
+    def unschedule(self, kind: str, ref: str) -> None:
+        key = Job(kind=kind, ref=ref, due_at=0).key
+        self.state.jobs.pop(key, None)
+        handle = self._timers.pop(key, None)
         if handle is not None:
             handle.cancel()
 
-    def _fire(self, session_id: str) -> None:
-        self._timers.pop(session_id, None)
-        self._settle_due(self, session_id)
+    def arm_timer(self, session_id: str, due_at: float) -> None:
+        """A delayed payment's settlement timer (its due time is kept on the settlement)."""
+        self._arm(Job(kind="settle", ref=session_id, due_at=due_at))
+
+    def cancel_timer(self, session_id: str) -> None:
+        handle = self._timers.pop(Job(kind="settle", ref=session_id, due_at=0).key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _arm(self, job: Job) -> None:
+        handle = self._timers.pop(job.key, None)
+        if handle is not None:
+            handle.cancel()
+        if self._loop is None:
+            return  # armed by ensure_background once a loop runs
+        delay = max(0.0, job.due_at - self.clock())
+        self._timers[job.key] = self._loop.call_later(delay, self._fire, job.kind, job.ref)
+
+    def _fire(self, kind: str, ref: str) -> None:
+        key = Job(kind=kind, ref=ref, due_at=0).key
+        self._timers.pop(key, None)
+        self.state.jobs.pop(key, None)
+        with self.burst():
+            self._handlers[kind](self, ref)
+        self.save()
+
+    def pending_jobs(self, kind: str) -> list[Job]:
+        return [job for job in self.state.jobs.values() if job.kind == kind]
 
     async def aclose(self) -> None:
         for handle in self._timers.values():
@@ -133,8 +231,12 @@ class Simulator:
                 return self.state.collection(kind).get(object_id)
         return None
 
+    def peek(self, object_id: str) -> Obj:
+        """What the simulator keeps about ``object_id`` beyond the object (read only)."""
+        return self.state.internal.get(object_id, {})
+
     def newest_first(self, kind: str) -> list[Obj]:
-        return list(reversed(self.state.collection(kind).values()))
+        return by_created(self.state.collection(kind).values())
 
     # -- events ----------------------------------------------------------------------------
 
@@ -146,14 +248,16 @@ class Simulator:
         origin: Origin = DASHBOARD,
         previous: Obj | None = None,
     ) -> Obj:
-        """Record an event carrying a copy of ``obj`` as it is now, and queue its delivery."""
-        data: Obj = {"object": copy.deepcopy(obj)}
+        """Record an event carrying a copy of ``obj`` as it is now, rendered in the configured API
+        version, and queue its delivery."""
+        version = self.config.api_version
+        data: Obj = {"object": versions.render(obj, version, self)}
         if previous is not None:
-            data["previous_attributes"] = copy.deepcopy(previous)
+            data["previous_attributes"] = versions.render_previous(obj, previous, version, self)
         event = objects.build(
             "event",
-            api_version=self.config.api_version,
-            created=self.now(),
+            api_version=version,
+            created=self._created(),
             data=data,
             id=objects.new_id("evt_1"),
             pending_webhooks=1 if self.deliverer.enabled else 0,
@@ -163,6 +267,11 @@ class Simulator:
         self.state.events[event["id"]] = event
         self.deliverer.enqueue(event)
         return event
+
+    def rerender(self, event: Obj, obj: Obj) -> None:
+        """Show ``obj`` as it is now in an event emitted earlier in the same burst (Stripe renders
+        the events of a request once the request is done). Only before its delivery starts."""
+        event["data"]["object"] = versions.render(obj, event["api_version"], self)
 
     def event_view(self, event: Obj) -> Obj:
         """The event as the API shows it: ``pending_webhooks`` counts deliveries on their way."""
@@ -251,6 +360,13 @@ class Simulator:
             node[head] = value = copy.deepcopy(target)
         if rest and isinstance(value, dict):
             self._expand(value, rest, path)
+
+
+def by_created(stored: Iterable[Obj]) -> list[Obj]:
+    """Newest first, as Stripe lists: by ``created``, the later-made first among equals. (A test
+    clock's objects carry its time, so creation order alone is not time order.)"""
+    newest_made_first = list(reversed(list(stored)))
+    return sorted(newest_made_first, key=lambda obj: -int(obj.get("created") or 0))
 
 
 def created_filter(params: Params) -> Callable[[Obj], bool]:

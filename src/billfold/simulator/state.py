@@ -1,8 +1,14 @@
 """Everything the simulator remembers, as plain JSON-able data, optionally kept in one file.
 
-Objects are kept per kind in creation order (lists answer newest first by walking it backwards).
-The file is rewritten whole, atomically, after each change: this is a development tool, and a
-restarted dev server should find its sessions, events and unfinished deliveries again.
+Objects are kept per kind in creation order (lists answer newest ``created`` first, the later-made
+first among equals).
+What Stripe knows about an object but does not show on it (a subscription's planned pending
+update, which invoice a payment intent pays, how many payments of a customer must fail) lives in
+``internal``, keyed by the object's id. Work that waits for real time (a delayed payment, a test
+clock's advance, a refund that fails later) is a ``Job``. The file is rewritten whole, atomically,
+after each change: this is a development tool, and a restarted dev server should find its
+sessions, subscriptions, clocks, events and unfinished deliveries again. A file written before a
+field existed loads with that field empty.
 """
 
 from __future__ import annotations
@@ -66,6 +72,20 @@ class Settlement:
 
 
 @dataclass(slots=True, kw_only=True)
+class Job:
+    """Work due at a real time (``due_at``, seconds since the epoch): ``kind`` names the handler,
+    ``ref`` the object it works on (a test clock's id, a refund's id)."""
+
+    kind: str
+    ref: str
+    due_at: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.ref}"
+
+
+@dataclass(slots=True, kw_only=True)
 class State:
     objects: dict[str, dict[str, Obj]] = field(default_factory=dict)
     events: dict[str, Obj] = field(default_factory=dict)
@@ -76,9 +96,15 @@ class State:
     deliveries: list[Delivery] = field(default_factory=list)
     idempotency: dict[str, Obj] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
+    internal: dict[str, Obj] = field(default_factory=dict)
+    jobs: dict[str, Job] = field(default_factory=dict)
 
     def collection(self, kind: str) -> dict[str, Obj]:
         return self.objects.setdefault(kind, {})
+
+    def notes(self, object_id: str) -> Obj:
+        """What the simulator keeps about ``object_id`` beyond what the object shows."""
+        return self.internal.setdefault(object_id, {})
 
     def next_number(self, name: str) -> int:
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -95,6 +121,8 @@ class State:
             "deliveries": [d.to_json() for d in self.deliveries],
             "idempotency": self.idempotency,
             "counters": self.counters,
+            "internal": self.internal,
+            "jobs": [dataclasses.asdict(j) for j in self.jobs.values()],
         }
 
     @classmethod
@@ -102,6 +130,7 @@ class State:
         if data.get("format") != FORMAT:
             raise ValueError(f"unknown simulator state format {data.get('format')!r}")
         settlements = [Settlement(**s) for s in data["settlements"]]
+        jobs = [Job(**j) for j in data.get("jobs", [])]
         return cls(
             objects=data["objects"],
             events={e["id"]: e for e in data["events"]},
@@ -111,6 +140,8 @@ class State:
             deliveries=[Delivery.from_json(d) for d in data["deliveries"]],
             idempotency=data["idempotency"],
             counters=data["counters"],
+            internal=data.get("internal", {}),
+            jobs={j.key: j for j in jobs},
         )
 
     def save(self, path: Path) -> None:
