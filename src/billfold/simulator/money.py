@@ -5,24 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-# ISO 4217 exponents that are not 2, for the currencies Stripe supports.
-ZERO_DECIMAL = frozenset(
-    {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv"}
-    | {"xaf", "xof", "xpf"}
-)
-THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
-SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "inr": "₹", "cad": "CA$", "aud": "A$"}
+from billfold.domain.money import format_money
 
 
 def format_amount(amount: int, currency: str) -> str:
-    """``1099, "usd"`` -> ``$10.99``: integer arithmetic only, honouring zero-decimal currencies."""
-    code = currency.lower()
-    exponent = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
-    sign = "-" if amount < 0 else ""
-    major, minor = divmod(abs(amount), 10**exponent)
-    number = f"{major:,}" + (f".{minor:0{exponent}d}" if exponent else "")
-    symbol = SYMBOLS.get(code)
-    return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {code.upper()}"
+    """``1099, "usd"`` -> ``$10.99``: billfold's one money formatter (integer arithmetic only,
+    zero- and three-decimal currencies included)."""
+    return format_money(amount, currency)
 
 
 def prorate(amount: int, part: int, whole: int) -> int:
