@@ -51,7 +51,7 @@ migrations-check: setup
 # Branch coverage is measured on every run and summarised (the least-covered files and the total).
 pytest: setup browser
 	$(BIN)/pytest --cov --cov-branch --cov-report=
-	@$(BIN)/coverage report --skip-covered --sort=cover --precision=1 | tail -n 12
+	@$(BIN)/coverage report --skip-covered --sort=-cover --precision=1 | tail -n 12
 
 test: lint typecheck imports migrations-check pytest
 

@@ -96,19 +96,21 @@ def build(
         )
     uow = database.uow
     units = frozenset(u.name for u in catalog.units)
-    fulfilment = Fulfilment(catalog, units=units)
+    reversals = Reversals(catalog, units=units)
+    fulfilment = Fulfilment(catalog, reversals, units=units)
     views = Views(uow, catalog, tick)
     inbox = Inbox(
         uow_factory=uow,
         events=StripeWebhooks(
             settings.webhook_secrets, tolerance=settings.webhook_tolerance_seconds
         ),
-        handlers=EventHandlers(fulfilment, Reversals(catalog, units=units)),
+        handlers=EventHandlers(fulfilment, reversals),
         stripe=stripe,
         clock=tick,
         max_attempts=settings.worker_max_attempts,
         backoff_base=settings.worker_backoff_base_seconds,
         lease_seconds=settings.worker_lease_seconds,
+        livemode=settings.stripe_livemode,
     )
     return Services(
         settings=settings,

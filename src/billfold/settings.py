@@ -59,6 +59,18 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def stripe_livemode(self) -> bool | None:
+        """The mode of the Stripe key: True for a live key, False for a test key, None without."""
+        if self.stripe_secret_key is None:
+            return None
+        key = self.stripe_secret_key.get_secret_value()
+        if key.startswith(("sk_live_", "rk_live_")):
+            return True
+        if key.startswith(("sk_test_", "rk_test_")):
+            return False
+        return None
+
+    @property
     def webhook_secrets(self) -> list[str]:
         return [s.get_secret_value() for s in self.stripe_webhook_secrets]
 

@@ -16,6 +16,7 @@ from billfold.adapters.stripe.translate import read_session
 from billfold.bootstrap import Services
 from billfold.domain import errors
 from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedSession
+from billfold.domain.facts import RefundInfo
 from billfold.domain.orders import LineItem
 from billfold.domain.records import InboundEvent
 from tests.support.app import ADMIN, API_KEY, JWT_SECRET, running_app
@@ -59,6 +60,7 @@ class FakeStripe:
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     created: list[dict[str, Any]] = field(default_factory=list)
     line_items: dict[str, list[LineItem]] = field(default_factory=dict)
+    refunds: dict[str, list[RefundInfo]] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     idempotency_keys: list[str | None] = field(default_factory=list)
     fail_with: errors.BillfoldError | None = None
@@ -112,6 +114,10 @@ class FakeStripe:
         """No events: this fake knows only checkout (reconciliation runs against the simulator)."""
         self._maybe_fail("events")
         return iter(())
+
+    def list_refunds(self, charge_id: str) -> list[RefundInfo]:
+        self._maybe_fail("refunds")
+        return list(self.refunds.get(charge_id, []))
 
     def checkout_line_items(self, session_id: str) -> list[LineItem]:
         self._maybe_fail("line_items")

@@ -226,10 +226,23 @@ def decide(
     account_id = (resolution and resolution.account_id) or order.account_id
     if account_id is None:
         account_id = resolve_account(payment, hints)
+    account_problem = None
+    if account_id is not None:
+        try:
+            rules.check_account_id(account_id)
+        except errors.ValidationError as exc:
+            account_problem, account_id = f"account: {exc.message}", None
+    if payment.amount is not None and not storable_amount(payment.amount):
+        return NeedsAttention(
+            reason=f"the paid amount {payment.amount} is out of range",
+            account_id=account_id,
+            package=None,
+        )
     found = resolve_package(payment, order, catalog, line_items, resolution)
     if isinstance(found, NeedsLineItems):
         return found
     package, problem = found
+    problem = problem or account_problem
     if problem is None and account_id is None:
         problem = NO_ACCOUNT
     if problem is not None or package is None or account_id is None:
@@ -238,12 +251,13 @@ def decide(
             account_id=account_id,
             package=package.id if package else order.package,
         )
-    try:
-        rules.check_account_id(account_id)
-    except errors.ValidationError as exc:
-        return NeedsAttention(reason=f"account: {exc.message}", account_id=None, package=None)
     amount = payment.amount if payment.amount is not None else (order.amount or 0)
     return Fulfil(account_id=account_id, package=package, amount=amount)
+
+
+def storable_amount(amount: int) -> bool:
+    """Whether a paid amount is one the books can hold (0 to ``MAX_AMOUNT`` minor units)."""
+    return 0 <= amount <= rules.MAX_AMOUNT
 
 
 def resolve_account(payment: Payment, hints: AccountHints) -> str | None:

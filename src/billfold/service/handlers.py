@@ -7,15 +7,26 @@ A handler answers :class:`Applied` (the event's status and a note for the inbox)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, assert_never
+from typing import Literal, TypeAlias, assert_never
 
 from billfold.domain import facts as f
 from billfold.domain.orders import LineItem, NeedsLineItems, OrderRecord, OrderStatus, Payment
+from billfold.domain.reversals import NeedsRefunds, ReversalEvent
 from billfold.service.orders.fulfilment import Fulfilment
 from billfold.service.orders.reversals import Reversals
 from billfold.service.ports import UnitOfWork
+
+Needs: TypeAlias = NeedsLineItems | NeedsRefunds
+"""What a fact may need from Stripe before it can be applied (asked outside any transaction)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fetched:
+    """What was read from Stripe for one event, so far."""
+
+    line_items: tuple[LineItem, ...] | None = None
+    refunds: tuple[f.RefundInfo, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,9 +50,10 @@ class EventHandlers:
         fact: f.Fact,
         event_id: str,
         now: int,
-        line_items: Sequence[LineItem] | None,
-    ) -> Applied | NeedsLineItems:
+        fetched: Fetched,
+    ) -> Applied | Needs:
         orders = self.fulfilment
+        line_items = fetched.line_items
         match fact:
             case f.CheckoutCompleted() | f.CheckoutAsyncSucceeded() if fact.mode == "payment":
                 payment = Payment.of_checkout(fact, event_id)
@@ -100,31 +112,59 @@ class EventHandlers:
                     status="processed", note=f"payment error recorded on order {order.id}"
                 )
             case f.ChargeRefunded():
-                if fact.payment_intent_id is None:
-                    return Applied(status="processed", note="refunded charge has no payment intent")
-                reversal = self.reversals.refund(
-                    uow, fact.payment_intent_id, fact.amount_refunded, now, charge_id=fact.charge_id
-                )
-                return Applied(status="processed", note=reversal.describe())
-            case f.DisputeOpened():
-                if fact.payment_intent_id is None:
-                    return Applied(status="processed", note="disputed charge has no payment intent")
-                reversal = self.reversals.dispute_opened(
-                    uow, fact.dispute_id, fact.payment_intent_id, fact.amount, now
-                )
-                return Applied(status="processed", note=reversal.describe())
-            case f.DisputeClosed():
-                if fact.payment_intent_id is None:
-                    return Applied(status="processed", note="disputed charge has no payment intent")
-                reversal = self.reversals.dispute_closed(
+                refunds = fetched.refunds
+                if refunds is None:
+                    if not fact.refunds_complete:
+                        return NeedsRefunds(charge_id=fact.charge_id)
+                    refunds = fact.refunds
+                notes = [
+                    self.reversals.record(
+                        uow,
+                        ReversalEvent(
+                            kind="refund",
+                            stripe_id=r.refund_id,
+                            payment_intent_id=fact.payment_intent_id,
+                            charge_id=fact.charge_id,
+                            amount=r.amount,
+                            currency=fact.currency,
+                            status=r.status,
+                        ),
+                        now,
+                    ).describe()
+                    for r in refunds
+                ]
+                return Applied(status="processed", note="; ".join(notes) or "no refunds listed")
+            case f.RefundChanged():
+                return self._reversal(
                     uow,
-                    fact.dispute_id,
-                    fact.payment_intent_id,
-                    fact.amount,
-                    fact.status == "lost",
+                    ReversalEvent(
+                        kind="refund",
+                        stripe_id=fact.refund_id,
+                        payment_intent_id=fact.payment_intent_id,
+                        charge_id=fact.charge_id,
+                        amount=fact.amount,
+                        currency=fact.currency,
+                        status=fact.status,
+                        reason=fact.failure_reason or fact.reason,
+                        stripe_created=fact.created,
+                    ),
                     now,
                 )
-                return Applied(status="processed", note=reversal.describe())
+            case f.DisputeOpened() | f.DisputeClosed() | f.DisputeNoted():
+                return self._reversal(
+                    uow,
+                    ReversalEvent(
+                        kind="dispute",
+                        stripe_id=fact.dispute_id,
+                        payment_intent_id=fact.payment_intent_id,
+                        charge_id=fact.charge_id,
+                        amount=fact.amount,
+                        currency=fact.currency,
+                        status=fact.status,
+                        reason=fact.reason,
+                    ),
+                    now,
+                )
             case (
                 f.SubscriptionChanged()
                 | f.SubscriptionNoted()
@@ -136,13 +176,10 @@ class EventHandlers:
                     status="ignored",
                     note="subscriptions and invoices are not handled by this release",
                 )
-            case f.RefundChanged():
-                return Applied(
-                    status="ignored", note="refunds are clawed back from charge.refunded"
-                )
-            case f.DisputeNoted():
-                return Applied(status="ignored", note=f"dispute {fact.dispute_id}: {fact.kind}")
             case f.Ignored():
                 return Applied(status="ignored", note=fact.reason)
             case _:
                 assert_never(fact)
+
+    def _reversal(self, uow: UnitOfWork, event: ReversalEvent, now: int) -> Applied:
+        return Applied(status="processed", note=self.reversals.record(uow, event, now).describe())

@@ -14,15 +14,16 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Literal, assert_never
 
 from billfold.domain import errors
 from billfold.domain import facts as f
-from billfold.domain.orders import LineItem, NeedsLineItems
+from billfold.domain.orders import NeedsLineItems
 from billfold.domain.records import DONE_EVENT_STATUSES, EventRecord, InboundEvent
-from billfold.service.handlers import Applied, EventHandlers
+from billfold.domain.reversals import NeedsRefunds
+from billfold.service.handlers import Applied, EventHandlers, Fetched, Needs
 from billfold.service.ports import (
     Clock,
     StripeEvents,
@@ -91,8 +92,11 @@ class Inbox:
         max_attempts: int = 8,
         backoff_base: float = 2.0,
         lease_seconds: int = 60,
+        livemode: bool | None = None,
     ) -> None:
         self._uow = uow_factory
+        self.livemode = livemode
+        """The mode of the configured Stripe key (None: no key, every event is taken)."""
         self.events = events
         self.handlers = handlers
         self.stripe = stripe
@@ -138,26 +142,39 @@ class Inbox:
     ) -> Outcome:
         """Process one event in one transaction: ledger writes and the event status together.
 
-        When the fact needs Stripe, the transaction is rolled back, Stripe is asked outside it,
-        and the fact applied again; without ``call_stripe`` the event is left to the worker."""
-        line_items: Sequence[LineItem] | None = None
+        When the fact needs something from Stripe, the transaction is rolled back, Stripe is asked
+        outside it, and the fact applied again; without ``call_stripe`` the event is left to the
+        worker."""
+        fetched = Fetched()
         while True:
-            done = self._process(event_id, fact, line_items)
+            done = self._process(event_id, fact, fetched)
             if isinstance(done, Outcome):
                 return done
             if not call_stripe or self.stripe is None:
                 return self._leave_for_worker(event_id)
-            if line_items is not None:  # pragma: no cover - decide never asks twice
-                return self._failed(event_id, RuntimeError("line items asked twice"), self._clock())
             try:
                 # The call to Stripe happens here, between transactions, never while holding a lock.
-                line_items = self.stripe.checkout_line_items(done.session_id)
+                fetched = self._fetch(self.stripe, done, fetched)
             except Exception as exc:
                 return self._failed(event_id, exc, self._clock())
 
-    def _process(
-        self, event_id: str, fact: f.Fact | None, line_items: Sequence[LineItem] | None
-    ) -> Outcome | NeedsLineItems:
+    @staticmethod
+    def _fetch(stripe: StripeGateway, needs: Needs, fetched: Fetched) -> Fetched:
+        match needs:
+            case NeedsLineItems():
+                if fetched.line_items is not None:  # pragma: no cover - decide never asks twice
+                    raise errors.InvariantViolation("line items were asked for twice")
+                return replace(
+                    fetched, line_items=tuple(stripe.checkout_line_items(needs.session_id))
+                )
+            case NeedsRefunds():
+                if fetched.refunds is not None:  # pragma: no cover - asked once per charge
+                    raise errors.InvariantViolation("refunds were asked for twice")
+                return replace(fetched, refunds=tuple(stripe.list_refunds(needs.charge_id)))
+            case _:
+                assert_never(needs)
+
+    def _process(self, event_id: str, fact: f.Fact | None, fetched: Fetched) -> Outcome | Needs:
         now = self._clock()
         try:
             with self._uow() as uow:
@@ -168,8 +185,17 @@ class Inbox:
                     if record.status in DONE_EVENT_STATUSES:
                         return Outcome(event_id=event_id, status="skipped", note=record.status)
                     fact = self.events.read(record.payload or "")
-                applied = self.handlers.apply(uow, fact, event_id, now, line_items)
-                if isinstance(applied, NeedsLineItems):
+                mismatch = self._mode_mismatch(fact)
+                if mismatch is not None:
+                    # Not retried: an operator looks at it (it is listed with the dead events).
+                    uow.inbox.fail(
+                        event_id, error=mismatch, now=now, next_attempt_at=None, dead=True
+                    )
+                    uow.commit()
+                    log.warning("event %s refused: %s", event_id, mismatch)
+                    return Outcome(event_id=event_id, status="dead", note=mismatch)
+                applied = self.handlers.apply(uow, fact, event_id, now, fetched)
+                if not isinstance(applied, Applied):
                     return applied  # leaving without commit rolls back
                 if not self._finish(uow, event_id, applied, now):
                     return Outcome(event_id=event_id, status="skipped", note="already processed")
@@ -179,6 +205,17 @@ class Inbox:
             raise
         except Exception as exc:
             return self._failed(event_id, exc, now)
+
+    def _mode_mismatch(self, fact: f.Fact) -> str | None:
+        """Why a live event must not move value in a test setup (or the reverse), if it must not."""
+        if self.livemode is None or isinstance(fact, f.Ignored) or fact.livemode == self.livemode:
+            return None
+        event_mode, key_mode = ("live", "test") if fact.livemode else ("test", "live")
+        return (
+            f"livemode mismatch: a {event_mode}-mode event, but billfold is configured with a "
+            f"{key_mode}-mode Stripe key; nothing was granted. Check the webhook endpoint and "
+            "BILLFOLD_STRIPE_SECRET_KEY."
+        )
 
     @staticmethod
     def _finish(uow: UnitOfWork, event_id: str, applied: Applied, now: int) -> bool:

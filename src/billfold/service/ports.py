@@ -29,6 +29,7 @@ from billfold.domain.records import (
     InboundEvent,
     TransactionRecord,
 )
+from billfold.domain.reversals import Lot, ReversalKind, ReversalRecord
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,6 +123,11 @@ class LedgerStore(Protocol):
         ``expired_at`` (a time) is given."""
         ...
 
+    def lots(self, origin: str) -> list[Lot]:
+        """Every grant whose origin is ``origin`` (a payment's order), spent or not, oldest
+        first."""
+        ...
+
     def insert_grant(self, grant: NewGrant) -> None: ...
 
     def update_grants(self, changes: Sequence[tuple[str, int, int]]) -> None:
@@ -209,6 +215,8 @@ class OrderStore(Protocol):
 
     def lock_by_key(self, key: str) -> OrderRecord | None: ...
 
+    def lock(self, order_id: str) -> OrderRecord | None: ...
+
     def get(self, order_id: str) -> OrderRecord | None: ...
 
     def by_key(self, key: str) -> OrderRecord | None: ...
@@ -241,6 +249,60 @@ class AccountStore(Protocol):
     def fill_email(self, account_id: str, email: str, *, now: int) -> None: ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewReversal:
+    id: str
+    key: str
+    kind: ReversalKind
+    stripe_id: str
+    payment_intent_id: str | None
+    charge_id: str | None
+    amount: int
+    currency: str | None
+    status: str
+    reason: str | None
+    stripe_created: int | None
+    created: int
+
+
+class PaymentStore(Protocol):
+    """The gate of a payment (its payment intent), whatever object announces it first."""
+
+    def ensure_locked(self, payment_intent_id: str, *, now: int) -> str | None:
+        """Insert the payment's row if new and lock it; the id of its order, if it has one."""
+        ...
+
+    def link(self, payment_intent_id: str, order_id: str) -> None:
+        """Make ``order_id`` the payment's order (only where it has none)."""
+        ...
+
+    def of_order(self, order_id: str) -> list[str]:
+        """The payment intents of an order."""
+        ...
+
+
+class ReversalStore(Protocol):
+    def ensure_locked(self, new: NewReversal) -> tuple[ReversalRecord, bool]:
+        """The reversal with ``new.key``, inserted from ``new`` if it is not there (True), locked."""
+        ...
+
+    def update(self, reversal_id: str, **values: Any) -> ReversalRecord: ...
+
+    def for_payments(self, payment_intent_ids: Sequence[str]) -> list[ReversalRecord]:
+        """The reversals of these payment intents, oldest first."""
+        ...
+
+
+class AdminSessionStore(Protocol):
+    def insert(self, session_id: str, *, created: int, expires_at: int) -> None: ...
+
+    def get(self, session_id: str) -> tuple[int, int | None] | None:
+        """(expires_at, revoked_at) of a session, or None."""
+        ...
+
+    def revoke(self, session_id: str, *, now: int) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. ``commit`` makes it durable; leaving without it rolls back."""
 
@@ -255,6 +317,15 @@ class UnitOfWork(Protocol):
 
     @property
     def accounts(self) -> AccountStore: ...
+
+    @property
+    def payments(self) -> PaymentStore: ...
+
+    @property
+    def reversals(self) -> ReversalStore: ...
+
+    @property
+    def admin_sessions(self) -> AdminSessionStore: ...
 
     def __enter__(self) -> Self: ...
 
@@ -281,6 +352,10 @@ class StripeGateway(Protocol):
     ``IdempotencyConflict``)."""
 
     def checkout_line_items(self, session_id: str) -> list[LineItem]: ...
+
+    def list_refunds(self, charge_id: str) -> list[facts.RefundInfo]:
+        """Every refund of a charge (its ``charge.refunded`` event may not carry them)."""
+        ...
 
     def retrieve_checkout_session(self, session_id: str) -> RetrievedSession: ...
 

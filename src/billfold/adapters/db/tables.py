@@ -216,6 +216,61 @@ orders = Table(
     ),
     CheckConstraint("refunded_amount >= 0", name="refunded_non_negative"),
     Index(None, "status", "id"),
-    Index(None, "payment_intent_id"),
+    # One payment, one order: two orders never claim the same payment intent (issue 10).
+    UniqueConstraint("payment_intent_id"),
     Index(None, "account_id", "id"),
+)
+
+# --- payments and their reversals (issues 10 and 13) ---------------------------------------------
+
+payments = Table(
+    "payments",
+    metadata,
+    # The gate of a payment, whatever object announces it (a checkout session, a payment intent, an
+    # invoice, a refund or a dispute that arrives first): every handler locks this row first.
+    Column("payment_intent_id", String(255), primary_key=True),
+    Column("order_id", ID, ForeignKey("orders.id"), nullable=True),
+    Column("created", BigInteger, nullable=False),
+    Index(None, "order_id"),
+)
+
+reversals = Table(
+    "reversals",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("key", String(255), nullable=False, unique=True),  # refund:<re_...>, dispute:<dp_...>
+    Column("kind", String(16), nullable=False),
+    Column("stripe_id", String(255), nullable=False),
+    Column("payment_intent_id", String(255), nullable=True),
+    Column("charge_id", String(255), nullable=True),
+    Column("order_id", ID, nullable=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(16), nullable=True),
+    Column("status", String(32), nullable=False),  # Stripe's
+    Column("state", String(16), nullable=False),  # what billfold has done about it
+    Column("effect", JSON, nullable=True),
+    Column("reason", String(255), nullable=True),
+    Column("stripe_created", BigInteger, nullable=True),
+    Column("created", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    CheckConstraint("amount >= 0", name="amount_non_negative"),
+    CheckConstraint("kind IN ('refund', 'dispute')", name="kind_known"),
+    CheckConstraint(
+        "state IN ('pending', 'applied', 'held', 'restored', 'released', 'void')",
+        name="state_known",
+    ),
+    Index(None, "payment_intent_id"),
+    Index(None, "order_id"),
+    Index(None, "charge_id"),
+)
+
+# --- the operator console's sessions (issue 10) ---------------------------------------------------
+
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # a hash of the secret the cookie carries
+    Column("created", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
 )

@@ -14,6 +14,11 @@ from billfold.adapters.db.stores.accounts import SqlAccountStore
 from billfold.adapters.db.stores.inbox import SqlInboxStore
 from billfold.adapters.db.stores.ledger import SqlLedgerStore
 from billfold.adapters.db.stores.orders import SqlOrderStore
+from billfold.adapters.db.stores.payments import (
+    SqlAdminSessionStore,
+    SqlPaymentStore,
+    SqlReversalStore,
+)
 from billfold.domain import errors
 
 
@@ -28,6 +33,9 @@ class SqlUnitOfWork:
     inbox: SqlInboxStore
     orders: SqlOrderStore
     accounts: SqlAccountStore
+    payments: SqlPaymentStore
+    reversals: SqlReversalStore
+    admin_sessions: SqlAdminSessionStore
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -59,6 +67,9 @@ class SqlUnitOfWork:
         self.inbox = SqlInboxStore(self._conn)
         self.orders = SqlOrderStore(self._conn)
         self.accounts = SqlAccountStore(self._conn)
+        self.payments = SqlPaymentStore(self._conn)
+        self.reversals = SqlReversalStore(self._conn)
+        self.admin_sessions = SqlAdminSessionStore(self._conn)
         return self
 
     def __exit__(

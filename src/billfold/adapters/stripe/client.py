@@ -14,7 +14,7 @@ from typing import Any
 import stripe
 
 from billfold.adapters.stripe import translate, webhooks
-from billfold.domain import errors
+from billfold.domain import errors, facts
 from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedSession
 from billfold.domain.orders import LineItem
 from billfold.domain.records import InboundEvent
@@ -63,6 +63,12 @@ class SdkStripeGateway:
                     )
                 )
             return items
+
+    def list_refunds(self, charge_id: str) -> list[facts.RefundInfo]:
+        with _translated("list the charge's refunds"):
+            page = self.client.v1.refunds.list(params={"charge": charge_id, "limit": 100})
+            found = [translate.refund_info(r.to_dict()) for r in page.auto_paging_iter()]
+        return [r for r in found if r is not None]
 
     def retrieve_checkout_session(self, session_id: str) -> RetrievedSession:
         with _translated("retrieve the checkout session"):

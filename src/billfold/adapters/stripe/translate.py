@@ -710,16 +710,25 @@ def _invoice_noted(kind: facts.InvoiceNote) -> _Build:
 # -- refunds ---------------------------------------------------------------------------------------
 
 
+def _refund_info(refund: _Reader) -> facts.RefundInfo:
+    return facts.RefundInfo(
+        refund_id=refund.required_text("id"),
+        amount=refund.required_integer("amount"),
+        status=refund.choice("status", _REFUND_STATUSES),
+    )
+
+
+def refund_info(refund: Mapping[str, Any]) -> facts.RefundInfo | None:
+    """A refund object listed from the API, or None when it cannot be read."""
+    try:
+        return _refund_info(_Reader(refund, "refund"))
+    except _Malformed:
+        return None
+
+
 def _charge_refunded(context: _Context, charge: _Reader) -> facts.Fact:
     listed = charge.items("refunds")
-    refunds = tuple(
-        facts.RefundInfo(
-            refund_id=refund.required_text("id"),
-            amount=refund.required_integer("amount"),
-            status=refund.choice("status", _REFUND_STATUSES),
-        )
-        for refund in (listed[0] if listed else [])
-    )
+    refunds = tuple(_refund_info(refund) for refund in (listed[0] if listed else []))
     amount = charge.required_integer("amount")
     amount_refunded = charge.required_integer("amount_refunded")
     return facts.ChargeRefunded(

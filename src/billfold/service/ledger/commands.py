@@ -78,7 +78,50 @@ class Clawback:
     reason: str | None = None
 
 
-LedgerCommand = Grant | Spend | Hold | Capture | Release | Clawback
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClawLots:
+    """Take back what a reversal wants of specific lots (the grants of one payment): each lot gives
+    at most what it holds free; the rest is debt (``debt``) or unrecovered (``floor``)."""
+
+    key: str
+    account_id: str
+    unit: str
+    wants: tuple[tuple[str, int], ...]  # (grant id, amount)
+    policy: rules.RefundPolicy
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreLots:
+    """Give back exactly what a reversal took: ``lots`` into the grants they came from, and
+    ``debt`` it recorded (cleared, or granted anew where later grants repaid it meanwhile)."""
+
+    key: str
+    account_id: str
+    unit: str
+    origin: str
+    """Whose lots these are (the payment's order): they are restored into its grants only."""
+    lots: tuple[tuple[str, int], ...]
+    debt: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HoldLots:
+    """Reserve what a reversal wants of specific lots (an open dispute), at most what each holds
+    free."""
+
+    key: str
+    account_id: str
+    unit: str
+    wants: tuple[tuple[str, int], ...]
+    ttl_seconds: int
+    reason: str | None = None
+
+
+LedgerCommand = (
+    Grant | Spend | Hold | Capture | Release | Clawback | ClawLots | RestoreLots | HoldLots
+)
 
 
 # --- results -------------------------------------------------------------------------------------
@@ -141,10 +184,61 @@ class ClawbackResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ClawLotsResult:
+    transaction_id: str
+    account_id: str
+    unit: str
+    takes: list[tuple[str, int, int]] = field(default_factory=list)  # (grant id, wanted, taken)
+    debt: int = 0
+    unrecovered: int = 0
+    balance: int = 0
+    replayed: bool = field(default=False, compare=False)
+
+    @property
+    def taken(self) -> int:
+        return sum(taken for _, _, taken in self.takes)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreLotsResult:
+    transaction_id: str
+    account_id: str
+    unit: str
+    restored: int
+    debt_cleared: int
+    granted: int
+    """Debt that later grants had repaid meanwhile, given back as a new grant."""
+    grant_id: str | None
+    balance: int
+    replayed: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HoldLotsResult:
+    transaction_id: str
+    account_id: str
+    unit: str
+    hold_id: str | None
+    """None when the lots held nothing free: nothing was reserved."""
+    amount: int
+    allocations: list[tuple[str, int]] = field(default_factory=list)
+    balance: int = 0
+    replayed: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SweepResult:
     grants_expired: int
     amount_expired: int
     holds_expired: int
 
 
-LedgerResult = GrantResult | SpendResult | HoldResult | ClawbackResult
+LedgerResult = (
+    GrantResult
+    | SpendResult
+    | HoldResult
+    | ClawbackResult
+    | ClawLotsResult
+    | RestoreLotsResult
+    | HoldLotsResult
+)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from billfold.domain import errors
 from billfold.domain import ledger as rules
 from billfold.domain.ledger import Line
-from billfold.service.ledger.commands import LedgerCommand, LedgerResult, SpendResult
+from billfold.service.ledger.commands import LedgerCommand, LedgerResult
 from billfold.service.ports import LedgerStore
 
 R = TypeVar("R", bound=LedgerResult)
@@ -71,8 +71,9 @@ def replay(store: LedgerStore, key: str, digest: str, result_type: type[R]) -> R
         )
     data = dict(stored.result)
     data.pop("replayed", None)
-    if result_type is SpendResult:
-        data["draws"] = [tuple(d) for d in data.get("draws", [])]
+    for name in ("draws", "takes", "allocations"):  # JSON stored the tuples as lists
+        if name in data:
+            data[name] = [tuple(d) for d in data[name]]
     return replace(result_type(**data), replayed=True)
 
 

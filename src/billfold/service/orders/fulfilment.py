@@ -30,23 +30,39 @@ from billfold.domain.orders import (
     Resolution,
     decide,
     resolve_account,
+    storable_amount,
 )
 from billfold.service.ledger import movement
 from billfold.service.ledger.commands import Grant
+from billfold.service.orders.reversals import Reversals
 from billfold.service.ports import NewOrder, UnitOfWork
 
 DAY = 86_400
 
 
 class Fulfilment:
-    def __init__(self, catalog: cat.Catalog, *, units: frozenset[str] | None = None) -> None:
+    def __init__(
+        self, catalog: cat.Catalog, reversals: Reversals, *, units: frozenset[str] | None = None
+    ) -> None:
         self.catalog = catalog
+        self.reversals = reversals
         self.units = units
 
     # --- recording -----------------------------------------------------------------------------
 
     def ensure(self, uow: UnitOfWork, payment: Payment, now: int) -> OrderRecord:
-        """The payment's order, inserted if new and locked for this transaction."""
+        """The payment's order, inserted if new and locked for this transaction.
+
+        One payment, one order, whatever object announces it: the payment intent's row is the gate
+        (locked first, by every handler of this payment). When it already names an order, that is
+        the order, whatever key this object would give it (a checkout session and its payment
+        intent are one payment)."""
+        pi = payment.payment_intent_id
+        if pi is not None:
+            linked = uow.payments.ensure_locked(pi, now=now)
+            found = uow.orders.lock(linked) if linked is not None else None
+            if found is not None:
+                return self._fill(uow, found, payment, now)
         order = uow.orders.ensure_locked(
             NewOrder(
                 id=ids.new_id("ord"),
@@ -54,18 +70,30 @@ class Fulfilment:
                 kind=payment.kind,
                 stripe_id=payment.stripe_id,
                 payment_intent_id=payment.payment_intent_id,
-                amount=payment.amount,
-                currency=payment.currency,
-                customer_id=payment.customer_id,
-                customer_email=payment.customer_email,
+                amount=_storable(payment),
+                currency=_fits(payment.currency, 16),
+                customer_id=_fits(payment.customer_id, 255),
+                customer_email=_fits(payment.customer_email, 320),
                 status="pending",
                 created=now,
                 last_event_id=payment.event_id,
             )
         )
+        if pi is not None and order.payment_intent_id in (None, pi):
+            uow.payments.link(pi, order.id)
+        return self._fill(uow, order, payment, now)
+
+    def _fill(self, uow: UnitOfWork, order: OrderRecord, payment: Payment, now: int) -> OrderRecord:
+        """What the payment says that the order does not know yet."""
         changes: dict[str, object] = {}
-        for name in ("payment_intent_id", "amount", "currency", "customer_id", "customer_email"):
-            value = getattr(payment, name)
+        known = {
+            "payment_intent_id": payment.payment_intent_id,
+            "amount": _storable(payment),
+            "currency": _fits(payment.currency, 16),
+            "customer_id": _fits(payment.customer_id, 255),
+            "customer_email": _fits(payment.customer_email, 320),
+        }
+        for name, value in known.items():
             if value is not None and getattr(order, name) is None:
                 changes[name] = value
         if payment.event_id and not order.is_final and order.last_event_id != payment.event_id:
@@ -203,7 +231,7 @@ class Fulfilment:
             uow.accounts.link_customer(decision.account_id, payment.customer_id, now=now)
         if payment.customer_email:
             uow.accounts.fill_email(decision.account_id, payment.customer_email, now=now)
-        return uow.orders.update(
+        fulfilled = uow.orders.update(
             order.id,
             status="fulfilled",
             status_reason=None,
@@ -214,6 +242,11 @@ class Fulfilment:
             updated=now,
             resolved_by=resolution.by if resolution else None,
         )
+        # Refunds and disputes that arrived before the order was fulfilled take effect now.
+        self.reversals.settle(uow, fulfilled, now)
+        locked = uow.orders.get(fulfilled.id)
+        assert locked is not None
+        return locked
 
     # --- an operator's resolution --------------------------------------------------------------
 
@@ -252,3 +285,14 @@ class Fulfilment:
                 order_id=order_id,
             )
         return result
+
+
+def _storable(payment: Payment) -> int | None:
+    """The paid amount if the books can hold it (else the order keeps none, and needs attention)."""
+    amount = payment.amount
+    return amount if amount is not None and storable_amount(amount) else None
+
+
+def _fits(value: str | None, length: int) -> str | None:
+    """What Stripe said, if it fits the column: the same on every database."""
+    return value if value is not None and len(value) <= length else None

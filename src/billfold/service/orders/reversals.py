@@ -1,52 +1,71 @@
-"""Reversals: a refund or a lost dispute takes back the share of what the payment granted.
+"""Reversals: refunds and disputes take back what their payment granted, once, in any order.
 
-A refund claws back, per grant of the order's package, the share that the refunded total stands for,
-less what earlier refunds of the same charge took; a dispute holds the disputed share until it
-closes, then releases it (won) or claws it back (lost). The catalog's refund policy (``debt`` or
-``floor``) says what happens to value that was already spent. Every ledger write has its own key, so
-a redelivered event writes nothing.
+Every refund and dispute is kept as a reversal, keyed by Stripe's id (``refund:<re_...>``,
+``dispute:<dp_...>``), with Stripe's latest status (a status only moves forward: events arrive in
+any order). Reversals are *settled* against their payment's order under the payment's lock: each is
+brought to what its status asks for, in the order they were first seen, with the cumulative
+arithmetic of :mod:`billfold.domain.reversals`:
+
+- a refund that is ``pending`` or ``succeeded`` takes back its share of the order's lots; one that
+  then fails or is canceled gives back exactly what it took (a new, opposite transaction);
+- an open dispute holds its share of the order's lots; won, the hold is released; lost, the hold
+  is released and the share taken back; a dispute first seen closed is settled at once, and a late
+  ``created`` changes nothing;
+- a reversal of a payment whose order is not fulfilled yet (or not known yet) waits, and is settled
+  when the order is fulfilled: the refund that arrives before its purchase is not lost.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from billfold.domain import catalog as cat
-from billfold.domain.orders import FINAL, OrderRecord, share, unit_shares
-from billfold.service.ledger import expiry, movement
-from billfold.service.ledger.commands import Clawback, Hold, Release
-from billfold.service.ports import UnitOfWork
+from billfold.domain import errors, ids
+from billfold.domain import reversals as rv
+from billfold.domain.orders import OrderRecord
+from billfold.service.ledger import lots as ledger_lots
+from billfold.service.ledger import movement
+from billfold.service.ledger.commands import ClawLots, HoldLots, Release, RestoreLots
+from billfold.service.ports import NewReversal, UnitOfWork
 
 DAY = 86_400
 DISPUTE_HOLD_TTL = 366 * DAY
 
-ReversalKind = Literal["refund", "dispute_opened", "dispute_won", "dispute_lost"]
+Outcome = Literal["kept", "settled", "no_payment"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reversal:
-    """What a refund or dispute event did: the order it touched and the amounts per unit."""
+    """What recording one refund or dispute did."""
 
-    kind: ReversalKind
-    order_id: str | None
-    amounts: tuple[tuple[str, int], ...] = ()
-    skipped: str | None = None
-    """Why nothing was done, when nothing was."""
+    key: str
+    outcome: Outcome
+    order_id: str | None = None
+    moved: tuple[str, ...] = ()
+    """What settling did, one line per change."""
 
     def describe(self) -> str:
-        if self.skipped is not None:
-            return self.skipped
-        moved = ", ".join(f"{amount} {unit}" for unit, amount in self.amounts) or "nothing"
-        match self.kind:
-            case "refund":
-                return f"clawed back {moved} from order {self.order_id}"
-            case "dispute_opened":
-                return f"held {moved} for order {self.order_id}"
-            case "dispute_won":
-                return f"dispute won: hold released on order {self.order_id}"
-            case "dispute_lost":
-                return f"dispute lost: clawed back {moved} from order {self.order_id}"
+        if self.outcome == "no_payment":
+            return f"{self.key}: no payment intent to settle against; kept"
+        if self.outcome == "kept":
+            where = f"order {self.order_id} is not fulfilled" if self.order_id else "no order yet"
+            return f"{self.key} kept ({where}): settled when the payment is fulfilled"
+        done = "; ".join(self.moved) or "nothing to change"
+        return f"{self.key} settled on order {self.order_id}: {done}"
+
+
+@dataclass(slots=True)
+class _Books:
+    """The state of one order's reversals while they are settled."""
+
+    order: OrderRecord
+    lots: dict[str, list[rv.Lot]]  # per unit
+    policy: cat.RefundPolicy
+    money: int = 0  # reversed by applied reversals
+    attributed: dict[str, int] = field(default_factory=dict)  # per lot
+    moved: list[str] = field(default_factory=list)
 
 
 class Reversals:
@@ -54,159 +73,293 @@ class Reversals:
         self.catalog = catalog
         self.units = units
 
-    def refund(
-        self,
-        uow: UnitOfWork,
-        payment_intent_id: str,
-        refunded_total: int,
-        now: int,
-        *,
-        charge_id: str,
-    ) -> Reversal:
-        """Claw back the refunded share of the order's grants, up to ``refunded_total`` so far."""
-        found = uow.orders.by_payment_intent(payment_intent_id)
-        if found is None:
-            return _skip("refund", None, f"no order for payment intent {payment_intent_id}")
-        order = uow.orders.lock_by_key(found.key)
-        assert order is not None
-        if order.status not in FINAL:
-            uow.orders.update(
-                order.id, refunded_amount=max(refunded_total, order.refunded_amount), updated=now
-            )
-            return _skip(
-                "refund",
-                order.id,
-                f"order {order.id} was not fulfilled ({order.status}); nothing to claw back",
-            )
-        previous = order.refunded_amount
-        if refunded_total <= previous:
-            return _skip(
-                "refund",
-                order.id,
-                f"refund of {refunded_total} already applied to order {order.id}",
-            )
-        package, specs = self._order_grants(order)
-        paid = order.amount or 0
-        policy = self.catalog.refund_policy_for(package)
-        taken: list[tuple[str, int]] = []
-        for index, spec in enumerate(specs):
-            part = share(spec.amount, refunded_total, paid) - share(spec.amount, previous, paid)
-            if part <= 0 or order.account_id is None:
-                continue
-            result = movement.clawback(
-                uow.ledger,
-                Clawback(
-                    key=f"refund:{charge_id}:{refunded_total}:{index}",
-                    account_id=order.account_id,
-                    unit=spec.unit,
-                    amount=part,
-                    origin=order.id,
-                    policy=policy,
-                    reason=f"refund of order {order.id}",
-                ),
-                now,
-                units=self.units,
-            )
-            taken.append((spec.unit, result.taken + result.debt))
-        status = "refunded" if refunded_total >= paid else order.status
-        uow.orders.update(order.id, refunded_amount=refunded_total, status=status, updated=now)
-        return Reversal(kind="refund", order_id=order.id, amounts=tuple(taken))
+    # --- recording -----------------------------------------------------------------------------
 
-    def dispute_opened(
-        self, uow: UnitOfWork, dispute_id: str, payment_intent_id: str, amount: int, now: int
-    ) -> Reversal:
-        order = self._locked_by_pi(uow, payment_intent_id)
-        if order is None or order.status not in FINAL or order.account_id is None:
-            return _skip(
-                "dispute_opened", None, "no fulfilled order for this charge; nothing to hold"
+    def record(self, uow: UnitOfWork, event: rv.ReversalEvent, now: int) -> Reversal:
+        """Keep what Stripe said about a refund or dispute, then settle its payment's order."""
+        if event.payment_intent_id is None:
+            self._keep(uow, event, now)
+            return Reversal(key=event.key, outcome="no_payment")
+        order_id = uow.payments.ensure_locked(event.payment_intent_id, now=now)
+        self._keep(uow, event, now)
+        if order_id is None:
+            return Reversal(key=event.key, outcome="kept")
+        order = uow.orders.lock(order_id)
+        if order is None or not order.is_final or order.account_id is None:
+            return Reversal(key=event.key, outcome="kept", order_id=order_id)
+        return self.settle(uow, order, now, key=event.key)
+
+    def _keep(self, uow: UnitOfWork, event: rv.ReversalEvent, now: int) -> rv.ReversalRecord:
+        row, inserted = uow.reversals.ensure_locked(
+            NewReversal(
+                id=ids.new_id("rev"),
+                key=event.key,
+                kind=event.kind,
+                stripe_id=event.stripe_id,
+                payment_intent_id=event.payment_intent_id,
+                charge_id=event.charge_id,
+                amount=event.amount,
+                currency=event.currency,
+                status=event.status,
+                reason=(event.reason or "")[:255] or None,
+                stripe_created=event.stripe_created,
+                created=now,
             )
-        _, specs = self._order_grants(order)
-        held: list[tuple[str, int]] = []
-        for unit, part in unit_shares(specs, amount, order.amount or 0).items():
-            view = expiry.balance_views(uow.ledger, order.account_id, now).get(unit)
-            available = view.available if view else 0
-            reserve = min(part, max(available, 0))
-            if reserve <= 0:
+        )
+        if inserted:
+            return row
+        changes: dict[str, Any] = {}
+        if rv.status_rank(row.kind, event.status) > rv.status_rank(row.kind, row.status):
+            changes["status"] = event.status
+        if row.payment_intent_id is None and event.payment_intent_id is not None:
+            changes["payment_intent_id"] = event.payment_intent_id
+        if row.charge_id is None and event.charge_id is not None:
+            changes["charge_id"] = event.charge_id
+        if row.state == "pending" and event.amount != row.amount and changes.get("status"):
+            changes["amount"] = event.amount  # a dispute's amount can change until it closes
+        if not changes:
+            return row
+        return uow.reversals.update(row.id, updated=now, **changes)
+
+    # --- settling ------------------------------------------------------------------------------
+
+    def settle(
+        self, uow: UnitOfWork, order: OrderRecord, now: int, *, key: str | None = None
+    ) -> Reversal:
+        """Bring every reversal of ``order``'s payments to what its status asks for. The caller
+        holds the payment's and the order's locks; the order is fulfilled."""
+        account_id = order.account_id
+        if account_id is None:  # pragma: no cover - a fulfilled order has its account
+            raise errors.InvariantViolation(f"order {order.id} is fulfilled without an account")
+        rows = uow.reversals.for_payments(uow.payments.of_order(order.id))
+        lots: dict[str, list[rv.Lot]] = {}
+        for lot in uow.ledger.lots(order.id):
+            lots.setdefault(lot.unit, []).append(lot)
+        books = _Books(order=order, lots=lots, policy=self._policy(order))
+        for row in rows:
+            if row.state == "applied":
+                books.money += row.amount
+                for grant_id, wanted in _wanted(row.effect).items():
+                    books.attributed[grant_id] = books.attributed.get(grant_id, 0) + wanted
+        for row in rows:
+            self._settle_one(uow, books, row, account_id, now)
+        self._record_totals(uow, order, now)
+        return Reversal(
+            key=key or "reversals", outcome="settled", order_id=order.id, moved=tuple(books.moved)
+        )
+
+    def _settle_one(
+        self, uow: UnitOfWork, books: _Books, row: rv.ReversalRecord, account_id: str, now: int
+    ) -> None:
+        if row.kind == "refund":
+            active = row.status in rv.ACTIVE_REFUND
+            if active and row.state == "pending":
+                self._take(uow, books, row, account_id, now)
+            elif not active and row.state == "applied":
+                self._restore(uow, books, row, account_id, now)
+            elif not active and row.state == "pending":
+                self._set(uow, books, row, "void", None, now, f"{row.key} {row.status}: nothing")
+            return
+        closed = row.status in rv.CLOSED_DISPUTE
+        if not closed and row.state == "pending":
+            self._hold(uow, books, row, account_id, now)
+        elif closed and row.state in ("pending", "held"):
+            held = self._release(uow, row, now)
+            if row.status == rv.DISPUTE_LOST:
+                self._take(uow, books, row, account_id, now)
+            elif held:
+                self._set(uow, books, row, "released", row.effect, now, f"{row.key} won: released")
+            else:
+                self._set(uow, books, row, "void", row.effect, now, f"{row.key} {row.status}")
+
+    def _take(
+        self, uow: UnitOfWork, books: _Books, row: rv.ReversalRecord, account_id: str, now: int
+    ) -> None:
+        money = books.money + row.amount
+        units: dict[str, dict[str, Any]] = {}
+        for unit, lots in sorted(books.lots.items()):
+            wants = rv.wanted(lots, books.attributed, money, books.order.amount or 0)
+            if not any(wants.values()):
                 continue
-            movement.hold(
+            done = ledger_lots.claw_lots(
                 uow.ledger,
-                Hold(
-                    key=f"dispute:{dispute_id}:hold:{unit}",
-                    account_id=order.account_id,
+                ClawLots(
+                    key=f"rev:{row.id}:claw:{unit}",
+                    account_id=account_id,
                     unit=unit,
-                    amount=reserve,
-                    ttl_seconds=DISPUTE_HOLD_TTL,
-                    reason=f"dispute {dispute_id}",
+                    wants=tuple(sorted(wants.items())),
+                    policy=books.policy,
+                    reason=f"{row.kind} {row.stripe_id} of order {books.order.id}",
                 ),
                 now,
                 units=self.units,
             )
-            held.append((unit, reserve))
-        uow.orders.update(order.id, disputed_amount=amount, updated=now)
-        return Reversal(kind="dispute_opened", order_id=order.id, amounts=tuple(held))
+            units[unit] = {
+                "lots": {grant_id: [w, t] for grant_id, w, t in done.takes},
+                "taken": done.taken,
+                "debt": done.debt,
+                "unrecovered": done.unrecovered,
+                "transaction_id": done.transaction_id,
+            }
+            for grant_id, wanted, _ in done.takes:
+                books.attributed[grant_id] = books.attributed.get(grant_id, 0) + wanted
+            books.moved.append(
+                f"took {done.taken} {unit}"
+                + (f", {done.debt} as debt" if done.debt else "")
+                + (f", {done.unrecovered} unrecovered" if done.unrecovered else "")
+            )
+        books.money = money
+        effect = dict(row.effect or {}) | {"units": units}
+        self._set(uow, books, row, "applied", effect, now, None)
 
-    def dispute_closed(
+    def _restore(
+        self, uow: UnitOfWork, books: _Books, row: rv.ReversalRecord, account_id: str, now: int
+    ) -> None:
+        units = _units(row.effect)
+        for unit, done in sorted(units.items()):
+            lots = _lots_of(done)
+            back = tuple(sorted((g, taken) for g, (_, taken) in lots.items() if taken))
+            debt = int(done.get("debt", 0))
+            restored = ledger_lots.restore_lots(
+                uow.ledger,
+                RestoreLots(
+                    key=f"rev:{row.id}:restore:{unit}",
+                    account_id=account_id,
+                    unit=unit,
+                    origin=books.order.id,
+                    lots=back,
+                    debt=debt,
+                    reason=f"{row.kind} {row.stripe_id} {row.status}: given back",
+                ),
+                now,
+                units=self.units,
+            )
+            for grant_id, (wanted, _) in lots.items():
+                books.attributed[grant_id] = books.attributed.get(grant_id, 0) - wanted
+            books.moved.append(
+                f"gave back {restored.restored + restored.debt_cleared + restored.granted} {unit}"
+            )
+        books.money -= row.amount
+        self._set(uow, books, row, "restored", row.effect, now, None)
+
+    def _hold(
+        self, uow: UnitOfWork, books: _Books, row: rv.ReversalRecord, account_id: str, now: int
+    ) -> None:
+        money = books.money + row.amount
+        holds: dict[str, dict[str, Any]] = {}
+        for unit, lots in sorted(books.lots.items()):
+            wants = rv.wanted(lots, books.attributed, money, books.order.amount or 0)
+            if not any(wants.values()):
+                continue
+            done = ledger_lots.hold_lots(
+                uow.ledger,
+                HoldLots(
+                    key=f"rev:{row.id}:hold:{unit}",
+                    account_id=account_id,
+                    unit=unit,
+                    wants=tuple(sorted(wants.items())),
+                    ttl_seconds=DISPUTE_HOLD_TTL,
+                    reason=f"dispute {row.stripe_id}",
+                ),
+                now,
+                units=self.units,
+            )
+            holds[unit] = {"hold_id": done.hold_id, "held": done.amount}
+            books.moved.append(f"held {done.amount} {unit}")
+        self._set(uow, books, row, "held", {"holds": holds}, now, None)
+
+    def _release(self, uow: UnitOfWork, row: rv.ReversalRecord, now: int) -> bool:
+        """Release a dispute's holds, if it has any; whether it had."""
+        holds = (row.effect or {}).get("holds")
+        released = False
+        if isinstance(holds, Mapping):
+            for unit, held in sorted(holds.items()):
+                hold_id = held.get("hold_id") if isinstance(held, Mapping) else None
+                if not isinstance(hold_id, str):
+                    continue
+                found = uow.ledger.get_hold(hold_id)
+                if found is not None and found.status == "active" and found.expires_at > now:
+                    movement.release(
+                        uow.ledger,
+                        Release(key=f"rev:{row.id}:release:{unit}", hold_id=hold_id),
+                        now,
+                        units=self.units,
+                    )
+                released = True
+        return released
+
+    def _set(
         self,
         uow: UnitOfWork,
-        dispute_id: str,
-        payment_intent_id: str,
-        amount: int,
-        lost: bool,
+        books: _Books,
+        row: rv.ReversalRecord,
+        state: rv.ReversalState,
+        effect: Mapping[str, Any] | None,
         now: int,
-    ) -> Reversal:
-        order = self._locked_by_pi(uow, payment_intent_id)
-        if order is None or order.account_id is None:
-            return _skip(
-                "dispute_lost" if lost else "dispute_won", None, "no order for this charge"
+        note: str | None,
+    ) -> None:
+        uow.reversals.update(
+            row.id,
+            state=state,
+            effect=dict(effect) if effect is not None else None,
+            order_id=books.order.id,
+            updated=now,
+        )
+        if note:
+            books.moved.append(note)
+
+    def _record_totals(self, uow: UnitOfWork, order: OrderRecord, now: int) -> None:
+        """The order's refunded and disputed amounts, and ``refunded`` once all was refunded."""
+        rows = uow.reversals.for_payments(uow.payments.of_order(order.id))
+        refunded = sum(
+            r.amount for r in rows if r.kind == "refund" and r.status in rv.ACTIVE_REFUND
+        )
+        disputed = sum(
+            r.amount
+            for r in rows
+            if r.kind == "dispute" and (r.status not in rv.CLOSED_DISPUTE or r.status == "lost")
+        )
+        paid = order.amount or 0
+        status = "refunded" if paid > 0 and refunded >= paid else "fulfilled"
+        if (order.refunded_amount, order.disputed_amount, order.status) != (
+            refunded,
+            disputed,
+            status,
+        ):
+            uow.orders.update(
+                order.id,
+                refunded_amount=refunded,
+                disputed_amount=disputed,
+                status=status,
+                updated=now,
             )
-        package, specs = self._order_grants(order)
-        for unit in sorted({s.unit for s in specs}):
-            stored = uow.ledger.transaction_by_key(f"dispute:{dispute_id}:hold:{unit}")
-            if stored is None or not stored.result:
-                continue
-            hold = uow.ledger.get_hold(str(stored.result["hold_id"]))
-            if hold is not None and hold.status == "active":
-                movement.release(
-                    uow.ledger,
-                    Release(key=f"dispute:{dispute_id}:release:{unit}", hold_id=hold.id),
-                    now,
-                    units=self.units,
-                )
-        if not lost:
-            uow.orders.update(order.id, disputed_amount=0, updated=now)
-            return Reversal(kind="dispute_won", order_id=order.id)
-        policy = self.catalog.refund_policy_for(package)
-        taken: list[tuple[str, int]] = []
-        for index, spec in enumerate(specs):
-            part = share(spec.amount, amount, order.amount or 0)
-            if part > 0:
-                result = movement.clawback(
-                    uow.ledger,
-                    Clawback(
-                        key=f"dispute:{dispute_id}:lost:{index}",
-                        account_id=order.account_id,
-                        unit=spec.unit,
-                        amount=part,
-                        origin=order.id,
-                        policy=policy,
-                        reason=f"dispute {dispute_id} lost",
-                    ),
-                    now,
-                    units=self.units,
-                )
-                taken.append((spec.unit, result.taken + result.debt))
-        return Reversal(kind="dispute_lost", order_id=order.id, amounts=tuple(taken))
 
-    def _locked_by_pi(self, uow: UnitOfWork, payment_intent_id: str) -> OrderRecord | None:
-        found = uow.orders.by_payment_intent(payment_intent_id)
-        return None if found is None else uow.orders.lock_by_key(found.key)
-
-    def _order_grants(
-        self, order: OrderRecord
-    ) -> tuple[cat.Package, tuple[cat.ResolvedGrant, ...]]:
-        package = self.catalog.package(order.package or "")
-        return package, package.grants_for(order.amount or package.price or 0)
+    def _policy(self, order: OrderRecord) -> cat.RefundPolicy:
+        try:
+            package = self.catalog.package(order.package or "")
+        except errors.UnknownPackage:
+            return self.catalog.refund_policy
+        return self.catalog.refund_policy_for(package)
 
 
-def _skip(kind: ReversalKind, order_id: str | None, why: str) -> Reversal:
-    return Reversal(kind=kind, order_id=order_id, skipped=why)
+def _units(effect: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
+    units = (effect or {}).get("units")
+    if not isinstance(units, Mapping):
+        return {}
+    return {str(u): d for u, d in units.items() if isinstance(d, Mapping)}
+
+
+def _lots_of(done: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
+    lots = done.get("lots")
+    if not isinstance(lots, Mapping):
+        return {}
+    return {str(g): (int(v[0]), int(v[1])) for g, v in lots.items()}
+
+
+def _wanted(effect: Mapping[str, Any] | None) -> dict[str, int]:
+    """Per lot: what an applied reversal wanted (taken, or fallen short of)."""
+    out: dict[str, int] = {}
+    for done in _units(effect).values():
+        for grant_id, (wanted, _) in _lots_of(done).items():
+            out[grant_id] = out.get(grant_id, 0) + wanted
+    return out

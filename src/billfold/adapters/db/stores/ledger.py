@@ -11,6 +11,7 @@ from billfold.adapters.db import tables as t
 from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
 from billfold.domain.ledger import GrantState, HoldStatus, Line
 from billfold.domain.records import GrantRecord, HoldRecord, TransactionRecord
+from billfold.domain.reversals import Lot
 from billfold.service.ports import BalanceRow, NewGrant, StoredTransaction
 
 
@@ -53,6 +54,11 @@ class _Statements:
             gr.expires_at <= P("w_now"), gr.remaining > gr.held
         )
         self.insert_grant = t.grants.insert()
+        self.lots = (
+            sa.select(gr.id, gr.unit, gr.amount, gr.remaining, gr.held)
+            .where(gr.origin == P("w_origin"))
+            .order_by(gr.id)
+        )
         self.update_grants = (
             t.grants.update()
             .where(gr.id == P("gid"))
@@ -228,6 +234,13 @@ class SqlLedgerStore:
                 created_seq=r.id,
                 origin=r.origin,
             )
+            for r in rows
+        ]
+
+    def lots(self, origin: str) -> list[Lot]:
+        rows = self.conn.execute(self.sql.lots, {"w_origin": origin})
+        return [
+            Lot(grant_id=r.id, unit=r.unit, amount=r.amount, remaining=r.remaining, held=r.held)
             for r in rows
         ]
 

@@ -26,6 +26,7 @@ class _Statements:
         self.by_key = by_key
         self.lock_by_key = by_key.with_for_update() if pg else by_key
         self.get = sa.select(t.orders).where(od.id == P("w_id"))
+        self.lock = self.get.with_for_update() if pg else self.get
         self.by_payment_intent = (
             sa.select(t.orders).where(od.payment_intent_id == P("w_pi")).order_by(od.id).limit(1)
         )
@@ -51,6 +52,10 @@ class SqlOrderStore:
 
     def lock_by_key(self, key: str) -> OrderRecord | None:
         row = self.conn.execute(self.sql.lock_by_key, {"w_key": key}).first()
+        return None if row is None else _order(row)
+
+    def lock(self, order_id: str) -> OrderRecord | None:
+        row = self.conn.execute(self.sql.lock, {"w_id": order_id}).first()
         return None if row is None else _order(row)
 
     def get(self, order_id: str) -> OrderRecord | None:

@@ -1,0 +1,145 @@
+"""Payments, reversals and the console's sessions in SQL (the service's ports of the same names)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import sqlalchemy as sa
+
+from billfold.adapters.db import tables as t
+from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
+from billfold.domain.reversals import ReversalRecord
+from billfold.service.ports import NewReversal
+
+REVERSAL_FIELDS = frozenset(c.name for c in t.reversals.columns)
+
+
+class _Statements:
+    def __init__(self, pg: bool) -> None:
+        pay, rev, ses = t.payments.c, t.reversals.c, t.admin_sessions.c
+        insert = insert_for(pg)
+        gate = insert(t.payments)
+        # DO UPDATE (not NOTHING): it takes the row lock on PostgreSQL whether or not it inserted.
+        self.ensure_payment = gate.on_conflict_do_update(
+            index_elements=[pay.payment_intent_id],
+            set_={"payment_intent_id": gate.excluded.payment_intent_id},
+        ).returning(pay.order_id)
+        self.link = (
+            t.payments.update()
+            .where(pay.payment_intent_id == P("w_pi"), pay.order_id.is_(None))
+            .values(order_id=P("order_id"))
+        )
+        self.of_order = (
+            sa.select(pay.payment_intent_id)
+            .where(pay.order_id == P("w_order"))
+            .order_by(pay.payment_intent_id)
+        )
+        reversal = insert(t.reversals)
+        self.insert_reversal = reversal.on_conflict_do_nothing().returning(rev.id)
+        lock = sa.select(t.reversals).where(rev.key == P("w_key"))
+        self.lock_reversal = lock.with_for_update() if pg else lock
+        self.update_reversal = (
+            t.reversals.update().where(rev.id == P("w_id")).returning(*t.reversals.columns)
+        )
+        self.for_payments = (
+            sa.select(t.reversals)
+            .where(rev.payment_intent_id.in_(P("w_pis", expanding=True)))
+            .order_by(rev.created, rev.id)
+        )
+        self.insert_session = t.admin_sessions.insert()
+        self.get_session = sa.select(ses.expires_at, ses.revoked_at).where(ses.id == P("w_id"))
+        self.revoke_session = (
+            t.admin_sessions.update()
+            .where(ses.id == P("w_id"), ses.revoked_at.is_(None))
+            .values(revoked_at=P("revoked_at"))
+        )
+
+
+statements = per_dialect(_Statements)
+
+
+class SqlPaymentStore:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.sql = statements(is_pg(conn))
+
+    def ensure_locked(self, payment_intent_id: str, *, now: int) -> str | None:
+        row = self.conn.execute(
+            self.sql.ensure_payment,
+            {"payment_intent_id": payment_intent_id, "order_id": None, "created": now},
+        ).one()
+        return None if row.order_id is None else str(row.order_id)
+
+    def link(self, payment_intent_id: str, order_id: str) -> None:
+        self.conn.execute(self.sql.link, {"w_pi": payment_intent_id, "order_id": order_id})
+
+    def of_order(self, order_id: str) -> list[str]:
+        return [str(r[0]) for r in self.conn.execute(self.sql.of_order, {"w_order": order_id})]
+
+
+class SqlReversalStore:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.sql = statements(is_pg(conn))
+
+    def ensure_locked(self, new: NewReversal) -> tuple[ReversalRecord, bool]:
+        row = asdict(new) | {"state": "pending", "effect": None, "order_id": None}
+        row["updated"] = new.created
+        inserted = self.conn.execute(self.sql.insert_reversal, row).first() is not None
+        found = self.conn.execute(self.sql.lock_reversal, {"w_key": new.key}).one()
+        return _reversal(found), inserted
+
+    def update(self, reversal_id: str, **values: Any) -> ReversalRecord:
+        unknown = set(values) - REVERSAL_FIELDS
+        assert not unknown, unknown
+        row = self.conn.execute(self.sql.update_reversal, {"w_id": reversal_id, **values}).one()
+        return _reversal(row)
+
+    def for_payments(self, payment_intent_ids: Sequence[str]) -> list[ReversalRecord]:
+        if not payment_intent_ids:
+            return []
+        rows = self.conn.execute(self.sql.for_payments, {"w_pis": list(payment_intent_ids)})
+        return [_reversal(r) for r in rows]
+
+
+class SqlAdminSessionStore:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.sql = statements(is_pg(conn))
+
+    def insert(self, session_id: str, *, created: int, expires_at: int) -> None:
+        self.conn.execute(
+            self.sql.insert_session,
+            {"id": session_id, "created": created, "expires_at": expires_at, "revoked_at": None},
+        )
+
+    def get(self, session_id: str) -> tuple[int, int | None] | None:
+        row = self.conn.execute(self.sql.get_session, {"w_id": session_id}).first()
+        return None if row is None else (int(row.expires_at), row.revoked_at)
+
+    def revoke(self, session_id: str, *, now: int) -> None:
+        self.conn.execute(self.sql.revoke_session, {"w_id": session_id, "revoked_at": now})
+
+
+def _reversal(row: Any) -> ReversalRecord:
+    m = row._mapping
+    return ReversalRecord(
+        id=m["id"],
+        key=m["key"],
+        kind=m["kind"],
+        stripe_id=m["stripe_id"],
+        payment_intent_id=m["payment_intent_id"],
+        charge_id=m["charge_id"],
+        order_id=m["order_id"],
+        amount=int(m["amount"]),
+        currency=m["currency"],
+        status=m["status"],
+        state=m["state"],
+        effect=m["effect"],
+        reason=m["reason"],
+        stripe_created=m["stripe_created"],
+        created=int(m["created"]),
+        updated=int(m["updated"]),
+    )
