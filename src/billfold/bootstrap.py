@@ -19,6 +19,7 @@ from billfold.adapters.stripe.client import SdkStripeGateway
 from billfold.adapters.stripe.webhooks import StripeWebhooks
 from billfold.domain.catalog import Catalog
 from billfold.service.accounts import Accounts
+from billfold.service.admin_sessions import AdminSessions
 from billfold.service.checkout import Checkout
 from billfold.service.handlers import EventHandlers
 from billfold.service.inbox import Inbox
@@ -60,6 +61,7 @@ class Services:
     checkout: Checkout
     accounts: Accounts
     views: Views
+    admin_sessions: AdminSessions
     maintenance: Maintenance
     infra: Infrastructure
 
@@ -129,6 +131,11 @@ def build(
         ),
         accounts=Accounts(uow, catalog, tick),
         views=views,
+        admin_sessions=AdminSessions(
+            uow,
+            tick,
+            settings.admin_token.get_secret_value() if settings.admin_token else None,
+        ),
         maintenance=Maintenance(schema=database, auditor=database, where=database.redacted_url()),
         infra=Infrastructure(database=database, stripe=stripe),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -44,7 +44,12 @@ class Settings(BaseSettings):
     rate_limit_checkout_per_minute: int = Field(default=30, ge=0)
     rate_limit_spend_per_minute: int = Field(default=6000, ge=0)
     db_pool_size: int = Field(default=10, ge=1, le=200)
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lowercase(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("stripe_webhook_secrets", "api_keys", mode="before")
     @classmethod

@@ -217,10 +217,15 @@ def test_pagination_edges(api: Api) -> None:
     assert everything["has_more"] is False
     last = page(starting_after=newest_first[-1])
     assert last == {"object": "list", "data": [], "has_more": False}
-    # A well-formed id nobody has is a position: everything older than it.
-    unknown = page(starting_after="gr_" + "Z" * 26)
-    assert [g["id"] for g in unknown["data"]] == newest_first
-    assert page(starting_after="gr_" + "0" * 26)["data"] == []
+    # Issue 10: a well-formed id nobody has is no cursor: 400 resource_missing, as Stripe answers
+    # (it used to be a position, answering everything older than it).
+    for cursor in ("gr_" + "Z" * 26, "gr_" + "0" * 26):
+        missing = client.get(
+            "/v1/accounts/user_1/grants", params={"starting_after": cursor}, headers=SERVER
+        )
+        assert missing.status_code == 400
+        assert missing.json()["error"]["code"] == "resource_missing"
+        assert missing.json()["error"]["param"] == "starting_after"
 
 
 @pytest.mark.parametrize(

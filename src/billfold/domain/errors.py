@@ -9,6 +9,7 @@ Foreign errors (SQLAlchemy, stripe, httpx) are translated at the boundary with `
     BillfoldError
     ├── ValidationError              input: the request is not valid           400
     │   ├── UnknownUnit, UnknownPackage, UnknownPlan
+    │   ├── CursorNotFound           ``starting_after`` names nothing ("resource_missing")
     │   ├── InvalidSignature         webhook signature or timestamp rejected   400
     │   ├── InvalidEvent             a signed body that is not a Stripe event  400
     │   └── PayloadTooLarge                                                    413
@@ -78,6 +79,15 @@ class UnknownPlan(ValidationError):
     """The plan is not in the catalog."""
 
     code = "unknown_plan"
+
+
+class CursorNotFound(ValidationError):
+    """The ``starting_after`` cursor names no object of this list."""
+
+    code = "resource_missing"
+
+    def __init__(self, cursor: str) -> None:
+        super().__init__(f"No such object: {cursor!r} (starting_after).", param="starting_after")
 
 
 class InvalidSignature(ValidationError):

@@ -44,7 +44,6 @@ from starlette.routing import Mount, Route
 
 from billfold.bootstrap import build
 from billfold.domain import errors
-from billfold.entrypoints.http.admin_ui import AdminConfig, AdminView
 from billfold.entrypoints.http.app import create_app
 from billfold.entrypoints.http.demo import DemoConfig, DemoShop
 from billfold.settings import Settings, load_settings
@@ -247,18 +246,21 @@ def create_dev_app(
 ) -> Starlette:
     """The one ASGI app of ``billfold dev``; its lifespan runs billfold's worker."""
     services = build(setup.settings)
-    api = create_app(services=services, run_worker=True)
+    links = (
+        ("Admin view", "/admin/"),
+        ("API docs", "/docs"),
+        ("Webhook deliveries (simulator)", "/stripe/_sim/deliveries"),
+    )
+    # The API serves the operator console at /admin itself, as ``billfold serve`` does.
+    api = create_app(
+        services=services, run_worker=True, admin_links=(("Demo shop", "/"), *links[1:])
+    )
     simulator_app = create_simulator_app(
         simulator_config(setup, chaos=chaos, settle_seconds=settle_seconds)
     )
     simulator = simulator_app.state.simulator
     # The pages call the API in-process: no port to know, no socket, same checks as over HTTP.
     transport = httpx.ASGITransport(app=api, raise_app_exceptions=False)
-    links = (
-        ("Admin view", "/admin/"),
-        ("API docs", "/docs"),
-        ("Webhook deliveries (simulator)", "/stripe/_sim/deliveries"),
-    )
     shop = DemoShop(
         DemoConfig(
             api_base_url="http://billfold.internal",
@@ -270,15 +272,6 @@ def create_dev_app(
             links=links,
         )
     )
-    admin = AdminView(
-        AdminConfig(
-            api_base_url="http://billfold.internal",
-            api_transport=transport,
-            admin_token=setup.admin_token,
-            links=(("Demo shop", "/"), *links[1:]),
-        )
-    )
-    admin_app = Starlette(routes=admin.routes())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -289,7 +282,6 @@ def create_dev_app(
                 yield
         finally:
             await shop.aclose()
-            await admin.aclose()
             await simulator.aclose()
             services.close()
 
@@ -302,8 +294,6 @@ def create_dev_app(
     app = Starlette(
         routes=[
             *shop.routes(),
-            to("/admin/"),
-            Mount("/admin", app=admin_app),
             to("/stripe/"),
             Mount("/stripe", app=simulator_app),
             Mount("/", app=api),

@@ -97,6 +97,8 @@ class Views:
         now = self._clock()
         with self._uow() as uow:
             self._must(uow, account_id, must_exist)
+            if starting_after and not uow.ledger.has_grant(account_id, starting_after):
+                raise errors.CursorNotFound(starting_after)
             rows = uow.ledger.list_grants(
                 account_id,
                 limit=limit + 1,
@@ -111,6 +113,8 @@ class Views:
     ) -> Page[TransactionRecord]:
         with self._uow() as uow:
             self._must(uow, account_id, must_exist)
+            if starting_after and not uow.ledger.has_transaction(account_id, starting_after):
+                raise errors.CursorNotFound(starting_after)
             rows = uow.ledger.list_transactions(
                 account_id, limit=limit + 1, starting_after=starting_after
             )
@@ -156,6 +160,8 @@ class Views:
         starting_after: str | None = None,
     ) -> Page[EventRecord]:
         with self._uow() as uow:
+            if starting_after and uow.inbox.get(starting_after, with_payload=False) is None:
+                raise errors.CursorNotFound(starting_after)
             rows = uow.inbox.list(
                 status=status, type_=type_, limit=limit + 1, starting_after=starting_after
             )
@@ -178,6 +184,8 @@ class Views:
         starting_after: str | None = None,
     ) -> Page[OrderRecord]:
         with self._uow() as uow:
+            if starting_after and uow.orders.get(starting_after) is None:
+                raise errors.CursorNotFound(starting_after)
             rows = uow.orders.list(
                 status=status, account_id=account_id, limit=limit + 1, starting_after=starting_after
             )

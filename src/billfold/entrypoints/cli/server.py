@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from billfold.domain import errors
+from billfold.entrypoints import logs
 from billfold.entrypoints.cli._console import console, fail, settings_or_exit
 
 
@@ -34,8 +35,8 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
-        access_log=False,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
     )
 
 
@@ -47,6 +48,7 @@ def worker(
     from billfold.entrypoints.worker import run_forever
 
     settings = settings_or_exit()
+    logs.configure(settings)
     try:
         services = build(settings)
     except errors.BillfoldError as exc:

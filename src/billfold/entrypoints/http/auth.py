@@ -52,7 +52,7 @@ class Authenticator:
                 "Missing credentials: send Authorization: Bearer <API key, user token or admin token>."
             )
         scheme, _, token = header.partition(" ")
-        token = token.strip()
+        token = token.strip(" \t")  # what HTTP trims (RFC 9110 OWS), nothing else
         if scheme.lower() != "bearer" or not token:
             raise errors.Unauthenticated("Malformed Authorization header: use 'Bearer <token>'.")
         if self.admin_token and _matches(token, [self.admin_token]):

@@ -54,6 +54,13 @@ class _Statements:
             gr.expires_at <= P("w_now"), gr.remaining > gr.held
         )
         self.insert_grant = t.grants.insert()
+        self.has_grant = sa.select(gr.id).where(gr.account_id == P("w_account"), gr.id == P("w_id"))
+        ln = t.ledger_lines.c
+        self.has_transaction = (
+            sa.select(ln.transaction_id)
+            .where(ln.transaction_id == P("w_id"), ln.account_id == P("w_account"))
+            .limit(1)
+        )
         self.lots = (
             sa.select(gr.id, gr.unit, gr.amount, gr.remaining, gr.held)
             .where(gr.origin == P("w_origin"))
@@ -357,6 +364,16 @@ class SqlLedgerStore:
             )
             for r in rows
         ]
+
+    def has_grant(self, account_id: str, grant_id: str) -> bool:
+        row = self.conn.execute(self.sql.has_grant, {"w_account": account_id, "w_id": grant_id})
+        return row.first() is not None
+
+    def has_transaction(self, account_id: str, transaction_id: str) -> bool:
+        row = self.conn.execute(
+            self.sql.has_transaction, {"w_account": account_id, "w_id": transaction_id}
+        )
+        return row.first() is not None
 
     def list_transactions(
         self, account_id: str, *, limit: int, starting_after: str | None

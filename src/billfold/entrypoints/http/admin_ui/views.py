@@ -39,12 +39,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from billfold.domain import money
-from billfold.entrypoints.http.admin_ui.session import COOKIE, Sessions
 from billfold.entrypoints.http.client import ApiClient, ApiError
+from billfold.service.admin_sessions import AdminSessions
 
 log = logging.getLogger("billfold.admin_ui")
 
 STATIC = Path(__file__).parent / "static"
+COOKIE = "billfold_admin"
 PAGE_SIZE = 25
 EVENT_STATUSES = ("received", "processed", "ignored", "failed", "dead")
 ORDER_STATUSES = ("needs_attention", "pending", "fulfilled", "failed", "expired", "refunded")
@@ -70,8 +71,8 @@ HEADERS = {
 class AdminConfig:
     api_base_url: str
     admin_token: str | None
+    sessions: AdminSessions
     api_transport: httpx.AsyncBaseTransport | None = None
-    session_seconds: int = 8 * 60 * 60
     links: tuple[tuple[str, str], ...] = ()
 
 
@@ -95,11 +96,7 @@ class AdminView:
     def __init__(self, config: AdminConfig) -> None:
         self.config = config
         self.api = ApiClient(config.api_base_url, transport=config.api_transport)
-        self.sessions = (
-            Sessions(config.admin_token, lifetime_seconds=config.session_seconds)
-            if config.admin_token
-            else None
-        )
+        self.sessions = config.sessions if config.sessions.configured else None
 
     async def aclose(self) -> None:
         await self.api.aclose()
@@ -127,6 +124,14 @@ class AdminView:
         if self.sessions is not None and self.sessions.valid(cookie):
             return cookie
         return None
+
+    def _forbidden(self, request: Request) -> Response:
+        """A form post whose CSRF token does not match its session: 403, and nothing done."""
+        log.warning("admin view: a form post without a valid CSRF token")
+        context = {"section": None, "error": "This form has expired or was not sent from here."}
+        return self._render(
+            request, "failure.html", context, cookie=self._cookie(request), status=403
+        )
 
     def _to_login(self, request: Request) -> Response:
         target = request.url.path
@@ -170,7 +175,7 @@ class AdminView:
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             COOKIE,
-            self.sessions.new(),
+            self.sessions.open(),
             max_age=self.sessions.lifetime_seconds,
             path=f"{_root(request)}/",
             httponly=True,
@@ -180,12 +185,18 @@ class AdminView:
         return response
 
     async def logout(self, request: Request) -> Response:
+        cookie, _ = await self._checked_form(request)
+        if cookie is None:
+            return self._forbidden(request) if self._cookie(request) else self._to_login(request)
+        if self.sessions is not None:
+            self.sessions.close(cookie)
         response = RedirectResponse(f"{_root(request)}/login?done=signed_out", status_code=303)
         response.delete_cookie(COOKIE, path=f"{_root(request)}/")
         return response
 
     async def _checked_form(self, request: Request) -> tuple[str | None, Mapping[str, Any]]:
-        """The session cookie of a POST whose CSRF token matches, and its form; None when not."""
+        """The session cookie of a POST whose CSRF token matches, and its form; None when not
+        (the caller answers 403 to a signed-in user, and sends anyone else to the login page)."""
         cookie = self._cookie(request)
         form = await request.form()
         if cookie is None or self.sessions is None:
@@ -276,7 +287,7 @@ class AdminView:
     async def retry(self, request: Request) -> Response:
         cookie, form = await self._checked_form(request)
         if cookie is None:
-            return self._to_login(request)
+            return self._forbidden(request) if self._cookie(request) else self._to_login(request)
         event_id = request.path_params["event_id"]
         back = _safe_next(request, str(form.get("back") or "")) or f"{_root(request)}/events"
         try:
@@ -330,7 +341,7 @@ class AdminView:
     async def resolve(self, request: Request) -> Response:
         cookie, form = await self._checked_form(request)
         if cookie is None:
-            return self._to_login(request)
+            return self._forbidden(request) if self._cookie(request) else self._to_login(request)
         order_id = request.path_params["order_id"]
         body: dict[str, str] = {}
         for name in ("account_id", "package"):
@@ -399,7 +410,7 @@ class AdminView:
     async def grant(self, request: Request) -> Response:
         cookie, form = await self._checked_form(request)
         if cookie is None:
-            return self._to_login(request)
+            return self._forbidden(request) if self._cookie(request) else self._to_login(request)
         account_id = request.path_params["account_id"]
         values = {k: str(form.get(k) or "").strip() for k in ("unit", "amount", "reason")}
         nonce = str(form.get("nonce") or "")[:64] or secrets.token_urlsafe(16)

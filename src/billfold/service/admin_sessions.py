@@ -1,0 +1,87 @@
+"""The operator console's sessions: opened with the admin token, ended by signing out.
+
+A session is a random secret the browser keeps in an HttpOnly cookie; the database keeps only a
+hash of it (keyed by the admin token, so rotating the token ends every session) with its expiry and
+whether it was revoked. Signing out revokes it for good: the old cookie stops working at once, in
+every process serving the console.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Final
+
+from billfold.service.ports import Clock, UnitOfWorkFactory
+
+LIFETIME: Final = 8 * 60 * 60
+MAX_SECRET: Final = 200
+
+
+class AdminSessions:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        admin_token: str | None,
+        *,
+        lifetime_seconds: int = LIFETIME,
+    ) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+        self._key = admin_token.encode() if admin_token else None
+        self.lifetime_seconds = lifetime_seconds
+
+    @property
+    def configured(self) -> bool:
+        return self._key is not None
+
+    def token_matches(self, candidate: str) -> bool:
+        """Whether ``candidate`` is the admin token (compared in constant time)."""
+        if self._key is None:
+            return False
+        return hmac.compare_digest(candidate.strip(" \t\r\n").encode(), self._key)
+
+    def open(self) -> str:
+        """A new session; the secret to keep in the cookie."""
+        secret = secrets.token_urlsafe(32)
+        now = self._clock()
+        with self._uow() as uow:
+            uow.admin_sessions.insert(
+                self._id(secret), created=now, expires_at=now + self.lifetime_seconds
+            )
+            uow.commit()
+        return secret
+
+    def valid(self, secret: str | None) -> bool:
+        if self._key is None or not secret or len(secret) > MAX_SECRET:
+            return False
+        with self._uow() as uow:
+            found = uow.admin_sessions.get(self._id(secret))
+        if found is None:
+            return False
+        expires_at, revoked_at = found
+        return revoked_at is None and expires_at > self._clock()
+
+    def close(self, secret: str | None) -> None:
+        """End the session for good (signing out)."""
+        if self._key is None or not secret or len(secret) > MAX_SECRET:
+            return
+        with self._uow() as uow:
+            uow.admin_sessions.revoke(self._id(secret), now=self._clock())
+            uow.commit()
+
+    def csrf(self, secret: str) -> str:
+        """The token every form of this session carries."""
+        return self._sign("csrf", secret)
+
+    def csrf_matches(self, secret: str, candidate: str) -> bool:
+        return hmac.compare_digest(candidate.encode(), self.csrf(secret).encode())
+
+    def _id(self, secret: str) -> str:
+        return self._sign("session", secret)
+
+    def _sign(self, purpose: str, message: str) -> str:
+        assert self._key is not None
+        return hmac.new(self._key, f"{purpose}\x00{message}".encode(), hashlib.sha256).hexdigest()
