@@ -1,0 +1,140 @@
+"""Orders in memory (implements ``service.ports.OrderStore``, as ``SqlOrderStore``)."""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from typing import Any, Final, cast
+
+from billfold.adapters.memory import _tables as t
+from billfold.adapters.memory._tables import Work, refuse
+from billfold.domain import errors
+from billfold.domain.orders import OrderKind, OrderRecord, OrderStatus
+from billfold.service.ports import NewOrder
+
+ORDER_FIELDS: Final = frozenset(f.name for f in fields(OrderRecord))
+
+
+class MemoryOrderStore:
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    def ensure_locked(self, order: NewOrder) -> OrderRecord:
+        record = OrderRecord(
+            id=order.id,
+            key=order.key,
+            kind=cast("OrderKind", order.kind),  # a str in NewOrder; no CHECK in SQL either
+            stripe_id=order.stripe_id,
+            payment_intent_id=order.payment_intent_id,
+            account_id=None,
+            package=None,
+            amount=order.amount,
+            currency=order.currency,
+            customer_id=order.customer_id,
+            customer_email=order.customer_email,
+            status=order.status,
+            status_reason=None,
+            payment_error=None,
+            refunded_amount=0,
+            disputed_amount=0,
+            resolved_by=None,
+            last_event_id=order.last_event_id,
+            created=order.created,
+            updated=order.created,
+            fulfilled_at=None,
+        )
+        _check(record)
+        tables = self._work.tables
+        existing = tables.order_keys.get(record.key)
+        if existing is not None:  # ON CONFLICT (key) DO UPDATE: the order as it stands, locked
+            return tables.orders[existing]
+        if record.id in tables.orders:
+            refuse(t.PK_ORDERS)
+        tables.orders[record.id] = record
+        tables.order_keys[record.key] = record.id
+        return record
+
+    def lock_by_key(self, key: str) -> OrderRecord | None:
+        return self.by_key(key)
+
+    def get(self, order_id: str) -> OrderRecord | None:
+        return self._work.tables.orders.get(order_id)
+
+    def by_key(self, key: str) -> OrderRecord | None:
+        tables = self._work.tables
+        order_id = tables.order_keys.get(key)
+        return None if order_id is None else tables.orders[order_id]
+
+    def by_payment_intent(self, payment_intent_id: str) -> OrderRecord | None:
+        found = [
+            o for o in self._work.tables.orders.values() if o.payment_intent_id == payment_intent_id
+        ]
+        return min(found, key=lambda o: o.id) if found else None
+
+    def update(self, order_id: str, **values: Any) -> OrderRecord:
+        unknown = set(values) - ORDER_FIELDS
+        assert not unknown, unknown
+        tables = self._work.tables
+        current = tables.orders.get(order_id)
+        if current is None:
+            raise errors.OrderNotFound(f"No order {order_id!r}.", order_id=order_id)
+        if not values:
+            return current
+        record = replace(current, **values)
+        _check(record)
+        if record.key != current.key and record.key in tables.order_keys:
+            refuse(t.UQ_ORDERS_KEY)
+        if record.id != current.id and record.id in tables.orders:
+            refuse(t.PK_ORDERS)
+        del tables.orders[current.id]
+        del tables.order_keys[current.key]
+        tables.orders[record.id] = record
+        tables.order_keys[record.key] = record.id
+        return record
+
+    def list(
+        self,
+        *,
+        status: OrderStatus | None,
+        account_id: str | None,
+        limit: int,
+        starting_after: str | None,
+    ) -> list[OrderRecord]:
+        rows = [
+            o
+            for o in self._work.tables.orders.values()
+            if (not status or o.status == status)
+            and (not account_id or o.account_id == account_id)
+            and (not starting_after or o.id < starting_after)
+        ]
+        rows.sort(key=lambda o: o.id, reverse=True)
+        return rows[:limit]
+
+
+def _check(order: OrderRecord) -> None:
+    t.varchar(
+        (order.id, t.ID),
+        (order.key, 255),
+        (order.kind, 16),
+        (order.stripe_id, 255),
+        (order.payment_intent_id, 255),
+        (order.account_id, t.ACCOUNT),
+        (order.package, 128),
+        (order.currency, 16),
+        (order.customer_id, 255),
+        (order.customer_email, t.EMAIL),
+        (order.status, 24),
+        (order.resolved_by, 255),
+        (order.last_event_id, 255),
+    )
+    t.bigint(
+        order.amount,
+        order.refunded_amount,
+        order.disputed_amount,
+        order.created,
+        order.updated,
+        order.fulfilled_at,
+    )
+    if order.status not in t.ORDER_STATUSES:
+        refuse(t.CK_ORDERS_STATUS_KNOWN)
+    if not order.refunded_amount >= 0:
+        refuse(t.CK_ORDERS_REFUNDED_NON_NEGATIVE)
