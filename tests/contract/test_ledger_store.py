@@ -155,11 +155,6 @@ def test_given_a_transaction_without_lines_then_finishing_records_only_its_resul
     assert backend.verify() == []
 
 
-@disagrees(
-    "sqlite",
-    reason="SQLite's trigger error carries no constraint name: errors.constraint_name answers the "
-    "message 'ledger_append_only: a finished transaction cannot change'",
-)
 @pytest.mark.parametrize("second", ["lines", "no-lines"])
 def test_given_a_finished_transaction_when_finished_again_then_refused_as_append_only(
     backend: Backend, second: str
@@ -303,11 +298,6 @@ def test_given_an_overdraw_then_it_is_refused_as_an_invariant_violation(
         assert uow.ledger.lock_balance("user_1", "credits") == balance()
 
 
-@disagrees(
-    "sqlite",
-    reason="sqlite3 raises OverflowError past 64 bits, and SqlUnitOfWork.__exit__ translates only "
-    "SQLAlchemy errors, so it leaves the block untranslated",
-)
 def test_given_an_amount_past_64_bits_then_it_is_refused_as_a_validation_error(
     backend: Backend,
 ) -> None:
@@ -626,12 +616,6 @@ def test_given_allocations_then_they_read_back_in_the_order_written(backend: Bac
         assert uow.ledger.hold_allocations("hold_missing") == []
 
 
-@disagrees(
-    "sqlite",
-    "postgres",
-    reason="SqlLedgerStore.insert_allocations executes its INSERT with an empty parameter list: "
-    "SQLAlchemy warns (deprecated) and inserts one row of NULLs (NOT NULL violation)",
-)
 def test_given_no_allocations_then_inserting_them_writes_nothing(backend: Backend) -> None:
     with backend.uow() as uow:
         hold_id, _ = hold_on_grants(uow)

@@ -6,7 +6,7 @@ import pytest
 
 from billfold.domain import errors
 from billfold.domain.orders import OrderRecord
-from tests.contract.backends import T0, Backend, attempt, disagrees, new_order
+from tests.contract.backends import T0, Backend, attempt, new_order
 
 
 def test_given_a_new_key_then_ensure_locked_inserts_the_order_with_its_defaults(
@@ -86,14 +86,35 @@ def test_given_no_such_order_then_the_readers_answer_none(backend: Backend) -> N
         assert uow.orders.by_payment_intent("pi_x") is None
 
 
-def test_given_orders_sharing_a_payment_intent_then_the_oldest_is_found(backend: Backend) -> None:
+def test_given_an_order_with_a_payment_intent_then_it_is_found_by_it(backend: Backend) -> None:
     with backend.uow() as uow:
         uow.orders.ensure_locked(new_order(order_id="ord_b", payment_intent_id="pi_1"))
-        uow.orders.ensure_locked(new_order(order_id="ord_a", payment_intent_id="pi_1"))
         uow.orders.ensure_locked(new_order(order_id="ord_0", payment_intent_id="pi_2"))
         found = uow.orders.by_payment_intent("pi_1")
     assert found is not None
-    assert found.id == "ord_a"
+    assert found.id == "ord_b"
+
+
+def test_given_a_payment_intent_of_one_order_then_a_second_order_cannot_claim_it(
+    backend: Backend,
+) -> None:
+    """One payment, one order (issue 10): the database refuses a second order of one intent."""
+
+    def second_claim() -> None:
+        with backend.uow() as uow:
+            uow.orders.ensure_locked(
+                new_order(order_id="ord_b", key="k1", payment_intent_id="pi_1")
+            )
+            uow.orders.ensure_locked(
+                new_order(order_id="ord_a", key="k2", payment_intent_id="pi_1")
+            )
+            uow.commit()
+
+    with pytest.raises(errors.ConstraintViolation) as refused:
+        second_claim()
+    assert refused.value.constraint == "uq_orders_payment_intent_id"
+    with backend.uow() as uow:
+        assert uow.orders.get("ord_b") is None  # nothing of the refused transaction was kept
 
 
 def test_given_values_then_update_writes_them_and_answers_the_order(backend: Backend) -> None:
@@ -155,12 +176,6 @@ def test_given_another_order_s_key_then_update_is_refused_as_unique(backend: Bac
     assert refused.value.constraint == "uq_orders_key"
 
 
-@disagrees(
-    "sqlite",
-    "postgres",
-    reason="SqlOrderStore.update reads RETURNING with .one(): SQLAlchemy's NoResultFound leaves "
-    "the unit of work untranslated (a billfold error is promised for database errors)",
-)
 def test_given_no_such_order_then_update_raises_order_not_found(backend: Backend) -> None:
     with pytest.raises(errors.OrderNotFound):
         attempt(backend, lambda uow: uow.orders.update("ord_x", status="failed"))

@@ -9,7 +9,7 @@ import pytest
 from billfold.domain import errors
 from billfold.domain.ledger import Line
 from billfold.service.ports import UnitOfWork
-from tests.contract.backends import T0, Backend, attempt, claim, disagrees, moves, new_order
+from tests.contract.backends import T0, Backend, attempt, claim, moves, new_order
 
 UNBALANCED_ON_POSTGRES = (
     "PostgreSQL's deferred trigger raises ConstraintViolation('ledger_lines_balanced'): "
@@ -119,7 +119,6 @@ def test_given_balanced_lines_then_the_commit_keeps_them(backend: Backend) -> No
     assert stored.result == {"ok": True}
 
 
-@disagrees("postgres", reason=UNBALANCED_ON_POSTGRES)
 def test_given_lines_that_do_not_sum_to_zero_then_the_commit_is_refused_as_an_invariant(
     backend: Backend,
 ) -> None:
@@ -133,7 +132,6 @@ def test_given_lines_that_do_not_sum_to_zero_then_the_commit_is_refused_as_an_in
         assert uow.ledger.transaction_by_key("k1") is None
 
 
-@disagrees("postgres", reason=UNBALANCED_ON_POSTGRES)
 def test_given_a_transaction_that_balances_in_one_unit_but_not_another_then_refused(
     backend: Backend,
 ) -> None:
@@ -147,11 +145,6 @@ def test_given_a_transaction_that_balances_in_one_unit_but_not_another_then_refu
         assert uow.ledger.transaction_by_key("k1") is None
 
 
-@disagrees(
-    "sqlite",
-    reason="the SQLite unit of work checks the sum-to-zero rule only for transactions claimed in "
-    "the same unit of work (ledger.written), not for lines written to one claimed earlier",
-)
 def test_given_a_transaction_claimed_earlier_when_finished_unbalanced_then_refused(
     backend: Backend,
 ) -> None:

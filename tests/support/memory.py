@@ -22,9 +22,10 @@ from billfold.domain import errors
 from billfold.domain import facts as f
 from billfold.domain.catalog import Catalog
 from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedSession
-from billfold.domain.orders import LineItem, NeedsLineItems, OrderRecord, OrderStatus
+from billfold.domain.facts import RefundInfo
+from billfold.domain.orders import LineItem, OrderRecord, OrderStatus
 from billfold.domain.records import EventRecord, GrantRecord, InboundEvent, TransactionRecord
-from billfold.service.handlers import Applied, EventHandlers
+from billfold.service.handlers import Applied, EventHandlers, Fetched, Needs
 from billfold.service.inbox import Inbox, Outcome, WebhookReceipt
 from billfold.service.ledger import Ledger
 from billfold.service.orders.desk import OrderDesk
@@ -109,8 +110,9 @@ class FakeStripe:
         self.line_items: dict[str, list[LineItem]] = {
             k: list(v) for k, v in (line_items or {}).items()
         }
+        self.refunds: dict[str, list[RefundInfo]] = {}
         self.asked: list[str] = []
-        """Session ids whose line items were read, in order."""
+        """Session (or charge) ids whose line items (or refunds) were read, in order."""
 
     def checkout_line_items(self, session_id: str) -> list[LineItem]:
         self.asked.append(session_id)
@@ -128,6 +130,10 @@ class FakeStripe:
 
     def list_events(self, *, created_gte: int, types: Sequence[str]) -> Iterator[InboundEvent]:
         return iter(())
+
+    def list_refunds(self, charge_id: str) -> list[RefundInfo]:
+        self.asked.append(charge_id)
+        return list(self.refunds.get(charge_id, []))
 
 
 def line_item(price_id: str | None, amount: int = 499, *, quantity: int = 1) -> LineItem:
@@ -147,14 +153,14 @@ class FlakyHandlers(EventHandlers):
         fact: f.Fact,
         event_id: str,
         now: int,
-        line_items: Sequence[LineItem] | None,
-    ) -> Applied | NeedsLineItems:
+        fetched: Fetched,
+    ) -> Applied | Needs:
         if self.failures > 0:
             self.failures -= 1
             # Write first, then fail: the failure must roll these writes back.
             uow.accounts.upsert("written_before_the_failure", now=now)
             raise RuntimeError("the handler broke")
-        return super().apply(uow, fact, event_id, now, line_items)
+        return super().apply(uow, fact, event_id, now, fetched)
 
 
 @dataclass
@@ -177,8 +183,9 @@ class Shop:
         clock = ManualClock()
         cat = catalog()
         units = frozenset(u.name for u in cat.units)
-        fulfilment = Fulfilment(cat, units=units)
-        handlers = FlakyHandlers(fulfilment, Reversals(cat, units=units))
+        reversals = Reversals(cat, units=units)
+        fulfilment = Fulfilment(cat, reversals, units=units)
+        handlers = FlakyHandlers(fulfilment, reversals)
         inbox = Inbox(
             uow_factory=db.uow,
             events=StripeWebhooks([SECRET]),

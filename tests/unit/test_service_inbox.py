@@ -391,16 +391,22 @@ def test_given_partial_then_full_refunds_under_floor_then_only_what_is_left_is_t
     shop.deliver(session)
     shop.ledger.spend(Spend(key="s1", account_id="user_1", unit="credits", amount=400))
 
-    half = shop.deliver(se.charge_refunded(payment_intent=pi, amount=499, amount_refunded=250))
+    first = se.refund(amount=250, charge="ch_1", payment_intent=pi)
+    half = shop.deliver(
+        se.charge_refunded(charge_id="ch_1", payment_intent=pi, amount=499, refunds=[first])
+    )
     # 250 of 499 paid stands for 250 of the 500 credits; 100 are left to take.
     assert half.status == "processed"
-    assert shop.event(shop.delivered[-1]).outcome == (
-        f"clawed back 100 credits from order {shop.order().id}"
-    )
+    outcome = shop.event(shop.delivered[-1]).outcome or ""
+    assert f"settled on order {shop.order().id}: took 100 credits, 150 unrecovered" in outcome
     assert shop.balances("user_1") == {"credits": 0}
     assert shop.order().status == "fulfilled"
 
-    shop.deliver(se.charge_refunded(payment_intent=pi, amount=499, amount_refunded=499))
+    # Stripe lists every refund of the charge so far: the first again, and the second.
+    second = se.refund(amount=249, charge="ch_1", payment_intent=pi)
+    shop.deliver(
+        se.charge_refunded(charge_id="ch_1", payment_intent=pi, amount=499, refunds=[first, second])
+    )
     view = shop.ledger.balances("user_1")["credits"]
     assert (view.available, view.debt) == (0, 0)
     assert (shop.order().status, shop.order().refunded_amount) == ("refunded", 499)
@@ -478,7 +484,9 @@ def test_given_a_dispute_of_a_charge_billfold_never_sold_then_nothing_is_held(
 ) -> None:
     event = se.dispute_created(amount=499)
     assert shop.deliver(event).status == "processed"
-    assert shop.event(event["id"]).outcome == "no fulfilled order for this charge; nothing to hold"
+    outcome = shop.event(event["id"]).outcome or ""
+    assert outcome.endswith("kept (no order yet): settled when the payment is fulfilled")
+    assert shop.balances("user_1") == {}
 
 
 # --- failures, retries, replays ------------------------------------------------------------------

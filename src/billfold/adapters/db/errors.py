@@ -20,6 +20,9 @@ from billfold.domain import errors
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<columns>[\w., ]+)")
 _SQLITE_CHECK = re.compile(r"CHECK constraint failed: (?P<name>\w+)")
+_SQLITE_TRIGGER = re.compile(r"^(?P<name>ledger_\w+): ")
+INVARIANT_CONSTRAINTS = ("not_overdrawn", "ledger_lines_balanced")
+"""Constraints that carry a ledger invariant: refusing a write by them is an InvariantViolation."""
 
 
 def _unique_names() -> dict[tuple[str, frozenset[str]], str]:
@@ -54,6 +57,9 @@ def constraint_name(exc: sa.exc.DBAPIError) -> str:
     check = _SQLITE_CHECK.search(message)
     if check:
         return check["name"]
+    trigger = _SQLITE_TRIGGER.search(message)  # RAISE(ABORT, 'ledger_append_only: ...')
+    if trigger:
+        return trigger["name"]
     return message
 
 
@@ -68,6 +74,9 @@ def translated() -> Iterator[None]:
             raise errors.InvariantViolation(
                 f"the database refused a write that would overdraw a balance ({name})."
             ) from exc
+        if name in INVARIANT_CONSTRAINTS:
+            said = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else name
+            raise errors.InvariantViolation(f"the database refused it ({name}): {said}") from exc
         raise errors.ConstraintViolation(
             f"the database refused a write: {name}", constraint=name
         ) from exc
@@ -83,6 +92,8 @@ def translated() -> Iterator[None]:
         raise errors.ValidationError("a number is out of range for a 64-bit integer.") from exc
     except sa.exc.TimeoutError as exc:
         raise errors.StorageUnavailable("No database connection became free in time.") from exc
+    except sa.exc.NoResultFound as exc:
+        raise errors.NotFound("The row to change is not there.") from exc
 
 
 def _is_overflow(exc: sa.exc.DBAPIError) -> bool:

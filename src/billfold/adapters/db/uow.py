@@ -90,7 +90,7 @@ class SqlUnitOfWork:
             conn.close()
             if self._lock is not None:
                 self._lock.release()
-        if exc is not None and isinstance(exc, sa.exc.SQLAlchemyError):
+        if exc is not None and isinstance(exc, sa.exc.SQLAlchemyError | OverflowError):
             with translated():
                 raise exc
 

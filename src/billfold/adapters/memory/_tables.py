@@ -19,6 +19,7 @@ from typing import Final, NoReturn
 from billfold.domain import errors
 from billfold.domain.orders import OrderRecord
 from billfold.domain.records import EventRecord
+from billfold.domain.reversals import ReversalRecord
 from billfold.service.ports import BalanceRow
 
 # --- constraint names (adapters/db/tables.py's naming convention, and the migrations' triggers) --
@@ -29,6 +30,13 @@ PK_HOLDS: Final = "pk_holds"
 PK_HOLD_ALLOCATIONS: Final = "pk_hold_allocations"
 UQ_ACCOUNTS_STRIPE_CUSTOMER_ID: Final = "uq_accounts_stripe_customer_id"
 UQ_ORDERS_KEY: Final = "uq_orders_key"
+UQ_ORDERS_PAYMENT_INTENT_ID: Final = "uq_orders_payment_intent_id"
+UQ_REVERSALS_KEY: Final = "uq_reversals_key"
+PK_ADMIN_SESSIONS: Final = "pk_admin_sessions"
+FK_PAYMENTS_ORDER: Final = "fk_payments_order_id_orders"
+CK_REVERSALS_AMOUNT_NON_NEGATIVE: Final = "ck_reversals_amount_non_negative"
+CK_REVERSALS_KIND_KNOWN: Final = "ck_reversals_kind_known"
+CK_REVERSALS_STATE_KNOWN: Final = "ck_reversals_state_known"
 UQ_HOLD_ALLOCATIONS_HOLD_ID_SEQ: Final = "uq_hold_allocations_hold_id_seq"
 CK_BALANCES_DEBT_NON_NEGATIVE: Final = "ck_balances_debt_non_negative"
 CK_BALANCES_HELD_NON_NEGATIVE: Final = "ck_balances_held_non_negative"
@@ -62,6 +70,13 @@ CONSTRAINTS: Final = frozenset(
         PK_HOLD_ALLOCATIONS,
         UQ_ACCOUNTS_STRIPE_CUSTOMER_ID,
         UQ_ORDERS_KEY,
+        UQ_ORDERS_PAYMENT_INTENT_ID,
+        UQ_REVERSALS_KEY,
+        PK_ADMIN_SESSIONS,
+        FK_PAYMENTS_ORDER,
+        CK_REVERSALS_AMOUNT_NON_NEGATIVE,
+        CK_REVERSALS_KIND_KNOWN,
+        CK_REVERSALS_STATE_KNOWN,
         UQ_HOLD_ALLOCATIONS_HOLD_ID_SEQ,
         CK_BALANCES_DEBT_NON_NEGATIVE,
         CK_BALANCES_HELD_NON_NEGATIVE,
@@ -225,6 +240,21 @@ class AllocationRow:
     amount: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentRow:
+    payment_intent_id: str
+    order_id: str | None
+    created: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionRow:
+    id: str
+    created: int
+    expires_at: int
+    revoked_at: int | None
+
+
 @dataclass(slots=True)
 class Tables:
     """Every table. ``copy()`` is what a unit of work starts from: new dicts, the same rows."""
@@ -241,6 +271,10 @@ class Tables:
     events: dict[str, EventRecord] = field(default_factory=dict)
     orders: dict[str, OrderRecord] = field(default_factory=dict)
     order_keys: dict[str, str] = field(default_factory=dict)  # key -> id
+    payments: dict[str, PaymentRow] = field(default_factory=dict)  # by payment intent
+    reversals: dict[str, ReversalRecord] = field(default_factory=dict)
+    reversal_keys: dict[str, str] = field(default_factory=dict)  # key -> id
+    admin_sessions: dict[str, SessionRow] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         return Tables(
@@ -256,6 +290,10 @@ class Tables:
             events=dict(self.events),
             orders=dict(self.orders),
             order_keys=dict(self.order_keys),
+            payments=dict(self.payments),
+            reversals=dict(self.reversals),
+            reversal_keys=dict(self.reversal_keys),
+            admin_sessions=dict(self.admin_sessions),
         )
 
 

@@ -19,6 +19,7 @@ from billfold.adapters.memory._tables import (
 )
 from billfold.domain.ledger import GrantState, HoldStatus, Line
 from billfold.domain.records import GrantRecord, HoldRecord, TransactionRecord
+from billfold.domain.reversals import Lot
 from billfold.service.ports import BalanceRow, NewGrant, StoredTransaction
 
 
@@ -317,6 +318,23 @@ class MemoryLedgerStore:
             )
             for g in rows[:limit]
         ]
+
+    def lots(self, origin: str) -> list[Lot]:
+        return [
+            Lot(grant_id=g.id, unit=g.unit, amount=g.amount, remaining=g.remaining, held=g.held)
+            for g in sorted(self._grants(), key=lambda g: g.id)
+            if g.origin == origin
+        ]
+
+    def has_grant(self, account_id: str, grant_id: str) -> bool:
+        found = self._work.tables.grants.get(grant_id)
+        return found is not None and found.account_id == account_id
+
+    def has_transaction(self, account_id: str, transaction_id: str) -> bool:
+        return any(
+            line.transaction_id == transaction_id and line.account_id == account_id
+            for line in self._work.tables.lines
+        )
 
     def list_transactions(
         self, account_id: str, *, limit: int, starting_after: str | None

@@ -49,12 +49,16 @@ class MemoryOrderStore:
             return tables.orders[existing]
         if record.id in tables.orders:
             refuse(t.PK_ORDERS)
+        _unique_payment_intent(tables, record)
         tables.orders[record.id] = record
         tables.order_keys[record.key] = record.id
         return record
 
     def lock_by_key(self, key: str) -> OrderRecord | None:
         return self.by_key(key)
+
+    def lock(self, order_id: str) -> OrderRecord | None:
+        return self.get(order_id)
 
     def get(self, order_id: str) -> OrderRecord | None:
         return self._work.tables.orders.get(order_id)
@@ -85,6 +89,7 @@ class MemoryOrderStore:
             refuse(t.UQ_ORDERS_KEY)
         if record.id != current.id and record.id in tables.orders:
             refuse(t.PK_ORDERS)
+        _unique_payment_intent(tables, record)
         del tables.orders[current.id]
         del tables.order_keys[current.key]
         tables.orders[record.id] = record
@@ -108,6 +113,14 @@ class MemoryOrderStore:
         ]
         rows.sort(key=lambda o: o.id, reverse=True)
         return rows[:limit]
+
+
+def _unique_payment_intent(tables: t.Tables, record: OrderRecord) -> None:
+    pi = record.payment_intent_id
+    if pi is not None and any(
+        o.payment_intent_id == pi and o.id != record.id for o in tables.orders.values()
+    ):
+        refuse(t.UQ_ORDERS_PAYMENT_INTENT_ID)
 
 
 def _check(order: OrderRecord) -> None:

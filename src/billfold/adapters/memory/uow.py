@@ -19,6 +19,11 @@ from billfold.adapters.memory.accounts import MemoryAccountStore
 from billfold.adapters.memory.inbox import MemoryInboxStore
 from billfold.adapters.memory.ledger import MemoryLedgerStore
 from billfold.adapters.memory.orders import MemoryOrderStore
+from billfold.adapters.memory.payments import (
+    MemoryAdminSessionStore,
+    MemoryPaymentStore,
+    MemoryReversalStore,
+)
 from billfold.domain import errors
 
 LOCK_TIMEOUT: Final = 30.0
@@ -64,6 +69,9 @@ class MemoryUnitOfWork:
         self._inbox: MemoryInboxStore | None = None
         self._orders: MemoryOrderStore | None = None
         self._accounts: MemoryAccountStore | None = None
+        self._payments: MemoryPaymentStore | None = None
+        self._reversals: MemoryReversalStore | None = None
+        self._sessions: MemoryAdminSessionStore | None = None
 
     @property
     def ledger(self) -> MemoryLedgerStore:
@@ -85,6 +93,21 @@ class MemoryUnitOfWork:
         assert self._accounts is not None, "use the unit of work in a with block"
         return self._accounts
 
+    @property
+    def payments(self) -> MemoryPaymentStore:
+        assert self._payments is not None, "use the unit of work in a with block"
+        return self._payments
+
+    @property
+    def reversals(self) -> MemoryReversalStore:
+        assert self._reversals is not None, "use the unit of work in a with block"
+        return self._reversals
+
+    @property
+    def admin_sessions(self) -> MemoryAdminSessionStore:
+        assert self._sessions is not None, "use the unit of work in a with block"
+        return self._sessions
+
     def __enter__(self) -> MemoryUnitOfWork:
         self._storage.begin()
         work = Work(tables=self._storage.tables.copy())
@@ -93,6 +116,9 @@ class MemoryUnitOfWork:
         self._inbox = MemoryInboxStore(work)
         self._orders = MemoryOrderStore(work)
         self._accounts = MemoryAccountStore(work)
+        self._payments = MemoryPaymentStore(work)
+        self._reversals = MemoryReversalStore(work)
+        self._sessions = MemoryAdminSessionStore(work)
         return self
 
     def __exit__(
@@ -106,6 +132,9 @@ class MemoryUnitOfWork:
         self._work = None  # what was not committed is dropped here
         self._ledger = self._inbox = None
         self._orders = self._accounts = None
+        self._payments = None
+        self._reversals = None
+        self._sessions = None
         self._storage.end()
 
     def commit(self) -> None:

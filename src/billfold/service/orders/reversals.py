@@ -86,6 +86,8 @@ class Reversals:
             return Reversal(key=event.key, outcome="kept")
         order = uow.orders.lock(order_id)
         if order is None or not order.is_final or order.account_id is None:
+            if order is not None:
+                self._record_totals(uow, order, now)  # shown to the operator who resolves it
             return Reversal(key=event.key, outcome="kept", order_id=order_id)
         return self.settle(uow, order, now, key=event.key)
 
@@ -320,7 +322,9 @@ class Reversals:
             if r.kind == "dispute" and (r.status not in rv.CLOSED_DISPUTE or r.status == "lost")
         )
         paid = order.amount or 0
-        status = "refunded" if paid > 0 and refunded >= paid else "fulfilled"
+        status = order.status
+        if order.is_final:
+            status = "refunded" if paid > 0 and refunded >= paid else "fulfilled"
         if (order.refunded_amount, order.disputed_amount, order.status) != (
             refunded,
             disputed,

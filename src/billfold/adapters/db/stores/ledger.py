@@ -132,6 +132,8 @@ class SqlLedgerStore:
     def finish_transaction(
         self, txn_id: str, lines: Sequence[Line], result: Mapping[str, Any]
     ) -> None:
+        if txn_id not in self.written:
+            self.written.append(txn_id)
         if lines:
             self.conn.execute(
                 self.sql.insert_lines,
@@ -446,6 +448,8 @@ class SqlLedgerStore:
         return [(r.grant_id, r.amount) for r in rows]
 
     def insert_allocations(self, hold_id: str, allocations: Sequence[tuple[str, int]]) -> None:
+        if not allocations:
+            return
         self.conn.execute(
             t.hold_allocations.insert(),
             [

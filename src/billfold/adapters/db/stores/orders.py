@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from billfold.adapters.db import tables as t
 from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
+from billfold.domain import errors
 from billfold.domain.orders import OrderRecord, OrderStatus
 from billfold.service.ports import NewOrder
 
@@ -77,7 +78,9 @@ class SqlOrderStore:
             order = self.get(order_id)
             assert order is not None, order_id
             return order
-        row = self.conn.execute(self.sql.update, {"w_id": order_id, **values}).one()
+        row = self.conn.execute(self.sql.update, {"w_id": order_id, **values}).first()
+        if row is None:
+            raise errors.OrderNotFound(f"No order {order_id!r}.", order_id=order_id)
         return _order(row)
 
     def list(

@@ -1,0 +1,144 @@
+"""Payments, reversals and the console's sessions in memory (as ``adapters/db/stores/payments``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import fields, replace
+from typing import Any, Final
+
+from billfold.adapters.memory import _tables as t
+from billfold.adapters.memory._tables import PaymentRow, SessionRow, Work, refuse
+from billfold.domain.reversals import ReversalRecord
+from billfold.service.ports import NewReversal
+
+REVERSAL_FIELDS: Final = frozenset(f.name for f in fields(ReversalRecord))
+REVERSAL_STATES: Final = frozenset({"pending", "applied", "held", "restored", "released", "void"})
+
+
+class MemoryPaymentStore:
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    def ensure_locked(self, payment_intent_id: str, *, now: int) -> str | None:
+        t.varchar((payment_intent_id, 255))
+        t.bigint(now)
+        payments = self._work.tables.payments
+        row = payments.get(payment_intent_id)
+        if row is None:
+            row = PaymentRow(payment_intent_id=payment_intent_id, order_id=None, created=now)
+            payments[payment_intent_id] = row
+        return row.order_id
+
+    def link(self, payment_intent_id: str, order_id: str) -> None:
+        tables = self._work.tables
+        row = tables.payments.get(payment_intent_id)
+        if row is None or row.order_id is not None:
+            return
+        if order_id not in tables.orders:
+            refuse(t.FK_PAYMENTS_ORDER)
+        tables.payments[payment_intent_id] = replace(row, order_id=order_id)
+
+    def of_order(self, order_id: str) -> list[str]:
+        return sorted(
+            p.payment_intent_id
+            for p in self._work.tables.payments.values()
+            if p.order_id == order_id
+        )
+
+
+class MemoryReversalStore:
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    def ensure_locked(self, new: NewReversal) -> tuple[ReversalRecord, bool]:
+        tables = self._work.tables
+        existing = tables.reversal_keys.get(new.key)
+        if existing is not None:  # ON CONFLICT DO NOTHING, then the row, locked
+            return tables.reversals[existing], False
+        record = ReversalRecord(
+            id=new.id,
+            key=new.key,
+            kind=new.kind,
+            stripe_id=new.stripe_id,
+            payment_intent_id=new.payment_intent_id,
+            charge_id=new.charge_id,
+            order_id=None,
+            amount=new.amount,
+            currency=new.currency,
+            status=new.status,
+            state="pending",
+            effect=None,
+            reason=new.reason,
+            stripe_created=new.stripe_created,
+            created=new.created,
+            updated=new.created,
+        )
+        _check(record)
+        tables.reversals[record.id] = record
+        tables.reversal_keys[record.key] = record.id
+        return record, True
+
+    def update(self, reversal_id: str, **values: Any) -> ReversalRecord:
+        unknown = set(values) - REVERSAL_FIELDS
+        assert not unknown, unknown
+        tables = self._work.tables
+        current = tables.reversals[reversal_id]
+        if "effect" in values and values["effect"] is not None:
+            values["effect"] = json.loads(json.dumps(values["effect"]))  # stored as JSON
+        record = replace(current, **values)
+        _check(record)
+        tables.reversals[reversal_id] = record
+        return record
+
+    def for_payments(self, payment_intent_ids: Sequence[str]) -> list[ReversalRecord]:
+        wanted = set(payment_intent_ids)
+        rows = [r for r in self._work.tables.reversals.values() if r.payment_intent_id in wanted]
+        return sorted(rows, key=lambda r: (r.created, r.id))
+
+
+class MemoryAdminSessionStore:
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    def insert(self, session_id: str, *, created: int, expires_at: int) -> None:
+        t.varchar((session_id, 64))
+        sessions = self._work.tables.admin_sessions
+        if session_id in sessions:
+            refuse(t.PK_ADMIN_SESSIONS)
+        sessions[session_id] = SessionRow(
+            id=session_id, created=created, expires_at=expires_at, revoked_at=None
+        )
+
+    def get(self, session_id: str) -> tuple[int, int | None] | None:
+        row = self._work.tables.admin_sessions.get(session_id)
+        return None if row is None else (row.expires_at, row.revoked_at)
+
+    def revoke(self, session_id: str, *, now: int) -> None:
+        sessions = self._work.tables.admin_sessions
+        row = sessions.get(session_id)
+        if row is not None and row.revoked_at is None:
+            sessions[session_id] = replace(row, revoked_at=now)
+
+
+def _check(record: ReversalRecord) -> None:
+    t.varchar(
+        (record.id, t.ID),
+        (record.key, 255),
+        (record.kind, 16),
+        (record.stripe_id, 255),
+        (record.payment_intent_id, 255),
+        (record.charge_id, 255),
+        (record.order_id, t.ID),
+        (record.currency, 16),
+        (record.status, 32),
+        (record.state, 16),
+        (record.reason, 255),
+    )
+    t.bigint(record.amount, record.stripe_created, record.created, record.updated)
+    if record.amount < 0:
+        refuse(t.CK_REVERSALS_AMOUNT_NON_NEGATIVE)
+    if record.kind not in ("refund", "dispute"):
+        refuse(t.CK_REVERSALS_KIND_KNOWN)
+    if record.state not in REVERSAL_STATES:
+        refuse(t.CK_REVERSALS_STATE_KNOWN)
