@@ -242,7 +242,7 @@ def decide(
     if isinstance(found, NeedsLineItems):
         return found
     package, problem = found
-    problem = problem or account_problem
+    problem = "; ".join(p for p in (problem, account_problem) if p) or None
     if problem is None and account_id is None:
         problem = NO_ACCOUNT
     if problem is not None or package is None or account_id is None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 from billfold.domain.ledger import RefundPolicy, split_largest_remainder
 
@@ -147,7 +147,7 @@ class ReversalRecord:
     currency: str | None
     status: str
     state: ReversalState
-    effect: Mapping[str, object] | None
+    effect: Mapping[str, Any] | None
     reason: str | None
     stripe_created: int | None
     created: int

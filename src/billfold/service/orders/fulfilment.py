@@ -278,7 +278,7 @@ class Fulfilment:
         result = self.fulfil(
             uow, Payment.of_order(order), now, line_items=line_items, resolution=resolution
         )
-        if isinstance(result, OrderRecord) and result.status != "fulfilled":
+        if isinstance(result, OrderRecord) and not result.is_final:
             raise errors.OrderNotResolvable(
                 f"Order {order_id} still cannot be fulfilled: {result.status_reason}. Name the "
                 "account_id and package to grant.",

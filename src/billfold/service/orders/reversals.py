@@ -129,50 +129,81 @@ class Reversals:
         self, uow: UnitOfWork, order: OrderRecord, now: int, *, key: str | None = None
     ) -> Reversal:
         """Bring every reversal of ``order``'s payments to what its status asks for. The caller
-        holds the payment's and the order's locks; the order is fulfilled."""
+        holds the payment's and the order's locks; the order is fulfilled.
+
+        The books converge whatever the order events arrived in: what refunds and lost disputes
+        took back always ends at the cumulative target of the money they reversed, and open
+        disputes' holds are derived state, recomputed (released, then placed again) whenever
+        anything else changes."""
         account_id = order.account_id
         if account_id is None:  # pragma: no cover - a fulfilled order has its account
             raise errors.InvariantViolation(f"order {order.id} is fulfilled without an account")
-        rows = uow.reversals.for_payments(uow.payments.of_order(order.id))
+        rows = self._rows(uow, order)
+        if not any(_due(row) for row in rows):
+            return Reversal(key=key or "reversals", outcome="settled", order_id=order.id)
         lots: dict[str, list[rv.Lot]] = {}
         for lot in uow.ledger.lots(order.id):
             lots.setdefault(lot.unit, []).append(lot)
         books = _Books(order=order, lots=lots, policy=self._policy(order))
+        if any(_due(row) != "hold" for row in rows):
+            # Holds are recomputed after the rest: release them first, so the money they reserve
+            # is there for a refund or a lost dispute of the same payment.
+            for row in rows:
+                if row.kind == "dispute" and row.state == "held":
+                    self._release(uow, row, now)
+                    closed = row.status in rv.CLOSED_DISPUTE
+                    if not closed or row.status == rv.DISPUTE_LOST:
+                        self._set(uow, books, row, "pending", row.effect, now, None)
+                    else:
+                        self._set(uow, books, row, "released", row.effect, now, f"{row.key} won")
+            rows = self._rows(uow, order)
         for row in rows:
             if row.state == "applied":
                 books.money += row.amount
                 for grant_id, wanted in _wanted(row.effect).items():
                     books.attributed[grant_id] = books.attributed.get(grant_id, 0) + wanted
+        for row in rows:  # give back first: what a failed refund took
+            if row.kind == "refund" and row.status not in rv.ACTIVE_REFUND:
+                if row.state == "applied":
+                    self._restore(uow, books, row, account_id, now)
+                elif row.state == "pending":
+                    self._set(uow, books, row, "void", None, now, f"{row.key} {row.status}")
+        newly = [row for row in rows if _due(row) == "take"]
+        for row in newly:
+            self._take(uow, books, row, account_id, now)
         for row in rows:
-            self._settle_one(uow, books, row, account_id, now)
+            if row.kind == "dispute" and row.state == "pending" and _due(row) == "void":
+                self._set(uow, books, row, "void", row.effect, now, f"{row.key} {row.status}")
+        self._top_up(uow, books, account_id, now)
+        for row in self._rows(uow, order):
+            if _due(row) == "hold":
+                self._hold(uow, books, row, account_id, now)
         self._record_totals(uow, order, now)
         return Reversal(
             key=key or "reversals", outcome="settled", order_id=order.id, moved=tuple(books.moved)
         )
 
-    def _settle_one(
-        self, uow: UnitOfWork, books: _Books, row: rv.ReversalRecord, account_id: str, now: int
-    ) -> None:
-        if row.kind == "refund":
-            active = row.status in rv.ACTIVE_REFUND
-            if active and row.state == "pending":
-                self._take(uow, books, row, account_id, now)
-            elif not active and row.state == "applied":
-                self._restore(uow, books, row, account_id, now)
-            elif not active and row.state == "pending":
-                self._set(uow, books, row, "void", None, now, f"{row.key} {row.status}: nothing")
+    @staticmethod
+    def _rows(uow: UnitOfWork, order: OrderRecord) -> list[rv.ReversalRecord]:
+        return uow.reversals.for_payments(uow.payments.of_order(order.id))
+
+    def _top_up(self, uow: UnitOfWork, books: _Books, account_id: str, now: int) -> None:
+        """Where a refund given back left less taken than the reversals still standing call for,
+        take the difference (attributed to the newest of them)."""
+        standing = [r for r in self._rows(uow, books.order) if r.state == "applied"]
+        if not standing:
             return
-        closed = row.status in rv.CLOSED_DISPUTE
-        if not closed and row.state == "pending":
-            self._hold(uow, books, row, account_id, now)
-        elif closed and row.state in ("pending", "held"):
-            held = self._release(uow, row, now)
-            if row.status == rv.DISPUTE_LOST:
-                self._take(uow, books, row, account_id, now)
-            elif held:
-                self._set(uow, books, row, "released", row.effect, now, f"{row.key} won: released")
-            else:
-                self._set(uow, books, row, "void", row.effect, now, f"{row.key} {row.status}")
+        latest = standing[-1]
+        adjustments = list((latest.effect or {}).get("adjustments") or [])
+        for unit, lots in sorted(books.lots.items()):
+            wants = rv.wanted(lots, books.attributed, books.money, books.order.amount or 0)
+            if not any(wants.values()):
+                continue
+            done = self._claw(uow, books, latest, account_id, unit, wants, now, ids.new_id("adj"))
+            adjustments.append(done)
+        if len(adjustments) != len((latest.effect or {}).get("adjustments") or []):
+            effect = dict(latest.effect or {}) | {"adjustments": adjustments}
+            self._set(uow, books, latest, "applied", effect, now, None)
 
     def _take(
         self, uow: UnitOfWork, books: _Books, row: rv.ReversalRecord, account_id: str, now: int
@@ -181,56 +212,68 @@ class Reversals:
         units: dict[str, dict[str, Any]] = {}
         for unit, lots in sorted(books.lots.items()):
             wants = rv.wanted(lots, books.attributed, money, books.order.amount or 0)
-            if not any(wants.values()):
-                continue
-            done = ledger_lots.claw_lots(
-                uow.ledger,
-                ClawLots(
-                    key=f"rev:{row.id}:claw:{unit}",
-                    account_id=account_id,
-                    unit=unit,
-                    wants=tuple(sorted(wants.items())),
-                    policy=books.policy,
-                    reason=f"{row.kind} {row.stripe_id} of order {books.order.id}",
-                ),
-                now,
-                units=self.units,
-            )
-            units[unit] = {
-                "lots": {grant_id: [w, t] for grant_id, w, t in done.takes},
-                "taken": done.taken,
-                "debt": done.debt,
-                "unrecovered": done.unrecovered,
-                "transaction_id": done.transaction_id,
-            }
-            for grant_id, wanted, _ in done.takes:
-                books.attributed[grant_id] = books.attributed.get(grant_id, 0) + wanted
-            books.moved.append(
-                f"took {done.taken} {unit}"
-                + (f", {done.debt} as debt" if done.debt else "")
-                + (f", {done.unrecovered} unrecovered" if done.unrecovered else "")
-            )
+            if any(wants.values()):
+                units[unit] = self._claw(uow, books, row, account_id, unit, wants, now, "claw")
         books.money = money
         effect = dict(row.effect or {}) | {"units": units}
         self._set(uow, books, row, "applied", effect, now, None)
 
+    def _claw(
+        self,
+        uow: UnitOfWork,
+        books: _Books,
+        row: rv.ReversalRecord,
+        account_id: str,
+        unit: str,
+        wants: Mapping[str, int],
+        now: int,
+        tag: str,
+    ) -> dict[str, Any]:
+        done = ledger_lots.claw_lots(
+            uow.ledger,
+            ClawLots(
+                key=f"rev:{row.id}:{tag}:{unit}",
+                account_id=account_id,
+                unit=unit,
+                wants=tuple(sorted(wants.items())),
+                policy=books.policy,
+                reason=f"{row.kind} {row.stripe_id} of order {books.order.id}",
+            ),
+            now,
+            units=self.units,
+        )
+        for grant_id, wanted, _ in done.takes:
+            books.attributed[grant_id] = books.attributed.get(grant_id, 0) + wanted
+        books.moved.append(
+            f"took {done.taken} {unit}"
+            + (f", {done.debt} as debt" if done.debt else "")
+            + (f", {done.unrecovered} unrecovered" if done.unrecovered else "")
+        )
+        return {
+            "unit": unit,
+            "lots": {grant_id: [w, t] for grant_id, w, t in done.takes},
+            "taken": done.taken,
+            "debt": done.debt,
+            "unrecovered": done.unrecovered,
+            "transaction_id": done.transaction_id,
+        }
+
     def _restore(
         self, uow: UnitOfWork, books: _Books, row: rv.ReversalRecord, account_id: str, now: int
     ) -> None:
-        units = _units(row.effect)
-        for unit, done in sorted(units.items()):
-            lots = _lots_of(done)
-            back = tuple(sorted((g, taken) for g, (_, taken) in lots.items() if taken))
-            debt = int(done.get("debt", 0))
+        """Give back exactly what the reversal took (and recorded as debt), entry by entry."""
+        for index, entry in enumerate(_entries(row.effect)):
+            unit = str(entry["unit"])
+            lots = _lots_of(entry)
             restored = ledger_lots.restore_lots(
                 uow.ledger,
                 RestoreLots(
-                    key=f"rev:{row.id}:restore:{unit}",
+                    key=f"rev:{row.id}:restore:{unit}:{index}",
                     account_id=account_id,
                     unit=unit,
                     origin=books.order.id,
-                    lots=back,
-                    debt=debt,
+                    lots=tuple(sorted((g, taken) for g, (_, taken) in lots.items() if taken)),
+                    debt=int(entry.get("debt", 0)),
                     reason=f"{row.kind} {row.stripe_id} {row.status}: given back",
                 ),
                 now,
@@ -248,6 +291,7 @@ class Reversals:
         self, uow: UnitOfWork, books: _Books, row: rv.ReversalRecord, account_id: str, now: int
     ) -> None:
         money = books.money + row.amount
+        generation = int((row.effect or {}).get("generation", 0)) + 1
         holds: dict[str, dict[str, Any]] = {}
         for unit, lots in sorted(books.lots.items()):
             wants = rv.wanted(lots, books.attributed, money, books.order.amount or 0)
@@ -256,7 +300,7 @@ class Reversals:
             done = ledger_lots.hold_lots(
                 uow.ledger,
                 HoldLots(
-                    key=f"rev:{row.id}:hold:{unit}",
+                    key=f"rev:{row.id}:hold:{unit}:{generation}",
                     account_id=account_id,
                     unit=unit,
                     wants=tuple(sorted(wants.items())),
@@ -268,11 +312,14 @@ class Reversals:
             )
             holds[unit] = {"hold_id": done.hold_id, "held": done.amount}
             books.moved.append(f"held {done.amount} {unit}")
-        self._set(uow, books, row, "held", {"holds": holds}, now, None)
+        effect = dict(row.effect or {}) | {"holds": holds, "generation": generation}
+        self._set(uow, books, row, "held", effect, now, None)
 
     def _release(self, uow: UnitOfWork, row: rv.ReversalRecord, now: int) -> bool:
         """Release a dispute's holds, if it has any; whether it had."""
-        holds = (row.effect or {}).get("holds")
+        effect = row.effect or {}
+        holds = effect.get("holds")
+        generation = int(effect.get("generation", 0))
         released = False
         if isinstance(holds, Mapping):
             for unit, held in sorted(holds.items()):
@@ -283,7 +330,7 @@ class Reversals:
                 if found is not None and found.status == "active" and found.expires_at > now:
                     movement.release(
                         uow.ledger,
-                        Release(key=f"rev:{row.id}:release:{unit}", hold_id=hold_id),
+                        Release(key=f"rev:{row.id}:release:{unit}:{generation}", hold_id=hold_id),
                         now,
                         units=self.units,
                     )
@@ -346,11 +393,35 @@ class Reversals:
         return self.catalog.refund_policy_for(package)
 
 
-def _units(effect: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
-    units = (effect or {}).get("units")
-    if not isinstance(units, Mapping):
-        return {}
-    return {str(u): d for u, d in units.items() if isinstance(d, Mapping)}
+def _due(row: rv.ReversalRecord) -> str | None:
+    """What a reversal's status asks of it now: ``take``, ``hold``, ``restore``, ``void``, or
+    nothing."""
+    if row.kind == "refund":
+        active = row.status in rv.ACTIVE_REFUND
+        if active and row.state == "pending":
+            return "take"
+        if not active and row.state in ("applied", "pending"):
+            return "restore" if row.state == "applied" else "void"
+        return None
+    closed = row.status in rv.CLOSED_DISPUTE
+    if not closed:
+        return "hold" if row.state == "pending" else None
+    if row.state not in ("pending", "held"):
+        return None
+    return "take" if row.status == rv.DISPUTE_LOST else "void"
+
+
+def _entries(effect: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    """Each claw a reversal made: one per unit, then its adjustments."""
+    effect = effect or {}
+    out: list[Mapping[str, Any]] = []
+    units = effect.get("units")
+    if isinstance(units, Mapping):
+        out += [{"unit": u, **d} for u, d in sorted(units.items()) if isinstance(d, Mapping)]
+    adjustments = effect.get("adjustments")
+    if isinstance(adjustments, list):
+        out += [a for a in adjustments if isinstance(a, Mapping) and "unit" in a]
+    return out
 
 
 def _lots_of(done: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
@@ -363,7 +434,7 @@ def _lots_of(done: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
 def _wanted(effect: Mapping[str, Any] | None) -> dict[str, int]:
     """Per lot: what an applied reversal wanted (taken, or fallen short of)."""
     out: dict[str, int] = {}
-    for done in _units(effect).values():
-        for grant_id, (wanted, _) in _lots_of(done).items():
+    for entry in _entries(effect):
+        for grant_id, (wanted, _) in _lots_of(entry).items():
             out[grant_id] = out.get(grant_id, 0) + wanted
     return out
