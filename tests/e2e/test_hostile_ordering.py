@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,7 +325,7 @@ def test_every_order_of_one_payments_events_converges_and_never_takes_more_than_
     client, services = app
     account = f"user_{next(_accounts)}"
     pay = Payment(account)
-    build = {
+    build: dict[str, Callable[[], dict[str, Any]]] = {
         "completed": pay.completed,
         "intent": pay.intent_succeeded,
         "refund_part": lambda: pay.refunded(full=False),
