@@ -1,0 +1,111 @@
+"""Payments (the gate row of a payment intent), reversals and the console's sessions: the same on
+memory, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from billfold.domain import errors
+from billfold.service.ports import NewReversal
+from tests.contract.backends import T0, Backend, new_order
+
+
+def reversal(key: str = "refund:re_1", *, amount: int = 400, created: int = T0) -> NewReversal:
+    kind, _, stripe_id = key.partition(":")
+    return NewReversal(
+        id=f"rev_{stripe_id}",
+        key=key,
+        kind="refund" if kind == "refund" else "dispute",
+        stripe_id=stripe_id,
+        payment_intent_id="pi_1",
+        charge_id="ch_1",
+        amount=amount,
+        currency="usd",
+        status="succeeded",
+        reason=None,
+        stripe_created=T0,
+        created=created,
+    )
+
+
+def test_given_a_payment_intent_then_its_gate_row_is_made_once_and_names_its_order(
+    backend: Backend,
+) -> None:
+    with backend.uow() as uow:
+        assert uow.payments.ensure_locked("pi_1", now=T0) is None
+        assert uow.payments.ensure_locked("pi_1", now=T0 + 1) is None
+        uow.orders.ensure_locked(new_order(order_id="ord_1", payment_intent_id="pi_1"))
+        uow.payments.link("pi_1", "ord_1")
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.payments.ensure_locked("pi_1", now=T0 + 2) == "ord_1"
+        uow.orders.ensure_locked(new_order(key="k2", order_id="ord_2"))
+        uow.payments.link("pi_1", "ord_2")  # a payment keeps its first order
+        assert uow.payments.ensure_locked("pi_1", now=T0 + 3) == "ord_1"
+        assert uow.payments.of_order("ord_1") == ["pi_1"]
+        assert uow.payments.of_order("ord_2") == []
+
+
+def test_given_a_reversal_key_then_it_is_inserted_once_and_found_by_its_payment(
+    backend: Backend,
+) -> None:
+    with backend.uow() as uow:
+        first, inserted = uow.reversals.ensure_locked(reversal())
+        assert inserted
+        again, inserted_again = uow.reversals.ensure_locked(reversal(amount=999))
+        assert not inserted_again
+        assert again == first
+        assert (first.state, first.effect, first.amount) == ("pending", None, 400)
+        uow.reversals.ensure_locked(reversal("dispute:dp_1", amount=999, created=T0 + 5))
+        uow.commit()
+    with backend.uow() as uow:
+        found = uow.reversals.for_payments(["pi_1", "pi_other"])
+        assert [r.key for r in found] == ["refund:re_1", "dispute:dp_1"]
+        assert uow.reversals.for_payments([]) == []
+
+
+def test_given_a_reversal_then_update_keeps_its_effect_as_json(backend: Backend) -> None:
+    effect = {"units": {"credits": {"lots": {"gr_1": [10, 7]}, "debt": 3}}, "generation": 1}
+    with backend.uow() as uow:
+        row, _ = uow.reversals.ensure_locked(reversal())
+        updated = uow.reversals.update(row.id, state="applied", effect=effect, updated=T0 + 1)
+        uow.commit()
+    assert updated.state == "applied"
+    assert updated.effect == effect
+    with backend.uow() as uow:
+        assert uow.reversals.for_payments(["pi_1"])[0].effect == effect
+
+
+@pytest.mark.parametrize(
+    ("change", "constraint"),
+    [
+        ({"state": "undone"}, "ck_reversals_state_known"),
+        ({"amount": -1}, "ck_reversals_amount_non_negative"),
+    ],
+)
+def test_given_a_reversal_then_its_checks_refuse_what_it_cannot_be(
+    backend: Backend, change: dict[str, object], constraint: str
+) -> None:
+    def write() -> None:
+        with backend.uow() as uow:
+            row, _ = uow.reversals.ensure_locked(reversal())
+            uow.reversals.update(row.id, **change)
+            uow.commit()
+
+    with pytest.raises(errors.ConstraintViolation) as refused:
+        write()
+    assert refused.value.constraint == constraint
+
+
+def test_given_an_admin_session_then_it_is_found_until_revoked(backend: Backend) -> None:
+    with backend.uow() as uow:
+        uow.admin_sessions.insert("s" * 64, created=T0, expires_at=T0 + 60)
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.admin_sessions.get("s" * 64) == (T0 + 60, None)
+        assert uow.admin_sessions.get("nobody") is None
+        uow.admin_sessions.revoke("s" * 64, now=T0 + 5)
+        uow.admin_sessions.revoke("s" * 64, now=T0 + 9)  # revoked once: the first time stays
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.admin_sessions.get("s" * 64) == (T0 + 60, T0 + 5)
