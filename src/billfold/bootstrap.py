@@ -20,6 +20,7 @@ from billfold.adapters.stripe.webhooks import StripeWebhooks
 from billfold.domain.catalog import Catalog
 from billfold.service.accounts import Accounts
 from billfold.service.admin_sessions import AdminSessions
+from billfold.service.billing import Billing
 from billfold.service.checkout import Checkout
 from billfold.service.handlers import EventHandlers
 from billfold.service.inbox import Inbox
@@ -28,7 +29,8 @@ from billfold.service.maintenance import Maintenance
 from billfold.service.orders.desk import OrderDesk
 from billfold.service.orders.fulfilment import Fulfilment
 from billfold.service.orders.reversals import Reversals
-from billfold.service.ports import StripeGateway
+from billfold.service.ports import StripeGateway, StripeSubscriptions
+from billfold.service.subscriptions import SubscriptionBook
 from billfold.service.views import Views
 from billfold.settings import Settings
 
@@ -60,6 +62,7 @@ class Services:
     orders: OrderDesk
     checkout: Checkout
     accounts: Accounts
+    billing: Billing
     views: Views
     admin_sessions: AdminSessions
     maintenance: Maintenance
@@ -82,7 +85,9 @@ def build(
     clock: Callable[[], int] | None = None,
     check_schema: bool = True,
     stripe: StripeGateway | None = None,
+    subscriptions_api: StripeSubscriptions | None = None,
 ) -> Services:
+    """Everything, wired. ``stripe`` (and ``subscriptions_api``) replace the SDK gateway (tests)."""
     catalog = load_catalog(settings.catalog)
     database = Database(settings.database_url, pool_size=settings.db_pool_size)
     if check_schema:
@@ -100,19 +105,32 @@ def build(
     units = frozenset(u.name for u in catalog.units)
     reversals = Reversals(catalog, units=units)
     fulfilment = Fulfilment(catalog, reversals, units=units)
+    book = SubscriptionBook(catalog, fulfilment, units=units)
+    stripe_subscriptions = subscriptions_api or (
+        stripe if isinstance(stripe, SdkStripeGateway) else None
+    )
     views = Views(uow, catalog, tick)
     inbox = Inbox(
         uow_factory=uow,
         events=StripeWebhooks(
             settings.webhook_secrets, tolerance=settings.webhook_tolerance_seconds
         ),
-        handlers=EventHandlers(fulfilment, reversals),
+        handlers=EventHandlers(fulfilment, reversals, book),
         stripe=stripe,
         clock=tick,
         max_attempts=settings.worker_max_attempts,
         backoff_base=settings.worker_backoff_base_seconds,
         lease_seconds=settings.worker_lease_seconds,
         livemode=settings.stripe_livemode,
+        stripe_subscriptions=stripe_subscriptions,
+    )
+    billing = Billing(
+        uow_factory=uow,
+        catalog=catalog,
+        views=views,
+        book=book,
+        stripe=stripe_subscriptions,
+        clock=tick,
     )
     return Services(
         settings=settings,
@@ -128,8 +146,10 @@ def build(
             views=views,
             stripe=stripe,
             clock=tick,
+            billing=billing,
         ),
         accounts=Accounts(uow, catalog, tick),
+        billing=billing,
         views=views,
         admin_sessions=AdminSessions(
             uow,

@@ -6,6 +6,8 @@
         wallet.grant("user_123", "credits", 100, reason="welcome bonus")
         wallet.spend("user_123", "credits", 20, idempotency_key="job-42")
         wallet.balances("user_123")  # {"credits": 80, ...}
+        wallet.entitlements("user_123").features  # {"auto_trading": True, ...}
+        wallet.check("user_123", feature="auto_trading").allowed
 
 Idempotency keys share the namespace of the server API keys: a spend made here with key ``k`` and
 retried over HTTP with ``Idempotency-Key: k`` (or the other way round) is written once. Without a
@@ -27,9 +29,18 @@ from starlette.routing import Route
 from billfold.bootstrap import Services, build
 from billfold.domain import errors
 from billfold.domain import ledger as rules
+from billfold.domain.entitlements import Check, Entitlements
 from billfold.domain.ledger import GrantKind
+from billfold.domain.records import Page
+from billfold.domain.subscriptions import SubscriptionRecord
 from billfold.service import keys
-from billfold.service.accounts import Entitlements
+from billfold.service.billing import (
+    Cancel,
+    ChangePlan,
+    CheckRequest,
+    Proration,
+    SyncReport,
+)
 from billfold.service.checkout import (
     CheckoutSession,
     CreateCheckoutSession,
@@ -53,12 +64,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Billfold",
+    "Check",
     "CheckoutSession",
     "Entitlements",
     "Fulfillment",
     "GrantResult",
     "HoldResult",
     "SpendResult",
+    "SubscriptionRecord",
+    "SyncReport",
 ]
 
 
@@ -87,7 +101,68 @@ class Billfold:
         return self.services.views.balances(account_id).available
 
     def entitlements(self, account_id: str) -> Entitlements:
-        return self.services.accounts.entitlements(account_id)
+        """What the account may do now: plan, ``source`` (subscription, grace or default),
+        features and limits. An account billfold never saw has the default plan."""
+        return self.services.billing.entitlements(account_id)
+
+    def check(
+        self,
+        account_id: str,
+        *,
+        feature: str | None = None,
+        limit: str | None = None,
+        usage: int | None = None,
+        unit: str | None = None,
+        amount: int | None = None,
+    ) -> Check:
+        """May the account use ``feature``, add one more against ``limit`` at ``usage``, and
+        afford ``amount`` of ``unit``? ``allowed`` and every reason it may not."""
+        return self.services.billing.check(
+            CheckRequest(
+                account_id=account_id,
+                feature=feature,
+                limit=limit,
+                usage=usage,
+                unit=unit,
+                amount=amount,
+            )
+        )
+
+    def subscriptions(
+        self, account_id: str, *, limit: int = 10, starting_after: str | None = None
+    ) -> Page[SubscriptionRecord]:
+        """The account's subscriptions as billfold keeps them, newest first."""
+        return self.services.billing.subscriptions(
+            account_id, limit=limit, starting_after=starting_after
+        )
+
+    # --- subscriptions, through Stripe ---------------------------------------------------------
+
+    def change_plan(
+        self, account_id: str, plan: str, *, proration: Proration = "create_prorations"
+    ) -> SubscriptionRecord:
+        """Move the account's subscription to ``plan`` in Stripe (``proration`` is Stripe's
+        ``proration_behavior``); features and limits change at once."""
+        return self.services.billing.change_plan(
+            ChangePlan(account_id=account_id, plan=plan, proration=proration)
+        )
+
+    def cancel(self, account_id: str, *, at_period_end: bool = True) -> SubscriptionRecord:
+        """Cancel the account's subscription at the end of its paid period (or now)."""
+        return self.services.billing.cancel(
+            Cancel(account_id=account_id, at_period_end=at_period_end)
+        )
+
+    def billing_portal_url(self, account_id: str, *, return_url: str | None = None) -> str:
+        """A Stripe customer-portal session for the account's customer."""
+        return self.services.billing.portal_url(account_id, return_url)
+
+    def sync(self, account_id: str | None = None) -> SyncReport:
+        """Re-read subscriptions and latest invoices from Stripe and repair billfold's copy: one
+        account's, or (without ``account_id``) every account with a Stripe customer."""
+        if account_id is None:
+            return self.services.billing.sync_all()
+        return self.services.billing.sync(account_id)
 
     # --- moving value --------------------------------------------------------------------------
 
@@ -179,19 +254,21 @@ class Billfold:
     def create_checkout_session(
         self,
         account_id: str,
-        package: str,
+        package: str | None = None,
         *,
+        plan: str | None = None,
         success_url: str,
         cancel_url: str | None = None,
         amount: int | None = None,
         idempotency_key: str | None = None,
     ) -> CheckoutSession:
-        """A Stripe Checkout Session buying ``package``; send the customer to its ``url``.
-        The same ``idempotency_key`` again gives the same session."""
+        """A Stripe Checkout Session buying ``package`` (or subscribing to ``plan``); send the
+        customer to its ``url``. The same ``idempotency_key`` again gives the same session."""
         return self.services.checkout.create(
             CreateCheckoutSession(
                 account_id=account_id,
                 package=package,
+                plan=plan,
                 success_url=success_url,
                 cancel_url=cancel_url,
                 amount=amount,

@@ -51,6 +51,7 @@ class OrderResponse(BaseModel):
     payment_intent_id: str | None
     account_id: str | None
     package: str | None
+    plan: str | None = None
     amount: int | None
     currency: str | None
     customer_email: str | None
@@ -180,9 +181,13 @@ class PlanResponse(BaseModel):
     id: str
     title: str | None
     default: bool
+    rank: int = Field(description="Higher wins when several subscriptions are live.")
     stripe_price_ids: list[str]
+    price: int | None = Field(description="Minor units of currency, when sold inline.")
+    currency: str | None
+    interval: str | None
     features: dict[str, bool]
-    limits: dict[str, int]
+    limits: dict[str, int | None] = Field(description="null: unlimited.")
     allowance: list[CatalogGrantResponse]
     grace_period_days: int
 
@@ -329,17 +334,114 @@ class EntitlementsResponse(BaseModel):
     object: Literal["entitlements"] = "entitlements"
     account_id: str
     plan: str | None
-    source: Literal["default", "none"] = Field(
-        description="default: the catalog's default plan (subscriptions are not tracked yet); "
-        "none: the catalog has no default plan."
+    source: Literal["subscription", "grace", "default", "none"] = Field(
+        description="subscription: a live subscription gives the plan; grace: a past_due "
+        "subscription keeps it until grace_until; default: the catalog's default plan; none: "
+        "no subscription gives a plan and the catalog has no default."
+    )
+    status: str | None = Field(
+        description="The status of the subscription that decided (null without one)."
     )
     features: dict[str, bool]
-    limits: dict[str, int]
+    limits: dict[str, int | None] = Field(description="null: unlimited.")
+    current_period_end: int | None
+    grace_until: int | None = Field(
+        description="When the grace period of a past_due subscription ends (or ended)."
+    )
+    subscription_id: str | None = None
+
+
+class SubscriptionResponse(BaseModel):
+    id: str = Field(description="Stripe's subscription id.")
+    object: Literal["subscription"] = "subscription"
+    account_id: str | None
+    customer_id: str | None
+    plan: str | None = Field(description="null: no catalog plan sells its price.")
+    status: str | None = Field(description="Stripe's status; null until a state event arrives.")
+    quantity: int
+    current_period_start: int | None
+    current_period_end: int | None
+    cancel_at: int | None
+    cancel_at_period_end: bool
+    canceled_at: int | None
+    ended_at: int | None
+    trial_end: int | None
+    pause_collection: str | None = Field(description="Stripe's pause_collection behavior.")
+    past_due_since: int | None = Field(description="When the period's first payment failed.")
+    grace_until: int | None
+    note: str | None = Field(
+        description="The last event recorded without changing the state (trial_will_end, "
+        "pending_update_applied or _expired), and when."
+    )
+    livemode: bool
+    created: int
+    updated: int
+
+
+class CheckRequest(_Body):
+    feature: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+    limit: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+    usage: Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)] | None = Field(
+        default=None, description="How much of limit is used now (default 0)."
+    )
+    unit: UnitName | None = None
+    amount: Amount | None = Field(default=None, description="How much of unit to afford.")
+
+
+class CheckReason(BaseModel):
+    code: str = Field(
+        description="unknown_feature, feature_not_in_plan, unknown_limit, limit_reached or "
+        "insufficient_balance"
+    )
+    message: str
+
+
+class CheckResponse(BaseModel):
+    object: Literal["check"] = "check"
+    allowed: bool
+    reasons: list[CheckReason]
+    plan: str | None
+    balance: int | None = Field(description="What the account can spend of unit (when asked).")
+
+
+class ChangePlanRequest(_Body):
+    plan: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    proration: Literal["create_prorations", "always_invoice", "none"] = Field(
+        default="create_prorations", description="Stripe's proration_behavior."
+    )
+
+
+class BillingPortalRequest(_Body):
+    return_url: Url | None = None
+
+
+class BillingPortalResponse(BaseModel):
+    object: Literal["billing_portal.session"] = "billing_portal.session"
+    url: str
+
+
+class SyncChange(BaseModel):
+    account_id: str
+    subscription_id: str
+    what: str
+
+
+class SyncResponse(BaseModel):
+    object: Literal["subscription_sync"] = "subscription_sync"
+    accounts: int
+    subscriptions: int
+    changes: list[SyncChange] = Field(description="What billfold's copy lacked, now repaired.")
+    failures: list[str]
 
 
 class CheckoutSessionRequest(_Body):
     account_id: AccountIdField
-    package: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    package: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="The package to buy (or name a plan)."
+    )
+    plan: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="The plan to subscribe to (a subscription checkout)."
+    )
     amount: Amount | None = Field(
         default=None, description="Minor units, for a custom-amount package only."
     )
@@ -352,7 +454,9 @@ class CheckoutSessionResponse(BaseModel):
     object: Literal["checkout.session"] = "checkout.session"
     url: str
     account_id: str
-    package: str
+    mode: Literal["payment", "subscription"] = "payment"
+    package: str | None
+    plan: str | None = None
 
 
 class FulfillmentResponse(BaseModel):
@@ -364,3 +468,7 @@ class FulfillmentResponse(BaseModel):
     order: OrderResponse | None
     account_id: str | None
     balances: dict[str, int]
+    mode: str = Field(default="payment", description="payment or subscription")
+    subscription_id: str | None = None
+    plan: str | None = None
+    entitlements: EntitlementsResponse | None = None

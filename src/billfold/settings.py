@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     rate_limit_checkout_per_minute: int = Field(default=30, ge=0)
     rate_limit_spend_per_minute: int = Field(default=6000, ge=0)
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    subscription_sync_seconds: int = Field(default=86_400, ge=0)
+    reconcile_seconds: int = Field(default=3_600, ge=0)
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
 
     @field_validator("log_level", mode="before")

@@ -24,6 +24,7 @@ def test_given_a_new_key_then_ensure_locked_inserts_the_order_with_its_defaults(
         payment_intent_id="pi_1",
         account_id=None,
         package=None,
+        plan=None,
         amount=499,
         currency="usd",
         customer_id="cus_1",

@@ -96,6 +96,36 @@ ROUTES = [
     ),
     Route(
         "POST",
+        "/v1/accounts/user_1/check",
+        {"feature": "auto_trading", "unit": "credits", "amount": 1},
+        200,
+        only(200, "self", "server", "admin"),
+    ),
+    Route(
+        "GET", "/v1/accounts/user_1/subscriptions", None, 200, only(200, "self", "server", "admin")
+    ),
+    # user_1 has no subscription (404) and no Stripe customer (409): past the access check, the
+    # answer is the service's.
+    Route(
+        "POST",
+        "/v1/accounts/user_1/subscription",
+        {"plan": "elite"},
+        404,
+        only(404, "self", "server"),
+    ),
+    Route("DELETE", "/v1/accounts/user_1/subscription", None, 404, only(404, "self", "server")),
+    Route(
+        "POST",
+        "/v1/accounts/user_1/billing-portal",
+        {"return_url": "https://shop.example/account"},
+        409,
+        only(409, "self", "server"),
+    ),
+    Route("POST", "/v1/accounts/user_1/sync", None, 200, only(200, "self", "server")),
+    Route("GET", "/v1/subscriptions", None, 200, only(200, "admin")),
+    Route("POST", "/v1/subscriptions/sync", None, 200, only(200, "admin")),
+    Route(
+        "POST",
         "/v1/accounts/user_1/spend",
         {"unit": "credits", "amount": 1},
         200,

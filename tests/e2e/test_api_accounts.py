@@ -268,7 +268,7 @@ def test_lists_of_an_unknown_account_are_404_but_a_users_own_are_empty(api: Api)
 # --- entitlements --------------------------------------------------------------------------------
 
 
-def test_entitlements_are_the_default_plan_until_subscriptions_exist(api: Api) -> None:
+def test_an_account_without_a_subscription_has_the_default_plan(api: Api) -> None:
     client, _ = api
     for headers in (SERVER, as_user("anyone"), ADMIN_AUTH):
         response = client.get("/v1/accounts/anyone/entitlements", headers=headers)
@@ -278,8 +278,12 @@ def test_entitlements_are_the_default_plan_until_subscriptions_exist(api: Api) -
             "account_id": "anyone",
             "plan": "free",
             "source": "default",
+            "status": None,
             "features": {"auto_trading": False, "priority_support": False},
             "limits": {"max_positions": 5},
+            "current_period_end": None,
+            "grace_until": None,
+            "subscription_id": None,
         }
 
 

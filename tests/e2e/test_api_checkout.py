@@ -304,12 +304,15 @@ def test_an_unknown_or_malformed_session_id(api: Api) -> None:
     assert fulfill(client, "pi_123").status_code == 400
 
 
-def test_a_subscription_session_is_not_fulfilled_here(api: Api) -> None:
+def test_a_subscription_session_links_the_account_and_writes_no_order(api: Api) -> None:
     client, services, stripe = api
     session_id = create(client).json()["id"]
     stripe.complete(session_id, mode="subscription")
     response = fulfill(client, session_id)
-    assert response.status_code == 409
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["mode"] == "subscription"
+    assert body["entitlements"]["account_id"] == body["account_id"]
     assert count(services, "orders") == 0
 
 

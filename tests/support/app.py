@@ -38,7 +38,15 @@ def settings_for(db_url: str, **overrides: Any) -> Settings:
 def running_app(
     db_url: str, *, clock: Any = None, stripe: Any = None, **overrides: Any
 ) -> Iterator[tuple[TestClient, Services]]:
-    services = build(settings_for(db_url, **overrides), clock=clock, stripe=stripe)
+    """An app on ``db_url``; a ``stripe`` fake that also answers the subscriptions API (has
+    ``retrieve_subscription``) serves both ports."""
+    subscriptions = stripe if hasattr(stripe, "retrieve_subscription") else None
+    services = build(
+        settings_for(db_url, **overrides),
+        clock=clock,
+        stripe=stripe,
+        subscriptions_api=subscriptions,
+    )
     app = create_app(services=services, run_worker=False)
     try:
         with TestClient(app, raise_server_exceptions=True) as client:

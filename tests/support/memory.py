@@ -32,6 +32,7 @@ from billfold.service.orders.desk import OrderDesk
 from billfold.service.orders.fulfilment import Fulfilment
 from billfold.service.orders.reversals import Reversals
 from billfold.service.ports import StripeGateway, UnitOfWork
+from billfold.service.subscriptions import SubscriptionBook
 from billfold.service.views import Views
 
 SECRET: Final = "whsec_unit_test"
@@ -143,8 +144,10 @@ def line_item(price_id: str | None, amount: int = 499, *, quantity: int = 1) -> 
 class FlakyHandlers(EventHandlers):
     """The real handlers, except that the next ``failures`` applications raise."""
 
-    def __init__(self, fulfilment: Fulfilment, reversals: Reversals) -> None:
-        super().__init__(fulfilment, reversals)
+    def __init__(
+        self, fulfilment: Fulfilment, reversals: Reversals, book: SubscriptionBook
+    ) -> None:
+        super().__init__(fulfilment, reversals, book)
         self.failures = 0
 
     def apply(
@@ -185,7 +188,9 @@ class Shop:
         units = frozenset(u.name for u in cat.units)
         reversals = Reversals(cat, units=units)
         fulfilment = Fulfilment(cat, reversals, units=units)
-        handlers = FlakyHandlers(fulfilment, reversals)
+        handlers = FlakyHandlers(
+            fulfilment, reversals, SubscriptionBook(cat, fulfilment, units=units)
+        )
         inbox = Inbox(
             uow_factory=db.uow,
             events=StripeWebhooks([SECRET]),

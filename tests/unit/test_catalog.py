@@ -85,13 +85,17 @@ def test_the_bundled_example_has_free_pro_and_elite_plans() -> None:
     assert EXAMPLE.default_plan() == free
     assert free.features["auto_trading"] is False
     assert free.limits["max_positions"] == 5
-    assert EXAMPLE.plan_for_price("price_pro_monthly") == pro
+    assert EXAMPLE.plan_for_price(None, pro.lookup_key) == pro
+    assert (pro.price, pro.currency, pro.interval) == (1900, "usd", "month")
     assert pro.features["auto_trading"] is True
     assert pro.limits["max_positions"] == 50
-    assert pro.allowance == (cat.GrantSpec(unit="credits", amount=1000, kind="allowance"),)
+    assert pro.allowance == (
+        cat.GrantSpec(unit="credits", amount=1000, kind="allowance", rollover=200),
+    )
     assert pro.grace_period_days == 3
     assert EXAMPLE.refund_policy_for(pro) == "debt"
-    assert EXAMPLE.plan_for_price("price_elite_monthly") == elite
+    assert EXAMPLE.plan_for_price(None, "billfold_plan_elite") == elite
+    assert EXAMPLE.plan_rank(free) < EXAMPLE.plan_rank(pro) < EXAMPLE.plan_rank(elite)
     assert EXAMPLE.refund_policy_for(elite) == "floor"
 
 
@@ -286,7 +290,13 @@ def test_the_public_catalog_is_json_with_prices_and_grants_but_no_internal_polic
     assert budget["custom_amount"] == {"min": 500, "max": 100_000}
     assert budget["grants"][0]["amount"] == "paid"
     pro = next(p for p in public["plans"] if p["id"] == "pro")
-    assert pro["stripe_price_ids"] == ["price_pro_monthly"]
+    assert pro["stripe_price_ids"] == []
+    assert (pro["price"], pro["currency"], pro["interval"], pro["rank"]) == (
+        1900,
+        "usd",
+        "month",
+        1,
+    )
     assert pro["features"] == {"auto_trading": True, "priority_support": False}
     assert pro["limits"] == {"max_positions": 50}
     assert [u["name"] for u in public["units"]] == ["credits", "tokens", "usd"]
@@ -509,8 +519,8 @@ limits = { max_positions = 50 }
         ),
         (
             _plans(PRO.replace('["price_pro"]', "[]")),
-            "plans.pro.stripe_price_ids: a plan other than the default needs at least one "
-            "Stripe price id",
+            "plans.pro.stripe_price_ids: a plan other than the default needs a Stripe price id, "
+            "or a price, currency and interval to sell it with",
         ),
         (
             _plans(PRO.replace('["price_pro"]', '"price_pro"')),
@@ -541,12 +551,13 @@ limits = { max_positions = 50 }
         ),
         (
             _plans(FREE.replace("max_positions = 5", "max_positions = -5")),
-            "plans.free.limits.max_positions: must be an integer from 0 to 1000000000000000, "
-            "got -5",
+            'plans.free.limits.max_positions: must be "unlimited" or an integer from 0 to '
+            "1000000000000000, got -5",
         ),
         (
             _plans(PRO + 'allowance = [{ unit = "credits", amount = "paid" }]\n'),
-            'plans.pro.allowance[0].amount: an allowance must be a fixed amount, not "paid"',
+            'plans.pro.allowance[0].unit: a "paid" allowance adds the amount paid to a money '
+            "wallet; credits is not one (a unit named like a currency, with its decimals)",
         ),
         (
             _plans(PRO + 'allowance = [{ unit = "credits", amount = 5, expires_in_days = 30 }]\n'),

@@ -41,12 +41,18 @@ _PACKAGE_KEYS: Final = (
 )
 _PACKAGE_REQUIRED: Final = ("title", "currency", "grants")
 _CUSTOM_AMOUNT_KEYS: Final = ("min", "max")
+UNLIMITED: Final = "unlimited"
 _GRANT_KEYS: Final = ("unit", "amount", "priority", "expires_in_days", "kind")
+_ALLOWANCE_KEYS: Final = ("unit", "amount", "priority", "expires_in_days", "kind", "rollover")
 _GRANT_REQUIRED: Final = ("unit", "amount")
 _PLAN_KEYS: Final = (
     "title",
     "default",
+    "rank",
     "stripe_price_ids",
+    "price",
+    "currency",
+    "interval",
     "features",
     "limits",
     "allowance",
@@ -165,16 +171,27 @@ class _Reader:
         self.known_keys(at, table, _PLAN_KEYS)
         price_ids = self.array((*at, "stripe_price_ids"), table.get("stripe_price_ids", []))
         features = self.table((*at, "features"), table.get("features", {}))
-        limits = self.table((*at, "limits"), table.get("limits", {}))
+        limits = {
+            name: None if value == UNLIMITED else value
+            for name, value in self.table((*at, "limits"), table.get("limits", {})).items()
+        }
         allowance = self.grants(
-            (*at, "allowance"), table.get("allowance", []), default_kind="allowance"
+            (*at, "allowance"),
+            table.get("allowance", []),
+            default_kind="allowance",
+            keys=_ALLOWANCE_KEYS,
         )
+        currency = table.get("currency")
         with self.rephrase(None):
             return cat.Plan(
                 id=plan_id,
                 title=table.get("title"),
                 default=table.get("default", False),
+                rank=table.get("rank"),
                 stripe_price_ids=tuple(price_ids),
+                price=table.get("price"),
+                currency=currency.lower() if isinstance(currency, str) else currency,
+                interval=table.get("interval"),
                 features=features,
                 limits=limits,
                 allowance=allowance,
@@ -182,12 +199,19 @@ class _Reader:
                 refund_policy=table.get("refund_policy"),
             )
 
-    def grants(self, at: Path_, body: object, *, default_kind: str) -> tuple[cat.GrantSpec, ...]:
+    def grants(
+        self,
+        at: Path_,
+        body: object,
+        *,
+        default_kind: str,
+        keys: Sequence[str] = _GRANT_KEYS,
+    ) -> tuple[cat.GrantSpec, ...]:
         result = []
         for index, item in enumerate(self.array(at, body)):
             grant_at = (*at, index)
             table = self.table(grant_at, item)
-            self.known_keys(grant_at, table, _GRANT_KEYS)
+            self.known_keys(grant_at, table, keys)
             self.required(grant_at, table, _GRANT_REQUIRED)
             with self.rephrase(grant_at):
                 result.append(
@@ -197,6 +221,7 @@ class _Reader:
                         priority=table.get("priority", 0),
                         expires_in_days=table.get("expires_in_days"),
                         kind=table.get("kind", default_kind),
+                        rollover=table.get("rollover", "none"),
                     )
                 )
         return tuple(result)
@@ -306,9 +331,16 @@ def dumps_catalog(catalog: cat.Catalog) -> str:
         if plan.title is not None:
             out.append(f"title = {_toml(plan.title)}")
         out.append(f"default = {_toml(plan.default)}")
+        if plan.rank is not None:
+            out.append(f"rank = {plan.rank}")
         out.append(f"stripe_price_ids = [{', '.join(map(_toml, plan.stripe_price_ids))}]")
+        for key in ("price", "currency", "interval"):
+            value = getattr(plan, key)
+            if value is not None:
+                out.append(f"{key} = {_toml(value)}")
         out.append(f"features = {_inline(plan.features)}")
-        out.append(f"limits = {_inline(plan.limits)}")
+        limits = {k: UNLIMITED if v is None else v for k, v in plan.limits.items()}
+        out.append(f"limits = {_inline(limits)}")
         out.append(f"grace_period_days = {plan.grace_period_days}")
         if plan.refund_policy is not None:
             out.append(f"refund_policy = {_toml(plan.refund_policy)}")
@@ -329,6 +361,8 @@ def _grants(key: str, grants: Sequence[cat.GrantSpec]) -> list[str]:
         if grant.expires_in_days is not None:
             fields["expires_in_days"] = grant.expires_in_days
         fields["kind"] = grant.kind
+        if grant.rollover != "none":
+            fields["rollover"] = grant.rollover
         lines.append(f"  {_inline(fields)},")
     lines.append("]")
     return lines

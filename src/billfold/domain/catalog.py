@@ -32,6 +32,9 @@ _T = TypeVar("_T")
 CatalogGrantKind: TypeAlias = Literal["purchase", "bonus", "allowance", "promotion"]
 """The kinds of grant a package or plan may give (a ``manual`` grant is an operator's)."""
 PaidAmount: TypeAlias = Literal["paid"]
+Rollover: TypeAlias = Literal["none", "all"] | int
+Interval: TypeAlias = Literal["day", "week", "month", "year"]
+INTERVALS: Final[tuple[str, ...]] = ("day", "week", "month", "year")
 
 PAID: Final[PaidAmount] = "paid"
 REFUND_POLICIES: Final[tuple[str, ...]] = get_args(RefundPolicy)
@@ -146,6 +149,9 @@ class GrantSpec:
     priority: int = 0
     expires_in_days: int | None = None
     kind: CatalogGrantKind = "purchase"
+    rollover: Rollover = "none"
+    """A plan's allowance only: what of it carries into the next period (``"none"``, ``"all"``,
+    or at most that many)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.unit, str) or not _NAME.fullmatch(self.unit):
@@ -167,6 +173,15 @@ class GrantSpec:
                 low=1,
                 high=MAX_EXPIRES_IN_DAYS,
                 what="a whole number of days",
+            )
+        if not (
+            self.rollover in ("none", "all")
+            or (_is_int(self.rollover) and 0 < int(self.rollover) <= MAX_GRANT_AMOUNT)
+        ):
+            raise invalid(
+                "",
+                "rollover",
+                f'must be "none", "all" or a positive integer, got {show(self.rollover)}',
             )
         if self.kind not in GRANT_KINDS or not isinstance(self.kind, str):
             raise invalid(
@@ -226,6 +241,13 @@ class Package:
 
     def __post_init__(self) -> None:
         _freeze_tuple(self, "grants")
+        for index, grant in enumerate(self.grants):
+            if isinstance(grant, GrantSpec) and grant.rollover != "none":
+                raise invalid(
+                    f"packages.{self.id}",
+                    f"grants[{index}].rollover",
+                    "only a plan's allowance rolls over; a package's grants expire as they say",
+                )
         if not isinstance(self.id, str) or not _ID.fullmatch(self.id):
             raise invalid(
                 f"packages.{format_key(str(self.id))}",
@@ -325,12 +347,26 @@ class Plan:
     id: str
     title: str | None = None
     default: bool = False
+    rank: int | None = None
     stripe_price_ids: tuple[str, ...] = ()
+    price: int | None = None
+    currency: str | None = None
+    interval: Interval | None = None
     features: Mapping[str, bool] = field(default_factory=dict, hash=False)
-    limits: Mapping[str, int] = field(default_factory=dict, hash=False)
+    limits: Mapping[str, int | None] = field(default_factory=dict, hash=False)
+    """``None``: unlimited (``"unlimited"`` in the catalog file)."""
     allowance: tuple[GrantSpec, ...] = ()
     grace_period_days: int = 0
     refund_policy: RefundPolicy | None = None
+
+    @property
+    def lookup_key(self) -> str:
+        """The ``lookup_key`` of the Stripe price billfold makes for a plan sold inline."""
+        return f"billfold_plan_{self.id}"
+
+    @property
+    def sells_inline(self) -> bool:
+        return self.price is not None
 
     def __post_init__(self) -> None:
         _freeze_tuple(self, "stripe_price_ids")
@@ -360,16 +396,27 @@ class Plan:
                 raise invalid(where, f"features.{name}", f"must be true or false, got {show(on)}")
         self._check_names("limits", self.limits)
         for name, limit in self.limits.items():
-            _check_int(where, f"limits.{name}", limit, low=0, high=MAX_LIMIT)
+            if limit is not None:
+                _check_int(
+                    where,
+                    f"limits.{name}",
+                    limit,
+                    low=0,
+                    high=MAX_LIMIT,
+                    what='"unlimited" or an integer',
+                )
         if not isinstance(self.allowance, tuple):
             raise invalid(where, "allowance", "must be an array of grants")
         for index, grant in enumerate(self.allowance):
             at = f"allowance[{index}]"
             if not isinstance(grant, GrantSpec):
                 raise invalid(where, at, f"must be a grant, got {show(grant)}")
-            if grant.is_paid:
+            if grant.is_paid and grant.rollover != "none":
                 raise invalid(
-                    where, f"{at}.amount", 'an allowance must be a fixed amount, not "paid"'
+                    where,
+                    f"{at}.rollover",
+                    'a "paid" allowance is money in a wallet: it does not expire, so it has no '
+                    "rollover",
                 )
             if grant.expires_in_days is not None:
                 raise invalid(
@@ -394,11 +441,33 @@ class Plan:
                 "allowance",
                 "an allowance is granted per paid invoice, and the default plan has none",
             )
-        if not self.default and not self.stripe_price_ids:
+        if self.rank is not None:
+            _check_int(where, "rank", self.rank, low=-MAX_PRIORITY, high=MAX_PRIORITY)
+        inline = (self.price, self.currency, self.interval)
+        if any(v is not None for v in inline):
+            if self.default:
+                raise invalid(where, "price", "the default plan is free: it has no price")
+            if self.price is None:
+                raise invalid(where, "price", "is required with currency and interval")
+            _check_positive(where, "price", self.price, high=MAX_PRICE, what="in minor units")
+            if not isinstance(self.currency, str) or not _CURRENCY.fullmatch(self.currency):
+                raise invalid(
+                    where,
+                    "currency",
+                    f'must be a lowercase ISO currency code such as "usd", got {show(self.currency)}',
+                )
+            if self.interval not in INTERVALS:
+                raise invalid(
+                    where,
+                    "interval",
+                    f"must be one of {', '.join(map(show, INTERVALS))}, got {show(self.interval)}",
+                )
+        if not self.default and not self.stripe_price_ids and self.price is None:
             raise invalid(
                 where,
                 "stripe_price_ids",
-                "a plan other than the default needs at least one Stripe price id",
+                "a plan other than the default needs a Stripe price id, or a price, currency and "
+                "interval to sell it with",
             )
 
     def _check_names(self, what: str, table: object) -> None:
@@ -489,7 +558,16 @@ class Catalog:
             for index, price_id in enumerate(plan.stripe_price_ids):
                 claim_price(price_id, plan, f"{where}.stripe_price_ids[{index}]")
             for index, grant in enumerate(plan.allowance):
-                _known_unit(units, grant.unit, f"{where}.allowance[{index}]")
+                unit = _known_unit(units, grant.unit, f"{where}.allowance[{index}]")
+                if grant.is_paid and not (
+                    _CURRENCY.fullmatch(unit.name) and unit.decimals == currency_decimals(unit.name)
+                ):
+                    raise invalid(
+                        f"{where}.allowance[{index}]",
+                        "unit",
+                        f'a "paid" allowance adds the amount paid to a money wallet; '
+                        f"{unit.name} is not one (a unit named like a currency, with its decimals)",
+                    )
         _check_same_names(self.plans)
 
         object.__setattr__(self, "_units", MappingProxyType(units))
@@ -518,15 +596,29 @@ class Catalog:
         try:
             return self._plans[plan_id]
         except (KeyError, TypeError):
-            raise errors.ValidationError(f"Unknown plan {plan_id!r}.", plan=plan_id) from None
+            raise errors.UnknownPlan(f"Unknown plan {plan_id!r}.", plan=plan_id) from None
 
     def package_for_price(self, price_id: str) -> Package | None:
         found = self._by_price.get(price_id)
         return found if isinstance(found, Package) else None
 
-    def plan_for_price(self, price_id: str) -> Plan | None:
-        found = self._by_price.get(price_id)
-        return found if isinstance(found, Plan) else None
+    def plan_for_price(self, price_id: str | None, lookup_key: str | None = None) -> Plan | None:
+        """The plan a Stripe price sells: by the catalog's price ids, or by the lookup key of a
+        price billfold made for a plan sold inline."""
+        found = self._by_price.get(price_id or "")
+        if isinstance(found, Plan):
+            return found
+        if lookup_key and lookup_key.startswith("billfold_plan_"):
+            plan = self._plans.get(lookup_key.removeprefix("billfold_plan_"))
+            if plan is not None and plan.sells_inline:
+                return plan
+        return None
+
+    def plan_rank(self, plan: Plan) -> tuple[int, int]:
+        """How plans compare ("the highest plan wins"): ``rank`` when a plan sets it, else its
+        place in the catalog (later is higher)."""
+        index = self.plans.index(plan)
+        return (plan.rank if plan.rank is not None else index, index)
 
     def custom_package_for_currency(self, currency: str) -> Package | None:
         return self._custom_by_currency.get(currency.lower())

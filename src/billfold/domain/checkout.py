@@ -17,10 +17,11 @@ SESSION_PLACEHOLDER: Final = "{CHECKOUT_SESSION_ID}"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CheckoutRequest:
-    """A payment-mode Checkout Session that buys one package for one account."""
+    """A Checkout Session for one account: a payment that buys one package, or (``plan_id``) a
+    subscription to a plan at ``stripe_price_id``."""
 
     account_id: str
-    package_id: str
+    package_id: str | None
     title: str
     currency: str
     unit_amount: int
@@ -31,6 +32,11 @@ class CheckoutRequest:
     cancel_url: str | None
     customer_id: str | None = None
     customer_email: str | None = None
+    plan_id: str | None = None
+
+    @property
+    def mode(self) -> str:
+        return "subscription" if self.plan_id is not None else "payment"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

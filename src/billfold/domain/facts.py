@@ -166,6 +166,9 @@ class SubscriptionItemFact:
     quantity: int | None
     current_period_start: int | None
     current_period_end: int | None
+    price_lookup_key: str | None = None
+    """The price's ``lookup_key`` (items carry their price expanded): how billfold finds again
+    the prices it made for plans sold with an inline price."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -272,6 +275,9 @@ class InvoiceLineFact:
     subscription_id: str | None
     subscription_item_id: str | None
     is_subscription: bool
+    price_lookup_key: str | None = None
+    """The line's price ``lookup_key`` where the line carries its price expanded (before basil,
+    or an expanded ``pricing.price_details.price``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,7 +32,7 @@ ORDER_STATUSES: Final[tuple[str, ...]] = get_args(OrderStatus)
 FINAL: Final[frozenset[str]] = frozenset({"fulfilled", "refunded"})
 """An order in one of these has granted what it bought; nothing grants for it again."""
 
-OrderKind: TypeAlias = Literal["checkout", "payment_intent"]
+OrderKind: TypeAlias = Literal["checkout", "payment_intent", "invoice"]
 
 
 def checkout_key(session_id: str) -> str:
@@ -41,6 +41,10 @@ def checkout_key(session_id: str) -> str:
 
 def payment_intent_key(payment_intent_id: str) -> str:
     return f"pi:{payment_intent_id}"
+
+
+def invoice_key(invoice_id: str) -> str:
+    return f"invoice:{invoice_id}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +56,8 @@ class OrderRecord:
     payment_intent_id: str | None
     account_id: str | None
     package: str | None
+    plan: str | None
+    """For a subscription invoice's order: the plan whose allowance it granted."""
     amount: int | None
     currency: str | None
     customer_id: str | None

@@ -1,4 +1,6 @@
-"""The worker: claim events with a lease, process them, retry with backoff; sweep expiry.
+"""The worker: claim events with a lease, process them, retry with backoff; sweep expiry; sync
+subscriptions from Stripe on a schedule (``BILLFOLD_SUBSCRIPTION_SYNC_SECONDS``, 0 turns it off),
+in a thread of its own so a long sync never holds up the events.
 
 Runs in-process under ``billfold serve`` (a background thread) and as ``billfold worker`` processes.
 Claims use ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of workers share the
@@ -27,6 +29,8 @@ class Worker:
         self.batch = batch
         self.owner = name or f"worker:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._last_sweep = 0.0
+        self._last_sync = time.monotonic()  # the first sync runs one interval after start
+        self._sync_thread: threading.Thread | None = None
         self.stop_event = threading.Event()
 
     def run_once(self) -> int:
@@ -43,7 +47,46 @@ class Worker:
         if time.monotonic() - self._last_sweep >= interval:
             self._last_sweep = time.monotonic()
             self.services.ledger.sweep()
+        self._maybe_sync()
         return processed
+
+    def _maybe_sync(self) -> None:
+        every = self.services.settings.subscription_sync_seconds
+        if not every or self.services.billing.stripe is None:
+            return
+        if self._sync_thread is not None and self._sync_thread.is_alive():
+            return
+        if time.monotonic() - self._last_sync < every:
+            return
+        self._last_sync = time.monotonic()
+        self._sync_thread = threading.Thread(
+            target=self.sync_subscriptions, name="billfold-subscription-sync", daemon=True
+        )
+        self._sync_thread.start()
+
+    def sync_subscriptions(self) -> None:
+        """One scheduled sync: every account with a Stripe customer; drift repaired is logged."""
+        try:
+            report = self.services.billing.sync_all()
+        except Exception:
+            log.exception("subscription sync failed")
+            return
+        for change in report.changes:
+            log.warning(
+                "subscription drift repaired: account %s, subscription %s: %s",
+                change.account_id,
+                change.subscription_id,
+                change.what,
+            )
+        for failure in report.failures:
+            log.warning("subscription sync could not repair %s", failure)
+        log.info(
+            "subscription sync: %d account(s), %d subscription(s), %d repaired, %d failed",
+            report.accounts,
+            report.subscriptions,
+            len(report.changes),
+            len(report.failures),
+        )
 
     def run(self) -> None:
         poll = self.services.settings.worker_poll_seconds

@@ -1,10 +1,10 @@
-"""Accounts: the application's details about its customers, and what each may do now."""
+"""Accounts: the application's details about its customers."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from billfold.domain import catalog as cat
 from billfold.domain import errors
@@ -23,21 +23,6 @@ class UpdateAccount:
 
     account_id: str
     values: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Entitlements:
-    """What an account may do now.
-
-    Subscriptions are not tracked yet, so every account gets the catalog's default plan
-    (``source="default"``), or nothing when the catalog has none (``source="none"``).
-    """
-
-    account_id: str
-    plan: str | None
-    source: Literal["default", "none"]
-    features: dict[str, bool] = field(default_factory=dict)
-    limits: dict[str, int] = field(default_factory=dict)
 
 
 class Accounts:
@@ -72,19 +57,6 @@ class Accounts:
             raise _customer_taken(customer) from exc
         assert record is not None
         return record
-
-    def entitlements(self, account_id: str) -> Entitlements:
-        rules.check_account_id(account_id)
-        plan = self.catalog.default_plan()
-        if plan is None:
-            return Entitlements(account_id=account_id, plan=None, source="none")
-        return Entitlements(
-            account_id=account_id,
-            plan=plan.id,
-            source="default",
-            features=dict(plan.features),
-            limits=dict(plan.limits),
-        )
 
 
 def _customer_taken(customer: object) -> errors.Conflict:

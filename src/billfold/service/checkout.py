@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -17,8 +17,10 @@ from billfold.domain import catalog as cat
 from billfold.domain import errors, facts
 from billfold.domain import ledger as rules
 from billfold.domain.checkout import CheckoutRequest, success_url_with_placeholder
+from billfold.domain.entitlements import Entitlements
 from billfold.domain.orders import LineItem, NeedsLineItems, OrderRecord, Payment, checkout_key
 from billfold.service import keys
+from billfold.service.billing import Billing
 from billfold.service.orders.fulfilment import Fulfilment
 from billfold.service.ports import Clock, StripeGateway, UnitOfWorkFactory
 from billfold.service.views import Views
@@ -28,14 +30,17 @@ SESSION_ID: Final = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreateCheckoutSession:
+    """A session that buys ``package``, or subscribes to ``plan`` (exactly one of them)."""
+
     account_id: str
-    package: str
+    package: str | None
     success_url: str
     amount: int | None = None
     cancel_url: str | None = None
     idempotency_key: str | None = None
     namespace: str = keys.APPLICATION
     """Whose ``idempotency_key`` it is (see :mod:`billfold.service.keys`)."""
+    plan: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,7 +48,8 @@ class CheckoutSession:
     id: str
     url: str
     account_id: str
-    package: str
+    package: str | None
+    plan: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +70,10 @@ class Fulfillment:
     order: OrderRecord | None
     account_id: str | None
     balances: dict[str, int]
+    mode: str = "payment"
+    subscription_id: str | None = None
+    plan: str | None = None
+    entitlements: Entitlements | None = None
 
 
 class Checkout:
@@ -76,6 +86,7 @@ class Checkout:
         views: Views,
         stripe: StripeGateway | None,
         clock: Clock,
+        billing: Billing,
     ) -> None:
         self._uow = uow_factory
         self.catalog = catalog
@@ -83,38 +94,80 @@ class Checkout:
         self.views = views
         self.stripe = stripe
         self._clock = clock
+        self.billing = billing
 
     def create(self, cmd: CreateCheckoutSession) -> CheckoutSession:
-        """A Stripe Checkout Session that buys ``package`` for ``account_id``. Writes nothing.
+        """A Stripe Checkout Session that buys ``package`` (or subscribes to ``plan``) for
+        ``account_id``. Writes nothing.
 
         With an ``idempotency_key`` (the caller's, scoped by ``namespace``), Stripe creates one
         session however often the request is repeated, and refuses the key with other parameters.
         """
         stripe_key = keys.stripe_key(cmd.namespace, cmd.idempotency_key)
         rules.check_account_id(cmd.account_id)
-        package = self.catalog.package(cmd.package)
-        unit_amount = _charge(package, cmd.amount)
+        if (cmd.package is None) == (cmd.plan is None):
+            raise errors.ValidationError(
+                "Name a package to buy or a plan to subscribe to (one of them).", param="package"
+            )
         _check_url(cmd.success_url, "success_url")
         if cmd.cancel_url is not None:
             _check_url(cmd.cancel_url, "cancel_url")
-        stripe = self._stripe()
+        if cmd.plan is not None:
+            request = self._plan_request(cmd)
+        else:
+            assert cmd.package is not None
+            request = self._package_request(cmd, self.catalog.package(cmd.package))
         with self._uow() as uow:
             account = uow.accounts.get(cmd.account_id)
-        request = CheckoutRequest(
+        request = replace(
+            request,
+            customer_id=account.stripe_customer_id if account else None,
+            customer_email=account.email if account and not account.stripe_customer_id else None,
+        )
+        created = self._stripe().create_checkout_session(request, idempotency_key=stripe_key)
+        return CheckoutSession(
+            id=created.id,
+            url=created.url,
+            account_id=cmd.account_id,
+            package=request.package_id,
+            plan=request.plan_id,
+        )
+
+    def _package_request(self, cmd: CreateCheckoutSession, package: cat.Package) -> CheckoutRequest:
+        return CheckoutRequest(
             account_id=cmd.account_id,
             package_id=package.id,
             title=package.title,
             currency=package.currency,
-            unit_amount=unit_amount,
+            unit_amount=_charge(package, cmd.amount),
             stripe_price_id=package.stripe_price_id if package.custom_amount is None else None,
             success_url=success_url_with_placeholder(cmd.success_url),
             cancel_url=cmd.cancel_url,
-            customer_id=account.stripe_customer_id if account else None,
-            customer_email=account.email if account and not account.stripe_customer_id else None,
         )
-        created = stripe.create_checkout_session(request, idempotency_key=stripe_key)
-        return CheckoutSession(
-            id=created.id, url=created.url, account_id=cmd.account_id, package=package.id
+
+    def _plan_request(self, cmd: CreateCheckoutSession) -> CheckoutRequest:
+        assert cmd.plan is not None
+        plan = self.catalog.plan(cmd.plan)
+        if plan.default:
+            raise errors.ValidationError(
+                f"{plan.id!r} is the default plan: every account has it without paying.",
+                param="plan",
+            )
+        if cmd.amount is not None:
+            raise errors.ValidationError(
+                "amount is only for custom-amount packages.", param="amount"
+            )
+        price = self.billing.plan_price(plan)
+        return CheckoutRequest(
+            account_id=cmd.account_id,
+            package_id=None,
+            plan_id=plan.id,
+            title=plan.title or plan.id,
+            currency=plan.currency or "",
+            unit_amount=plan.price or 0,
+            stripe_price_id=price,
+            success_url=success_url_with_placeholder(cmd.success_url),
+            cancel_url=cmd.cancel_url,
         )
 
     def fulfil(self, cmd: FulfillCheckoutSession) -> Fulfillment:
@@ -137,10 +190,12 @@ class Checkout:
         owner = fact.metadata_account or fact.client_reference_id
         if cmd.as_account is not None and owner != cmd.as_account:
             raise errors.NotFound(f"No checkout session {cmd.session_id!r} for this account.")
+        if fact.mode == "subscription":
+            return self._subscribe(cmd, fact, retrieved.status)
         if fact.mode != "payment":
             raise errors.CheckoutNotFulfillable(
-                f"Checkout session {cmd.session_id} is in {fact.mode} mode; only payment sessions "
-                "are fulfilled here."
+                f"Checkout session {cmd.session_id} is in {fact.mode} mode; only payment and "
+                "subscription sessions are fulfilled here."
             )
         payment = Payment.of_checkout(fact)
         complete = retrieved.status in (None, "complete")
@@ -156,6 +211,33 @@ class Checkout:
             order=order,
             account_id=account_id,
             balances=self.views.balances(account_id).available if account_id else {},
+        )
+
+    def _subscribe(
+        self, cmd: FulfillCheckoutSession, fact: facts.CheckoutSessionFact, status: str | None
+    ) -> Fulfillment:
+        """A subscription session: link account, customer and subscription, then apply the
+        subscription's state and its first invoice's allowance as the webhooks would (the same
+        keys: whichever comes first grants)."""
+        owner = fact.metadata_account or fact.client_reference_id
+        if status in (None, "complete"):
+            self.billing.apply_checkout(fact)
+        account_id = cmd.as_account or owner
+        if account_id is not None and not _valid_account(account_id):
+            account_id = None
+        entitlements = self.billing.entitlements(account_id) if account_id else None
+        return Fulfillment(
+            session_id=cmd.session_id,
+            session_status=status,
+            payment_status=fact.payment_status,
+            status="fulfilled" if status == "complete" else "pending",
+            order=None,
+            account_id=account_id,
+            balances=self.views.balances(account_id).available if account_id else {},
+            mode="subscription",
+            subscription_id=fact.subscription_id,
+            plan=entitlements.plan if entitlements else None,
+            entitlements=entitlements,
         )
 
     def _record(

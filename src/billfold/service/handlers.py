@@ -13,11 +13,13 @@ from typing import Literal, TypeAlias, assert_never
 from billfold.domain import facts as f
 from billfold.domain.orders import LineItem, NeedsLineItems, OrderRecord, OrderStatus, Payment
 from billfold.domain.reversals import NeedsRefunds, ReversalEvent
+from billfold.domain.subscriptions import NeedsInvoicePayments, NeedsSubscription
 from billfold.service.orders.fulfilment import Fulfilment
 from billfold.service.orders.reversals import Reversals
 from billfold.service.ports import UnitOfWork
+from billfold.service.subscriptions import SubscriptionBook
 
-Needs: TypeAlias = NeedsLineItems | NeedsRefunds
+Needs: TypeAlias = NeedsLineItems | NeedsRefunds | NeedsSubscription | NeedsInvoicePayments
 """What a fact may need from Stripe before it can be applied (asked outside any transaction)."""
 
 
@@ -27,6 +29,8 @@ class Fetched:
 
     line_items: tuple[LineItem, ...] | None = None
     refunds: tuple[f.RefundInfo, ...] | None = None
+    subscription: f.SubscriptionFact | None = None
+    invoice_payment_intents: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,9 +44,12 @@ def _order_note(order: OrderRecord) -> Applied:
 
 
 class EventHandlers:
-    def __init__(self, fulfilment: Fulfilment, reversals: Reversals) -> None:
+    def __init__(
+        self, fulfilment: Fulfilment, reversals: Reversals, subscriptions: SubscriptionBook
+    ) -> None:
         self.fulfilment = fulfilment
         self.reversals = reversals
+        self.subscriptions = subscriptions
 
     def apply(
         self,
@@ -62,16 +69,7 @@ class EventHandlers:
                 done = orders.fulfil(uow, payment, now, line_items=line_items)
                 return done if isinstance(done, NeedsLineItems) else _order_note(done)
             case f.CheckoutCompleted() if fact.mode == "subscription":
-                account = fact.metadata_account or fact.client_reference_id
-                if account and fact.customer_id:
-                    uow.accounts.upsert(account, now=now)
-                    uow.accounts.link_customer(account, fact.customer_id, now=now)
-                    return Applied(
-                        status="processed", note=f"account {account} linked to {fact.customer_id}"
-                    )
-                return Applied(
-                    status="processed", note="subscription checkout without an account to link"
-                )
+                return _noted(self.subscriptions.link_checkout(uow, fact, now))
             case f.CheckoutCompleted() | f.CheckoutAsyncSucceeded():
                 return Applied(
                     status="ignored", note=f"checkout in {fact.mode} mode moves no value"
@@ -165,17 +163,32 @@ class EventHandlers:
                     ),
                     now,
                 )
-            case (
-                f.SubscriptionChanged()
-                | f.SubscriptionNoted()
-                | f.InvoicePaid()
-                | f.InvoicePaymentFailed()
-                | f.InvoiceNoted()
-            ):
-                return Applied(
-                    status="ignored",
-                    note="subscriptions and invoices are not handled by this release",
+            case f.SubscriptionChanged() | f.SubscriptionNoted():
+                book = self.subscriptions
+                if fetched.subscription is not None:
+                    return _noted(
+                        book.apply_state(uow, fetched.subscription, now, authoritative=True)
+                    )
+                return _noted(book.apply_state(uow, fact, now))
+            case f.InvoicePaid():
+                if fetched.subscription is not None:
+                    self.subscriptions.apply_state(
+                        uow, fetched.subscription, now, authoritative=True
+                    )
+                return _noted(
+                    self.subscriptions.apply_invoice_paid(
+                        uow,
+                        fact,
+                        event_id,
+                        now,
+                        payment_intents=fetched.invoice_payment_intents,
+                        refetched=fetched.subscription is not None,
+                    )
                 )
+            case f.InvoicePaymentFailed():
+                return _noted(self.subscriptions.apply_payment_failed(uow, fact, now))
+            case f.InvoiceNoted():
+                return Applied(status="processed", note=f"invoice {fact.invoice_id}: {fact.kind}")
             case f.Ignored():
                 return Applied(status="ignored", note=fact.reason)
             case _:
@@ -183,3 +196,7 @@ class EventHandlers:
 
     def _reversal(self, uow: UnitOfWork, event: ReversalEvent, now: int) -> Applied:
         return Applied(status="processed", note=self.reversals.record(uow, event, now).describe())
+
+
+def _noted(done: str | Needs) -> Applied | Needs:
+    return Applied(status="processed", note=done) if isinstance(done, str) else done

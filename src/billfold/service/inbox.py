@@ -23,11 +23,13 @@ from billfold.domain import facts as f
 from billfold.domain.orders import NeedsLineItems
 from billfold.domain.records import DONE_EVENT_STATUSES, EventRecord, InboundEvent
 from billfold.domain.reversals import NeedsRefunds
+from billfold.domain.subscriptions import NeedsInvoicePayments, NeedsSubscription
 from billfold.service.handlers import Applied, EventHandlers, Fetched, Needs
 from billfold.service.ports import (
     Clock,
     StripeEvents,
     StripeGateway,
+    StripeSubscriptions,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -93,8 +95,10 @@ class Inbox:
         backoff_base: float = 2.0,
         lease_seconds: int = 60,
         livemode: bool | None = None,
+        stripe_subscriptions: StripeSubscriptions | None = None,
     ) -> None:
         self._uow = uow_factory
+        self.stripe_subscriptions = stripe_subscriptions
         self.livemode = livemode
         """The mode of the configured Stripe key (None: no key, every event is taken)."""
         self.events = events
@@ -154,12 +158,13 @@ class Inbox:
                 return self._leave_for_worker(event_id)
             try:
                 # The call to Stripe happens here, between transactions, never while holding a lock.
-                fetched = self._fetch(self.stripe, done, fetched)
+                fetched = self._fetch(done, fetched)
             except Exception as exc:
                 return self._failed(event_id, exc, self._clock())
 
-    @staticmethod
-    def _fetch(stripe: StripeGateway, needs: Needs, fetched: Fetched) -> Fetched:
+    def _fetch(self, needs: Needs, fetched: Fetched) -> Fetched:
+        stripe = self.stripe
+        assert stripe is not None
         match needs:
             case NeedsLineItems():
                 if fetched.line_items is not None:  # pragma: no cover - decide never asks twice
@@ -171,6 +176,18 @@ class Inbox:
                 if fetched.refunds is not None:  # pragma: no cover - asked once per charge
                     raise errors.InvariantViolation("refunds were asked for twice")
                 return replace(fetched, refunds=tuple(stripe.list_refunds(needs.charge_id)))
+            case NeedsSubscription():
+                if fetched.subscription is not None:  # pragma: no cover - read once per event
+                    raise errors.InvariantViolation("the subscription was asked for twice")
+                return replace(
+                    fetched,
+                    subscription=self._subscriptions().retrieve_subscription(needs.subscription_id),
+                )
+            case NeedsInvoicePayments():
+                if fetched.invoice_payment_intents is not None:  # pragma: no cover
+                    raise errors.InvariantViolation("the invoice's payments were asked for twice")
+                intents = self._subscriptions().invoice_payment_intents(needs.invoice_id)
+                return replace(fetched, invoice_payment_intents=tuple(intents))
             case _:
                 assert_never(needs)
 
@@ -323,6 +340,11 @@ class Inbox:
             after = uow.inbox.get(event_id, with_payload=False)
         assert after is not None
         return Retried(event=after, outcome=outcome)
+
+    def _subscriptions(self) -> StripeSubscriptions:
+        if self.stripe_subscriptions is None:
+            raise errors.StripeUnavailable("Stripe's subscriptions API is not configured.")
+        return self.stripe_subscriptions
 
     def _require_stripe(self) -> StripeGateway:
         if self.stripe is None:

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from billfold.domain import facts
+from billfold.domain.catalog import Plan
 from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedSession
 from billfold.domain.ledger import GrantState, HoldStatus, Line
 from billfold.domain.orders import LineItem, OrderRecord, OrderStatus
@@ -30,6 +31,7 @@ from billfold.domain.records import (
     TransactionRecord,
 )
 from billfold.domain.reversals import Lot, ReversalKind, ReversalRecord
+from billfold.domain.subscriptions import SubscriptionRecord
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -254,6 +256,10 @@ class AccountStore(Protocol):
 
     def fill_email(self, account_id: str, email: str, *, now: int) -> None: ...
 
+    def with_customers(self, *, limit: int, starting_after: str | None) -> list[AccountRecord]:
+        """Accounts linked to a Stripe customer, by id, ascending."""
+        ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NewReversal:
@@ -299,6 +305,33 @@ class ReversalStore(Protocol):
         ...
 
 
+class SubscriptionStore(Protocol):
+    def ensure_locked(self, subscription_id: str, *, now: int) -> SubscriptionRecord:
+        """The copy of a subscription, inserted empty (``status`` None) if new, locked."""
+        ...
+
+    def update(self, subscription_id: str, **values: Any) -> SubscriptionRecord: ...
+
+    def get(self, subscription_id: str) -> SubscriptionRecord | None: ...
+
+    def of_account(self, account_id: str) -> list[SubscriptionRecord]:
+        """An account's subscriptions, newest first."""
+        ...
+
+    def of_customer(self, customer_id: str) -> list[SubscriptionRecord]: ...
+
+    def list(
+        self,
+        *,
+        status: str | None,
+        account_id: str | None,
+        limit: int,
+        starting_after: str | None,
+    ) -> list[SubscriptionRecord]:
+        """Subscriptions by id, descending (Stripe's ids sort by nothing in particular)."""
+        ...
+
+
 class AdminSessionStore(Protocol):
     def insert(self, session_id: str, *, created: int, expires_at: int) -> None: ...
 
@@ -332,6 +365,9 @@ class UnitOfWork(Protocol):
 
     @property
     def admin_sessions(self) -> AdminSessionStore: ...
+
+    @property
+    def subscriptions(self) -> SubscriptionStore: ...
 
     def __enter__(self) -> Self: ...
 
@@ -374,6 +410,44 @@ class StripeGateway(Protocol):
 
     def list_events(self, *, created_gte: int, types: Sequence[str]) -> Iterator[InboundEvent]:
         """Stripe's Events API, oldest first, from ``created_gte`` on."""
+        ...
+
+
+class StripeSubscriptions(Protocol):
+    """What billfold asks of Stripe about subscriptions, in billfold's values. Only the Stripe
+    adapter implements it."""
+
+    def retrieve_subscription(self, subscription_id: str) -> facts.SubscriptionChanged:
+        """The subscription as Stripe has it now (``event_created`` is the time it was read)."""
+        ...
+
+    def list_subscriptions(self, customer_id: str) -> list[facts.SubscriptionChanged]:
+        """Every subscription of a customer, whatever its status."""
+        ...
+
+    def list_paid_invoices(self, subscription_id: str, *, limit: int) -> list[facts.InvoicePaid]:
+        """The subscription's newest paid invoices (with their payment intents)."""
+        ...
+
+    def invoice_payment_intents(self, invoice_id: str) -> list[str]:
+        """The payment intents that paid an invoice."""
+        ...
+
+    def plan_price(self, plan: Plan) -> str:
+        """The Stripe price that sells ``plan``: its own, or the one billfold made for it (found
+        again by its lookup key, made when missing)."""
+        ...
+
+    def change_plan(
+        self, subscription_id: str, *, item_id: str, price_id: str, proration: str
+    ) -> facts.SubscriptionChanged: ...
+
+    def cancel(self, subscription_id: str, *, at_period_end: bool) -> facts.SubscriptionChanged: ...
+
+    def portal_url(self, customer_id: str, *, return_url: str | None) -> str: ...
+
+    def retrieve_invoice(self, invoice_id: str) -> facts.InvoicePaid:
+        """An invoice as Stripe has it now (``paid`` says whether it is), with its payments."""
         ...
 
 

@@ -196,6 +196,7 @@ orders = Table(
     Column("payment_intent_id", String(255), nullable=True),
     Column("account_id", String(200), nullable=True),
     Column("package", String(128), nullable=True),
+    Column("plan", String(128), nullable=True),  # an invoice's, for a subscription invoice
     Column("amount", BigInteger, nullable=True),
     Column("currency", String(16), nullable=True),
     Column("customer_id", String(255), nullable=True),
@@ -273,4 +274,41 @@ admin_sessions = Table(
     Column("created", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
+)
+
+# --- subscriptions (issue 11) -------------------------------------------------------------------
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(255), primary_key=True),  # Stripe's: one copy per subscription
+    Column("account_id", String(200), nullable=True),
+    Column("customer_id", String(255), nullable=True),
+    Column("plan", String(128), nullable=True),
+    Column("status", String(32), nullable=True),  # None: only money facts seen so far
+    Column("item_id", String(255), nullable=True),
+    Column("price_ids", JSON, nullable=False, server_default=text("'[]'")),
+    Column("quantity", Integer, nullable=False, server_default=text("1")),
+    Column("current_period_start", BigInteger, nullable=True),
+    Column("current_period_end", BigInteger, nullable=True),
+    Column("cancel_at_period_end", sa_Boolean, nullable=False, server_default=text("false")),
+    Column("cancel_at", BigInteger, nullable=True),
+    Column("canceled_at", BigInteger, nullable=True),
+    Column("ended_at", BigInteger, nullable=True),
+    Column("trial_start", BigInteger, nullable=True),
+    Column("trial_end", BigInteger, nullable=True),
+    Column("pause_behavior", String(32), nullable=True),
+    Column("pause_resumes_at", BigInteger, nullable=True),
+    Column("pending_update", sa_Boolean, nullable=False, server_default=text("false")),
+    Column("livemode", sa_Boolean, nullable=False, server_default=text("false")),
+    Column("state_created", BigInteger, nullable=False, server_default=text("0")),
+    Column("past_due_since", BigInteger, nullable=True),
+    Column("grace_invoice_id", String(255), nullable=True),
+    Column("note", String(255), nullable=True),
+    Column("created", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    CheckConstraint("quantity >= 0", name="quantity_non_negative"),
+    Index(None, "account_id"),
+    Index(None, "customer_id"),
+    Index(None, "status", "id"),
 )

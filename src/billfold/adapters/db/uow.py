@@ -19,6 +19,7 @@ from billfold.adapters.db.stores.payments import (
     SqlPaymentStore,
     SqlReversalStore,
 )
+from billfold.adapters.db.stores.subscriptions import SqlSubscriptionStore
 from billfold.domain import errors
 
 
@@ -36,6 +37,7 @@ class SqlUnitOfWork:
     payments: SqlPaymentStore
     reversals: SqlReversalStore
     admin_sessions: SqlAdminSessionStore
+    subscriptions: SqlSubscriptionStore
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -70,6 +72,7 @@ class SqlUnitOfWork:
         self.payments = SqlPaymentStore(self._conn)
         self.reversals = SqlReversalStore(self._conn)
         self.admin_sessions = SqlAdminSessionStore(self._conn)
+        self.subscriptions = SqlSubscriptionStore(self._conn)
         return self
 
     def __exit__(

@@ -20,6 +20,7 @@ from billfold.domain import errors
 from billfold.domain.orders import OrderRecord
 from billfold.domain.records import EventRecord
 from billfold.domain.reversals import ReversalRecord
+from billfold.domain.subscriptions import SubscriptionRecord
 from billfold.service.ports import BalanceRow
 
 # --- constraint names (adapters/db/tables.py's naming convention, and the migrations' triggers) --
@@ -275,6 +276,7 @@ class Tables:
     reversals: dict[str, ReversalRecord] = field(default_factory=dict)
     reversal_keys: dict[str, str] = field(default_factory=dict)  # key -> id
     admin_sessions: dict[str, SessionRow] = field(default_factory=dict)
+    subscriptions: dict[str, SubscriptionRecord] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         return Tables(
@@ -294,6 +296,7 @@ class Tables:
             reversals=dict(self.reversals),
             reversal_keys=dict(self.reversal_keys),
             admin_sessions=dict(self.admin_sessions),
+            subscriptions=dict(self.subscriptions),
         )
 
 

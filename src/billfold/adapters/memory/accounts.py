@@ -76,6 +76,18 @@ class MemoryAccountStore:
         self._check(updated, row)
         accounts[account_id] = updated
 
+    def with_customers(self, *, limit: int, starting_after: str | None) -> list[AccountRecord]:
+        rows = sorted(
+            (
+                row
+                for row in self._work.tables.accounts.values()
+                if row.stripe_customer_id is not None
+                and (starting_after is None or row.id > starting_after)
+            ),
+            key=lambda row: row.id,
+        )
+        return [_account(row) for row in rows[:limit]]
+
     def fill_email(self, account_id: str, email: str, *, now: int) -> None:
         """Record an e-mail on an account that has none."""
         accounts = self._work.tables.accounts

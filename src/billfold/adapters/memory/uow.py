@@ -24,6 +24,7 @@ from billfold.adapters.memory.payments import (
     MemoryPaymentStore,
     MemoryReversalStore,
 )
+from billfold.adapters.memory.subscriptions import MemorySubscriptionStore
 from billfold.domain import errors
 
 LOCK_TIMEOUT: Final = 30.0
@@ -72,6 +73,7 @@ class MemoryUnitOfWork:
         self._payments: MemoryPaymentStore | None = None
         self._reversals: MemoryReversalStore | None = None
         self._sessions: MemoryAdminSessionStore | None = None
+        self._subscriptions: MemorySubscriptionStore | None = None
 
     @property
     def ledger(self) -> MemoryLedgerStore:
@@ -108,6 +110,11 @@ class MemoryUnitOfWork:
         assert self._sessions is not None, "use the unit of work in a with block"
         return self._sessions
 
+    @property
+    def subscriptions(self) -> MemorySubscriptionStore:
+        assert self._subscriptions is not None, "use the unit of work in a with block"
+        return self._subscriptions
+
     def __enter__(self) -> MemoryUnitOfWork:
         self._storage.begin()
         work = Work(tables=self._storage.tables.copy())
@@ -119,6 +126,7 @@ class MemoryUnitOfWork:
         self._payments = MemoryPaymentStore(work)
         self._reversals = MemoryReversalStore(work)
         self._sessions = MemoryAdminSessionStore(work)
+        self._subscriptions = MemorySubscriptionStore(work)
         return self
 
     def __exit__(
@@ -135,6 +143,7 @@ class MemoryUnitOfWork:
         self._payments = None
         self._reversals = None
         self._sessions = None
+        self._subscriptions = None
         self._storage.end()
 
     def commit(self) -> None:

@@ -8,6 +8,7 @@ SDK's message and never the API key.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ import stripe
 
 from billfold.adapters.stripe import translate, webhooks
 from billfold.domain import errors, facts
+from billfold.domain.catalog import Plan
 from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedSession
 from billfold.domain.orders import LineItem
 from billfold.domain.records import InboundEvent
@@ -34,6 +36,7 @@ class SdkStripeGateway:
     ) -> None:
         addresses: Any = {"api": api_base.rstrip("/")} if api_base else None
         self._http = stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True)
+        self._plan_prices: dict[str, str] = {}
         self.client = stripe.StripeClient(
             api_key,
             base_addresses=addresses,
@@ -63,6 +66,142 @@ class SdkStripeGateway:
                     )
                 )
             return items
+
+    # --- subscriptions (the StripeSubscriptions port) ---
+
+    def retrieve_subscription(self, subscription_id: str) -> facts.SubscriptionChanged:
+        with _translated("retrieve the subscription"):
+            found = self.client.v1.subscriptions.retrieve(subscription_id).to_dict()
+        return _subscription(found, self._now())
+
+    def list_subscriptions(self, customer_id: str) -> list[facts.SubscriptionChanged]:
+        with _translated("list the customer's subscriptions"):
+            page = self.client.v1.subscriptions.list(
+                params={"customer": customer_id, "status": "all", "limit": 100}
+            )
+            found = [s.to_dict() for s in page.auto_paging_iter()]
+        now = self._now()
+        return [_subscription(s, now) for s in found]
+
+    def list_paid_invoices(self, subscription_id: str, *, limit: int) -> list[facts.InvoicePaid]:
+        with _translated("list the subscription's invoices"):
+            page = self.client.v1.invoices.list(
+                params={
+                    "subscription": subscription_id,
+                    "status": "paid",
+                    "limit": max(1, min(limit, 100)),
+                    "expand": ["data.payments"],
+                }
+            )
+            found = [i.to_dict() for i in page.data]
+        out = []
+        for invoice in found:
+            fact = translate.invoice_fact(invoice, event_created=self._now())
+            if isinstance(fact, facts.InvoicePaid) and fact.paid:
+                out.append(fact)
+        return out
+
+    def invoice_payment_intents(self, invoice_id: str) -> list[str]:
+        with _translated("list the invoice's payments"):
+            page = self.client.v1.invoice_payments.list(
+                params={"invoice": invoice_id, "limit": 100}
+            )
+            found = [p.to_dict() for p in page.auto_paging_iter()]
+        intents = []
+        for payment in found:
+            inner = payment.get("payment")
+            pi = inner.get("payment_intent") if isinstance(inner, Mapping) else None
+            if isinstance(pi, Mapping):
+                pi = pi.get("id")
+            if isinstance(pi, str) and pi not in intents:
+                intents.append(pi)
+        return intents
+
+    def plan_price(self, plan: Plan) -> str:
+        if plan.stripe_price_ids:
+            return plan.stripe_price_ids[0]
+        if plan.price is None or plan.currency is None or plan.interval is None:
+            raise errors.ConfigurationError(f"plans.{plan.id} has no price to sell it with.")
+        cached = self._plan_prices.get(plan.id)
+        if cached is not None:
+            return cached
+        with _translated("find the plan's price"):
+            listed = self.client.v1.prices.list(
+                params={"lookup_keys": [plan.lookup_key], "active": True, "limit": 10}
+            ).data
+            matching = [
+                p.to_dict()
+                for p in listed
+                if p.get("unit_amount") == plan.price and p.get("currency") == plan.currency
+            ]
+            if matching:
+                price_id = str(matching[0]["id"])
+            else:
+                created = self.client.v1.prices.create(
+                    params={
+                        "unit_amount": plan.price,
+                        "currency": plan.currency,
+                        "recurring": {"interval": plan.interval},
+                        "product_data": {"name": plan.title or plan.id},
+                        "lookup_key": plan.lookup_key,
+                        "transfer_lookup_key": True,
+                    },
+                    options={"idempotency_key": f"billfold-plan-{plan.lookup_key}-{plan.price}"},
+                )
+                price_id = str(created.id)
+        self._plan_prices[plan.id] = price_id
+        return price_id
+
+    def change_plan(
+        self, subscription_id: str, *, item_id: str, price_id: str, proration: str
+    ) -> facts.SubscriptionChanged:
+        with _translated("change the subscription's plan"):
+            found = self.client.v1.subscriptions.update(
+                subscription_id,
+                params={
+                    "items": [{"id": item_id, "price": price_id}],
+                    "proration_behavior": proration,
+                },
+            ).to_dict()
+        return _subscription(found, self._now())
+
+    def cancel(self, subscription_id: str, *, at_period_end: bool) -> facts.SubscriptionChanged:
+        with _translated("cancel the subscription"):
+            if at_period_end:
+                found = self.client.v1.subscriptions.update(
+                    subscription_id, params={"cancel_at_period_end": True}
+                ).to_dict()
+            else:
+                found = self.client.v1.subscriptions.cancel(subscription_id).to_dict()
+        return _subscription(found, self._now())
+
+    def retrieve_invoice(self, invoice_id: str) -> facts.InvoicePaid:
+        with _translated("retrieve the invoice"):
+            found = self.client.v1.invoices.retrieve(
+                invoice_id, params={"expand": ["payments"]}
+            ).to_dict()
+        fact = translate.invoice_fact(found, event_created=self._now())
+        if not isinstance(fact, facts.InvoicePaid):
+            reason = fact.reason if isinstance(fact, facts.Ignored) else type(fact).__name__
+            raise errors.StripeUnavailable(
+                f"Stripe answered an invoice billfold cannot read: {reason}"
+            )
+        return fact
+
+    def portal_url(self, customer_id: str, *, return_url: str | None) -> str:
+        params: dict[str, Any] = {"customer": customer_id}
+        if return_url is not None:
+            params["return_url"] = return_url
+        with _translated("open the customer portal"):
+            session = self.client.v1.billing_portal.sessions.create(params=params).to_dict()
+        url = session.get("url")
+        if not isinstance(url, str):
+            raise errors.StripeUnavailable("Stripe opened a portal session without a url.")
+        return url
+
+    @staticmethod
+    def _now() -> int:
+        return int(time.time())
 
     def list_refunds(self, charge_id: str) -> list[facts.RefundInfo]:
         with _translated("list the charge's refunds"):
@@ -122,6 +261,16 @@ class SdkStripeGateway:
                 continue
 
 
+def _subscription(found: Mapping[str, Any], now: int) -> facts.SubscriptionChanged:
+    fact = translate.subscription_fact(found, event_created=now)
+    if not isinstance(fact, facts.SubscriptionChanged):
+        reason = fact.reason if isinstance(fact, facts.Ignored) else type(fact).__name__
+        raise errors.StripeUnavailable(
+            f"Stripe answered a subscription billfold cannot read: {reason}"
+        )
+    return fact
+
+
 def checkout_params(request: CheckoutRequest) -> dict[str, Any]:
     """The Checkout Session to create: payment mode, one line item, billfold's metadata."""
     if request.stripe_price_id is not None:
@@ -135,16 +284,32 @@ def checkout_params(request: CheckoutRequest) -> dict[str, Any]:
                 "product_data": {"name": request.title},
             },
         }
-    params: dict[str, Any] = {
-        "mode": "payment",
-        "line_items": [line_item],
-        "client_reference_id": request.account_id,
-        "metadata": {
+    if request.plan_id is not None:
+        # Every later invoice carries the subscription's metadata (a snapshot taken at
+        # finalization): the account is known even when invoice.paid arrives first.
+        metadata = {
             translate.ACCOUNT_METADATA_KEY: request.account_id,
-            translate.PACKAGE_METADATA_KEY: request.package_id,
-        },
-        "success_url": request.success_url,
-    }
+            translate.PLAN_METADATA_KEY: request.plan_id,
+        }
+        params: dict[str, Any] = {
+            "mode": "subscription",
+            "line_items": [line_item],
+            "client_reference_id": request.account_id,
+            "metadata": metadata,
+            "subscription_data": {"metadata": dict(metadata)},
+            "success_url": request.success_url,
+        }
+    else:
+        params = {
+            "mode": "payment",
+            "line_items": [line_item],
+            "client_reference_id": request.account_id,
+            "metadata": {
+                translate.ACCOUNT_METADATA_KEY: request.account_id,
+                translate.PACKAGE_METADATA_KEY: request.package_id,
+            },
+            "success_url": request.success_url,
+        }
     # No payment_intent_data.metadata: a payment intent carrying billfold's metadata is fulfilled
     # under its own key (pi:...), and this payment must have exactly one, checkout:<session id>.
     if request.cancel_url is not None:

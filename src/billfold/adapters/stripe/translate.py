@@ -40,6 +40,7 @@ _L = TypeVar("_L", bound=str)
 
 ACCOUNT_METADATA_KEY: Final = "billfold_account"
 PACKAGE_METADATA_KEY: Final = "billfold_package"
+PLAN_METADATA_KEY: Final = "billfold_plan"
 
 
 class _Malformed(Exception):
@@ -423,6 +424,15 @@ def _price_of(holder: _Reader) -> str | None:
     return holder.ref("price") or holder.ref("plan")
 
 
+def _lookup_key(holder: _Reader | None, key: str = "price") -> str | None:
+    """The ``lookup_key`` of an expanded price (None when the price is only an id)."""
+    price = holder.data.get(key) if holder is not None else None
+    if not isinstance(price, Mapping):
+        return None
+    value = price.get("lookup_key")
+    return value if isinstance(value, str) and value else None
+
+
 def _subscription_item(
     item: _Reader, start: int | None, end: int | None
 ) -> facts.SubscriptionItemFact:
@@ -432,6 +442,7 @@ def _subscription_item(
         quantity=item.integer("quantity"),
         current_period_start=_first(item.integer("current_period_start"), start),
         current_period_end=_first(item.integer("current_period_end"), end),
+        price_lookup_key=_lookup_key(item),
     )
 
 
@@ -538,6 +549,7 @@ def _invoice_line(line: _Reader, invoice_currency: str) -> facts.InvoiceLineFact
         or line.text("type") == "subscription"
         or subscription_item is not None
         or (proration and subscription is not None),
+        price_lookup_key=_lookup_key(price_details) or _lookup_key(line),
     )
 
 

@@ -6,6 +6,7 @@
     orders.py      orders list / resolve
     ledger.py      grant, balance
     reconcile.py   reconcile
+    subscriptions.py  subscriptions list / show / sync
     _console.py    consoles, one-line errors, settings, the services
 
 ``billfold --help`` imports none of SQLAlchemy, the Stripe SDK or the web framework: each command
@@ -19,7 +20,7 @@ import sys
 import typer
 
 from billfold.domain import errors
-from billfold.entrypoints.cli import db, events, ledger, orders, reconcile, server
+from billfold.entrypoints.cli import db, events, ledger, orders, reconcile, server, subscriptions
 from billfold.entrypoints.cli._console import err_console
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ app.add_typer(db.db_app, name="db")
 app.command()(db.verify)
 app.add_typer(events.events_app, name="events")
 app.add_typer(orders.orders_app, name="orders")
+app.add_typer(subscriptions.subscriptions_app, name="subscriptions")
 app.command()(ledger.grant)
 app.command()(ledger.balance)
 app.command()(reconcile.reconcile)

@@ -10,15 +10,24 @@ an end user may touch, per-credential rate limits, and whose idempotency keys a 
     GET  /v1/accounts/{id}/grants              yes          own account       yes
     GET  /v1/accounts/{id}/transactions        yes          own account       yes
     GET  /v1/accounts/{id}/entitlements        yes          own account       yes
+    POST /v1/accounts/{id}/check               yes          own account       yes
+    GET  /v1/accounts/{id}/subscriptions       yes          own account       yes
+    POST /v1/accounts/{id}/subscription        yes          own account       403
+    DELETE /v1/accounts/{id}/subscription      yes          own account       403
+    POST /v1/accounts/{id}/billing-portal      yes          own account       403
+    POST /v1/accounts/{id}/sync                yes          own account       403
     POST /v1/accounts/{id}/spend               yes          403               403
     POST /v1/accounts/{id}/holds               yes          403               403
     GET  /v1/holds/{id}                        yes          own hold (404)    yes
     POST /v1/holds/{id}/capture, /release      yes          403               403
     POST /v1/accounts/{id}/grants              403          403               yes (reason required)
     /v1/events..., /v1/orders...               403          403               yes
+    GET  /v1/subscriptions, POST .../sync      403          403               yes
 
 The admin token reads accounts (an operator looks before granting) but moves value only through
-manual grants; spending and holding are the application's, with its server key.
+manual grants; spending and holding are the application's, with its server key. Changing a
+subscription goes through Stripe on the customer's behalf: the application's, or the customer's
+own (those calls count against the checkout rate limit, as they reach Stripe).
 """
 
 from __future__ import annotations
@@ -70,6 +79,12 @@ def _buyer(request: Request, principal: PrincipalDep) -> Principal:
     return principal
 
 
+def _subscriber(request: Request, principal: PrincipalDep) -> Principal:
+    require(principal, "server", "user")
+    _limits(request).checkout.hit(principal.credential_id)
+    return principal
+
+
 def _fulfiller(principal: PrincipalDep) -> Principal:
     return require(principal, "server", "user")
 
@@ -85,6 +100,7 @@ def _admin(principal: PrincipalDep) -> Principal:
 ServerDep = Annotated[Principal, Depends(_server)]
 SpenderDep = Annotated[Principal, Depends(_server_spending)]
 BuyerDep = Annotated[Principal, Depends(_buyer)]
+SubscriberDep = Annotated[Principal, Depends(_subscriber)]
 FulfillerDep = Annotated[Principal, Depends(_fulfiller)]
 ReaderDep = Annotated[Principal, Depends(_reader)]
 AdminDep = Annotated[Principal, Depends(_admin)]

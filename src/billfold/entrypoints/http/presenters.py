@@ -6,8 +6,12 @@ from typing import Any
 
 from billfold import schemas as s
 from billfold.domain import catalog as cat
+from billfold.domain import entitlements as ent
+from billfold.domain import errors
 from billfold.domain.orders import OrderRecord
 from billfold.domain.records import EventRecord, GrantRecord, HoldRecord, TransactionRecord
+from billfold.domain.subscriptions import SubscriptionRecord
+from billfold.service.billing import SyncReport
 from billfold.service.checkout import Fulfillment
 from billfold.service.ledger import GrantResult, HoldResult, SpendResult
 from billfold.service.views import AccountView
@@ -42,6 +46,7 @@ def order(o: OrderRecord) -> s.OrderResponse:
         payment_intent_id=o.payment_intent_id,
         account_id=o.account_id,
         package=o.package,
+        plan=o.plan,
         amount=o.amount,
         currency=o.currency,
         customer_email=o.customer_email,
@@ -175,6 +180,76 @@ def fulfillment(done: Fulfillment) -> s.FulfillmentResponse:
         order=order(done.order) if done.order else None,
         account_id=done.account_id,
         balances=done.balances,
+        mode=done.mode,
+        subscription_id=done.subscription_id,
+        plan=done.plan,
+        entitlements=entitlements(done.entitlements) if done.entitlements else None,
+    )
+
+
+def entitlements(e: ent.Entitlements) -> s.EntitlementsResponse:
+    return s.EntitlementsResponse(
+        account_id=e.account_id,
+        plan=e.plan,
+        source=e.source,
+        status=e.status,
+        features=e.features,
+        limits=e.limits,
+        current_period_end=e.current_period_end,
+        grace_until=e.grace_until,
+        subscription_id=e.subscription_id,
+    )
+
+
+def check(c: ent.Check) -> s.CheckResponse:
+    return s.CheckResponse(
+        allowed=c.allowed,
+        reasons=[s.CheckReason(code=r.code, message=r.message) for r in c.reasons],
+        plan=c.plan,
+        balance=c.balance,
+    )
+
+
+def subscription(sub: SubscriptionRecord, catalog: cat.Catalog) -> s.SubscriptionResponse:
+    grace = None
+    if sub.plan is not None and sub.past_due_since is not None:
+        try:
+            grace = ent.grace_until(sub, catalog.plan(sub.plan))
+        except errors.UnknownPlan:
+            grace = None
+    return s.SubscriptionResponse(
+        id=sub.id,
+        account_id=sub.account_id,
+        customer_id=sub.customer_id,
+        plan=sub.plan,
+        status=sub.status,
+        quantity=sub.quantity,
+        current_period_start=sub.current_period_start,
+        current_period_end=sub.current_period_end,
+        cancel_at=sub.cancel_at,
+        cancel_at_period_end=sub.cancel_at_period_end,
+        canceled_at=sub.canceled_at,
+        ended_at=sub.ended_at,
+        trial_end=sub.trial_end,
+        pause_collection=sub.pause_behavior,
+        past_due_since=sub.past_due_since,
+        grace_until=grace,
+        note=sub.note,
+        livemode=sub.livemode,
+        created=sub.created,
+        updated=sub.updated,
+    )
+
+
+def sync(report: SyncReport) -> s.SyncResponse:
+    return s.SyncResponse(
+        accounts=report.accounts,
+        subscriptions=report.subscriptions,
+        changes=[
+            s.SyncChange(account_id=c.account_id, subscription_id=c.subscription_id, what=c.what)
+            for c in report.changes
+        ],
+        failures=report.failures,
     )
 
 
@@ -183,7 +258,7 @@ def catalog(c: cat.Catalog) -> s.CatalogResponse:
     return s.CatalogResponse(
         units=[s.UnitResponse(name=u.name, decimals=u.decimals) for u in c.units],
         packages=[_package(p) for p in c.packages],
-        plans=[_plan(p) for p in c.plans],
+        plans=[_plan(p, c) for p in c.plans],
     )
 
 
@@ -208,12 +283,16 @@ def _package(p: cat.Package) -> s.PackageResponse:
     )
 
 
-def _plan(p: cat.Plan) -> s.PlanResponse:
+def _plan(p: cat.Plan, c: cat.Catalog) -> s.PlanResponse:
     return s.PlanResponse(
         id=p.id,
         title=p.title,
         default=p.default,
+        rank=c.plan_rank(p)[0],
         stripe_price_ids=list(p.stripe_price_ids),
+        price=p.price,
+        currency=p.currency,
+        interval=p.interval,
         features=dict(p.features),
         limits=dict(p.limits),
         allowance=[_grant_spec(g) for g in p.allowance],

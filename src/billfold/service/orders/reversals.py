@@ -386,11 +386,16 @@ class Reversals:
             )
 
     def _policy(self, order: OrderRecord) -> cat.RefundPolicy:
+        """The package's (or, for an invoice, the plan's) refund policy, else the catalog's."""
+        item: cat.Package | cat.Plan
         try:
-            package = self.catalog.package(order.package or "")
-        except errors.UnknownPackage:
+            if order.plan is not None:
+                item = self.catalog.plan(order.plan)
+            else:
+                item = self.catalog.package(order.package or "")
+        except (errors.UnknownPackage, errors.UnknownPlan):
             return self.catalog.refund_policy
-        return self.catalog.refund_policy_for(package)
+        return self.catalog.refund_policy_for(item)
 
 
 def _due(row: rv.ReversalRecord) -> str | None:

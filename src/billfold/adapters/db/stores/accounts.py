@@ -71,6 +71,13 @@ class SqlAccountStore:
             self.sql.link_customer, {"w_id": account_id, "w_customer": customer_id, "updated": now}
         )
 
+    def with_customers(self, *, limit: int, starting_after: str | None) -> list[AccountRecord]:
+        c = t.accounts.c
+        stmt = sa.select(t.accounts).where(c.stripe_customer_id.is_not(None))
+        if starting_after:
+            stmt = stmt.where(c.id > starting_after)
+        return [_account(r) for r in self.conn.execute(stmt.order_by(c.id).limit(limit))]
+
     def fill_email(self, account_id: str, email: str, *, now: int) -> None:
         """Record an e-mail on an account that has none."""
         self.conn.execute(self.sql.fill_email, {"w_id": account_id, "email": email, "updated": now})

@@ -2,7 +2,8 @@
 
     catalog.py    GET /v1/catalog
     checkout.py   POST /v1/checkout/sessions, .../{id}/fulfill
-    accounts.py   /v1/accounts/{id}: details, grants, transactions, entitlements, manual grants
+    accounts.py   /v1/accounts/{id}: details, grants, transactions, manual grants
+    subscriptions.py  entitlements, checks, subscriptions, plan changes, portal, sync
     spending.py   spends and holds
     events.py     the event inbox (admin)
     orders.py     orders, and resolving those needing attention (admin)
@@ -24,6 +25,7 @@ from billfold.entrypoints.http.routes import (
     health,
     orders,
     spending,
+    subscriptions,
 )
 
 ROUTERS = (
@@ -31,6 +33,7 @@ ROUTERS = (
     catalog.router,
     checkout.router,
     accounts.router,
+    subscriptions.router,
     spending.router,
     events.router,
     orders.router,

@@ -1,4 +1,4 @@
-"""Accounts: details and balances, grants, transactions, entitlements, and manual grants."""
+"""Accounts: details and balances, grants, transactions, and manual grants."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from billfold.entrypoints.http.deps import IdempotencyKey, Limit, ServicesDep, S
 from billfold.entrypoints.http.openapi import errors_of
 from billfold.schemas import (
     AccountResponse,
-    EntitlementsResponse,
     GrantCreatedResponse,
     GrantResponse,
     ListResponse,
@@ -126,27 +125,6 @@ def list_transactions(
     )
     return ListResponse(
         data=[presenters.transaction(x, account_id) for x in page.data], has_more=page.has_more
-    )
-
-
-@router.get(
-    "/accounts/{account_id}/entitlements",
-    response_model=EntitlementsResponse,
-    responses=errors_of(401, 403),
-)
-def get_entitlements(
-    account_id: AccountId, services: ServicesDep, principal: ReaderDep
-) -> EntitlementsResponse:
-    """What the account may do now. Subscriptions are not tracked yet: every account, known or
-    not, is on the catalog's default plan (``source: "default"``)."""
-    own_account(principal, account_id)
-    found = services.accounts.entitlements(account_id)
-    return EntitlementsResponse(
-        account_id=found.account_id,
-        plan=found.plan,
-        source=found.source,
-        features=found.features,
-        limits=found.limits,
     )
 
 

@@ -1,4 +1,5 @@
-"""Stripe Checkout: create a session for a package, and fulfil it from the success page."""
+"""Stripe Checkout: create a session for a package or a plan, and fulfil it from the success
+page."""
 
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ async def create_checkout_session(
     principal: BuyerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> CheckoutSessionResponse:
-    """Create a Stripe Checkout Session that buys ``package`` for ``account_id``; send the customer
-    to ``url``. Without ``success_url``, Stripe returns them to ``/success`` on this server.
+    """Create a Stripe Checkout Session that buys ``package`` for ``account_id``, or (with ``plan``
+    in its place) subscribes it to a plan; send the customer to ``url``. Without ``success_url``, Stripe returns them to ``/success`` on this server.
 
     With an ``Idempotency-Key``, a retried request answers the same session (Stripe keeps the key
     for 24 hours); the key with another body answers 409."""
@@ -48,6 +49,7 @@ async def create_checkout_session(
     command = CreateCheckoutSession(
         account_id=body.account_id,
         package=body.package,
+        plan=body.plan,
         amount=body.amount,
         success_url=body.success_url or f"{str(request.base_url).rstrip('/')}/success",
         cancel_url=body.cancel_url,
@@ -57,7 +59,12 @@ async def create_checkout_session(
     session = await run_in_threadpool(services.checkout.create, command)
     mark_idempotent(response, idempotency_key, replayed=False)
     return CheckoutSessionResponse(
-        id=session.id, url=session.url, account_id=session.account_id, package=session.package
+        id=session.id,
+        url=session.url,
+        account_id=session.account_id,
+        mode="subscription" if session.plan else "payment",
+        package=session.package,
+        plan=session.plan,
     )
 
 
