@@ -762,3 +762,29 @@ def test_an_end_user_manages_only_their_own_subscription(app: App) -> None:
         "/v1/accounts/user_self/subscription", json={"plan": "pro"}, headers=ADMIN_AUTH
     )
     assert admin_change.status_code == 403
+
+
+def test_an_invoice_whose_lines_were_cut_short_is_read_whole_from_stripe(app: App) -> None:
+    story = Story("user_lines")
+    send(app, story.state("created", T0 + 10))
+    invoice_id = "in_userlines0"
+    lines = [
+        se.invoice_line(
+            invoice_id=invoice_id,
+            subscription=story.sub,
+            price_id=price,
+            amount=1900,
+            period_start=start(0),
+            period_end=start(1),
+            line_id=f"il_lines{n}",
+            subscription_item=f"si_lines{n}",
+        )
+        for n, price in enumerate(["price_pro", "price_elite"])
+    ]
+    whole = story.invoice("0", lines=lines, amount=3800)
+    app[2].remember(whole)  # what Stripe has: both lines
+    cut = {**whole, "lines": {**whole["lines"], "data": lines[:1], "has_more": True}}
+    assert deliver(app[0], story._invoice_event("invoice.paid", cut, T0 + 11)).status_code == 200
+    drain(app[1])
+    assert "retrieve_invoice in_userlines0" in app[2].calls
+    assert credits(app, "user_lines") == (6000, 0)

@@ -194,6 +194,14 @@ class NeedsSubscription:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NeedsInvoice:
+    """The invoice must be read from Stripe with all its lines: the event's copy lists only the
+    first few (``has_more``), and every line may grant."""
+
+    invoice_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NeedsInvoicePayments:
     """A paid invoice's payment intents must be listed from Stripe (basil webhooks leave them out),
     so that a later refund finds its invoice."""

@@ -7,19 +7,21 @@ A handler answers :class:`Applied` (the event's status and a note for the inbox)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, TypeAlias, assert_never
 
 from billfold.domain import facts as f
 from billfold.domain.orders import LineItem, NeedsLineItems, OrderRecord, OrderStatus, Payment
 from billfold.domain.reversals import NeedsRefunds, ReversalEvent
-from billfold.domain.subscriptions import NeedsInvoicePayments, NeedsSubscription
+from billfold.domain.subscriptions import NeedsInvoice, NeedsInvoicePayments, NeedsSubscription
 from billfold.service.orders.fulfilment import Fulfilment
 from billfold.service.orders.reversals import Reversals
 from billfold.service.ports import UnitOfWork
 from billfold.service.subscriptions import SubscriptionBook
 
-Needs: TypeAlias = NeedsLineItems | NeedsRefunds | NeedsSubscription | NeedsInvoicePayments
+Needs: TypeAlias = (
+    NeedsLineItems | NeedsRefunds | NeedsSubscription | NeedsInvoicePayments | NeedsInvoice
+)
 """What a fact may need from Stripe before it can be applied (asked outside any transaction)."""
 
 
@@ -31,6 +33,8 @@ class Fetched:
     refunds: tuple[f.RefundInfo, ...] | None = None
     subscription: f.SubscriptionFact | None = None
     invoice_payment_intents: tuple[str, ...] | None = None
+    invoice: f.InvoicePaid | None = None
+    """The invoice re-read with all its lines (the event's copy was truncated)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,6 +175,15 @@ class EventHandlers:
                     )
                 return _noted(book.apply_state(uow, fact, now))
             case f.InvoicePaid():
+                if not fact.lines_complete:
+                    if fetched.invoice is None:
+                        return NeedsInvoice(invoice_id=fact.invoice_id)
+                    # Stripe's full copy, said as of this event.
+                    fact = replace(
+                        fetched.invoice,
+                        event_type=fact.event_type,
+                        event_created=fact.event_created,
+                    )
                 if fetched.subscription is not None:
                     self.subscriptions.apply_state(
                         uow, fetched.subscription, now, authoritative=True

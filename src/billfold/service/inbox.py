@@ -23,7 +23,7 @@ from billfold.domain import facts as f
 from billfold.domain.orders import NeedsLineItems
 from billfold.domain.records import DONE_EVENT_STATUSES, EventRecord, InboundEvent
 from billfold.domain.reversals import NeedsRefunds
-from billfold.domain.subscriptions import NeedsInvoicePayments, NeedsSubscription
+from billfold.domain.subscriptions import NeedsInvoice, NeedsInvoicePayments, NeedsSubscription
 from billfold.service.handlers import Applied, EventHandlers, Fetched, Needs
 from billfold.service.ports import (
     Clock,
@@ -183,6 +183,11 @@ class Inbox:
                     fetched,
                     subscription=self._subscriptions().retrieve_subscription(needs.subscription_id),
                 )
+            case NeedsInvoice():
+                if fetched.invoice is not None:  # pragma: no cover - read once per event
+                    raise errors.InvariantViolation("the invoice was asked for twice")
+                invoice = self._subscriptions().retrieve_invoice(needs.invoice_id)
+                return replace(fetched, invoice=invoice)
             case NeedsInvoicePayments():
                 if fetched.invoice_payment_intents is not None:  # pragma: no cover
                     raise errors.InvariantViolation("the invoice's payments were asked for twice")

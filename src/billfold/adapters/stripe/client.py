@@ -96,6 +96,7 @@ class SdkStripeGateway:
             found = [i.to_dict() for i in page.data]
         out = []
         for invoice in found:
+            invoice = self._with_all_lines(invoice)
             fact = translate.invoice_fact(invoice, event_created=self._now())
             if isinstance(fact, facts.InvoicePaid) and fact.paid:
                 out.append(fact)
@@ -180,6 +181,7 @@ class SdkStripeGateway:
             found = self.client.v1.invoices.retrieve(
                 invoice_id, params={"expand": ["payments"]}
             ).to_dict()
+        found = self._with_all_lines(found)
         fact = translate.invoice_fact(found, event_created=self._now())
         if not isinstance(fact, facts.InvoicePaid):
             reason = fact.reason if isinstance(fact, facts.Ignored) else type(fact).__name__
@@ -187,6 +189,18 @@ class SdkStripeGateway:
                 f"Stripe answered an invoice billfold cannot read: {reason}"
             )
         return fact
+
+    def _with_all_lines(self, invoice: dict[str, Any]) -> dict[str, Any]:
+        """The invoice with every line: Stripe embeds the first few and says ``has_more``."""
+        lines = invoice.get("lines")
+        if not isinstance(lines, Mapping) or not lines.get("has_more"):
+            return invoice
+        with _translated("list the invoice's lines"):
+            page = self.client.v1.invoices.line_items.list(
+                str(invoice["id"]), params={"limit": 100}
+            )
+            every = [line.to_dict() for line in page.auto_paging_iter()]
+        return {**invoice, "lines": {**lines, "data": every, "has_more": False}}
 
     def portal_url(self, customer_id: str, *, return_url: str | None) -> str:
         params: dict[str, Any] = {"customer": customer_id}
