@@ -1,12 +1,12 @@
-"""What only real processes show: two servers on one database, a SIGKILL between the inbox commit
-and processing, and the database going away mid-traffic."""
+"""What only real processes show: two servers on one database, a SIGKILL while a webhook is
+handled (before its one commit, and after it but before the answer), and the database going away
+mid-traffic."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -62,31 +62,36 @@ from billfold.entrypoints.http.app import create_app
 from billfold.settings import load_settings
 
 app = create_app(load_settings(), run_worker=False)
-events = app.state.services.inbox
+inbox = app.state.services.inbox
 
 def crash(*args, **kwargs):
-    os.kill(os.getpid(), signal.SIGKILL)  # after the inbox commit, before processing
+    os.kill(os.getpid(), signal.SIGKILL)
 
-events.process = crash
+if sys.argv[2] == "before_commit":
+    # Mid-processing: the event and its effects are one transaction, never committed.
+    inbox.handlers.apply = crash
+else:
+    # After the commit, before the answer: Stripe sees no 2xx and sends the event again.
+    receive = inbox.receive_webhook
+    def receive_then_crash(*args, **kwargs):
+        receive(*args, **kwargs)
+        crash()
+    inbox.receive_webhook = receive_then_crash
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
 
 
 @pytest.mark.slow
-def test_given_a_process_killed_after_the_inbox_commit_then_the_worker_completes_it(
-    db_url: str, engine: Any
+@pytest.mark.parametrize("moment", ["before_commit", "after_commit"])
+def test_given_a_process_killed_while_handling_a_webhook_then_the_retry_grants_once(
+    db_url: str, engine: Any, moment: str
 ) -> None:
-    env = servers.billfold_env(
-        db_url,
-        BILLFOLD_STRIPE_WEBHOOK_SECRETS=SECRET,
-        BILLFOLD_WORKER_LEASE_SECONDS="2",
-        BILLFOLD_WORKER_POLL_SECONDS="0.2",
-    )
+    env = servers.billfold_env(db_url, BILLFOLD_STRIPE_WEBHOOK_SECRETS=SECRET)
     port = servers.free_port()
     event = paid_session()
     body, headers = se.signed(event, SECRET)
     proc = subprocess.Popen(
-        [sys.executable, "-c", CRASHING_SERVER, str(port)],
+        [sys.executable, "-c", CRASHING_SERVER, str(port), moment],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -110,18 +115,23 @@ def test_given_a_process_killed_after_the_inbox_commit_then_the_worker_completes
     try:
         with services.infra.uow() as uow:
             record = uow.inbox.get(event["id"])
-        assert record is not None
-        assert record.status == "received"
-        assert record.lease_owner is not None  # leased to the process that died
-        assert balances(services, "user_1") == {}
-        worker = [sys.executable, "-m", "billfold", "worker"]
-        with servers.process(worker, env):
-            deadline = time.monotonic() + 30
-            while event_status(services, event["id"]) != "processed":
-                assert time.monotonic() < deadline, "the worker never completed the event"
-                time.sleep(0.2)
+        if moment == "before_commit":
+            assert record is None  # nothing was answered, nothing was stored
+            assert balances(services, "user_1") == {}
+        else:
+            assert record is not None
+            assert record.status == "processed"
+            assert balances(services, "user_1") == {"credits": 500}
+        # Stripe retries the delivery it got no 2xx for.
+        with servers.serve(env) as base:
+            answer = httpx.post(
+                f"{base}/webhooks/stripe", content=body, headers=headers, timeout=10
+            )
+        assert answer.status_code == 200
+        assert answer.json()["duplicate"] is (moment == "after_commit")
         assert balances(services, "user_1") == {"credits": 500}
         assert count(services, "grants") == 1
+        assert event_status(services, event["id"]) == "processed"
     finally:
         services.close()
 

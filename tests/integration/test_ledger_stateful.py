@@ -43,6 +43,7 @@ from billfold.adapters.db.uow import SqlUnitOfWork
 from billfold.adapters.db.verify import verify
 from billfold.domain import errors
 from billfold.service import ledger as L
+from billfold.service.ledger import batch as B
 from tests.conftest import FakeClock, truncate_all
 
 ACCOUNTS = ("alice", "bob")
@@ -371,6 +372,140 @@ class LedgerMachine(RuleBasedStateMachine):
         taken = sum(take for _, take in takes)
         assert (result.taken, result.debt, result.unrecovered) == (taken, debt, left - debt)
         assert result.balance == m.available(account)
+
+    # --- a batch of concurrent requests (the write combiner's path) ---
+
+    @rule(
+        ops=st.lists(
+            st.tuples(
+                st.sampled_from(["spend", "hold", "capture", "release", "again", "conflict"]),
+                accounts,
+                st.integers(1, 80),
+                picks,
+                st.integers(1, 120),
+            ),
+            min_size=2,
+            max_size=8,
+        )
+    )
+    def batch(self, ops: list[tuple[str, str, int, int, int]]) -> None:
+        """Requests that arrive together are decided in one transaction, in order, exactly as if
+        made one after another: the same key twice, two spends racing for the last units, a hold
+        captured and released together, a key reused for another request."""
+        commands: list[B.BatchCommand] = []
+        earlier = [c for _, c, _ in self.done if isinstance(c, L.Spend | L.Hold | L.Capture)]
+        for kind, account, amount, pick, ttl in ops:
+            if kind == "spend":
+                commands.append(
+                    L.Spend(key=self.key("spend"), account_id=account, unit=UNIT, amount=amount)
+                )
+            elif kind == "hold":
+                commands.append(
+                    L.Hold(
+                        key=self.key("hold"),
+                        account_id=account,
+                        unit=UNIT,
+                        amount=amount,
+                        ttl_seconds=ttl,
+                    )
+                )
+            elif kind in ("capture", "release") and self.model.holds:
+                hold = self.pick_hold(pick)
+                commands.append(
+                    L.Capture(key=self.key("capture"), hold_id=hold.id, amount=None)
+                    if kind == "capture"
+                    else L.Release(key=self.key("release"), hold_id=hold.id)
+                )
+            elif kind == "again" and (commands or earlier):
+                pool = commands or earlier
+                commands.append(pool[pick % len(pool)])
+            elif kind == "conflict" and (commands or earlier):
+                pool = commands or earlier
+                commands.append(
+                    L.Spend(key=pool[pick % len(pool)].key, account_id=account, unit=UNIT, amount=7)
+                )
+        if not commands:
+            return
+        outcomes = B.run_batch(
+            lambda: SqlUnitOfWork(self.engine), commands, self.clock(), units=frozenset({UNIT})
+        )
+        self.wrote = self.moved = True
+        succeeded = {c.key: (c, r) for _, c, r in self.done}
+        for command, outcome in zip(commands, outcomes, strict=True):
+            result = self.expect(command, outcome, succeeded)
+            if result is not None:
+                succeeded[command.key] = (command, result)
+
+    def expect(
+        self,
+        command: B.BatchCommand,
+        outcome: B.Outcome,
+        succeeded: dict[str, tuple[Any, Any]],
+    ) -> Any:
+        """Check one batched outcome against the model as it stands, then apply it. The result,
+        when it is a new success."""
+        m = self.model
+        if command.key in succeeded:
+            first_command, first_result = succeeded[command.key]
+            if first_command == command:
+                assert outcome == first_result, "a repeated key did not replay the first answer"
+                assert not isinstance(outcome, errors.BillfoldError)
+                assert outcome.replayed
+            else:
+                assert isinstance(outcome, errors.IdempotencyConflict), outcome
+            return None
+        if isinstance(command, L.Spend | L.Hold):
+            plan = m.draw(command.account_id, command.amount)
+            if plan is None:
+                assert isinstance(outcome, errors.InsufficientBalance), outcome
+                assert outcome.available == max(m.available(command.account_id), 0)
+                return None
+            assert not isinstance(outcome, errors.BillfoldError), outcome
+            if isinstance(command, L.Spend):
+                assert isinstance(outcome, L.SpendResult)
+                assert outcome.draws == plan
+                for gid, take in plan:
+                    m.grants[gid].remaining -= take
+            else:
+                assert isinstance(outcome, L.HoldResult)
+                m.holds[outcome.hold_id] = ModelHold(
+                    id=outcome.hold_id,
+                    account=command.account_id,
+                    amount=command.amount,
+                    expires_at=m.now + command.ttl_seconds,
+                    allocations=plan,
+                )
+            assert outcome.balance == m.available(command.account_id)
+            self.done.append((self._operation(command), command, outcome))
+            return outcome
+        hold = m.holds[command.hold_id]
+        if not m.is_active(hold):
+            assert isinstance(outcome, errors.HoldNotActive), outcome
+            return None
+        assert isinstance(outcome, L.HoldResult), outcome
+        if isinstance(command, L.Capture):
+            left = hold.amount
+            for gid, reserved in hold.allocations:
+                take = min(reserved, left)
+                m.grants[gid].remaining -= take
+                left -= take
+            hold.status = "captured"
+            assert (outcome.status, outcome.captured) == ("captured", hold.amount)
+        else:
+            hold.status = "released"
+            assert (outcome.status, outcome.captured) == ("released", 0)
+        assert outcome.balance == m.available(hold.account)
+        self.done.append((self._operation(command), command, outcome))
+        return outcome
+
+    def _operation(self, command: B.BatchCommand) -> Callable[[Any], Any]:
+        if isinstance(command, L.Spend):
+            return self.ledger.spend
+        if isinstance(command, L.Hold):
+            return self.ledger.hold
+        if isinstance(command, L.Capture):
+            return self.ledger.capture
+        return self.ledger.release
 
     # --- time ---
 

@@ -30,7 +30,8 @@ Foreign errors (SQLAlchemy, stripe, httpx) are translated at the boundary with `
     │   └── InsufficientBalance                                                402
     ├── StorageError                 the database
     │   ├── StorageUnavailable       cannot be reached; try again              503
-    │   └── ConstraintViolation      refused a write (``constraint`` names it)  500
+    │   ├── ConstraintViolation      refused a write (``constraint`` names it)  500
+    │   └── KeyTaken                 a batch lost a race for a key (retried inside billfold)
     ├── StripeError                  Stripe
     │   └── StripeUnavailable        unreachable, refused, or not configured   502
     ├── InvariantViolation           the ledger rules are broken (a bug, or a damaged database) 500
@@ -269,6 +270,13 @@ class ConstraintViolation(StorageError):
     def __init__(self, message: str | None = None, *, constraint: str) -> None:
         super().__init__(message, constraint=constraint)
         self.constraint = constraint
+
+
+class KeyTaken(StorageError):
+    """Another transaction took an idempotency key of this batch while it was deciding: the batch
+    is rolled back and its requests are made again (each then finds the key taken)."""
+
+    code = "key_taken"
 
 
 # --- Stripe --------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """The event inbox: receive, process, retry.
 
-``receive_webhook`` verifies a delivery over its raw bytes, commits the event to the inbox (the insert
-on Stripe's event id is the gate) and only then processes it, in its own transaction in which the
-ledger writes and the event's status commit together. Inside the webhook request it never calls
-Stripe: an event that needs Stripe (a session without billfold metadata, whose line items must be
+``receive_webhook`` verifies a delivery over its raw bytes, then inserts the event into the inbox
+(the insert on Stripe's event id is the gate) and processes it in the same transaction: the ledger
+writes and the event's status commit together, and the answer follows that one commit. Inside the
+webhook request it never calls Stripe: an event that needs Stripe (a session without billfold metadata, whose line items must be
 read) is handed to the worker, which asks Stripe between transactions and applies the fact again. A
 failure is recorded on the event, retried with exponential backoff, and marked ``dead`` after the
 last attempt.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import random
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal, assert_never
@@ -116,19 +115,69 @@ class Inbox:
     # --- receiving -----------------------------------------------------------------------------
 
     def receive_webhook(self, raw: bytes, signature: str | None) -> WebhookReceipt:
-        """Verify, store, then process a delivery. Raises InvalidSignature or InvalidEvent
-        (nothing stored) and StorageUnavailable (nothing stored: Stripe retries)."""
+        """Verify a delivery, then store and process it in one transaction. Raises
+        InvalidSignature or InvalidEvent (nothing stored) and StorageUnavailable (nothing stored:
+        Stripe retries).
+
+        The insert of the event is the gate (a concurrent duplicate waits for it, then finds it);
+        the event's effects and its ``processed`` status commit together, and the answer is sent
+        after that one commit. When processing fails, or needs Stripe (which is never called
+        inside a request), that transaction is rolled back and the event is committed alone, as
+        ``failed`` (retried with backoff) or ``received`` (for the worker): two commits, only on
+        those paths."""
         verified = self.events.verify(raw, signature)
-        owner = f"inline:{uuid.uuid4().hex}"
-        received = self.receive(verified.event, lease_owner=owner)
-        if not received.stored:
-            return WebhookReceipt(event_id=received.event_id, duplicate=True, status="duplicate")
+        event, fact = verified.event, verified.fact
+        now = self._clock()
+        failure: Exception | None = None
         try:
-            outcome = self.process(received.event_id, call_stripe=False, fact=verified.fact)
+            with self._uow() as uow:
+                if not uow.inbox.insert(event, now=now, lease=None):
+                    return WebhookReceipt(event_id=event.id, duplicate=True, status="duplicate")
+                mismatch = self._mode_mismatch(fact)
+                if mismatch is not None:
+                    uow.inbox.fail(
+                        event.id, error=mismatch, now=now, next_attempt_at=None, dead=True
+                    )
+                    uow.commit()
+                    log.warning("event %s refused: %s", event.id, mismatch)
+                    return WebhookReceipt(event_id=event.id, duplicate=False, status="dead")
+                applied = self.handlers.apply(uow, fact, event.id, now, Fetched())
+                if isinstance(applied, Applied):
+                    self._finish(uow, event.id, applied, now)
+                    uow.commit()
+                    return WebhookReceipt(event_id=event.id, duplicate=False, status=applied.status)
+                # Needs Stripe: leaving without commit rolls back; the worker asks Stripe.
         except errors.StorageUnavailable:
-            # Committed to the inbox: the worker finishes it when the lease ends.
-            return WebhookReceipt(event_id=received.event_id, duplicate=False, status="received")
-        return WebhookReceipt(event_id=received.event_id, duplicate=False, status=outcome.status)
+            raise
+        except Exception as exc:
+            failure = exc
+        return self._store_alone(event, now, failure)
+
+    def _store_alone(
+        self, event: InboundEvent, now: int, failure: Exception | None
+    ) -> WebhookReceipt:
+        """Commit the event without its effects: failed (to retry), or received (for the
+        worker, because it needs Stripe)."""
+        with self._uow() as uow:
+            if not uow.inbox.insert(event, now=now, lease=None):
+                return WebhookReceipt(event_id=event.id, duplicate=True, status="duplicate")
+            if failure is None:
+                uow.inbox.release(event.id, now=now, note="waiting for the worker: needs Stripe")
+                status: OutcomeStatus = "received"
+            else:
+                message = f"{type(failure).__name__}: {failure}"[:MAX_ERROR]
+                log.warning("event %s failed: %s", event.id, message)
+                dead = self.max_attempts <= 1
+                uow.inbox.fail(
+                    event.id,
+                    error=message,
+                    now=now,
+                    next_attempt_at=None if dead else now + self.backoff(1),
+                    dead=dead,
+                )
+                status = "dead" if dead else "failed"
+            uow.commit()
+        return WebhookReceipt(event_id=event.id, duplicate=False, status=status)
 
     def receive(self, event: InboundEvent, *, lease_owner: str | None) -> Received:
         """Commit the event verbatim; lease it to ``lease_owner`` for processing right away."""

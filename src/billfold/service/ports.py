@@ -83,6 +83,66 @@ class NewOrder:
     last_event_id: str | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchRead:
+    """What a batch of ledger writes reads before deciding: its keys, the holds it closes, and
+    the balances (account, unit) its spends and holds touch."""
+
+    keys: tuple[str, ...]
+    hold_ids: tuple[str, ...]
+    positions: tuple[tuple[str, str], ...]
+    now: int
+
+
+@dataclass(slots=True, kw_only=True)
+class BatchSnapshot:
+    """Everything a batch decides on, read under the locks of its balances.
+
+    ``balances``: the locked rows (a position without one has none); ``grants``: per position, the
+    grants with something remaining; ``holds``: the holds asked for and every active hold of the
+    positions that has lapsed; ``allocations``: those holds' allocations; ``transactions``: the
+    ledger transactions that already hold one of the keys."""
+
+    transactions: dict[str, StoredTransaction]
+    balances: dict[tuple[str, str], BalanceRow]
+    grants: dict[tuple[str, str], list[GrantState]]
+    holds: dict[str, HoldRecord]
+    allocations: dict[str, list[tuple[str, int]]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewTransaction:
+    """A finished ledger transaction: its key row, its lines and its result, written at once."""
+
+    id: str
+    key: str
+    request_hash: str
+    kind: str
+    account_id: str | None
+    unit: str | None
+    amount: int | None
+    reason: str | None
+    created: int
+    lines: tuple[Line, ...]
+    result: Mapping[str, Any]
+
+
+@dataclass(slots=True, kw_only=True)
+class BatchWrites:
+    """What a batch writes, as final states: set-based statements apply it in one transaction."""
+
+    transactions: list[NewTransaction]
+    grants: dict[str, tuple[int, int]]
+    """grant id -> (remaining, held)."""
+    balances: list[BalanceRow]
+    holds: list[tuple[HoldRecord, str]]
+    """(hold, the transaction that made it)."""
+    allocations: list[tuple[str, list[tuple[str, int]]]]
+    """(hold id, [(grant id, amount)])."""
+    closed_holds: list[tuple[str, HoldStatus, int, str]]
+    """(hold id, status, captured, the transaction that closed it)."""
+
+
 class LedgerStore(Protocol):
     """Ledger rows inside one database transaction (the unit of work owns it)."""
 
@@ -169,6 +229,20 @@ class LedgerStore(Protocol):
     def list_transactions(
         self, account_id: str, *, limit: int, starting_after: str | None
     ) -> list[TransactionRecord]: ...
+
+    # --- batches (the write combiner) ---
+
+    def load_batch(self, read: BatchRead) -> BatchSnapshot:
+        """Lock the balances of ``read`` (and of the holds it names) in (account, unit) order,
+        then read what the batch decides on."""
+        ...
+
+    def flush_batch(self, writes: BatchWrites, *, commit: bool = False) -> None:
+        """Write a batch's outcome. Raises ``errors.KeyTaken`` (or ``ConstraintViolation``) when
+        another transaction took one of its keys meanwhile: nothing of the batch is then written.
+        ``commit``: the caller commits right after, and the store may send the commit with the
+        writes (one round trip); the unit of work's commit is still called."""
+        ...
 
 
 class InboxStore(Protocol):

@@ -17,10 +17,18 @@ from billfold.adapters.memory._tables import (
     Work,
     refuse,
 )
+from billfold.domain import errors
 from billfold.domain.ledger import GrantState, HoldStatus, Line
 from billfold.domain.records import GrantRecord, HoldRecord, TransactionRecord
 from billfold.domain.reversals import Lot
-from billfold.service.ports import BalanceRow, NewGrant, StoredTransaction
+from billfold.service.ports import (
+    BalanceRow,
+    BatchRead,
+    BatchSnapshot,
+    BatchWrites,
+    NewGrant,
+    StoredTransaction,
+)
 
 
 def json_copy(value: Mapping[str, Any]) -> str:
@@ -372,6 +380,53 @@ class MemoryLedgerStore:
                 )
             )
         return out
+
+    # --- batches ---
+
+    def load_batch(self, read: BatchRead) -> BatchSnapshot:
+        holds = {h: found for h in read.hold_ids if (found := self.get_hold(h)) is not None}
+        positions = sorted({*read.positions, *((h.account_id, h.unit) for h in holds.values())})
+        balances = {pos: row for pos in positions if (row := self.lock_balance(*pos)) is not None}
+        for account_id, unit in positions:
+            for lapsed in self.lapsed_holds(account_id, read.now, 10_000):
+                if lapsed.unit == unit:
+                    holds[lapsed.id] = lapsed
+        transactions = {
+            key: txn for key in read.keys if (txn := self.transaction_by_key(key)) is not None
+        }
+        return BatchSnapshot(
+            transactions=transactions,
+            balances=balances,
+            grants={pos: self.grant_states(*pos) for pos in positions},
+            holds=holds,
+            allocations={h: self.hold_allocations(h) for h in holds},
+        )
+
+    def flush_batch(self, writes: BatchWrites, *, commit: bool = False) -> None:
+        for txn in writes.transactions:
+            if not self.claim_key(
+                txn_id=txn.id,
+                key=txn.key,
+                request_hash=txn.request_hash,
+                kind=txn.kind,
+                account_id=txn.account_id,
+                unit=txn.unit,
+                amount=txn.amount,
+                reason=txn.reason,
+                created=txn.created,
+            ):
+                raise errors.KeyTaken(f"the idempotency key {txn.key!r} was taken meanwhile")
+        for hold, txn_id in writes.holds:
+            self.insert_hold(hold, txn_id)
+        for txn in writes.transactions:
+            self.finish_transaction(txn.id, txn.lines, txn.result)
+        for hold_id, allocations in writes.allocations:
+            self.insert_allocations(hold_id, allocations)
+        self.update_grants([(g, r, h) for g, (r, h) in writes.grants.items()])
+        for row in writes.balances:
+            self.set_balance(row)
+        for hold_id, status, captured, txn_id in writes.closed_holds:
+            self.close_hold(hold_id, status=status, captured=captured, transaction_id=txn_id)
 
     # --- holds ---
 

@@ -4,18 +4,23 @@
     idempotency.py   the envelope around every write: claim the key, or replay the first result
     movement.py      each operation inside a caller's transaction (fulfilment and reversals use it)
     expiry.py        what time does: expired grants, lapsed holds, the sweep, balances as of now
+    batch.py         a batch of spends, holds, captures and releases decided in one transaction
+    combiner.py      concurrent requests sharing those batches
 
-:class:`Ledger` runs one operation per unit of work, for callers that move value on its own (the
-API's spend and hold routes, the library, manual grants).
+:class:`Ledger` is the door for callers that move value on its own (the API's spend and hold
+routes, the library, manual grants). Spends, holds, captures and releases go through the write
+combiner (``batch_max`` > 0): concurrent ones share a transaction. Everything else runs one
+operation per unit of work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from billfold.domain import ledger as rules
-from billfold.service.ledger import expiry, movement
+from billfold.service.ledger import batch, expiry, movement
+from billfold.service.ledger.combiner import CombinerStats, WriteCombiner
 from billfold.service.ledger.commands import (
     MAX_HOLD_TTL,
     Capture,
@@ -39,6 +44,7 @@ __all__ = [
     "Capture",
     "Clawback",
     "ClawbackResult",
+    "CombinerStats",
     "Grant",
     "GrantResult",
     "Hold",
@@ -58,26 +64,69 @@ class Ledger:
     """The ledger's operations over a unit-of-work factory and a clock."""
 
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, clock: Clock, *, units: frozenset[str] | None = None
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        *,
+        units: frozenset[str] | None = None,
+        batch_max: int = 256,
+        writers: int = 2,
     ) -> None:
         self._uow = uow_factory
         self._clock = clock
         self.units = units
+        self.combiner = (
+            WriteCombiner(
+                self._write_batch, self._write_single, max_batch=batch_max, writers=writers
+            )
+            if batch_max > 0
+            else None
+        )
 
     def grant(self, cmd: Grant) -> GrantResult:
         return self._write(movement.grant, cmd)
 
     def spend(self, cmd: Spend) -> SpendResult:
-        return self._write(movement.spend, cmd)
+        result = self._combined(cmd)
+        assert isinstance(result, SpendResult)
+        return result
 
     def hold(self, cmd: Hold) -> HoldResult:
-        return self._write(movement.hold, cmd)
+        result = self._combined(cmd)
+        assert isinstance(result, HoldResult)
+        return result
 
     def capture(self, cmd: Capture) -> HoldResult:
-        return self._write(movement.capture, cmd)
+        result = self._combined(cmd)
+        assert isinstance(result, HoldResult)
+        return result
 
     def release(self, cmd: Release) -> HoldResult:
-        return self._write(movement.release, cmd)
+        result = self._combined(cmd)
+        assert isinstance(result, HoldResult)
+        return result
+
+    def combiner_stats(self) -> CombinerStats | None:
+        return self.combiner.stats() if self.combiner else None
+
+    def _combined(self, cmd: batch.BatchCommand) -> batch.BatchResult:
+        if self.combiner is None:
+            return self._write_single(cmd)
+        return self.combiner.submit(cmd)
+
+    def _write_single(self, cmd: batch.BatchCommand) -> batch.BatchResult:
+        match cmd:
+            case Spend():
+                return self._write(movement.spend, cmd)
+            case Hold():
+                return self._write(movement.hold, cmd)
+            case Capture():
+                return self._write(movement.capture, cmd)
+            case Release():
+                return self._write(movement.release, cmd)
+
+    def _write_batch(self, commands: Sequence[batch.BatchCommand]) -> list[batch.Outcome]:
+        return batch.run_batch(self._uow, commands, self._clock(), units=self.units)
 
     def clawback(self, cmd: Clawback) -> ClawbackResult:
         return self._write(movement.clawback, cmd)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from typing import Any, TypeVar
 
 from billfold.domain import errors
@@ -22,9 +22,29 @@ from billfold.service.ports import LedgerStore
 R = TypeVar("R", bound=LedgerResult)
 
 
+_FLAT: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    """``asdict`` for a dataclass whose fields are plain values (the same dict, without the deep
+    copy); the general ``asdict`` otherwise."""
+    kind = type(value)
+    names = _FLAT.get(kind)
+    if names is None:
+        names = tuple(f.name for f in fields(value))
+        flat = all(isinstance(getattr(value, n), str | int | bool | type(None)) for n in names)
+        if not flat:
+            return asdict(value)
+        _FLAT[kind] = names
+    data = {n: getattr(value, n) for n in names}
+    if not all(isinstance(v, str | int | bool | type(None)) for v in data.values()):
+        return asdict(value)
+    return data
+
+
 def request_hash(command: LedgerCommand) -> str:
     """The command without its key, hashed: what "the same request" means."""
-    data = asdict(command)
+    data = _fields(command)
     data.pop("key", None)
     data["__command__"] = type(command).__name__
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)

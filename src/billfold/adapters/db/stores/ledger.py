@@ -8,11 +8,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from billfold.adapters.db import tables as t
+from billfold.adapters.db.stores import ledger_batch
+from billfold.adapters.db.stores._raw import Raw
 from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
 from billfold.domain.ledger import GrantState, HoldStatus, Line
 from billfold.domain.records import GrantRecord, HoldRecord, TransactionRecord
 from billfold.domain.reversals import Lot
-from billfold.service.ports import BalanceRow, NewGrant, StoredTransaction
+from billfold.service.ports import (
+    BalanceRow,
+    BatchRead,
+    BatchSnapshot,
+    BatchWrites,
+    NewGrant,
+    StoredTransaction,
+)
 
 
 class _Statements:
@@ -416,6 +425,15 @@ class SqlLedgerStore:
             )
             for x in txns
         ]
+
+    # --- batches (see ``ledger_batch``) ---
+
+    def load_batch(self, read: BatchRead) -> BatchSnapshot:
+        return ledger_batch.load(Raw(self.conn), read)
+
+    def flush_batch(self, writes: BatchWrites, *, commit: bool = False) -> None:
+        ledger_batch.flush(Raw(self.conn), writes, commit=commit)
+        self.written.extend(x.id for x in writes.transactions if x.lines)
 
     # --- holds ---
 

@@ -1,0 +1,107 @@
+"""Hot statements executed on the driver's own connection.
+
+SQLAlchemy Core stays for the schema, migrations and the cold paths. On the hot paths (the write
+combiner's batches) a statement is SQL text written once per dialect and run directly on the
+DBAPI connection under the unit of work's ``Connection``, inside its transaction: no statement
+compilation, no cache keys, no result proxies. On PostgreSQL psycopg prepares each statement on
+the server (``prepare=True``), and statements that need no answer in between are sent together
+in pipeline mode (one round trip for several); on SQLite, in process, the module's statement
+cache does the preparing.
+
+Driver errors are handed back as SQLAlchemy's (``DBAPIError.instance``), so the unit of work
+translates them to billfold's exactly as it does for Core statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+
+
+class Sent:
+    """A statement sent; its rows (or the count of rows it changed) when asked for."""
+
+    __slots__ = ("_cursor", "_raw", "_sql")
+
+    def __init__(self, raw: Raw, cursor: Any, sql: str) -> None:
+        self._raw = raw
+        self._cursor = cursor
+        self._sql = sql
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        with self._raw.translated(self._sql):
+            try:
+                return list(self._cursor.fetchall())
+            finally:
+                self._cursor.close()
+
+    def count(self) -> int:
+        """Rows changed (on PostgreSQL in a pipeline: once the pipeline has ended)."""
+        try:
+            return int(self._cursor.rowcount)
+        finally:
+            self._cursor.close()
+
+
+class Raw:
+    """The driver connection under ``conn``, with its transaction begun."""
+
+    __slots__ = ("_conn", "_dbapi", "_error", "pg")
+
+    def __init__(self, conn: sa.Connection) -> None:
+        if not conn.in_transaction():
+            conn.begin()  # SQLite's BEGIN IMMEDIATE, PostgreSQL's transaction: as for Core
+        self._conn = conn
+        dbapi = conn.connection.driver_connection
+        assert dbapi is not None
+        self._dbapi: Any = dbapi
+        self._error: type[Exception] = conn.dialect.loaded_dbapi.Error
+        self.pg = conn.dialect.name == "postgresql"
+
+    @contextmanager
+    def translated(self, sql: str, params: Any = None) -> Iterator[None]:
+        try:
+            yield
+        except self._error as exc:
+            raise sa.exc.DBAPIError.instance(sql, params, exc, self._error) from exc
+
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """Statements sent inside go to PostgreSQL together; their answers arrive when the first
+        is read, or at the end of the block. (SQLite runs each at once.)"""
+        if not self.pg:
+            yield
+            return
+        with self.translated("(pipeline)"), self._dbapi.pipeline():
+            yield
+
+    def send(self, sql: str, params: Sequence[Any] = (), *, prepare: bool = True) -> Sent:
+        cursor = self._dbapi.cursor()
+        with self.translated(sql, params):
+            try:
+                if self.pg:
+                    cursor.execute(sql, params, prepare=prepare)
+                else:
+                    cursor.execute(sql, params)
+            except BaseException:
+                cursor.close()
+                raise
+        return Sent(self, cursor, sql)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.send(sql, params).rows()
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Execute once per row (SQLite: in process, no round trips); rows changed."""
+        if not rows:
+            return 0
+        cursor = self._dbapi.cursor()
+        try:
+            with self.translated(sql, rows):
+                cursor.executemany(sql, rows)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()

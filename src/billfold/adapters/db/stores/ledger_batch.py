@@ -1,0 +1,366 @@
+"""A batch of ledger writes in a fixed number of set-based statements (the write combiner's).
+
+Reading: the holds the batch closes (to learn their balances), then the balance rows, locked in
+(account, unit) order (``FOR UPDATE`` on PostgreSQL; SQLite's unit of work already holds the
+database's write lock), then, under those locks, the holds that lapsed or are closed, their
+allocations, the live grants and the transactions already holding one of the batch's keys.
+
+Writing: the finished transactions (``ON CONFLICT DO NOTHING``: a key another transaction took
+meanwhile raises ``KeyTaken``, or on PostgreSQL the lines' foreign key refuses the batch), new holds, lines, allocations, then the final state of every grant,
+balance and closed hold, each as one statement (PostgreSQL: arrays through ``unnest``; SQLite:
+``executemany``, in process).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from billfold.adapters.db.stores._raw import Raw
+from billfold.domain import errors
+from billfold.domain.ledger import GrantState
+from billfold.domain.records import HoldRecord
+from billfold.service.ports import (
+    BalanceRow,
+    BatchRead,
+    BatchSnapshot,
+    BatchWrites,
+    StoredTransaction,
+)
+
+HOLD_COLUMNS = "id, account_id, unit, amount, captured, status, expires_at, reason, created"
+PG_POSITIONS = "SELECT a, u FROM unnest(%s::varchar[], %s::varchar[]) AS p(a, u)"
+
+PG = {
+    "holds": f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = ANY(%s::varchar[])",
+    "lock": (
+        "SELECT account_id, unit, available, held, debt FROM balances "
+        f"WHERE (account_id, unit) IN ({PG_POSITIONS}) ORDER BY account_id, unit FOR UPDATE"
+    ),
+    "holds_locked": (
+        f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = ANY(%s::varchar[]) "
+        f"OR (status = 'active' AND expires_at <= %s AND (account_id, unit) IN ({PG_POSITIONS}))"
+    ),
+    "allocations_locked": (
+        "SELECT a.hold_id, a.grant_id, a.amount FROM hold_allocations a JOIN holds h "
+        "ON h.id = a.hold_id WHERE h.id = ANY(%s::varchar[]) OR (h.status = 'active' AND "
+        f"h.expires_at <= %s AND (h.account_id, h.unit) IN ({PG_POSITIONS})) "
+        "ORDER BY a.hold_id, a.seq"
+    ),
+    "grants": (
+        "SELECT id, account_id, unit, remaining, held, priority, expires_at, origin FROM grants "
+        f"WHERE (account_id, unit) IN ({PG_POSITIONS}) AND remaining > 0"
+    ),
+    "keys": (
+        "SELECT idempotency_key, id, kind, request_hash, result FROM ledger_transactions "
+        "WHERE idempotency_key = ANY(%s::varchar[])"
+    ),
+    "insert_transactions": (
+        "INSERT INTO ledger_transactions (id, idempotency_key, request_hash, kind, account_id, "
+        "unit, amount, reason, created, result, line_count) "
+        "SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], "
+        "%s::varchar[], %s::varchar[], %s::bigint[], %s::text[], %s::bigint[], %s::json[], "
+        "%s::int[]) ON CONFLICT DO NOTHING"
+    ),
+    "insert_holds": (
+        "INSERT INTO holds (id, account_id, unit, amount, captured, status, expires_at, reason, "
+        "transaction_id, created) SELECT i, a, u, m, 0, 'active', e, r, t, c FROM "
+        "unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::bigint[], %s::bigint[], "
+        "%s::text[], %s::varchar[], %s::bigint[]) AS v(i, a, u, m, e, r, t, c)"
+    ),
+    "insert_lines": (
+        "INSERT INTO ledger_lines (transaction_id, account_id, unit, amount, grant_id, hold_id) "
+        "SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::bigint[], "
+        "%s::varchar[], %s::varchar[])"
+    ),
+    "insert_allocations": (
+        "INSERT INTO hold_allocations (hold_id, grant_id, seq, amount) "
+        "SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::int[], %s::bigint[])"
+    ),
+    "update_grants": (
+        "UPDATE grants AS g SET remaining = v.r, held = v.h "
+        "FROM unnest(%s::varchar[], %s::bigint[], %s::bigint[]) AS v(i, r, h) WHERE g.id = v.i"
+    ),
+    "update_balances": (
+        "UPDATE balances AS b SET available = v.av, held = v.he, debt = v.de "
+        "FROM unnest(%s::varchar[], %s::varchar[], %s::bigint[], %s::bigint[], %s::bigint[]) "
+        "AS v(a, u, av, he, de) WHERE b.account_id = v.a AND b.unit = v.u"
+    ),
+    "close_holds": (
+        "UPDATE holds AS h SET status = v.s, captured = v.c, closed_transaction_id = v.t "
+        "FROM unnest(%s::varchar[], %s::varchar[], %s::bigint[], %s::varchar[]) AS v(i, s, c, t) "
+        "WHERE h.id = v.i AND h.status = 'active'"
+    ),
+}
+
+SQLITE = {
+    "insert_transactions": (
+        "INSERT INTO ledger_transactions (id, idempotency_key, request_hash, kind, account_id, "
+        "unit, amount, reason, created, result, line_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING"
+    ),
+    "insert_holds": (
+        "INSERT INTO holds (id, account_id, unit, amount, captured, status, expires_at, reason, "
+        "transaction_id, created) VALUES (?, ?, ?, ?, 0, 'active', ?, ?, ?, ?)"
+    ),
+    "insert_lines": (
+        "INSERT INTO ledger_lines (transaction_id, account_id, unit, amount, grant_id, hold_id) "
+        "VALUES (?, ?, ?, ?, ?, ?)"
+    ),
+    "insert_allocations": (
+        "INSERT INTO hold_allocations (hold_id, grant_id, seq, amount) VALUES (?, ?, ?, ?)"
+    ),
+    "update_grants": "UPDATE grants SET remaining = ?, held = ? WHERE id = ?",
+    "update_balances": (
+        "UPDATE balances SET available = ?, held = ?, debt = ? WHERE account_id = ? AND unit = ?"
+    ),
+    "close_holds": (
+        "UPDATE holds SET status = ?, captured = ?, closed_transaction_id = ? "
+        "WHERE id = ? AND status = 'active'"
+    ),
+}
+
+MAX_LAPSED = 10_000
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _pairs(n: int) -> str:
+    return ", ".join(["(?, ?)"] * n)
+
+
+def _hold(r: Sequence[Any]) -> HoldRecord:
+    return HoldRecord(
+        id=r[0],
+        account_id=r[1],
+        unit=r[2],
+        amount=r[3],
+        captured=r[4],
+        status=r[5],
+        expires_at=r[6],
+        reason=r[7],
+        created=r[8],
+    )
+
+
+def load(raw: Raw, read: BatchRead) -> BatchSnapshot:
+    hold_ids = list(read.hold_ids)
+    holds: dict[str, HoldRecord] = {}
+    if hold_ids:
+        holds = {r[0]: _hold(r) for r in _select_holds(raw, hold_ids)}
+    positions = sorted({*read.positions, *((h.account_id, h.unit) for h in holds.values())})
+    if raw.pg:
+        return _load_pg(raw, read, hold_ids, positions)
+    return _load_sqlite(raw, read, hold_ids, positions)
+
+
+def _load_pg(
+    raw: Raw, read: BatchRead, hold_ids: list[str], positions: list[tuple[str, str]]
+) -> BatchSnapshot:
+    """One round trip: the locks first (statements run in order), then every read under them."""
+    accounts = [a for a, _ in positions]
+    units = [u for _, u in positions]
+    keys = list(read.keys)
+    held = (hold_ids, read.now, accounts, units)
+    with raw.pipeline():
+        # Plans for arrays of any length are the same: plan once, not at every batch.
+        raw.send("SET LOCAL plan_cache_mode = force_generic_plan", prepare=False).count()
+        lock = raw.send(PG["lock"], (accounts, units)) if positions else None
+        holds = raw.send(PG["holds_locked"], held) if hold_ids or positions else None
+        allocations = raw.send(PG["allocations_locked"], held) if holds else None
+        grants = raw.send(PG["grants"], (accounts, units)) if positions else None
+        transactions = raw.send(PG["keys"], (keys,)) if keys else None
+        return _snapshot(
+            positions,
+            lock.rows() if lock else [],
+            holds.rows() if holds else [],
+            allocations.rows() if allocations else [],
+            grants.rows() if grants else [],
+            transactions.rows() if transactions else [],
+            limit=MAX_LAPSED + len(hold_ids),
+        )
+
+
+def _load_sqlite(
+    raw: Raw, read: BatchRead, hold_ids: list[str], positions: list[tuple[str, str]]
+) -> BatchSnapshot:
+    """The unit of work holds SQLite's write lock: nothing changes under the batch."""
+    flat = [v for pos in positions for v in pos]
+    where = f"(account_id, unit) IN (VALUES {_pairs(len(positions))})"
+    balances = holds = allocations = grants = transactions = []
+    if positions:
+        balances = raw.rows(
+            f"SELECT account_id, unit, available, held, debt FROM balances WHERE {where}", flat
+        )
+        grants = raw.rows(
+            "SELECT id, account_id, unit, remaining, held, priority, expires_at, origin "
+            f"FROM grants WHERE {where} AND remaining > 0",
+            flat,
+        )
+        holds = raw.rows(
+            f"SELECT {HOLD_COLUMNS} FROM holds WHERE status = 'active' AND expires_at <= ? "
+            f"AND {where}",
+            [read.now, *flat],
+        )
+    if hold_ids:
+        holds += _select_holds(raw, hold_ids)
+    ids = list(dict.fromkeys(r[0] for r in holds))
+    if ids:
+        allocations = raw.rows(
+            "SELECT hold_id, grant_id, amount FROM hold_allocations "
+            f"WHERE hold_id IN ({_marks(len(ids))}) ORDER BY hold_id, seq",
+            ids,
+        )
+    keys = list(read.keys)
+    if keys:
+        transactions = raw.rows(
+            "SELECT idempotency_key, id, kind, request_hash, result FROM ledger_transactions "
+            f"WHERE idempotency_key IN ({_marks(len(keys))})",
+            keys,
+        )
+    return _snapshot(
+        positions,
+        balances,
+        holds,
+        allocations,
+        grants,
+        transactions,
+        limit=MAX_LAPSED + len(hold_ids),
+    )
+
+
+def _snapshot(
+    positions: list[tuple[str, str]],
+    balance_rows: list[tuple[Any, ...]],
+    hold_rows: list[tuple[Any, ...]],
+    allocation_rows: list[tuple[Any, ...]],
+    grant_rows: list[tuple[Any, ...]],
+    transaction_rows: list[tuple[Any, ...]],
+    *,
+    limit: int,
+) -> BatchSnapshot:
+    holds = {r[0]: _hold(r) for r in hold_rows[:limit]}
+    allocations: dict[str, list[tuple[str, int]]] = {h: [] for h in holds}
+    for hold_id, grant_id, amount in allocation_rows:
+        if hold_id in allocations:
+            allocations[hold_id].append((grant_id, amount))
+    grants: dict[tuple[str, str], list[GrantState]] = {pos: [] for pos in positions}
+    for gid, account_id, unit, remaining, held, priority, expires_at, origin in grant_rows:
+        grants[(account_id, unit)].append(
+            GrantState(
+                id=gid,
+                unit=unit,
+                remaining=remaining,
+                held=held,
+                priority=priority,
+                expires_at=expires_at,
+                created_seq=gid,
+                origin=origin,
+            )
+        )
+    transactions: dict[str, StoredTransaction] = {}
+    for key, txn_id, kind, digest, result in transaction_rows:
+        if isinstance(result, str):
+            result = json.loads(result)
+        transactions[key] = StoredTransaction(
+            id=txn_id, kind=kind, request_hash=digest, result=result
+        )
+    return BatchSnapshot(
+        transactions=transactions,
+        balances=_balances(balance_rows),
+        grants=grants,
+        holds=holds,
+        allocations=allocations,
+    )
+
+
+def _select_holds(raw: Raw, hold_ids: list[str]) -> list[tuple[Any, ...]]:
+    if raw.pg:
+        return raw.rows(PG["holds"], (hold_ids,))
+    return raw.rows(
+        f"SELECT {HOLD_COLUMNS} FROM holds WHERE id IN ({_marks(len(hold_ids))})", hold_ids
+    )
+
+
+def _balances(rows: list[tuple[Any, ...]]) -> dict[tuple[str, str], BalanceRow]:
+    return {
+        (a, u): BalanceRow(account_id=a, unit=u, available=av, held=he, debt=de)
+        for a, u, av, he, de in rows
+    }
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows as columns (PostgreSQL's ``unnest`` takes one array per column)."""
+    return [[row[i] for row in rows] for i in range(width)] if rows else [[] for _ in range(width)]
+
+
+def flush(raw: Raw, writes: BatchWrites, *, commit: bool) -> None:
+    txns = [
+        (
+            x.id,
+            x.key,
+            x.request_hash,
+            x.kind,
+            x.account_id,
+            x.unit,
+            x.amount,
+            x.reason,
+            x.created,
+            json.dumps(dict(x.result)),
+            len(x.lines),
+        )
+        for x in writes.transactions
+    ]
+    holds = [
+        (h.id, h.account_id, h.unit, h.amount, h.expires_at, h.reason, txn, h.created)
+        for h, txn in writes.holds
+    ]
+    lines = [
+        (x.id, ln.account_id, ln.unit, ln.amount, ln.grant_id, ln.hold_id)
+        for x in writes.transactions
+        for ln in x.lines
+    ]
+    allocations = [
+        (hold_id, grant_id, seq, amount)
+        for hold_id, allocated in writes.allocations
+        for seq, (grant_id, amount) in enumerate(allocated)
+    ]
+    grants = [(g, r, h) for g, (r, h) in writes.grants.items()]
+    balances = [(b.account_id, b.unit, b.available, b.held, b.debt) for b in writes.balances]
+    closed = [(h, s, c, t) for h, s, c, t in writes.closed_holds]
+    if raw.pg:
+        # One round trip: every statement, in order, and the commit; the key check once they
+        # have all run (a key taken meanwhile leaves lines without their transaction: the foreign
+        # key refuses them, and the commit rolls back). The unit of work's commit then finds the
+        # transaction committed and has nothing to do.
+        with raw.pipeline():
+            sent = [
+                raw.send(PG[name], _columns(rows, width))
+                for name, rows, width in (
+                    ("insert_transactions", txns, 11),
+                    ("insert_holds", holds, 8),
+                    ("insert_lines", lines, 6),
+                    ("insert_allocations", allocations, 4),
+                    ("update_grants", grants, 3),
+                    ("update_balances", balances, 5),
+                    ("close_holds", closed, 4),
+                )
+                if rows
+            ]
+            if commit:
+                raw.send("COMMIT", prepare=False)
+        counts = [s.count() for s in sent]
+        inserted = counts[0] if txns else 0
+    else:
+        inserted = raw.many(SQLITE["insert_transactions"], txns)
+        raw.many(SQLITE["insert_holds"], holds)
+        raw.many(SQLITE["insert_lines"], lines)
+        raw.many(SQLITE["insert_allocations"], allocations)
+        raw.many(SQLITE["update_grants"], [(r, h, g) for g, r, h in grants])
+        raw.many(SQLITE["update_balances"], [(av, he, de, a, u) for a, u, av, he, de in balances])
+        raw.many(SQLITE["close_holds"], [(s, c, t, h) for h, s, c, t in closed])
+    if inserted != len(txns):
+        raise errors.KeyTaken("another transaction took one of this batch's idempotency keys")

@@ -1,0 +1,387 @@
+"""A batch of spends, holds, captures and releases decided in one transaction.
+
+The batch reads what it needs at once (``LedgerStore.load_batch``: the balance rows locked in
+(account, unit) order, their live grants, the holds it closes or that have lapsed, the keys it
+uses), then runs each request, in order, through the very functions a single request runs
+(:mod:`.movement` and :mod:`.expiry`, which hold every rule) against :class:`Overlay`, an
+in-memory view of that snapshot that records what each request would write. A request that fails
+(402, a reused key, a hold no longer active) has its own writes undone and gets its error; the
+others are not touched. At the end the overlay's final state is written with a fixed number of
+set-based statements (``LedgerStore.flush_batch``) and committed once.
+
+Nothing here decides a rule: the overlay only remembers. Writes of one request that a later one
+changes (the same grant drawn twice) reach the database once, as their final state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Final, TypeAlias
+
+from billfold.domain import errors
+from billfold.domain import ledger as rules
+from billfold.domain.ledger import GrantState, HoldStatus, Line
+from billfold.domain.records import GrantRecord, HoldRecord, TransactionRecord
+from billfold.domain.reversals import Lot
+from billfold.service.ledger import movement
+from billfold.service.ledger.commands import (
+    Capture,
+    HoldResult,
+    Release,
+    Spend,
+    SpendResult,
+)
+from billfold.service.ledger.commands import Hold as HoldCommand
+from billfold.service.ports import (
+    BalanceRow,
+    BatchRead,
+    BatchSnapshot,
+    BatchWrites,
+    NewGrant,
+    NewTransaction,
+    StoredTransaction,
+    UnitOfWorkFactory,
+)
+
+BatchCommand: TypeAlias = Spend | HoldCommand | Capture | Release
+BatchResult: TypeAlias = SpendResult | HoldResult
+Outcome: TypeAlias = BatchResult | errors.BillfoldError
+
+Position = tuple[str, str]
+_MISSING: Final = object()
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A transaction claimed in this batch; its lines and result come with ``finish``."""
+
+    id: str
+    key: str
+    request_hash: str
+    kind: str
+    account_id: str | None
+    unit: str | None
+    amount: int | None
+    reason: str | None
+    created: int
+    lines: tuple[Line, ...] = ()
+    result: Mapping[str, Any] | None = None
+
+
+class Overlay:
+    """The ledger as a batch sees it: the snapshot plus what earlier requests of the batch wrote.
+
+    Implements the ``LedgerStore`` methods that spends, holds, captures, releases and expiry use;
+    every change is journaled so that a failing request's changes can be undone."""
+
+    def __init__(self, snapshot: BatchSnapshot) -> None:
+        self._keys: dict[str, StoredTransaction] = dict(snapshot.transactions)
+        self._balances: dict[Position, BalanceRow] = dict(snapshot.balances)
+        self._grants: dict[Position, dict[str, GrantState]] = {
+            pos: {g.id: g for g in grants} for pos, grants in snapshot.grants.items()
+        }
+        self._grant_pos: dict[str, Position] = {
+            g.id: pos for pos, grants in snapshot.grants.items() for g in grants
+        }
+        self._holds: dict[str, HoldRecord] = dict(snapshot.holds)
+        self._allocations: dict[str, list[tuple[str, int]]] = {
+            k: list(v) for k, v in snapshot.allocations.items()
+        }
+        self._pending: dict[str, _Pending] = {}  # by transaction id, in claim order
+        self._pending_by_key: dict[str, str] = {}
+        self._new_holds: dict[str, str] = {}  # hold id -> transaction id
+        self._closed: dict[str, tuple[HoldStatus, int, str]] = {}
+        self._touched_grants: dict[str, None] = {}
+        self._touched_balances: dict[Position, None] = {}
+        self._journal: list[Callable[[], None]] = []
+
+    # --- the journal -----------------------------------------------------------------------------
+
+    def mark(self) -> int:
+        return len(self._journal)
+
+    def undo(self, mark: int) -> None:
+        while len(self._journal) > mark:
+            self._journal.pop()()
+
+    def _set(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
+        old = mapping.get(key, _MISSING)
+        mapping[key] = value
+
+        def restore() -> None:
+            if old is _MISSING:
+                del mapping[key]
+            else:
+                mapping[key] = old
+
+        self._journal.append(restore)
+
+    # --- transactions ----------------------------------------------------------------------------
+
+    def claim_key(
+        self,
+        *,
+        txn_id: str,
+        key: str,
+        request_hash: str,
+        kind: str,
+        account_id: str | None,
+        unit: str | None,
+        amount: int | None,
+        reason: str | None,
+        created: int,
+    ) -> bool:
+        if key in self._keys or key in self._pending_by_key:
+            return False
+        self._set(
+            self._pending,
+            txn_id,
+            _Pending(
+                id=txn_id,
+                key=key,
+                request_hash=request_hash,
+                kind=kind,
+                account_id=account_id,
+                unit=unit,
+                amount=amount,
+                reason=reason,
+                created=created,
+            ),
+        )
+        self._set(self._pending_by_key, key, txn_id)
+        return True
+
+    def transaction_by_key(self, key: str) -> StoredTransaction | None:
+        found = self._keys.get(key)
+        if found is not None:
+            return found
+        txn_id = self._pending_by_key.get(key)
+        if txn_id is None:
+            return None
+        pending = self._pending[txn_id]
+        return StoredTransaction(
+            id=pending.id,
+            kind=pending.kind,
+            request_hash=pending.request_hash,
+            result=pending.result,
+        )
+
+    def finish_transaction(
+        self, txn_id: str, lines: Sequence[Line], result: Mapping[str, Any]
+    ) -> None:
+        old = self._pending[txn_id]
+        self._set(self._pending, txn_id, replace(old, lines=tuple(lines), result=dict(result)))
+
+    # --- balances --------------------------------------------------------------------------------
+
+    def lock_balance(self, account_id: str, unit: str) -> BalanceRow | None:
+        return self._balances.get((account_id, unit))
+
+    def set_balance(self, row: BalanceRow) -> None:
+        pos = (row.account_id, row.unit)
+        self._set(self._balances, pos, row)
+        self._set(self._touched_balances, pos, None)
+
+    # --- grants ----------------------------------------------------------------------------------
+
+    def grant_states(
+        self, account_id: str, unit: str, *, expired_at: int | None = None
+    ) -> list[GrantState]:
+        grants = [g for g in self._grants.get((account_id, unit), {}).values() if g.remaining > 0]
+        if expired_at is None:
+            return grants
+        return [
+            g
+            for g in grants
+            if g.expires_at is not None and g.expires_at <= expired_at and g.remaining > g.held
+        ]
+
+    def update_grants(self, changes: Sequence[tuple[str, int, int]]) -> None:
+        for grant_id, remaining, held in changes:
+            pos = self._grant_pos[grant_id]
+            grants = self._grants[pos]
+            self._set(grants, grant_id, replace(grants[grant_id], remaining=remaining, held=held))
+            self._set(self._touched_grants, grant_id, None)
+
+    # --- holds -----------------------------------------------------------------------------------
+
+    def get_hold(self, hold_id: str) -> HoldRecord | None:
+        return self._holds.get(hold_id)
+
+    def insert_hold(self, hold: HoldRecord, transaction_id: str) -> None:
+        self._set(self._holds, hold.id, hold)
+        self._set(self._new_holds, hold.id, transaction_id)
+
+    def insert_allocations(self, hold_id: str, allocations: Sequence[tuple[str, int]]) -> None:
+        self._set(self._allocations, hold_id, list(allocations))
+
+    def hold_allocations(self, hold_id: str) -> list[tuple[str, int]]:
+        return list(self._allocations.get(hold_id, []))
+
+    def close_hold(
+        self, hold_id: str, *, status: HoldStatus, captured: int, transaction_id: str
+    ) -> None:
+        hold = self._holds[hold_id]
+        if hold.status != "active":
+            return
+        self._set(self._holds, hold_id, replace(hold, status=status, captured=captured))
+        self._set(self._closed, hold_id, (status, captured, transaction_id))
+
+    def lapsed_holds(self, account_id: str | None, now: int, limit: int) -> list[HoldRecord]:
+        found = [
+            h
+            for h in self._holds.values()
+            if h.status == "active"
+            and h.expires_at <= now
+            and (account_id is None or h.account_id == account_id)
+        ]
+        return sorted(found, key=lambda h: h.id)[:limit]
+
+    # --- what a batch never does (grants and reversals run one at a time) -------------------------
+
+    def _not_batched(self, what: str) -> errors.InvariantViolation:
+        return errors.InvariantViolation(f"{what} is not part of a batch of ledger writes")
+
+    def ensure_account(self, account_id: str, now: int) -> None:
+        raise self._not_batched("ensure_account")
+
+    def ensure_locked_balance(self, account_id: str, unit: str) -> BalanceRow:
+        raise self._not_batched("ensure_locked_balance")
+
+    def balances(self, account_id: str) -> list[BalanceRow]:
+        raise self._not_batched("balances")
+
+    def lots(self, origin: str) -> list[Lot]:
+        raise self._not_batched("lots")
+
+    def insert_grant(self, grant: NewGrant) -> None:
+        raise self._not_batched("insert_grant")
+
+    def expired_grant_positions(self, now: int, limit: int) -> list[tuple[str, str]]:
+        raise self._not_batched("expired_grant_positions")
+
+    def pending_expiry(self, account_id: str, now: int) -> dict[str, tuple[int, int]]:
+        raise self._not_batched("pending_expiry")
+
+    def list_grants(
+        self, account_id: str, *, limit: int, starting_after: str | None, live_only: bool, now: int
+    ) -> list[GrantRecord]:
+        raise self._not_batched("list_grants")
+
+    def has_grant(self, account_id: str, grant_id: str) -> bool:
+        raise self._not_batched("has_grant")
+
+    def has_transaction(self, account_id: str, transaction_id: str) -> bool:
+        raise self._not_batched("has_transaction")
+
+    def list_transactions(
+        self, account_id: str, *, limit: int, starting_after: str | None
+    ) -> list[TransactionRecord]:
+        raise self._not_batched("list_transactions")
+
+    def load_batch(self, read: BatchRead) -> BatchSnapshot:
+        raise self._not_batched("load_batch")
+
+    def flush_batch(self, writes: BatchWrites, *, commit: bool = False) -> None:
+        raise self._not_batched("flush_batch")
+
+    # --- the outcome -----------------------------------------------------------------------------
+
+    def writes(self) -> BatchWrites:
+        """The final state of everything the batch changed."""
+        transactions = []
+        for pending in self._pending.values():
+            if pending.result is None:  # pragma: no cover - every claim is finished or undone
+                raise errors.InvariantViolation(f"transaction {pending.id} was never finished")
+            transactions.append(
+                NewTransaction(
+                    id=pending.id,
+                    key=pending.key,
+                    request_hash=pending.request_hash,
+                    kind=pending.kind,
+                    account_id=pending.account_id,
+                    unit=pending.unit,
+                    amount=pending.amount,
+                    reason=pending.reason,
+                    created=pending.created,
+                    lines=pending.lines,
+                    result=pending.result,
+                )
+            )
+        grants: dict[str, tuple[int, int]] = {}
+        for grant_id in self._touched_grants:
+            g = self._grants[self._grant_pos[grant_id]][grant_id]
+            grants[grant_id] = (g.remaining, g.held)
+        new_holds = [(self._holds[h], txn) for h, txn in self._new_holds.items()]
+        return BatchWrites(
+            transactions=transactions,
+            grants=grants,
+            balances=[self._balances[pos] for pos in self._touched_balances],
+            holds=[(replace(h, status="active", captured=0), txn) for h, txn in new_holds],
+            allocations=[(h, self._allocations.get(h, [])) for h in self._new_holds],
+            closed_holds=[(h, s, c, txn) for h, (s, c, txn) in self._closed.items()],
+        )
+
+
+_OPERATIONS: Final[dict[type, Callable[..., BatchResult]]] = {
+    Spend: movement.spend,
+    HoldCommand: movement.hold,
+    Capture: movement.capture,
+    Release: movement.release,
+}
+
+
+def _positions(commands: Sequence[BatchCommand]) -> tuple[Position, ...]:
+    """The balances the spends and holds touch (captures' come from their holds)."""
+    found: dict[Position, None] = {}
+    for cmd in commands:
+        if not isinstance(cmd, Spend | HoldCommand):
+            continue
+        if not isinstance(cmd.account_id, str) or not isinstance(cmd.unit, str):
+            continue
+        try:
+            rules.check_account_id(cmd.account_id)
+        except errors.ValidationError:
+            continue  # the request itself will say why
+        if 0 < len(cmd.unit) <= 64:
+            found[(cmd.account_id, cmd.unit)] = None
+    return tuple(found)
+
+
+def _strings(values: Sequence[object], longest: int) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and 0 < len(v) <= longest))
+
+
+def run_batch(
+    uow_factory: UnitOfWorkFactory,
+    commands: Sequence[BatchCommand],
+    now: int,
+    *,
+    units: frozenset[str] | None,
+) -> list[Outcome]:
+    """Decide and write ``commands`` in one transaction; one outcome (result or error) each.
+
+    Raises when the batch as a whole cannot be written (a database error, ``KeyTaken``): the
+    caller then makes each request on its own."""
+    read = BatchRead(
+        keys=_strings([c.key for c in commands], 255),
+        hold_ids=_strings([c.hold_id for c in commands if isinstance(c, Capture | Release)], 64),
+        positions=_positions(commands),
+        now=now,
+    )
+    outcomes: list[Outcome] = []
+    with uow_factory() as uow:
+        overlay = Overlay(uow.ledger.load_batch(read))
+        for cmd in commands:
+            mark = overlay.mark()
+            try:
+                outcomes.append(_OPERATIONS[type(cmd)](overlay, cmd, now, units=units))
+            except errors.BillfoldError as exc:
+                overlay.undo(mark)
+                outcomes.append(exc)
+        writes = overlay.writes()
+        if writes.transactions:
+            uow.ledger.flush_batch(writes, commit=True)
+            uow.commit()
+    return outcomes
