@@ -54,7 +54,10 @@ from billfold.adapters.stripe import signature
 
 NAME = "webhooks"
 HOST = "127.0.0.1"
-CONCURRENCY = (1, 8, 32)
+CONCURRENCY = tuple(
+    int(c) for c in os.environ.get("BILLFOLD_BENCH_CONCURRENCY", "1,8,32").split(",") if c.strip()
+)
+"""Connections at once (``$BILLFOLD_BENCH_CONCURRENCY``, comma-separated, to measure fewer)."""
 REDELIVERED = 0.10
 ACCOUNTS = 1_000
 # (package, price in cents, credits per grant) of the bundled catalog, bought in this proportion.

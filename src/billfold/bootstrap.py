@@ -123,6 +123,8 @@ def build(
         lease_seconds=settings.worker_lease_seconds,
         livemode=settings.stripe_livemode,
         stripe_subscriptions=stripe_subscriptions,
+        batch_max=settings.webhook_batch_max,
+        writers=1 if database.is_sqlite else settings.webhook_writers,
     )
     billing = Billing(
         uow_factory=uow,
@@ -136,7 +138,13 @@ def build(
         settings=settings,
         catalog=catalog,
         clock=tick,
-        ledger=Ledger(uow, tick, units=units),
+        ledger=Ledger(
+            uow,
+            tick,
+            units=units,
+            batch_max=settings.ledger_batch_max,
+            writers=1 if database.is_sqlite else settings.ledger_writers,
+        ),
         inbox=inbox,
         orders=OrderDesk(uow_factory=uow, fulfilment=fulfilment, stripe=stripe, clock=tick),
         checkout=Checkout(

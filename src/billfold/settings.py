@@ -44,6 +44,16 @@ class Settings(BaseSettings):
     rate_limit_checkout_per_minute: int = Field(default=30, ge=0)
     rate_limit_spend_per_minute: int = Field(default=6000, ge=0)
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    ledger_batch_max: int = Field(default=256, ge=0, le=10_000)
+    """Spends, holds, captures and releases written together at most (0: one per transaction)."""
+    ledger_writers: int = Field(default=1, ge=1, le=16)
+    """Batches of ledger writes in flight at once per process (PostgreSQL; SQLite has one)."""
+    webhook_batch_max: int = Field(default=64, ge=0, le=1_000)
+    """Webhook deliveries stored and processed together at most (0: one per transaction)."""
+    webhook_writers: int = Field(default=4, ge=1, le=32)
+    """Batches of webhook deliveries in flight at once per process (PostgreSQL)."""
+    worker_threads: int = Field(default=4, ge=1, le=64)
+    """Events a worker processes at once (its calls to Stripe overlap)."""
     subscription_sync_seconds: int = Field(default=86_400, ge=0)
     reconcile_seconds: int = Field(default=3_600, ge=0)
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"

@@ -31,6 +31,7 @@ Foreign errors (SQLAlchemy, stripe, httpx) are translated at the boundary with `
     ├── StorageError                 the database
     │   ├── StorageUnavailable       cannot be reached; try again              503
     │   ├── ConstraintViolation      refused a write (``constraint`` names it)  500
+    │   ├── Contention               a deadlock the database broke; try again   503
     │   └── KeyTaken                 a batch lost a race for a key (retried inside billfold)
     ├── StripeError                  Stripe
     │   └── StripeUnavailable        unreachable, refused, or not configured   502
@@ -270,6 +271,12 @@ class ConstraintViolation(StorageError):
     def __init__(self, message: str | None = None, *, constraint: str) -> None:
         super().__init__(message, constraint=constraint)
         self.constraint = constraint
+
+
+class Contention(StorageError):
+    """Concurrent transactions conflicted (a deadlock the database broke); try again."""
+
+    code = "contention"
 
 
 class KeyTaken(StorageError):

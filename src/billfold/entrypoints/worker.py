@@ -1,6 +1,7 @@
-"""The worker: claim events with a lease, process them, retry with backoff; sweep expiry; sync
-subscriptions from Stripe on a schedule (``BILLFOLD_SUBSCRIPTION_SYNC_SECONDS``, 0 turns it off),
-in a thread of its own so a long sync never holds up the events.
+"""The worker: claim events with a lease, process them several at a time (``worker_threads``),
+retry with backoff; sweep expiry; sync subscriptions from Stripe on a schedule
+(``BILLFOLD_SUBSCRIPTION_SYNC_SECONDS``, 0 turns it off), in a thread of its own so a long sync
+never holds up the events.
 
 Runs in-process under ``billfold serve`` (a background thread) and as ``billfold worker`` processes.
 Claims use ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of workers share the
@@ -16,6 +17,7 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from billfold.bootstrap import Services
 from billfold.domain import errors
@@ -34,21 +36,35 @@ class Worker:
         self.stop_event = threading.Event()
 
     def run_once(self) -> int:
-        """Claim and process one batch of due events; sweep expiry when it is time."""
-        processed = 0
+        """Claim a batch of due events (``SKIP LOCKED``: other workers take others) and process
+        them, ``worker_threads`` at a time: each asks Stripe outside any transaction, so their
+        calls overlap; then sweep expiry when it is time."""
         claimed = self.services.inbox.claim(self.owner, self.batch)
-        for event_id in claimed:
-            if self.stop_event.is_set():
-                break
-            outcome = self.services.inbox.process(event_id)
-            log.info("event %s: %s %s", event_id, outcome.status, outcome.note or "")
-            processed += 1
+        processed = 0
+        if claimed:
+            threads = max(1, min(self.services.settings.worker_threads, len(claimed)))
+            if threads == 1:
+                for event_id in claimed:
+                    if self.stop_event.is_set():
+                        break
+                    self._process(event_id)
+                    processed += 1
+            else:
+                with ThreadPoolExecutor(threads, thread_name_prefix="billfold-event") as pool:
+                    processed = sum(pool.map(self._process, claimed))
         interval = self.services.settings.sweep_interval_seconds
         if time.monotonic() - self._last_sweep >= interval:
             self._last_sweep = time.monotonic()
             self.services.ledger.sweep()
         self._maybe_sync()
         return processed
+
+    def _process(self, event_id: str) -> int:
+        if self.stop_event.is_set():
+            return 0  # the lease lapses and another worker takes it
+        outcome = self.services.inbox.process(event_id)
+        log.info("event %s: %s %s", event_id, outcome.status, outcome.note or "")
+        return 1
 
     def _maybe_sync(self) -> None:
         every = self.services.settings.subscription_sync_seconds

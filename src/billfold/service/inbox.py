@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, assert_never
+from typing import Literal, TypeAlias, assert_never
 
 from billfold.domain import errors
 from billfold.domain import facts as f
@@ -23,6 +23,7 @@ from billfold.domain.orders import NeedsLineItems
 from billfold.domain.records import DONE_EVENT_STATUSES, EventRecord, InboundEvent
 from billfold.domain.reversals import NeedsRefunds
 from billfold.domain.subscriptions import NeedsInvoice, NeedsInvoicePayments, NeedsSubscription
+from billfold.service.combining import Combiner
 from billfold.service.handlers import Applied, EventHandlers, Fetched, Needs
 from billfold.service.ports import (
     Clock,
@@ -66,6 +67,27 @@ class WebhookReceipt:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """A verified webhook delivery: the event as received and what it says."""
+
+    event: InboundEvent
+    fact: f.Fact
+
+
+Receipt: TypeAlias = WebhookReceipt | errors.BillfoldError
+
+
+def _lock_order(fact: f.Fact) -> tuple[int, str]:
+    """The account a fact's processing locks (where it says), for a consistent lock order."""
+    account = getattr(fact, "metadata_account", None) or getattr(fact, "client_reference_id", None)
+    return (0, account) if isinstance(account, str) else (1, "")
+
+
+class _OnItsOwn(Exception):
+    """A delivery a shared transaction cannot take: the batch is made one delivery at a time."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Retried:
     event: EventRecord
     outcome: Outcome
@@ -95,8 +117,15 @@ class Inbox:
         lease_seconds: int = 60,
         livemode: bool | None = None,
         stripe_subscriptions: StripeSubscriptions | None = None,
+        batch_max: int = 0,
+        writers: int = 1,
     ) -> None:
         self._uow = uow_factory
+        self.combiner: Combiner[Delivery, WebhookReceipt] | None = (
+            Combiner(self._receive_batch, self._receive_one, max_batch=batch_max, name="webhooks")
+            if batch_max > 0
+            else None
+        )
         self.stripe_subscriptions = stripe_subscriptions
         self.livemode = livemode
         """The mode of the configured Stripe key (None: no key, every event is taken)."""
@@ -117,7 +146,9 @@ class Inbox:
     def receive_webhook(self, raw: bytes, signature: str | None) -> WebhookReceipt:
         """Verify a delivery, then store and process it in one transaction. Raises
         InvalidSignature or InvalidEvent (nothing stored) and StorageUnavailable (nothing stored:
-        Stripe retries).
+        Stripe retries). Concurrent deliveries share transactions through the combiner; a batch
+        that cannot be written whole (one of them needs Stripe, or fails) is made again one
+        delivery at a time, as below.
 
         The insert of the event is the gate (a concurrent duplicate waits for it, then finds it);
         the event's effects and its ``processed`` status commit together, and the answer is sent
@@ -126,7 +157,41 @@ class Inbox:
         ``failed`` (retried with backoff) or ``received`` (for the worker): two commits, only on
         those paths."""
         verified = self.events.verify(raw, signature)
-        event, fact = verified.event, verified.fact
+        delivery = Delivery(event=verified.event, fact=verified.fact)
+        if self.combiner is None:
+            return self._receive_one(delivery)
+        return self.combiner.submit(delivery)
+
+    def _receive_batch(self, deliveries: Sequence[Delivery]) -> list[Receipt]:
+        """Store and process ``deliveries`` in one transaction, in order. Raises (and writes
+        nothing) when one of them needs Stripe or fails: the combiner then makes each on its own."""
+        now = self._clock()
+        answered: dict[int, Receipt] = {}
+        # In account order: concurrent batches then lock the same balances in the same order.
+        order = sorted(range(len(deliveries)), key=lambda i: _lock_order(deliveries[i].fact))
+        with self._uow() as uow:
+            for index in order:
+                delivery = deliveries[index]
+                event, fact = delivery.event, delivery.fact
+                if not uow.inbox.insert(event, now=now, lease=None):
+                    answered[index] = WebhookReceipt(
+                        event_id=event.id, duplicate=True, status="duplicate"
+                    )
+                    continue
+                if self._mode_mismatch(fact) is not None:
+                    raise _OnItsOwn("a livemode mismatch")
+                applied = self.handlers.apply(uow, fact, event.id, now, Fetched())
+                if not isinstance(applied, Applied):
+                    raise _OnItsOwn("needs Stripe")
+                self._finish(uow, event.id, applied, now)
+                answered[index] = WebhookReceipt(
+                    event_id=event.id, duplicate=False, status=applied.status
+                )
+            uow.commit()
+        return [answered[i] for i in range(len(deliveries))]
+
+    def _receive_one(self, delivery: Delivery) -> WebhookReceipt:
+        event, fact = delivery.event, delivery.fact
         now = self._clock()
         failure: Exception | None = None
         try:

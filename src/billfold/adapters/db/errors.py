@@ -81,6 +81,10 @@ def translated() -> Iterator[None]:
             f"the database refused a write: {name}", constraint=name
         ) from exc
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        if getattr(exc.orig, "sqlstate", None) in ("40P01", "40001"):
+            raise errors.Contention(
+                "Concurrent transactions conflicted; the request can be made again."
+            ) from exc
         if _is_overflow(exc):
             raise errors.ValidationError("amount is out of range for a 64-bit integer.") from exc
         raise errors.StorageUnavailable(

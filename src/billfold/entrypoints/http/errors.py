@@ -31,6 +31,7 @@ STATUS: dict[type[errors.BillfoldError], int] = {
     errors.PaymentError: 402,
     errors.StorageError: 500,
     errors.StorageUnavailable: 503,
+    errors.Contention: 503,
     errors.StripeError: 502,
     errors.ConfigurationError: 500,
     errors.InvariantViolation: 500,

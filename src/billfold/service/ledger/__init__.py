@@ -5,7 +5,6 @@
     movement.py      each operation inside a caller's transaction (fulfilment and reversals use it)
     expiry.py        what time does: expired grants, lapsed holds, the sweep, balances as of now
     batch.py         a batch of spends, holds, captures and releases decided in one transaction
-    combiner.py      concurrent requests sharing those batches
 
 :class:`Ledger` is the door for callers that move value on its own (the API's spend and hold
 routes, the library, manual grants). Spends, holds, captures and releases go through the write
@@ -19,8 +18,8 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from billfold.domain import ledger as rules
+from billfold.service.combining import Combiner, CombinerStats
 from billfold.service.ledger import batch, expiry, movement
-from billfold.service.ledger.combiner import CombinerStats, WriteCombiner
 from billfold.service.ledger.commands import (
     MAX_HOLD_TTL,
     Capture,
@@ -76,8 +75,12 @@ class Ledger:
         self._clock = clock
         self.units = units
         self.combiner = (
-            WriteCombiner(
-                self._write_batch, self._write_single, max_batch=batch_max, writers=writers
+            Combiner[batch.BatchCommand, batch.BatchResult](
+                self._write_batch,
+                self._write_single,
+                max_batch=batch_max,
+                writers=writers,
+                name="ledger writes",
             )
             if batch_max > 0
             else None

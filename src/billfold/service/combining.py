@@ -1,4 +1,5 @@
-"""The write combiner: concurrent spends, holds, captures and releases share transactions.
+"""The combiner: concurrent requests that write share transactions (group commit in the
+application). The ledger's spends, holds, captures and releases use it, and so do webhooks.
 
 Requests queue; a waiting thread at a time is a writer (up to ``writers`` of them at once). A
 writer takes everything queued (up to ``max_batch``), decides and writes it in one transaction
@@ -19,26 +20,26 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from billfold.domain import errors
-from billfold.service.ledger.batch import BatchCommand, BatchResult, Outcome
 
-log = logging.getLogger("billfold.ledger")
+log = logging.getLogger("billfold.combining")
 
-RunBatch = Callable[[Sequence[BatchCommand]], list[Outcome]]
-RunOne = Callable[[BatchCommand], BatchResult]
+C = TypeVar("C")
+R = TypeVar("R")
 
 
 @dataclass(slots=True)
-class _Request:
-    command: BatchCommand
+class _Request(Generic[C, R]):
+    command: C
     ready: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
     """Set with ``ready`` when this request's thread is to write the next batch."""
-    outcome: Outcome | None = None
+    outcome: R | errors.BillfoldError | None = None
     failure: BaseException | None = None
 
-    def answer(self) -> BatchResult:
+    def answer(self) -> R:
         if self.failure is not None:
             raise self.failure
         if isinstance(self.outcome, errors.BillfoldError):
@@ -55,9 +56,18 @@ class CombinerStats:
     fallbacks: int
 
 
-class WriteCombiner:
+class Combiner(Generic[C, R]):
+    """``run_batch(commands)`` answers each command (a result, or the billfold error that is its
+    answer) in one transaction; ``run_one(command)`` makes one on its own."""
+
     def __init__(
-        self, run_batch: RunBatch, run_one: RunOne, *, max_batch: int = 256, writers: int = 1
+        self,
+        run_batch: Callable[[Sequence[C]], list[R | errors.BillfoldError]],
+        run_one: Callable[[C], R],
+        *,
+        max_batch: int = 256,
+        writers: int = 1,
+        name: str = "writes",
     ) -> None:
         if max_batch < 1 or writers < 1:
             raise ValueError("max_batch and writers must be at least 1")
@@ -66,12 +76,13 @@ class WriteCombiner:
         self.max_batch = max_batch
         self.writers = writers
         self._lock = threading.Lock()
-        self._queue: list[_Request] = []
+        self.name = name
+        self._queue: list[_Request[C, R]] = []
         self._writing = 0
         self._batches = self._requests = self._largest = self._fallbacks = 0
 
-    def submit(self, command: BatchCommand) -> BatchResult:
-        request = _Request(command)
+    def submit(self, command: C) -> R:
+        request: _Request[C, R] = _Request(command)
         with self._lock:
             leads = self._writing < self.writers
             if leads:
@@ -94,7 +105,7 @@ class WriteCombiner:
                 fallbacks=self._fallbacks,
             )
 
-    def _write_one_batch(self, own: _Request) -> None:
+    def _write_one_batch(self, own: _Request[C, R]) -> None:
         """Write ``own`` and what is queued (up to ``max_batch`` in all)."""
         with self._lock:
             batch = [own, *self._queue[: self.max_batch - 1]]
@@ -118,7 +129,7 @@ class WriteCombiner:
             if following is not None:
                 following.ready.set()
 
-    def _decide(self, batch: list[_Request]) -> None:
+    def _decide(self, batch: list[_Request[C, R]]) -> None:
         try:
             outcomes = self._run_batch([r.command for r in batch])
         except errors.StorageUnavailable as exc:
@@ -126,7 +137,7 @@ class WriteCombiner:
                 request.failure = exc
             return
         except Exception as exc:  # the batch as a whole: each request on its own
-            log.info("a batch of %d ledger writes is made one by one: %s", len(batch), exc)
+            log.info("a batch of %d %s is made one by one: %s", len(batch), self.name, exc)
             with self._lock:
                 self._fallbacks += 1
             for request in batch:

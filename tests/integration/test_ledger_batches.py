@@ -1,0 +1,256 @@
+"""Batches of ledger writes on SQLite and PostgreSQL: one batch decides like the same requests made
+one after another, a key another transaction takes meanwhile sends the batch back to one-by-one,
+concurrent batches never deadlock, and a process killed mid-batch loses nothing it answered."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from billfold.adapters.db.stores.ledger import SqlLedgerStore
+from billfold.adapters.db.uow import SqlUnitOfWork
+from billfold.adapters.db.verify import verify
+from billfold.domain import errors
+from billfold.service import ledger as L
+from billfold.service.ledger import batch as B
+from tests.conftest import FakeClock
+
+UNIT = "credits"
+UNITS = frozenset({UNIT})
+
+
+def ledger_on(engine: Engine, clock: FakeClock, **kwargs: Any) -> L.Ledger:
+    return L.Ledger(lambda: SqlUnitOfWork(engine), clock, units=UNITS, **kwargs)
+
+
+def grant(ledger: L.Ledger, account: str, amount: int, key: str | None = None) -> None:
+    ledger.grant(
+        L.Grant(key=key or f"g-{account}-{amount}", account_id=account, unit=UNIT, amount=amount)
+    )
+
+
+def test_one_batch_decides_as_the_requests_would_one_after_another(
+    engine: Engine, clock: FakeClock
+) -> None:
+    ledger = ledger_on(engine, clock)
+    grant(ledger, "alice", 10)
+    grant(ledger, "bob", 5)
+    held = ledger.hold(
+        L.Hold(key="h0", account_id="bob", unit=UNIT, amount=3, ttl_seconds=60)
+    ).hold_id
+    spend = L.Spend(key="s1", account_id="alice", unit=UNIT, amount=6)
+    commands: list[B.BatchCommand] = [
+        spend,
+        spend,  # the same request again: the first answer, replayed
+        L.Spend(key="s2", account_id="alice", unit=UNIT, amount=6),  # only 4 left: 402
+        L.Spend(key="s1", account_id="bob", unit=UNIT, amount=1),  # key reused: 409
+        L.Capture(key="c1", hold_id=held, amount=2),
+        L.Release(key="r1", hold_id=held),  # captured just before: not active
+        L.Spend(key="s3", account_id="alice", unit=UNIT, amount=4),  # the last units
+        L.Hold(key="h1", account_id="carol", unit=UNIT, amount=1, ttl_seconds=60),  # no balance
+    ]
+    outcomes = B.run_batch(lambda: SqlUnitOfWork(engine), commands, clock(), units=UNITS)
+    first = outcomes[0]
+    assert isinstance(first, L.SpendResult)
+    assert first.balance == 4
+    assert outcomes[1] == first
+    assert isinstance(outcomes[1], L.SpendResult)
+    assert outcomes[1].replayed
+    assert isinstance(outcomes[2], errors.InsufficientBalance)
+    assert outcomes[2].available == 4
+    assert isinstance(outcomes[3], errors.IdempotencyConflict)
+    assert isinstance(outcomes[4], L.HoldResult)
+    assert (outcomes[4].status, outcomes[4].captured) == ("captured", 2)
+    assert isinstance(outcomes[5], errors.HoldNotActive)
+    assert isinstance(outcomes[6], L.SpendResult)
+    assert outcomes[6].balance == 0
+    assert isinstance(outcomes[7], errors.InsufficientBalance)
+    views = {a: ledger.balances(a)[UNIT] for a in ("alice", "bob")}
+    assert (views["alice"].available, views["alice"].held) == (0, 0)
+    assert (views["bob"].available, views["bob"].held) == (3, 0)  # 5 - 2 captured
+    assert verify(engine) == []
+    # Every answer is what a replay gives: the batch wrote what it answered.
+    assert ledger.spend(spend) == first
+    assert ledger.capture(L.Capture(key="c1", hold_id=held, amount=2)) == outcomes[4]
+
+
+def test_racing_spends_for_the_last_units_get_exactly_them(
+    engine: Engine, clock: FakeClock
+) -> None:
+    ledger = ledger_on(engine, clock)
+    grant(ledger, "hot", 50)
+    gate = threading.Barrier(32)
+
+    def one(n: int) -> bool:
+        gate.wait()
+        try:
+            ledger.spend(L.Spend(key=f"race-{n}", account_id="hot", unit=UNIT, amount=2))
+        except errors.InsufficientBalance:
+            return False
+        return True
+
+    with ThreadPoolExecutor(32) as pool:
+        won = sum(pool.map(one, range(32)))
+    assert won == 25
+    assert ledger.balances("hot")[UNIT].available == 0
+    stats = ledger.combiner_stats()
+    assert stats is not None
+    assert stats.largest > 1
+    assert verify(engine) == []
+
+
+@pytest.mark.postgres
+def test_a_key_taken_by_another_transaction_meanwhile_sends_the_batch_one_by_one(
+    engine: Engine, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's write lock is held from the batch's first read: no one can")
+    ledger = ledger_on(engine, clock)
+    grant(ledger, "alice", 10)
+    grant(ledger, "bob", 10)
+    other = ledger_on(engine, clock, batch_max=0)
+    original = SqlLedgerStore.load_batch
+    taken = {"done": False}
+
+    def load_then_race(self: SqlLedgerStore, read: Any) -> Any:
+        snapshot = original(self, read)
+        if not taken["done"]:
+            taken["done"] = True
+            # Another process uses the same key (for bob, whose balance the batch has not
+            # locked), and commits first.
+            worker = threading.Thread(
+                target=other.spend,
+                args=(L.Spend(key="contested", account_id="bob", unit=UNIT, amount=3),),
+            )
+            worker.start()
+            worker.join()
+        return snapshot
+
+    monkeypatch.setattr(SqlLedgerStore, "load_batch", load_then_race)
+    with pytest.raises(errors.IdempotencyConflict):
+        ledger.spend(L.Spend(key="contested", account_id="alice", unit=UNIT, amount=3))
+    assert ledger.balances("alice")[UNIT].available == 10
+    assert ledger.balances("bob")[UNIT].available == 7
+    stats = ledger.combiner_stats()
+    assert stats is not None
+    assert stats.fallbacks == 1
+    assert verify(engine) == []
+
+
+def test_concurrent_batches_over_shared_accounts_never_deadlock(
+    engine: Engine, clock: FakeClock
+) -> None:
+    writers = 1 if engine.dialect.name == "sqlite" else 3
+    ledger = ledger_on(engine, clock, writers=writers, batch_max=8)
+    accounts = [f"acct_{i}" for i in range(6)]
+    for account in accounts:
+        grant(ledger, account, 1_000)
+    rng = random.Random(7)
+    plan = [(n, rng.choice(accounts), rng.choice(accounts)) for n in range(240)]
+
+    def one(item: tuple[int, str, str]) -> None:
+        n, a, b = item
+        ledger.spend(L.Spend(key=f"dl-{n}-a", account_id=a, unit=UNIT, amount=1))
+        held = ledger.hold(
+            L.Hold(key=f"dl-{n}-h", account_id=b, unit=UNIT, amount=1, ttl_seconds=60)
+        )
+        ledger.capture(L.Capture(key=f"dl-{n}-c", hold_id=held.hold_id))
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(24) as pool:
+        list(pool.map(one, plan))
+    assert time.monotonic() - started < 60
+    total = sum(ledger.balances(a)[UNIT].available for a in accounts)
+    assert total == 6 * 1_000 - 2 * len(plan)
+    assert verify(engine) == []
+
+
+KILLED = textwrap.dedent(
+    """
+    import sys, threading
+    from billfold.adapters.db import engine as db_engine
+    from billfold.adapters.db.uow import SqlUnitOfWork
+    from billfold.bootstrap import wall_clock
+    from billfold.service import ledger as L
+
+    engine = db_engine.make_engine(sys.argv[1], pool_size=8)
+    ledger = L.Ledger(lambda: SqlUnitOfWork(engine), wall_clock, units=frozenset({"credits"}))
+    out = threading.Lock()
+
+    def work(t):
+        n = 0
+        while True:
+            key = f"kill-{t}-{n}"
+            answer = ledger.spend(
+                L.Spend(key=key, account_id=f"acct_{n % 5}", unit="credits", amount=1)
+            )
+            with out:
+                print(key, answer.transaction_id, flush=True)
+            n += 1
+
+    for t in range(8):
+        threading.Thread(target=work, args=(t,), daemon=True).start()
+    threading.Event().wait()
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_process_killed_mid_batch_loses_nothing_it_answered(
+    db_url: str, engine: Engine, clock: FakeClock
+) -> None:
+    ledger = ledger_on(engine, clock)
+    for n in range(5):
+        grant(ledger, f"acct_{n}", 1_000_000)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED, db_url],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGKILL)
+    out, err = proc.communicate(timeout=30)
+    # Whole lines only: the kill may cut the last one short.
+    answered = dict(
+        line.split(" ")
+        for line in out.splitlines()
+        if re.fullmatch(r"kill-\d+-\d+ txn_[0-9A-Z]{26}", line)
+    )
+    assert answered, err
+    with engine.connect() as conn:
+        found: dict[str, str] = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT idempotency_key, id FROM ledger_transactions "
+                    "WHERE idempotency_key LIKE 'kill-%'"
+                )
+            ).all()
+        )
+    for key, txn_id in answered.items():
+        assert found.get(key) == txn_id, f"{key} was answered but is not in the ledger"
+    # Written but not answered (killed between the commit and the answer): retried with its key,
+    # the client gets that same transaction back.
+    for key in set(found) - set(answered):
+        number = int(key.split("-")[2])
+        again = ledger.spend(L.Spend(key=key, account_id=f"acct_{number % 5}", unit=UNIT, amount=1))
+        assert again.replayed
+        assert again.transaction_id == found[key]
+    spent = sum(1_000_000 - ledger.balances(f"acct_{n}")[UNIT].available for n in range(5))
+    assert spent == len(found)
+    assert verify(engine) == []

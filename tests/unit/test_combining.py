@@ -1,0 +1,151 @@
+"""The combiner on its own: concurrent requests share batches, each gets its own answer, a batch
+that fails as a whole is made one by one, and nobody waits when nothing is queued."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from billfold.domain import errors
+from billfold.service.combining import Combiner
+
+
+class Recorder:
+    """A batch writer that records its batches and answers each request with its double."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.batches: list[list[int]] = []
+        self.singles: list[int] = []
+        self.delay = delay
+        self.fail_batches = False
+        self.storage_down = False
+        self.lock = threading.Lock()
+        self.active = 0
+        self.most_active = 0
+
+    def run_batch(self, items: Sequence[int]) -> list[int | errors.BillfoldError]:
+        with self.lock:
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
+        try:
+            time.sleep(self.delay)
+            if self.storage_down:
+                raise errors.StorageUnavailable("down")
+            if self.fail_batches:
+                raise errors.Contention("deadlock")
+            self.batches.append(list(items))
+            return [
+                errors.InsufficientBalance(unit="credits", requested=i, available=0)
+                if i < 0
+                else i * 2
+                for i in items
+            ]
+        finally:
+            with self.lock:
+                self.active -= 1
+
+    def run_one(self, item: int) -> int:
+        self.singles.append(item)
+        if item < 0:
+            raise errors.InsufficientBalance(unit="credits", requested=item, available=0)
+        return item * 2
+
+
+def submit_all(combiner: Combiner[int, int], items: list[int]) -> list[object]:
+    gate = threading.Barrier(len(items))
+
+    def one(item: int) -> object:
+        gate.wait()
+        try:
+            return combiner.submit(item)
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(len(items)) as pool:
+        return list(pool.map(one, items))
+
+
+def test_a_lone_request_is_written_at_once_by_its_own_thread() -> None:
+    recorder = Recorder()
+    combiner = Combiner(recorder.run_batch, recorder.run_one)
+    assert combiner.submit(21) == 42
+    assert recorder.batches == [[21]]
+
+
+def test_concurrent_requests_share_batches_and_each_gets_its_own_answer() -> None:
+    recorder = Recorder(delay=0.02)
+    combiner = Combiner(recorder.run_batch, recorder.run_one, max_batch=8)
+    items = [*range(1, 25), -5]
+    answers = submit_all(combiner, items)
+    for item, answer in zip(items, answers, strict=True):
+        if item < 0:
+            assert isinstance(answer, errors.InsufficientBalance)
+        else:
+            assert answer == item * 2
+    stats = combiner.stats()
+    assert stats.requests == len(items)
+    assert stats.largest > 1  # they did share
+    assert max(len(b) for b in recorder.batches) <= 8
+    assert sorted(i for b in recorder.batches for i in b) == sorted(items)
+
+
+def test_a_batch_that_fails_as_a_whole_is_made_one_request_at_a_time() -> None:
+    recorder = Recorder(delay=0.01)
+    recorder.fail_batches = True
+    combiner = Combiner(recorder.run_batch, recorder.run_one)
+    items = [1, 2, -3, 4]
+    answers = submit_all(combiner, items)
+    assert answers[:2] == [2, 4]
+    assert isinstance(answers[2], errors.InsufficientBalance)
+    assert answers[3] == 8
+    assert sorted(recorder.singles) == sorted(items)
+    assert combiner.stats().fallbacks >= 1
+
+
+def test_the_database_down_fails_every_request_of_the_batch_without_retrying() -> None:
+    recorder = Recorder()
+    recorder.storage_down = True
+    combiner = Combiner(recorder.run_batch, recorder.run_one)
+    with pytest.raises(errors.StorageUnavailable):
+        combiner.submit(1)
+    assert recorder.singles == []
+
+
+def test_writers_bound_the_batches_in_flight() -> None:
+    recorder = Recorder(delay=0.03)
+    combiner = Combiner(recorder.run_batch, recorder.run_one, max_batch=2, writers=3)
+    submit_all(combiner, list(range(1, 19)))
+    assert 1 < recorder.most_active <= 3
+    one = Recorder(delay=0.03)
+    single_writer = Combiner(one.run_batch, one.run_one, max_batch=2, writers=1)
+    submit_all(single_writer, list(range(1, 9)))
+    assert one.most_active == 1
+
+
+def test_an_unexpected_error_in_a_single_request_reaches_only_that_request() -> None:
+    def run_batch(items: Sequence[int]) -> list[int | errors.BillfoldError]:
+        raise RuntimeError("bug in the batch path")
+
+    def run_one(item: int) -> int:
+        if item == 2:
+            raise ZeroDivisionError("only this one")
+        return item
+
+    combiner: Combiner[int, int] = Combiner(run_batch, run_one)
+    answers = submit_all(combiner, [1, 2, 3])
+    assert answers[0] == 1
+    assert answers[2] == 3
+    assert isinstance(answers[1], ZeroDivisionError)
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_limits_must_be_positive(bad: int) -> None:
+    recorder = Recorder()
+    with pytest.raises(ValueError, match="at least 1"):
+        Combiner(recorder.run_batch, recorder.run_one, max_batch=bad)
+    with pytest.raises(ValueError, match="at least 1"):
+        Combiner(recorder.run_batch, recorder.run_one, writers=bad)
