@@ -429,6 +429,50 @@ def test_an_upgrade_billed_at_once_grants_the_prorated_difference_rounded_down(
     assert extra[0].expires_at == start(1)
 
 
+INLINE_CATALOG = CATALOG.replace(
+    'stripe_price_ids = ["price_pro", "price_pro_yearly"]',
+    'price = 1900\ncurrency = "usd"\ninterval = "month"',
+).replace(
+    'stripe_price_ids = ["price_elite"]', 'price = 4900\ncurrency = "usd"\ninterval = "month"'
+)
+
+
+def _sold_inline(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its items' prices carrying the lookup keys billfold gives inline prices."""
+    for item in event["data"]["object"]["items"]["data"]:
+        item["price"]["lookup_key"] = f"billfold_plan_{item['price']['id'].removeprefix('price_')}"
+    return event
+
+
+def test_an_upgrade_between_plans_sold_inline_reads_the_old_price_from_stripe(
+    db_url: str, engine: Any, tmp_path: Path, clock: FakeClock
+) -> None:
+    """A basil line names its price by id only: the credit line of an upgrade names the old
+    plan's price, which is no longer the subscription's; its lookup key, read from Stripe, says
+    it sells Pro (without it, both lines looked like Elite and the upgrade granted nothing)."""
+    path = tmp_path / "inline.toml"
+    path.write_text(INLINE_CATALOG)
+    clock.now = T0 + 60
+    stripe = FakeStripeBilling(clock)
+    stripe.price_keys = {"price_pro": "billfold_plan_pro", "price_elite": "billfold_plan_elite"}
+    with running_app(db_url, catalog=str(path), clock=clock, stripe=stripe) as (client, services):
+        app = (client, services, stripe, clock)
+        story = Story("user_inline")
+        send(app, _sold_inline(story.state("created", T0 + 10)), story.paid("0", T0 + 11))
+        assert credits(app, "user_inline") == (1000, 0)
+        switch = start(0) + MONTH // 2
+        at(app, switch + 5)
+        upgrade = story.upgrade_invoice("u", period=0, at_fraction=(1, 2))
+        send(
+            app,
+            _sold_inline(story.state("updated", switch, price="price_elite")),
+            story._invoice_event("invoice.paid", upgrade, switch + 1),
+        )
+        assert entitlements(app, "user_inline")["plan"] == "elite"
+        assert credits(app, "user_inline") == (1000 + 2000, 0)
+        assert "price_lookup_keys price_pro" in stripe.calls
+
+
 def test_a_downgrade_grants_nothing_now_and_the_new_allowance_next_period(app: App) -> None:
     story = Story("user_down")
     send(

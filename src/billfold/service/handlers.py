@@ -7,19 +7,22 @@ A handler answers :class:`Applied` (the event's status and a note for the inbox)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, assert_never
 
 from billfold.domain import facts as f
 from billfold.domain.orders import LineItem, NeedsLineItems, OrderRecord, OrderStatus, Payment
 from billfold.domain.reversals import NeedsRefunds, ReversalEvent
-from billfold.domain.subscriptions import NeedsInvoicePayments, NeedsSubscription
+from billfold.domain.subscriptions import NeedsInvoicePayments, NeedsPrices, NeedsSubscription
 from billfold.service.orders.fulfilment import Fulfilment
 from billfold.service.orders.reversals import Reversals
 from billfold.service.ports import UnitOfWork
 from billfold.service.subscriptions import SubscriptionBook
 
-Needs: TypeAlias = NeedsLineItems | NeedsRefunds | NeedsSubscription | NeedsInvoicePayments
+Needs: TypeAlias = (
+    NeedsLineItems | NeedsRefunds | NeedsSubscription | NeedsInvoicePayments | NeedsPrices
+)
 """What a fact may need from Stripe before it can be applied (asked outside any transaction)."""
 
 
@@ -31,6 +34,7 @@ class Fetched:
     refunds: tuple[f.RefundInfo, ...] | None = None
     subscription: f.SubscriptionFact | None = None
     invoice_payment_intents: tuple[str, ...] | None = None
+    price_lookup_keys: Mapping[str, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -183,6 +187,7 @@ class EventHandlers:
                         now,
                         payment_intents=fetched.invoice_payment_intents,
                         refetched=fetched.subscription is not None,
+                        price_lookup_keys=fetched.price_lookup_keys,
                     )
                 )
             case f.InvoicePaymentFailed():
