@@ -186,6 +186,30 @@ def test_invoice_paid_and_payment_succeeded_delivered_at_once_grant_once(app: Ap
         assert credits(app, f"user_race{n}") == (1000, 0)
 
 
+def test_checkout_completed_and_subscription_created_at_once_both_apply_inline(
+    app: App,
+) -> None:
+    """The checkout links the account, then locks the subscription; the subscription's state
+    locks the subscription, then the account: one lock order for both (on PostgreSQL the other
+    order deadlocked, and one of them was left for the worker or failed the success page)."""
+    client, services, _, _ = app
+    for n in range(8):
+        story = Story(f"user_both{n}")
+        events = [story.checkout_completed(T0 + 10), story.state("created", T0 + 10)]
+        gate = threading.Barrier(len(events))
+
+        def one(event: dict[str, Any], gate: threading.Barrier = gate) -> Any:
+            gate.wait()
+            return deliver(client, event).json()
+
+        with ThreadPoolExecutor(len(events)) as pool:
+            answers = list(pool.map(one, events))
+        assert [a["status"] for a in answers] == ["processed", "processed"], answers
+        [row] = subscriptions(app, f"user_both{n}")
+        assert (row["account_id"], row["status"]) == (f"user_both{n}", "active")
+    drain(services)
+
+
 def test_a_paid_invoice_never_writes_the_subscription_status(app: App) -> None:
     story = Story("user_money")
     send(
@@ -471,6 +495,10 @@ def test_an_upgrade_between_plans_sold_inline_reads_the_old_price_from_stripe(
         assert entitlements(app, "user_inline")["plan"] == "elite"
         assert credits(app, "user_inline") == (1000 + 2000, 0)
         assert "price_lookup_keys price_pro" in stripe.calls
+        # The same invoice again (payment_succeeded): granted already, Stripe is not asked again.
+        send(app, story._invoice_event("invoice.payment_succeeded", upgrade, switch + 2))
+        assert credits(app, "user_inline") == (3000, 0)
+        assert sum(c.startswith("price_lookup_keys") for c in stripe.calls) == 1
 
 
 def test_a_downgrade_grants_nothing_now_and_the_new_allowance_next_period(app: App) -> None:

@@ -114,13 +114,19 @@ class SubscriptionBook:
         account = fact.metadata_account or fact.client_reference_id
         if account is None or not _valid(account):
             return "subscription checkout without an account to link"
+        # The subscription's lock before the account's, as every subscription fact takes them:
+        # the other order deadlocks with a state event applied at the same moment.
+        row = (
+            uow.subscriptions.ensure_locked(fact.subscription_id, now=now)
+            if fact.subscription_id
+            else None
+        )
         uow.accounts.upsert(account, now=now)
         if fact.customer_id:
             uow.accounts.link_customer(account, fact.customer_id, now=now)
         if fact.customer_email:
             uow.accounts.fill_email(account, fact.customer_email, now=now)
-        if fact.subscription_id:
-            row = uow.subscriptions.ensure_locked(fact.subscription_id, now=now)
+        if row is not None:
             changes: dict[str, Any] = {}
             if row.account_id is None:
                 changes["account_id"] = account
@@ -178,7 +184,8 @@ class SubscriptionBook:
             }
         )
         inline = any(plan.sells_inline for plan in self.catalog.plans)
-        if unplaced and price_lookup_keys is None and inline:
+        earlier = uow.orders.by_key(invoice_key(fact.invoice_id))
+        if unplaced and price_lookup_keys is None and inline and not (earlier and earlier.is_final):
             # A price that is not the subscription's now may be a plan sold inline (the old
             # plan of an upgrade's credit line): only its lookup key, in Stripe, says which.
             return NeedsPrices(price_ids=tuple(unplaced))
