@@ -86,8 +86,11 @@ def build(
     check_schema: bool = True,
     stripe: StripeGateway | None = None,
     subscriptions_api: StripeSubscriptions | None = None,
+    session_clock: Callable[[], int] | None = None,
 ) -> Services:
-    """Everything, wired. ``stripe`` (and ``subscriptions_api``) replace the SDK gateway (tests)."""
+    """Everything, wired. ``stripe`` (and ``subscriptions_api``) replace the SDK gateway (tests).
+    ``session_clock`` times the console's sign-in sessions (default: ``clock``): ``billfold dev``
+    keeps them on the wall clock while billfold's clock follows Stripe's test clocks."""
     catalog = load_catalog(settings.catalog)
     database = Database(settings.database_url, pool_size=settings.db_pool_size)
     if check_schema:
@@ -161,7 +164,7 @@ def build(
         views=views,
         admin_sessions=AdminSessions(
             uow,
-            tick,
+            session_clock or tick,
             settings.admin_token.get_secret_value() if settings.admin_token else None,
         ),
         maintenance=Maintenance(schema=database, auditor=database, where=database.redacted_url()),

@@ -3,9 +3,11 @@ grants. (The browser tests walk the same pages in Chromium.)"""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +21,7 @@ from billfold.domain.orders import LineItem
 from billfold.entrypoints.http.admin_ui import AdminConfig, create_admin_app
 from tests.builders import stripe_events as se
 from tests.support.app import ADMIN, deliver, event_status, running_app, use_stripe
+from tests.support.subscription_story import DAY, T0, Story, start
 
 
 class _StripeDown:
@@ -66,7 +69,13 @@ def csrf_of(html: str) -> str:
 
 def test_every_page_needs_the_admin_token(admin: tuple[TestClient, Services, TestClient]) -> None:
     ui, _, _ = admin
-    for path in ("/admin/", "/admin/events", "/admin/orders", "/admin/accounts?id=x"):
+    for path in (
+        "/admin/",
+        "/admin/events",
+        "/admin/orders",
+        "/admin/subscriptions",
+        "/admin/accounts?id=x",
+    ):
         answer = ui.get(path)
         assert answer.status_code == 303, path
         assert answer.headers["location"].startswith("/admin/login?next=")
@@ -175,3 +184,67 @@ def test_an_operator_resolves_an_order_that_needs_attention(
     )
     assert resolved.status_code == 303
     assert services.ledger.balances("user_9")["credits"].available == 500
+
+
+def _when(timestamp: int) -> str:
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _on_plan(event: dict[str, Any], plan: str) -> dict[str, Any]:
+    """The event with its items' price made for ``plan`` sold inline (billfold's lookup key)."""
+    for item in event["data"]["object"]["items"]["data"]:
+        item["price"]["lookup_key"] = f"billfold_plan_{plan}"
+    return event
+
+
+def test_subscriptions_are_listed_by_status_with_the_planless_ones_marked(
+    admin: tuple[TestClient, Services, TestClient],
+) -> None:
+    ui, _, api = admin
+    paying, failing, mystery = Story("user_pays"), Story("user_fails"), Story("user_mystery")
+    for event in (
+        _on_plan(paying.state("created", T0), "pro"),
+        _on_plan(failing.state("created", T0), "elite"),
+        _on_plan(failing.state("updated", start(1) + 5, status="past_due", period=1), "elite"),
+        failing.failed("1", start(1) + 10, period=1),
+        mystery.state("created", T0, price="price_nobody_sells"),
+    ):
+        assert deliver(api, event).status_code == 200
+    sign_in(ui)
+
+    page = ui.get("/admin/subscriptions")
+    assert page.status_code == 200
+    for story in (paying, failing, mystery):
+        assert f'data-subscription-id="{story.sub}"' in page.text
+    assert "no plan sells this price" in page.text
+    assert 'id="planless"' in page.text
+    assert '<a href="/admin/accounts?id=user_fails">user_fails</a>' in page.text
+    assert f"until {_when(start(1) + 10 + 7 * DAY)}" in page.text  # Elite's 7 days of grace
+
+    past_due = ui.get("/admin/subscriptions?status=past_due").text
+    assert f'data-subscription-id="{failing.sub}"' in past_due
+    assert paying.sub not in past_due
+    assert 'aria-current="page">past due</a>' in past_due
+    # An unknown status filter is no filter.
+    assert mystery.sub in ui.get("/admin/subscriptions?status=bogus").text
+
+
+def test_an_account_page_shows_its_plan_subscriptions_and_grace(
+    admin: tuple[TestClient, Services, TestClient],
+) -> None:
+    ui, _, api = admin
+    failing = Story("user_grace")
+    for event in (
+        _on_plan(failing.state("created", T0), "pro"),
+        _on_plan(failing.state("updated", start(1) + 5, status="past_due", period=1), "pro"),
+        failing.failed("1", start(1) + 10, period=1),
+    ):
+        assert deliver(api, event).status_code == 200
+    sign_in(ui)
+    page = ui.get("/admin/accounts?id=user_grace").text
+    plan = page[page.index('id="account-plan"') :]
+    assert 'id="plan-source">grace</span>' in plan
+    assert "<strong>Pro</strong>" in plan
+    assert f"running</span> until {_when(start(1) + 10 + 3 * DAY)}" in plan
+    assert f'data-subscription-id="{failing.sub}"' in plan
+    assert 'data-feature="auto_trading">auto_trading</span>' in plan

@@ -186,6 +186,30 @@ def test_invoice_paid_and_payment_succeeded_delivered_at_once_grant_once(app: Ap
         assert credits(app, f"user_race{n}") == (1000, 0)
 
 
+def test_checkout_completed_and_subscription_created_at_once_both_apply_inline(
+    app: App,
+) -> None:
+    """The checkout links the account, then locks the subscription; the subscription's state
+    locks the subscription, then the account: one lock order for both (on PostgreSQL the other
+    order deadlocked, and one of them was left for the worker or failed the success page)."""
+    client, services, _, _ = app
+    for n in range(8):
+        story = Story(f"user_both{n}")
+        events = [story.checkout_completed(T0 + 10), story.state("created", T0 + 10)]
+        gate = threading.Barrier(len(events))
+
+        def one(event: dict[str, Any], gate: threading.Barrier = gate) -> Any:
+            gate.wait()
+            return deliver(client, event).json()
+
+        with ThreadPoolExecutor(len(events)) as pool:
+            answers = list(pool.map(one, events))
+        assert [a["status"] for a in answers] == ["processed", "processed"], answers
+        [row] = subscriptions(app, f"user_both{n}")
+        assert (row["account_id"], row["status"]) == (f"user_both{n}", "active")
+    drain(services)
+
+
 def test_a_paid_invoice_never_writes_the_subscription_status(app: App) -> None:
     story = Story("user_money")
     send(
@@ -427,6 +451,54 @@ def test_an_upgrade_billed_at_once_grants_the_prorated_difference_rounded_down(
     extra = [g for g in grants(app, "user_up") if g.amount == expected]
     assert extra
     assert extra[0].expires_at == start(1)
+
+
+INLINE_CATALOG = CATALOG.replace(
+    'stripe_price_ids = ["price_pro", "price_pro_yearly"]',
+    'price = 1900\ncurrency = "usd"\ninterval = "month"',
+).replace(
+    'stripe_price_ids = ["price_elite"]', 'price = 4900\ncurrency = "usd"\ninterval = "month"'
+)
+
+
+def _sold_inline(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its items' prices carrying the lookup keys billfold gives inline prices."""
+    for item in event["data"]["object"]["items"]["data"]:
+        item["price"]["lookup_key"] = f"billfold_plan_{item['price']['id'].removeprefix('price_')}"
+    return event
+
+
+def test_an_upgrade_between_plans_sold_inline_reads_the_old_price_from_stripe(
+    db_url: str, engine: Any, tmp_path: Path, clock: FakeClock
+) -> None:
+    """A basil line names its price by id only: the credit line of an upgrade names the old
+    plan's price, which is no longer the subscription's; its lookup key, read from Stripe, says
+    it sells Pro (without it, both lines looked like Elite and the upgrade granted nothing)."""
+    path = tmp_path / "inline.toml"
+    path.write_text(INLINE_CATALOG)
+    clock.now = T0 + 60
+    stripe = FakeStripeBilling(clock)
+    stripe.price_keys = {"price_pro": "billfold_plan_pro", "price_elite": "billfold_plan_elite"}
+    with running_app(db_url, catalog=str(path), clock=clock, stripe=stripe) as (client, services):
+        app = (client, services, stripe, clock)
+        story = Story("user_inline")
+        send(app, _sold_inline(story.state("created", T0 + 10)), story.paid("0", T0 + 11))
+        assert credits(app, "user_inline") == (1000, 0)
+        switch = start(0) + MONTH // 2
+        at(app, switch + 5)
+        upgrade = story.upgrade_invoice("u", period=0, at_fraction=(1, 2))
+        send(
+            app,
+            _sold_inline(story.state("updated", switch, price="price_elite")),
+            story._invoice_event("invoice.paid", upgrade, switch + 1),
+        )
+        assert entitlements(app, "user_inline")["plan"] == "elite"
+        assert credits(app, "user_inline") == (1000 + 2000, 0)
+        assert "price_lookup_keys price_pro" in stripe.calls
+        # The same invoice again (payment_succeeded): granted already, Stripe is not asked again.
+        send(app, story._invoice_event("invoice.payment_succeeded", upgrade, switch + 2))
+        assert credits(app, "user_inline") == (3000, 0)
+        assert sum(c.startswith("price_lookup_keys") for c in stripe.calls) == 1
 
 
 def test_a_downgrade_grants_nothing_now_and_the_new_allowance_next_period(app: App) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -19,6 +20,8 @@ from tests.simulator.billing_support import (
     subscribe,
     types_of,
 )
+
+from billfold.simulator import clocks
 
 if TYPE_CHECKING:
     from tests.simulator.conftest import MakeSim, Receiver, Sim
@@ -163,7 +166,10 @@ def test_a_clock_cannot_go_back_nor_past_two_intervals(sim: Sim) -> None:
     assert two_months.frozen_time == MAR_1
 
 
-def test_an_advancing_clock_refuses_another_advance(sim: Sim) -> None:
+def test_an_advancing_clock_refuses_another_advance(make_sim: MakeSim) -> None:
+    # A clock that takes its time to advance: the second request surely finds it advancing (with
+    # the suite's 10 ms, a busy machine let the advance finish first).
+    sim = make_sim(clock_advance_seconds=0.5)
     clock_id, _, _ = on_clock(sim)
     sim.stripe.v1.test_helpers.test_clocks.advance(clock_id, params={"frozen_time": T0 + DAY})
 
@@ -436,3 +442,17 @@ def test_same_second_chaos_gives_a_burst_one_created(sim: Sim, receiver: Receive
 
     assert len({e["created"] for e in receiver.events}) == 1
     assert len(receiver.events) == 4
+
+
+def test_the_lead_is_how_far_the_furthest_clock_runs_ahead_of_its_creation(sim: Sim) -> None:
+    simulator = sim.app.state.simulator
+    assert clocks.lead(simulator) == 0
+    now = int(time.time())
+    behind = clock(sim, now - 10 * DAY)  # a clock in the past leads nothing
+    assert clocks.lead(simulator) == 0
+    ahead = clock(sim, now)
+    sim.advance(ahead.id, now + 3 * DAY)
+    lead = clocks.lead(simulator)
+    assert 3 * DAY - 5 <= lead <= 3 * DAY
+    sim.advance(behind.id, now - 9 * DAY)
+    assert clocks.lead(simulator) == lead

@@ -26,6 +26,7 @@ class FakeStripeBilling(FakeStripe):
         self.subscriptions: dict[str, Obj] = {}
         self.invoices: dict[str, Obj] = {}
         self.invoice_intents: dict[str, list[str]] = {}
+        self.price_keys: dict[str, str | None] = {}
         self.calls: list[str] = []
         self.down = False
 
@@ -75,6 +76,10 @@ class FakeStripeBilling(FakeStripe):
     def invoice_payment_intents(self, invoice_id: str) -> list[str]:
         self._check(f"invoice_payment_intents {invoice_id}")
         return list(self.invoice_intents.get(invoice_id, []))
+
+    def price_lookup_keys(self, price_ids: Sequence[str]) -> dict[str, str | None]:
+        self._check(f"price_lookup_keys {','.join(price_ids)}")
+        return {price_id: self.price_keys.get(price_id) for price_id in price_ids}
 
     def plan_price(self, plan: Plan) -> str:
         return plan.stripe_price_ids[0] if plan.stripe_price_ids else f"price_{plan.id}"

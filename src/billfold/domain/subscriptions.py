@@ -202,6 +202,16 @@ class NeedsInvoice:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NeedsPrices:
+    """Invoice lines name prices billfold cannot place: a basil-or-later line names its price by
+    id only, and the price of a plan sold inline is known by its lookup key, which must be read
+    from Stripe (an upgrade's credit line names the old plan's price, no longer the
+    subscription's)."""
+
+    price_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NeedsInvoicePayments:
     """A paid invoice's payment intents must be listed from Stripe (basil webhooks leave them out),
     so that a later refund finds its invoice."""

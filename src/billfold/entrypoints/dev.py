@@ -16,6 +16,11 @@ billfold calls Stripe (the SDK, synchronous) only from worker threads -- the che
 routes through ``run_in_threadpool``, the inbox worker in its own thread -- and the SDK reaches the
 simulator over a real socket, which the event loop, never blocked, answers. The pages reach the
 API in-process (``httpx.ASGITransport``), as awaits on the same loop.
+
+Time: the demo account's Stripe customer lives on a test clock, which the shop's developer tools
+advance (a day, a week, a month). billfold's own clock runs as far ahead of the wall clock as that
+test clock does (``FollowTestClocks``), so a month later billfold grants the new allowance, lets
+the old one expire and ends a grace period, as it would a real month later.
 """
 
 from __future__ import annotations
@@ -42,12 +47,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from billfold.bootstrap import build
+from billfold.bootstrap import build, wall_clock
 from billfold.domain import errors
 from billfold.entrypoints.http.app import create_app
 from billfold.entrypoints.http.demo import DemoConfig, DemoShop
+from billfold.entrypoints.http.demo.simulator_controls import SimulatorAccess
 from billfold.settings import Settings, load_settings
-from billfold.simulator import ChaosSettings, SimulatorConfig, create_simulator_app
+from billfold.simulator import ChaosSettings, SimulatorConfig, clocks, create_simulator_app
+from billfold.simulator.service import Simulator
 
 DEMO_ACCOUNT = "demo_user"
 TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
@@ -245,7 +252,14 @@ def create_dev_app(
     setup: DevSetup, *, chaos: bool = False, settle_seconds: float = 2.0
 ) -> Starlette:
     """The one ASGI app of ``billfold dev``; its lifespan runs billfold's worker."""
-    services = build(setup.settings)
+    simulator_app = create_simulator_app(
+        simulator_config(setup, chaos=chaos, settle_seconds=settle_seconds)
+    )
+    simulator = simulator_app.state.simulator
+    # billfold's clock runs as far ahead as the simulator's test clocks: advance the demo's clock
+    # a month, and what a month later looks like (expired allowances, an ended grace period) is
+    # what billfold answers. Console sign-ins stay on the wall clock.
+    services = build(setup.settings, clock=FollowTestClocks(simulator), session_clock=wall_clock)
     links = (
         ("Admin view", "/admin/"),
         ("API docs", "/docs"),
@@ -255,10 +269,6 @@ def create_dev_app(
     api = create_app(
         services=services, run_worker=True, admin_links=(("Demo shop", "/"), *links[1:])
     )
-    simulator_app = create_simulator_app(
-        simulator_config(setup, chaos=chaos, settle_seconds=settle_seconds)
-    )
-    simulator = simulator_app.state.simulator
     # The pages call the API in-process: no port to know, no socket, same checks as over HTTP.
     transport = httpx.ASGITransport(app=api, raise_app_exceptions=False)
     shop = DemoShop(
@@ -270,6 +280,12 @@ def create_dev_app(
             jwt_audience=setup.settings.jwt_audience,
             account_id=DEMO_ACCOUNT,
             links=links,
+            # The test-clock tools reach the simulator in-process too, with its secret key.
+            simulator=SimulatorAccess(
+                base_url="http://stripe.internal",
+                secret_key=setup.stripe_secret_key,
+                transport=httpx.ASGITransport(app=simulator_app),
+            ),
         )
     )
 
@@ -303,6 +319,17 @@ def create_dev_app(
     app.state.services = services
     app.state.simulator = simulator
     return app
+
+
+class FollowTestClocks:
+    """billfold's clock under ``billfold dev``: the wall clock, moved on by as far as the
+    simulator's furthest test clock runs ahead of the moment it was made (``clocks.lead``)."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+
+    def __call__(self) -> int:
+        return wall_clock() + clocks.lead(self.simulator)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -363,7 +390,8 @@ def banner(setup: DevSetup, *, chaos: bool = False, settle_seconds: float = 2.0)
     row(
         "Try it",
         f"open {url}/, press Buy on a pack and Pay on the checkout page (nothing is charged); "
-        f"a delayed method settles {settle}.",
+        f"a delayed method settles {settle}. Subscribe to a plan, then move Stripe's test clock "
+        "with the shop's developer tools (renewals, a failed payment, grace).",
         "",
     )
     for note in setup.notes:

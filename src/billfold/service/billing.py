@@ -18,7 +18,7 @@ from billfold.domain import errors
 from billfold.domain import facts as f
 from billfold.domain import ledger as rules
 from billfold.domain.records import Page
-from billfold.domain.subscriptions import TERMINAL, SubscriptionRecord
+from billfold.domain.subscriptions import TERMINAL, NeedsPrices, SubscriptionRecord
 from billfold.service.ports import Clock, StripeSubscriptions, UnitOfWorkFactory
 from billfold.service.subscriptions import SubscriptionBook
 from billfold.service.views import Views, page
@@ -170,19 +170,25 @@ class Billing:
 
     def _apply_invoice(self, invoice: f.InvoicePaid) -> str | None:
         """Apply a paid invoice read from Stripe; what it did, or None when it could not."""
-        with self._uow() as uow:
-            done = self.book.apply_invoice_paid(
-                uow,
-                invoice,
-                None,
-                self._clock(),
-                payment_intents=invoice.payment_intent_ids,
-                refetched=True,
-            )
-            if not isinstance(done, str):
+        keys: dict[str, str | None] | None = None
+        while True:
+            with self._uow() as uow:
+                done = self.book.apply_invoice_paid(
+                    uow,
+                    invoice,
+                    None,
+                    self._clock(),
+                    payment_intents=invoice.payment_intent_ids,
+                    refetched=True,
+                    price_lookup_keys=keys,
+                )
+                if isinstance(done, str):
+                    uow.commit()
+                    return done
+            if not isinstance(done, NeedsPrices) or keys is not None:
                 return None
-            uow.commit()
-        return done
+            # Outside the transaction (rolled back): which plans the lines' prices sell.
+            keys = self._stripe().price_lookup_keys(done.price_ids)
 
     # --- changes through Stripe --------------------------------------------------------------------
 

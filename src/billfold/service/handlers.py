@@ -7,20 +7,31 @@ A handler answers :class:`Applied` (the event's status and a note for the inbox)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal, TypeAlias, assert_never
 
 from billfold.domain import facts as f
 from billfold.domain.orders import LineItem, NeedsLineItems, OrderRecord, OrderStatus, Payment
 from billfold.domain.reversals import NeedsRefunds, ReversalEvent
-from billfold.domain.subscriptions import NeedsInvoice, NeedsInvoicePayments, NeedsSubscription
+from billfold.domain.subscriptions import (
+    NeedsInvoice,
+    NeedsInvoicePayments,
+    NeedsPrices,
+    NeedsSubscription,
+)
 from billfold.service.orders.fulfilment import Fulfilment
 from billfold.service.orders.reversals import Reversals
 from billfold.service.ports import UnitOfWork
 from billfold.service.subscriptions import SubscriptionBook
 
 Needs: TypeAlias = (
-    NeedsLineItems | NeedsRefunds | NeedsSubscription | NeedsInvoicePayments | NeedsInvoice
+    NeedsLineItems
+    | NeedsRefunds
+    | NeedsSubscription
+    | NeedsInvoicePayments
+    | NeedsInvoice
+    | NeedsPrices
 )
 """What a fact may need from Stripe before it can be applied (asked outside any transaction)."""
 
@@ -35,6 +46,7 @@ class Fetched:
     invoice_payment_intents: tuple[str, ...] | None = None
     invoice: f.InvoicePaid | None = None
     """The invoice re-read with all its lines (the event's copy was truncated)."""
+    price_lookup_keys: Mapping[str, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -196,6 +208,7 @@ class EventHandlers:
                         now,
                         payment_intents=fetched.invoice_payment_intents,
                         refetched=fetched.subscription is not None,
+                        price_lookup_keys=fetched.price_lookup_keys,
                     )
                 )
             case f.InvoicePaymentFailed():

@@ -22,7 +22,12 @@ from billfold.domain import facts as f
 from billfold.domain.orders import NeedsLineItems
 from billfold.domain.records import DONE_EVENT_STATUSES, EventRecord, InboundEvent
 from billfold.domain.reversals import NeedsRefunds
-from billfold.domain.subscriptions import NeedsInvoice, NeedsInvoicePayments, NeedsSubscription
+from billfold.domain.subscriptions import (
+    NeedsInvoice,
+    NeedsInvoicePayments,
+    NeedsPrices,
+    NeedsSubscription,
+)
 from billfold.service.combining import Combiner
 from billfold.service.handlers import Applied, EventHandlers, Fetched, Needs
 from billfold.service.ports import (
@@ -307,6 +312,11 @@ class Inbox:
                     raise errors.InvariantViolation("the invoice's payments were asked for twice")
                 intents = self._subscriptions().invoice_payment_intents(needs.invoice_id)
                 return replace(fetched, invoice_payment_intents=tuple(intents))
+            case NeedsPrices():
+                if fetched.price_lookup_keys is not None:  # pragma: no cover
+                    raise errors.InvariantViolation("the invoice's prices were asked for twice")
+                keys = self._subscriptions().price_lookup_keys(needs.price_ids)
+                return replace(fetched, price_lookup_keys=keys)
             case _:
                 assert_never(needs)
 

@@ -507,6 +507,10 @@ class StripeSubscriptions(Protocol):
         """The payment intents that paid an invoice."""
         ...
 
+    def price_lookup_keys(self, price_ids: Sequence[str]) -> dict[str, str | None]:
+        """The ``lookup_key`` of each price (None for a price without one)."""
+        ...
+
     def plan_price(self, plan: Plan) -> str:
         """The Stripe price that sells ``plan``: its own, or the one billfold made for it (found
         again by its lookup key, made when missing)."""

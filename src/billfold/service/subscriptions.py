@@ -15,7 +15,7 @@ subscription's copy forward, money facts grant allowances, failed payments start
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -26,6 +26,7 @@ from billfold.domain import ledger as rules
 from billfold.domain.orders import NeedsLineItems, Payment, invoice_key
 from billfold.domain.subscriptions import (
     NeedsInvoicePayments,
+    NeedsPrices,
     NeedsSubscription,
     SubscriptionRecord,
     compare,
@@ -113,13 +114,19 @@ class SubscriptionBook:
         account = fact.metadata_account or fact.client_reference_id
         if account is None or not _valid(account):
             return "subscription checkout without an account to link"
+        # The subscription's lock before the account's, as every subscription fact takes them:
+        # the other order deadlocks with a state event applied at the same moment.
+        row = (
+            uow.subscriptions.ensure_locked(fact.subscription_id, now=now)
+            if fact.subscription_id
+            else None
+        )
         uow.accounts.upsert(account, now=now)
         if fact.customer_id:
             uow.accounts.link_customer(account, fact.customer_id, now=now)
         if fact.customer_email:
             uow.accounts.fill_email(account, fact.customer_email, now=now)
-        if fact.subscription_id:
-            row = uow.subscriptions.ensure_locked(fact.subscription_id, now=now)
+        if row is not None:
             changes: dict[str, Any] = {}
             if row.account_id is None:
                 changes["account_id"] = account
@@ -140,9 +147,11 @@ class SubscriptionBook:
         *,
         payment_intents: Sequence[str] | None = None,
         refetched: bool = False,
-    ) -> str | NeedsSubscription | NeedsInvoicePayments | NeedsLineItems:
+        price_lookup_keys: Mapping[str, str | None] | None = None,
+    ) -> str | NeedsSubscription | NeedsInvoicePayments | NeedsLineItems | NeedsPrices:
         """Grant a paid invoice's allowances (once, whatever announces it). ``refetched``: the
-        subscription was just read from Stripe and applied, so it is not asked for again."""
+        subscription was just read from Stripe and applied, so it is not asked for again;
+        ``price_lookup_keys``: the lookup keys of the lines' prices, read from Stripe."""
         if not fact.paid:
             return f"invoice {fact.invoice_id} is {fact.status}: nothing to grant yet"
         intents = tuple(payment_intents or fact.payment_intent_ids)
@@ -159,12 +168,34 @@ class SubscriptionBook:
         if sub.customer_id is None and fact.customer_id:
             sub = uow.subscriptions.update(sub.id, customer_id=fact.customer_id, updated=now)
         plans: dict[str, cat.Plan | None] = {}
+        looked_up = price_lookup_keys or {}
+
+        def lookup_key(line: f.InvoiceLineFact) -> str | None:
+            return line.price_lookup_key or looked_up.get(line.price_id or "")
+
+        unplaced = sorted(
+            {
+                ln.price_id
+                for ln in fact.lines
+                if ln.is_subscription
+                and ln.price_id is not None
+                and ln.price_id not in sub.price_ids
+                and self.catalog.plan_for_price(ln.price_id, lookup_key(ln)) is None
+            }
+        )
+        inline = any(plan.sells_inline for plan in self.catalog.plans)
+        earlier = uow.orders.by_key(invoice_key(fact.invoice_id))
+        if unplaced and price_lookup_keys is None and inline and not (earlier and earlier.is_final):
+            # A price that is not the subscription's now may be a plan sold inline (the old
+            # plan of an upgrade's credit line): only its lookup key, in Stripe, says which.
+            return NeedsPrices(price_ids=tuple(unplaced))
 
         def plan_of(line: f.InvoiceLineFact) -> cat.Plan | None:
-            found = self.catalog.plan_for_price(line.price_id, line.price_lookup_key)
+            found = self.catalog.plan_for_price(line.price_id, lookup_key(line))
             if (
                 found is None
                 and sub.plan is not None
+                and (line.price_id or "") not in looked_up  # a price Stripe said sells no plan
                 and (line.subscription_item_id == sub.item_id or line.price_id in sub.price_ids)
             ):
                 found = _plan(self.catalog, sub.plan)

@@ -148,6 +148,14 @@ def _next_work(sim: Simulator, clock_id: str, target: int) -> subscriptions.Work
     return min(due, key=lambda work: (work[0], work[1]))
 
 
+def lead(sim: Simulator) -> int:
+    """How far ahead of the wall clock the furthest test clock runs: its ``frozen_time`` less the
+    moment it was created (0 when no clock is ahead). ``billfold dev`` moves billfold's own clock
+    on by this much, so that what a month later looks like is what billfold answers."""
+    found = list(sim.state.collection(CLOCK).values())
+    return max([0, *(int(c["frozen_time"]) - int(c["created"]) for c in found)])
+
+
 def advancing(sim: Simulator) -> bool:
     return any(c["status"] == "advancing" for c in sim.state.collection(CLOCK).values())
 

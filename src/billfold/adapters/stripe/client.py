@@ -118,6 +118,15 @@ class SdkStripeGateway:
                 intents.append(pi)
         return intents
 
+    def price_lookup_keys(self, price_ids: Sequence[str]) -> dict[str, str | None]:
+        keys: dict[str, str | None] = {}
+        with _translated("retrieve the invoice's prices"):
+            for price_id in price_ids:
+                found = self.client.v1.prices.retrieve(price_id).to_dict()
+                key = found.get("lookup_key")
+                keys[price_id] = key if isinstance(key, str) else None
+        return keys
+
     def plan_price(self, plan: Plan) -> str:
         if plan.stripe_price_ids:
             return plan.stripe_price_ids[0]

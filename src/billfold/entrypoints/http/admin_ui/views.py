@@ -6,7 +6,10 @@
     POST /events/{id}/retry       process it again now
     GET  /orders                  orders (needing attention first), each with a Resolve form
     POST /orders/{id}/resolve     fulfil it, naming the account and the package
-    GET  /accounts?id=            balances, live grants, history; a manual grant form
+    GET  /subscriptions           billfold's copies of Stripe's subscriptions (status filter);
+                                  those whose price no plan sells are marked for a look
+    GET  /accounts?id=            balances, plan and entitlements (grace state), subscriptions,
+                                  live grants, history; a manual grant form
     POST /accounts/{id}/grants    a manual grant; the reason is required
     GET, POST /login; POST /logout
 
@@ -50,6 +53,16 @@ PAGE_SIZE = 25
 EVENT_STATUSES = ("received", "processed", "ignored", "failed", "dead")
 ORDER_STATUSES = ("needs_attention", "pending", "fulfilled", "failed", "expired", "refunded")
 RETRYABLE = ("failed", "dead")
+SUBSCRIPTION_STATUSES = (
+    "active",
+    "trialing",
+    "past_due",
+    "unpaid",
+    "paused",
+    "incomplete",
+    "canceled",
+    "incomplete_expired",
+)
 DONE = {
     "retried": "Event processed again: its new status is below.",
     "resolved": "Order resolved.",
@@ -112,6 +125,7 @@ class AdminView:
             Route("/events/{event_id}/retry", self.retry, methods=["POST"]),
             Route("/orders", self.orders, methods=["GET"]),
             Route("/orders/{order_id}/resolve", self.resolve, methods=["POST"]),
+            Route("/subscriptions", self.subscriptions, methods=["GET"]),
             Route("/accounts", self.accounts, methods=["GET"]),
             Route("/accounts/{account_id}/grants", self.grant, methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=STATIC)),
@@ -361,6 +375,41 @@ class AdminView:
             f"{_root(request)}/orders?status=all&done=resolved", status_code=303
         )
 
+    async def subscriptions(self, request: Request) -> Response:
+        cookie = self._cookie(request)
+        if cookie is None:
+            return self._to_login(request)
+        query = request.query_params
+        wanted = query.get("status") if query.get("status") in SUBSCRIPTION_STATUSES else None
+        params: dict[str, str | int] = {"limit": PAGE_SIZE}
+        if wanted:
+            params["status"] = wanted
+        after = query.get("starting_after")
+        if after:
+            params["starting_after"] = after[:255]
+        try:
+            page, catalog = await asyncio.gather(
+                self._admin("GET", "/v1/subscriptions", params=params),
+                self.api.request("GET", "/v1/catalog", token=None),
+            )
+        except ApiError as exc:
+            return self._failure(request, cookie, exc)
+        titles = {p["id"]: p.get("title") or p["id"] for p in catalog["plans"]}
+        rows = [_subscription_row(x, titles) for x in page["data"]]
+        next_params = {k: v for k, v in params.items() if k != "limit"}
+        if rows and page["has_more"]:
+            next_params["starting_after"] = rows[-1]["id"]
+        context = {
+            "section": "subscriptions",
+            "subscriptions": rows,
+            "statuses": SUBSCRIPTION_STATUSES,
+            "status": wanted,
+            "planless": sum(1 for r in rows if r["plan"] is None),
+            "older": urlencode(next_params) if page["has_more"] else None,
+            "paged": bool(after),
+        }
+        return self._render(request, "subscriptions.html", context, cookie=cookie)
+
     async def accounts(
         self,
         request: Request,
@@ -394,10 +443,12 @@ class AdminView:
         if account_id:
             path = f"/v1/accounts/{quote(account_id, safe='')}"
             try:
-                account, grants, history = await asyncio.gather(
+                account, grants, history, entitlements, subscriptions = await asyncio.gather(
                     self._admin("GET", path),
                     self._admin("GET", f"{path}/grants", params={"live": "true", "limit": 50}),
                     self._admin("GET", f"{path}/transactions", params={"limit": 20}),
+                    self._admin("GET", f"{path}/entitlements"),
+                    self._admin("GET", f"{path}/subscriptions", params={"limit": 20}),
                 )
             except ApiError as exc:
                 if exc.status != 404:
@@ -405,6 +456,11 @@ class AdminView:
                 context["missing"] = True
             else:
                 context["account"] = _account_view(account, grants, history, decimals)
+                titles = {p["id"]: p.get("title") or p["id"] for p in catalog["plans"]}
+                context["plan"] = _entitlements_view(entitlements, titles)
+                context["subscriptions"] = [
+                    _subscription_row(x, titles) for x in subscriptions["data"]
+                ]
         return self._render(request, "accounts.html", context, cookie=cookie, status=status)
 
     async def grant(self, request: Request) -> Response:
@@ -570,6 +626,46 @@ def _account_view(
                 "net_text": signed(x["net"], x["unit"]) if x.get("unit") else str(x["net"]),
             }
             for x in history["data"]
+        ],
+    }
+
+
+def _subscription_row(sub: Mapping[str, Any], titles: Mapping[str, str]) -> dict[str, Any]:
+    plan = sub.get("plan")
+    ends = sub.get("ended_at") or sub.get("cancel_at")
+    if ends is None and sub.get("cancel_at_period_end"):
+        ends = sub.get("current_period_end")
+    return {
+        **sub,
+        "plan_title": titles.get(plan, plan) if plan else None,
+        "ends": ends,
+        "ending": "ended" if sub.get("ended_at") else "ends" if ends else None,
+    }
+
+
+SOURCES = {
+    "subscription": "from a live subscription",
+    "grace": "in its grace period after a failed payment",
+    "default": "the default plan",
+    "none": "no plan",
+}
+
+
+def _entitlements_view(found: Mapping[str, Any], titles: Mapping[str, str]) -> dict[str, Any]:
+    grace = "none"
+    if found.get("grace_until") is not None:
+        grace = "running" if found.get("source") == "grace" else "ended"
+    return {
+        **found,
+        "title": titles.get(found.get("plan") or "", found.get("plan") or "none"),
+        "source_text": SOURCES.get(str(found.get("source")), str(found.get("source"))),
+        "grace": grace,
+        "feature_list": [
+            {"name": name, "on": bool(on)} for name, on in (found.get("features") or {}).items()
+        ],
+        "limit_list": [
+            {"name": name, "value": "unlimited" if value is None else f"{value:,}"}
+            for name, value in (found.get("limits") or {}).items()
         ],
     }
 

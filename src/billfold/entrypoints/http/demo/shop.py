@@ -1,16 +1,27 @@
-"""The demo shop: a small application that sells credit packs through billfold.
+"""The demo shop: a small application that sells credit packs and plans through billfold.
 
 It plays the customer's application, and talks to billfold only as one would:
 
 - its backend calls the API with the server key: create a checkout session, spend credits;
-- the signed-in user's browser gets a short-lived token (a JWT the backend signs, ``sub`` = the
-  account id) and calls the API with it: read its balance, fulfil its checkout on the success page.
+- the signed-in user's token (a JWT the backend signs, ``sub`` = the account id) reads its
+  balance, plan and allowances, fulfils its checkout on the success page, and changes, cancels or
+  manages its own subscription (the API lets a user do these for itself).
 
-    GET  /                   balance, "Use a feature", the packs and a top-up, the history
+    GET  /                   balance, plan, "Use a feature", plans, packs and a top-up, history
     POST /buy                create a checkout session -> 303 to the hosted checkout page
+    POST /plans/subscribe    a subscription checkout for a plan -> 303 to the checkout page
+    POST /plans/change       move the subscription to another plan (an upgrade billed at once)
+    POST /plans/cancel       cancel at the end of the paid period
+    POST /plans/portal       a Stripe customer-portal session -> 303 to it
     GET  /success            confirm the payment (JS; ``?confirm=1`` does it on the server)
     POST /spend              spend the feature's price -> 303 back with a message
     GET  /static/...         demo.css, demo.js
+
+In ``billfold dev`` only (``DemoConfig.simulator``), developer tools drive Stripe's test clock:
+
+    POST /dev/advance        {by: day | week | month}: move the test clock on
+    POST /dev/fail-renewal   the card on file declines from now on
+    POST /dev/pay            a new card pays the open invoices (see ``simulator_controls``)
 
 Pages are plain HTML rendered on the server; JavaScript only confirms the payment on the success
 page and follows a delayed one until it settles. Without JavaScript the success page confirms on
@@ -44,6 +55,15 @@ from starlette.staticfiles import StaticFiles
 from billfold.domain import money
 from billfold.domain.money import currency_decimals
 from billfold.entrypoints.http.client import ApiClient, ApiError
+from billfold.entrypoints.http.demo import plans as plan_views
+from billfold.entrypoints.http.demo.simulator_controls import (
+    DAY,
+    ClockState,
+    ControlError,
+    SimulatorAccess,
+    SimulatorControls,
+    one_month_after,
+)
 
 STATIC = Path(__file__).parent / "static"
 USER_TOKEN_SECONDS = 60 * 60
@@ -53,7 +73,16 @@ HISTORY_LENGTH = 10
 NOTICES = {
     "spent": ("ok", "Done! The feature ran and used {cost}."),
     "cancelled": ("info", "Checkout cancelled: nothing was charged."),
+    "changed": ("ok", "Your plan was changed."),
+    "ending": ("info", "Your subscription will end at the end of the paid period."),
+    "advanced": ("info", "Stripe's test clock moved on; billfold synced what it brought."),
+    "failing": (
+        "info",
+        "The card on file now declines: the next renewal fails (advance the clock to see it).",
+    ),
+    "paid": ("ok", "Paid with a new card."),
 }
+ADVANCES = {"day": "one day", "week": "one week", "month": "one month"}
 CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -78,6 +107,7 @@ class DemoConfig:
     feature_cost: int = 10
     browser_api_base: str = ""  # where the page's JavaScript reaches the API; "" = same origin
     links: tuple[tuple[str, str], ...] = ()  # (label, url) in the footer: admin, docs, simulator
+    simulator: SimulatorAccess | None = None  # billfold dev: the test-clock tools
 
 
 @functools.cache
@@ -112,6 +142,7 @@ class DemoShop:
     def __init__(self, config: DemoConfig) -> None:
         self.config = config
         self.api = ApiClient(config.api_base_url, transport=config.api_transport)
+        self.controls = SimulatorControls(config.simulator) if config.simulator else None
         self._account_ready = False
         csp = CSP
         if config.browser_api_base.startswith(("http://", "https://")):
@@ -120,15 +151,27 @@ class DemoShop:
 
     async def aclose(self) -> None:
         await self.api.aclose()
+        if self.controls is not None:
+            await self.controls.aclose()
 
     def routes(self) -> list[BaseRoute]:
-        return [
+        routes: list[BaseRoute] = [
             Route("/", self.index, methods=["GET"], name="demo:index"),
             Route("/buy", self.buy, methods=["POST"], name="demo:buy"),
+            Route("/plans/subscribe", self.subscribe, methods=["POST"], name="demo:subscribe"),
+            Route("/plans/change", self.change_plan, methods=["POST"], name="demo:change"),
+            Route("/plans/cancel", self.cancel, methods=["POST"], name="demo:cancel"),
+            Route("/plans/portal", self.portal, methods=["POST"], name="demo:portal"),
             Route("/success", self.success, methods=["GET"], name="demo:success"),
             Route("/spend", self.spend, methods=["POST"], name="demo:spend"),
-            Mount("/static", app=StaticFiles(directory=STATIC), name="demo:static"),
         ]
+        if self.controls is not None:
+            routes += [
+                Route("/dev/advance", self.advance, methods=["POST"], name="demo:advance"),
+                Route("/dev/fail-renewal", self.fail_renewal, methods=["POST"]),
+                Route("/dev/pay", self.pay_with_new_card, methods=["POST"], name="demo:pay"),
+            ]
+        return [*routes, Mount("/static", app=StaticFiles(directory=STATIC), name="demo:static")]
 
     # --- credentials -------------------------------------------------------------------------
 
@@ -145,15 +188,30 @@ class DemoShop:
         return jwt.encode(claims, self.config.jwt_secret, algorithm="HS256")
 
     async def _ensure_account(self) -> None:
-        """Give the demo account an e-mail once, so the checkout page is filled in for it."""
+        """Give the demo account an e-mail once, so the checkout page is filled in for it; in
+        ``billfold dev``, a Stripe customer on a test clock too (Stripe moves time only for a
+        customer made on a clock), linked before the first checkout uses it."""
         if self._account_ready:
             return
-        await self.api.request(
+        account = await self.api.request(
             "PUT",
             f"/v1/accounts/{self.config.account_id}",
             token=self.config.server_api_key,
             json={"email": self.config.account_email},
         )
+        if self.controls is not None and not account.get("stripe_customer_id"):
+            try:
+                customer = await self.controls.new_customer_on_clock(
+                    email=self.config.account_email, name=self.config.user_name
+                )
+            except ControlError as exc:
+                raise ApiError(502, "simulator_unavailable", exc.message, {}) from exc
+            await self.api.request(
+                "PUT",
+                f"/v1/accounts/{self.config.account_id}",
+                token=self.config.server_api_key,
+                json={"stripe_customer_id": customer},
+            )
         self._account_ready = True
 
     # --- pages -------------------------------------------------------------------------------
@@ -164,6 +222,11 @@ class DemoShop:
         if notice == "low":
             have = _int(request.query_params.get("have"))
             kind, text = "bad", self._low_balance_message(have)
+        elif notice == "problem":
+            kind, text = (
+                "bad",
+                (request.query_params.get("message") or "Something went wrong.")[:300],
+            )
         elif notice in NOTICES:
             kind, template = NOTICES[notice]
             text = template.format(cost=self._feature_price_text())
@@ -182,7 +245,7 @@ class DemoShop:
         account_path = f"/v1/accounts/{self.config.account_id}"
         try:
             await self._ensure_account()
-            catalog, account, history = await asyncio.gather(
+            catalog, account, history, entitlements, subscriptions, grants = await asyncio.gather(
                 self.api.request("GET", "/v1/catalog", token=None),
                 self.api.request("GET", account_path, token=token),
                 self.api.request(
@@ -191,13 +254,26 @@ class DemoShop:
                     token=token,
                     params={"limit": HISTORY_LENGTH},
                 ),
+                self.api.request("GET", f"{account_path}/entitlements", token=token),
+                self.api.request(
+                    "GET", f"{account_path}/subscriptions", token=token, params={"limit": 20}
+                ),
+                self.api.request(
+                    "GET",
+                    f"{account_path}/grants",
+                    token=token,
+                    params={"live": "true", "limit": 100},
+                ),
             )
         except ApiError as exc:
             return self._unavailable(request, exc)
         units = _units(catalog)
         packs, topups = _offers(catalog, units)
+        clock = await self._clock_state(account)
         context = {
             **self._common(request, token, account, units, catalog),
+            **self._plans(catalog, entitlements, subscriptions["data"], grants["data"], units),
+            "dev": clock,
             "notice": notice,
             "packs": packs,
             "topups": topups,
@@ -258,6 +334,168 @@ class DemoShop:
                 )
             return await self._shop_page(request, notice=("bad", message), status=exc.status)
         return RedirectResponse(session["url"], status_code=303)
+
+    # --- plans -------------------------------------------------------------------------------
+
+    def _plans(
+        self,
+        catalog: Mapping[str, Any],
+        entitlements: Mapping[str, Any],
+        subscriptions: list[Mapping[str, Any]],
+        grants: list[Mapping[str, Any]],
+        units: Units,
+    ) -> dict[str, Any]:
+        by_id = {p["id"]: p for p in catalog["plans"]}
+        current = plan_views.current_subscription(entitlements, subscriptions)
+        return {
+            "entitlements": entitlements,
+            "plan_title": plan_views.plan_title(by_id, entitlements.get("plan")),
+            "standing": plan_views.standing(entitlements, current, by_id),
+            "plan_features": plan_views.features(entitlements.get("features") or {}),
+            "plan_limits": plan_views.limits(entitlements.get("limits") or {}),
+            "plan_cards": plan_views.plan_cards(
+                catalog["plans"], entitlements, current, units.show
+            ),
+            "allowances": plan_views.allowances(grants, units.show),
+            "subscription": current,
+            **plan_views.actions(current),
+        }
+
+    async def subscribe(self, request: Request) -> Response:
+        form = await request.form()
+        plan = str(form.get("plan") or "")
+        try:
+            await self._ensure_account()
+            session = await self.api.request(
+                "POST",
+                "/v1/checkout/sessions",
+                token=self.config.server_api_key,
+                json={
+                    "account_id": self.config.account_id,
+                    "plan": plan,
+                    "success_url": _absolute(request, "/success"),
+                    "cancel_url": _absolute(request, "/?notice=cancelled"),
+                },
+            )
+        except ApiError as exc:
+            return self._problem(request, _friendly(exc, "The subscription could not start"))
+        return RedirectResponse(session["url"], status_code=303)
+
+    async def change_plan(self, request: Request) -> Response:
+        form = await request.form()
+        body = {
+            "plan": str(form.get("plan") or ""),
+            "proration": str(form.get("proration") or "create_prorations"),
+        }
+        try:
+            await self.api.request(
+                "POST",
+                f"/v1/accounts/{self.config.account_id}/subscription",
+                token=self.user_token(),  # the user changes their own plan
+                json=body,
+            )
+            if self.controls is not None:
+                # billfold dev: the upgrade's invoice delivered and granted before the page shows
+                await self.controls.flush()
+                await self._after_stripe()
+        except ApiError as exc:
+            return self._problem(request, _friendly(exc, "The plan could not be changed"))
+        except ControlError:
+            pass  # the page shows what has arrived; the rest follows
+        return RedirectResponse(f"{_root(request)}/?notice=changed#plan", status_code=303)
+
+    async def cancel(self, request: Request) -> Response:
+        try:
+            await self.api.request(
+                "DELETE",
+                f"/v1/accounts/{self.config.account_id}/subscription",
+                token=self.user_token(),
+            )
+        except ApiError as exc:
+            return self._problem(request, _friendly(exc, "The subscription could not be canceled"))
+        return RedirectResponse(f"{_root(request)}/?notice=ending#plan", status_code=303)
+
+    async def portal(self, request: Request) -> Response:
+        try:
+            await self._ensure_account()
+            found = await self.api.request(
+                "POST",
+                f"/v1/accounts/{self.config.account_id}/billing-portal",
+                token=self.user_token(),
+                json={"return_url": _absolute(request, "/#plan")},
+            )
+        except ApiError as exc:
+            return self._problem(request, _friendly(exc, "The billing portal could not open"))
+        return RedirectResponse(found["url"], status_code=303)
+
+    # --- billfold dev: Stripe's test clock ---------------------------------------------------
+
+    async def _clock_state(self, account: Mapping[str, Any]) -> dict[str, Any] | None:
+        if self.controls is None:
+            return None
+        try:
+            state = await self.controls.state(account.get("stripe_customer_id"))
+        except ControlError as exc:
+            return {"usable": False, "error": exc.message}
+        return _clock_view(state)
+
+    async def _customer(self) -> str:
+        await self._ensure_account()
+        account = await self.api.request(
+            "GET", f"/v1/accounts/{self.config.account_id}", token=self.config.server_api_key
+        )
+        customer = account.get("stripe_customer_id")
+        if not customer:
+            raise ControlError("The demo account has no Stripe customer yet.")
+        return str(customer)
+
+    async def _after_stripe(self) -> None:
+        """billfold catches up with what Stripe did (the webhooks have been delivered; a sync
+        makes sure of what they may have left to the worker)."""
+        await self.api.request(
+            "POST", f"/v1/accounts/{self.config.account_id}/sync", token=self.user_token()
+        )
+
+    async def advance(self, request: Request) -> Response:
+        assert self.controls is not None
+        form = await request.form()
+        by = str(form.get("by") or "month")
+        if by not in ADVANCES:
+            return self._problem(request, "Advance by a day, a week or a month.")
+        try:
+            state = await self.controls.state(await self._customer())
+            if not state.usable or state.clock_id is None or state.frozen_time is None:
+                raise ControlError("The demo account's Stripe customer is not on a test clock.")
+            now = state.frozen_time
+            target = {"day": now + DAY, "week": now + 7 * DAY}.get(by) or one_month_after(now)
+            await self.controls.advance(state.clock_id, to=target)
+            await self._after_stripe()
+        except ControlError as exc:
+            return self._problem(request, f"The test clock could not advance: {exc.message}")
+        except ApiError as exc:
+            return self._problem(request, _friendly(exc, "billfold could not sync"))
+        return RedirectResponse(f"{_root(request)}/?notice=advanced#plan", status_code=303)
+
+    async def fail_renewal(self, request: Request) -> Response:
+        assert self.controls is not None
+        try:
+            await self.controls.fail_renewals(await self._customer())
+        except (ControlError, ApiError) as exc:
+            return self._problem(request, f"Could not change the card: {exc.message}")
+        return RedirectResponse(f"{_root(request)}/?notice=failing#plan", status_code=303)
+
+    async def pay_with_new_card(self, request: Request) -> Response:
+        assert self.controls is not None
+        try:
+            await self.controls.pay_with_new_card(await self._customer())
+            await self._after_stripe()
+        except (ControlError, ApiError) as exc:
+            return self._problem(request, f"The payment did not go through: {exc.message}")
+        return RedirectResponse(f"{_root(request)}/?notice=paid#plan", status_code=303)
+
+    def _problem(self, request: Request, message: str) -> Response:
+        query = f"?notice=problem&message={quote(message[:300])}"
+        return RedirectResponse(f"{_root(request)}/{query}", status_code=303)
 
     async def success(self, request: Request) -> Response:
         session_id = request.query_params.get("session_id", "")
@@ -361,6 +599,14 @@ class DemoShop:
                 "packages": {
                     p["id"]: {"title": p["title"], "currency": p["currency"], "grants": p["grants"]}
                     for p in catalog["packages"]
+                },
+                "plans": {
+                    p["id"]: {
+                        "title": p["title"] or p["id"],
+                        "interval": p["interval"] or "period",
+                        "allowance": p["allowance"],
+                    }
+                    for p in catalog["plans"]
                 },
             },
         }
@@ -505,9 +751,10 @@ KIND_LABELS = {
 def _history_row(transaction: Mapping[str, Any], units: Units) -> dict[str, Any]:
     unit = transaction.get("unit") or ""
     net = int(transaction.get("net") or 0)
+    what = str(transaction.get("reason") or KIND_LABELS.get(transaction["kind"], "Change"))
     return {
         "when": _when(int(transaction["created"])),
-        "what": transaction.get("reason") or KIND_LABELS.get(transaction["kind"], "Change"),
+        "what": what[:1].upper() + what[1:],
         "kind": KIND_LABELS.get(transaction["kind"], transaction["kind"]),
         "amount": units.signed(net, unit) if unit else str(net),
         "direction": "in" if net > 0 else "out" if net < 0 else "none",
@@ -522,6 +769,22 @@ STATES = {
     "failed": "failed",
     "expired": "failed",
 }
+
+
+def _clock_view(state: ClockState) -> dict[str, Any]:
+    return {
+        "usable": state.usable,
+        "error": None if state.usable else "The demo account's customer is not on a test clock.",
+        "now": plan_views.moment(state.frozen_time),
+        "frozen_time": state.frozen_time,
+        "status": state.status,
+        "card": state.card,
+        "card_declines": state.card_declines,
+        "open_invoices": [
+            {**i, "amount": money.format_money(int(i["amount_due"]), str(i["currency"]))}
+            for i in state.open_invoices
+        ],
+    }
 
 
 def _outcome_view(
@@ -543,6 +806,20 @@ def _outcome_view(
             "title": "Waiting for your payment",
             "text": "This checkout is not paid yet.",
             "lines": [],
+        }
+    if state == "done" and done.get("mode") == "subscription":
+        plan = next(
+            (p for p in (catalog or {}).get("plans", []) if p["id"] == done.get("plan")), None
+        )
+        title = (plan.get("title") or plan["id"]) if plan else str(done.get("plan") or "")
+        lines = []
+        if plan is not None and units is not None:
+            lines = [f"{title}: {line}" for line in plan_views.allowance_lines(plan, units.show)]
+        return {
+            "state": "done",
+            "title": f"Welcome to {title}!" if title else "Subscribed. Thank you!",
+            "text": "Your subscription is active: its features are yours now.",
+            "lines": lines,
         }
     if state == "done":
         lines = []

@@ -1,5 +1,6 @@
-// Inkwell's success page: confirm the checkout with billfold using the signed-in user's token,
-// show the new balance at once, and follow a delayed payment until it settles.
+// Inkwell's success page: confirm the checkout (a pack or a plan) with billfold using the
+// signed-in user's token, show the new balance at once, and follow a delayed payment until it
+// settles.
 // Amounts are integers in minor units; they are formatted with BigInt, never as floats.
 "use strict";
 
@@ -63,6 +64,12 @@
     return [pack.title + ": " + parts.join(", ")];
   }
 
+  function allowance(plan) {
+    if (!plan) return [];
+    return plan.allowance.filter((grant) => grant.amount !== "paid").map(
+      (grant) => plan.title + ": " + units(grant.amount, grant.unit) + " every " + plan.interval);
+  }
+
   function later(ms) {
     window.setTimeout(confirm, ms);
   }
@@ -100,7 +107,12 @@
     }
     if (body.balances) showBalances(body.balances);
     const status = body.status;
-    if (status === "fulfilled" || status === "refunded") {
+    if (status === "fulfilled" && body.mode === "subscription") {
+      const plan = page.plans[body.plan];
+      const title = plan ? plan.title : body.plan;
+      show("done", title ? "Welcome to " + title + "!" : "Subscribed. Thank you!",
+        "Your subscription is active: its features are yours now.", allowance(plan));
+    } else if (status === "fulfilled" || status === "refunded") {
       show("done", "Payment received. Thank you!", "Your balance is already up to date.", granted(body.order));
     } else if (status === "needs_attention") {
       show("review", "Payment received, being checked",
