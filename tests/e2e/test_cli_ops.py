@@ -158,3 +158,57 @@ def test_given_a_manual_grant_then_it_needs_a_reason_and_shows_in_the_balance(
     bad = run(db_url, "grant", "user_1", "nope", "25", "--reason", "x")
     assert bad.exit_code == 1
     assert "Unknown unit" in bad.output
+
+
+def test_given_subscriptions_the_cli_lists_shows_and_syncs_them_from_stripe(
+    db_url: str, engine: Any, simulator: str
+) -> None:
+    http = stripe.HTTPXClient(allow_sync_methods=True)
+    client = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": simulator}, http_client=http)
+    price = client.v1.prices.create(
+        params={
+            "unit_amount": 1900,
+            "currency": "usd",
+            "recurring": {"interval": "month"},
+            "product_data": {"name": "Pro"},
+            "lookup_key": "billfold_plan_pro",
+        }
+    )
+    customer = client.v1.customers.create(
+        params={"email": "sub@example.com", "payment_method": "pm_card_visa"}
+    )
+    client.v1.subscriptions.create(
+        params={
+            "customer": customer.id,
+            "items": [{"price": price.id}],
+            "metadata": {"billfold_account": "user_sub"},
+            "default_payment_method": "pm_card_visa",
+        }
+    )
+    http.close()
+    env = {"BILLFOLD_STRIPE_SECRET_KEY": STRIPE_KEY, "BILLFOLD_STRIPE_API_BASE": simulator}
+    with running_app(db_url) as (api, _):
+        linked = api.put(
+            "/v1/accounts/user_sub",
+            json={"stripe_customer_id": customer.id},
+            headers={"Authorization": "Bearer sk_billfold_test_server"},
+        )
+        assert linked.status_code == 200, linked.text
+    assert "no subscriptions" in run(db_url, "subscriptions", "list").output
+    refused = run(db_url, "subscriptions", "sync", **env)
+    assert refused.exit_code != 0
+    assert "--account ID, or --all" in refused.output
+    synced = run(db_url, "subscriptions", "sync", "--all", **env)
+    assert synced.exit_code == 0, synced.output
+    assert "synced 1 account(s), 1 subscription(s)" in synced.output
+    assert "state unknown -> active (pro)" in synced.output
+    again = run(db_url, "subscriptions", "sync", "--account", "user_sub", **env)
+    assert again.exit_code == 0, again.output
+    assert "0 change(s)" in again.output
+    listed = run(db_url, "subscriptions", "list", "--status", "active")
+    assert "user_sub" in listed.output
+    assert "pro" in listed.output
+    shown = run(db_url, "subscriptions", "show", "user_sub")
+    assert "plan pro from a subscription" in shown.output
+    assert "auto_trading=on" in shown.output
+    assert "credits" in run(db_url, "balance", "user_sub").output
