@@ -81,7 +81,7 @@ def error(status: int, code: str, message: str = "no", **details: Any) -> httpx.
 class Script:
     """Answers in turn; records every request."""
 
-    def __init__(self, *answers: httpx.Response | type[Exception]) -> None:
+    def __init__(self, *answers: httpx.Response | type[httpx.TransportError]) -> None:
         self.answers = list(answers)
         self.requests: list[httpx.Request] = []
 
