@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from billfold import schemas
@@ -302,3 +303,50 @@ def test_when_billfold_stays_unreachable_the_connection_error_is_raised(
     nowhere = Client(f"http://127.0.0.1:{free_port()}", api_key="k", max_retries=1)
     with nowhere, pytest.raises(APIConnectionError):
         nowhere.get_catalog()
+
+
+OPERATIONS = {
+    ("GET", "/healthz"): "health",
+    ("GET", "/v1/catalog"): "get_catalog",
+    ("GET", "/v1/accounts/{account_id}"): "get_account",
+    ("PUT", "/v1/accounts/{account_id}"): "update_account",
+    ("GET", "/v1/accounts/{account_id}/grants"): "list_grants",
+    ("POST", "/v1/accounts/{account_id}/grants"): "create_grant",
+    ("GET", "/v1/accounts/{account_id}/transactions"): "list_transactions",
+    ("POST", "/v1/accounts/{account_id}/spend"): "spend",
+    ("POST", "/v1/accounts/{account_id}/holds"): "create_hold",
+    ("GET", "/v1/holds/{hold_id}"): "get_hold",
+    ("POST", "/v1/holds/{hold_id}/capture"): "capture_hold",
+    ("POST", "/v1/holds/{hold_id}/release"): "release_hold",
+    ("POST", "/v1/checkout/sessions"): "create_checkout_session",
+    ("POST", "/v1/checkout/sessions/{session_id}/fulfill"): "fulfill_checkout_session",
+    ("GET", "/v1/accounts/{account_id}/entitlements"): "get_entitlements",
+    ("POST", "/v1/accounts/{account_id}/check"): "check",
+    ("GET", "/v1/accounts/{account_id}/subscriptions"): "list_subscriptions",
+    ("POST", "/v1/accounts/{account_id}/subscription"): "change_plan",
+    ("DELETE", "/v1/accounts/{account_id}/subscription"): "cancel_subscription",
+    ("POST", "/v1/accounts/{account_id}/billing-portal"): "billing_portal",
+    ("POST", "/v1/accounts/{account_id}/sync"): "sync_account",
+    ("GET", "/v1/subscriptions"): "list_all_subscriptions",
+    ("POST", "/v1/subscriptions/sync"): "sync_all_subscriptions",
+    ("GET", "/v1/events"): "list_events",
+    ("GET", "/v1/events/{event_id}"): "get_event",
+    ("POST", "/v1/events/{event_id}/retry"): "retry_event",
+    ("GET", "/v1/orders"): "list_orders",
+    ("GET", "/v1/orders/{order_id}"): "get_order",
+    ("POST", "/v1/orders/{order_id}/resolve"): "resolve_order",
+}
+
+
+def test_every_operation_of_the_served_api_has_a_client_method(live: Live) -> None:
+    document = httpx.get(f"{live.url}/openapi.json", timeout=30).json()
+    served = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        if path.startswith("/v1/") or path == "/healthz"
+        for method in item
+    }
+    assert served == set(OPERATIONS)
+    for name in OPERATIONS.values():
+        assert callable(getattr(Client, name)), name
+        assert callable(getattr(AsyncClient, name)), name
