@@ -162,16 +162,20 @@ class Stand:
     port: int
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def stripe_stand_in() -> Iterator[Stand]:
     port = free_port()
     with stripe_simulator(f"http://127.0.0.1:{port}/webhooks/stripe") as sim:
         yield Stand(sim, port)
 
 
-@pytest.fixture
-def billing_service(tmp_path: Path, stripe_stand_in: Stand) -> Iterator[Callable[[Path], Billing]]:
-    """``start(catalog)``: billfold serve (SQLite) with that catalog, beside the simulator."""
+@pytest.fixture(scope="module")
+def billing_service(
+    tmp_path_factory: pytest.TempPathFactory, stripe_stand_in: Stand
+) -> Iterator[Callable[[Path], Billing]]:
+    """``start(catalog)``: billfold serve (SQLite) with that catalog, beside the simulator; one
+    per test module (its tests use their own accounts)."""
+    tmp_path = tmp_path_factory.mktemp("billfold")
     with contextlib.ExitStack() as stack:
 
         def start(catalog: Path) -> Billing:

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 HERE = Path(__file__).parent
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def billing(billing_service: Callable[[Path], Any]) -> Any:
     return billing_service(HERE / "catalog.toml")
 
@@ -79,14 +79,16 @@ def test_buy_a_pack_then_spend_credits(shop: FlaskClient, billing: Any) -> None:
 def test_each_user_sees_only_their_own_history_and_sessions(
     shop: FlaskClient, billing: Any
 ) -> None:
-    sign_in(shop, "ada", "lovelace")
-    session_id = shop.post("/buy", data={"package": "pack_1500"}).headers["Location"]
-    session_id = session_id.rsplit("/", 1)[-1]
-    billing.simulator.pay(session_id)
-    assert badge(shop.get("/").get_data(as_text=True)) == 1500
-    shop.post("/logout")
     sign_in(shop, "alan", "turing")
     assert badge(shop.get("/").get_data(as_text=True)) == 0
     assert "Nothing yet." in shop.get("/history").get_data(as_text=True)
-    assert shop.get(f"/success?session_id={session_id}").status_code == 404  # ada's, not his
+    session_id = shop.post("/buy", data={"package": "pack_3500"}).headers["Location"]
+    session_id = session_id.rsplit("/", 1)[-1]
+    billing.simulator.pay(session_id)
+    assert badge(shop.get("/").get_data(as_text=True)) == 3500  # the webhook granted
+    shop.post("/logout")
+    sign_in(shop, "ada", "lovelace")
+    history = shop.get("/history").get_data(as_text=True)
+    assert "+3,500" not in history  # alan's purchase is not in ada's history
+    assert shop.get(f"/success?session_id={session_id}").status_code == 404  # his, not hers
     assert shop.post("/login", data={"username": "alan", "password": "nope"}).status_code == 200
