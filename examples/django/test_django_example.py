@@ -23,6 +23,7 @@ django.setup()
 from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
+from packs import billing as site_billing  # noqa: E402
 from packs.models import Purchase  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -93,8 +94,8 @@ def test_buy_a_pack_by_price_id_audit_it_and_show_the_balance(billing: Any, site
     out = io.StringIO()
     call_command("balance", "ada", stdout=out)
     assert out.getvalue().strip() == "ada: 1,500 credits"
-    with billing_client() as billfold:
-        spent = billfold.spend("user_%d" % ada.pk, "credits", 200, reason="export")
+    with site_billing.client() as billfold:
+        spent = billfold.spend(site_billing.account_id(ada), "credits", 200, reason="export")
     assert spent.balance == 1300
     out = io.StringIO()
     call_command("balance", "ada", stdout=out)
@@ -114,9 +115,3 @@ def test_buy_a_pack_by_price_id_audit_it_and_show_the_balance(billing: Any, site
     out = io.StringIO()
     call_command("balance", "ada", stdout=out)
     assert out.getvalue().strip() == "ada: 1,800 credits"
-
-
-def billing_client() -> Any:
-    from packs import billing as site_billing
-
-    return site_billing.client()
