@@ -24,7 +24,7 @@ from billfold.client._async import AsyncClient
 from billfold.client._core import APIConnectionError, UnexpectedResponse
 from billfold.client._paths import UNSET
 from billfold.client._sync import Client
-from billfold.client.notifications import sign, verify_notification
+from billfold.client.notifications import WebhookVerificationError, sign, verify_notification
 from billfold.domain import errors
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "AsyncClient",
     "Client",
     "UnexpectedResponse",
+    "WebhookVerificationError",
     "errors",
     "schemas",
     "sign",

@@ -23,6 +23,10 @@ DEFAULT_TOLERANCE_SECONDS: Final = 300
 _PREFIX: Final = "whsec_"
 
 
+class WebhookVerificationError(errors.InvalidSignature):
+    """The notification's signature or timestamp could not be verified."""
+
+
 def _key(secret: str) -> bytes:
     raw = secret.removeprefix(_PREFIX)
     try:
@@ -35,7 +39,7 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     lowered = {k.lower(): v for k, v in headers.items()}
     value = lowered.get(name)
     if not value:
-        raise errors.InvalidSignature(f"Missing {name} header.")
+        raise WebhookVerificationError(f"Missing {name} header.")
     return value
 
 
@@ -59,7 +63,7 @@ def verify_notification(
     (``{"type", "timestamp", "data"}``).
 
     ``secret`` is one ``whsec_...`` secret or several (while rotating). Raises
-    ``billfold.domain.errors.InvalidSignature`` when a header is missing, the timestamp is more
+    ``WebhookVerificationError`` (an ``errors.InvalidSignature``) when a header is missing, the timestamp is more
     than ``tolerance`` seconds away from now (either way), or no signature matches; parse only
     after this passed."""
     secrets = [secret] if isinstance(secret, str) else list(secret)
@@ -71,12 +75,12 @@ def verify_notification(
     try:
         timestamp = int(stamp)
     except ValueError:
-        raise errors.InvalidSignature("Malformed webhook-timestamp header.") from None
+        raise WebhookVerificationError("Malformed webhook-timestamp header.") from None
     current = time.time() if now is None else now
     if timestamp < current - tolerance:
-        raise errors.InvalidSignature("The notification's timestamp is too old.")
+        raise WebhookVerificationError("The notification's timestamp is too old.")
     if timestamp > current + tolerance:
-        raise errors.InvalidSignature("The notification's timestamp is too new.")
+        raise WebhookVerificationError("The notification's timestamp is too new.")
     expected = [sign(s, msg_id, timestamp, payload).encode() for s in secrets]
     for candidate in signatures.split():
         version, _, _value = candidate.partition(",")
@@ -91,4 +95,4 @@ def verify_notification(
             if not isinstance(parsed, dict):
                 raise errors.InvalidEvent("The notification's body is not a JSON object.")
             return parsed
-    raise errors.InvalidSignature("No webhook-signature matches the secret.")
+    raise WebhookVerificationError("No webhook-signature matches the secret.")
