@@ -108,10 +108,14 @@ def test_buy_a_pack_by_price_id_audit_it_and_show_the_balance(billing: Any, site
     staff.force_login(User.objects.get(username="ops"))
     second = browser.post("/buy/", {"price_id": price_ids[0]})["Location"].rsplit("/", 1)[-1]
     billing.simulator.pay(second)  # paid, but ada never came back to the success page
+    out = io.StringIO()
+    call_command("balance", "ada", stdout=out)
+    assert out.getvalue().strip() == "ada: 1,800 credits"  # the webhook, at billfold, granted
+    assert Purchase.objects.get(session_id=second).status == "pending"  # as the site knows it
     audit = staff.get("/audit/").content.decode()
     assert audit.count('class="purchase"') == 2
     assert audit.count("<td>fulfilled</td>") == 2
     assert Purchase.objects.get(session_id=second).status == "fulfilled"
     out = io.StringIO()
     call_command("balance", "ada", stdout=out)
-    assert out.getvalue().strip() == "ada: 1,800 credits"
+    assert out.getvalue().strip() == "ada: 1,800 credits"  # the audit granted nothing more

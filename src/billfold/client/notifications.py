@@ -63,9 +63,9 @@ def verify_notification(
     (``{"type", "timestamp", "data"}``).
 
     ``secret`` is one ``whsec_...`` secret or several (while rotating). Raises
-    ``WebhookVerificationError`` (an ``errors.InvalidSignature``) when a header is missing, the timestamp is more
-    than ``tolerance`` seconds away from now (either way), or no signature matches; parse only
-    after this passed."""
+    ``WebhookVerificationError`` (an ``errors.InvalidSignature``) when a header is missing, the
+    timestamp is more than ``tolerance`` seconds away from now (either way), or no signature
+    matches; parse only after this passed."""
     secrets = [secret] if isinstance(secret, str) else list(secret)
     if not secrets:
         raise ValueError("no secret to verify with")
