@@ -350,3 +350,24 @@ def test_every_operation_of_the_served_api_has_a_client_method(live: Live) -> No
     for name in OPERATIONS.values():
         assert callable(getattr(Client, name)), name
         assert callable(getattr(AsyncClient, name)), name
+
+
+def test_the_async_client_retries_through_lost_answers_and_spends_once(
+    live: Live, proxy: FaultProxy, admin: Client, app: Client, account: str
+) -> None:
+    admin.create_grant(account, "credits", 10, reason="welcome")
+
+    async def no_wait(_seconds: float) -> None:
+        return None
+
+    async def run() -> int:
+        async with AsyncClient(
+            proxy.url, api_key=live.api_key, max_retries=3, sleep=no_wait
+        ) as flaky:
+            proxy.faults("drop", "503", "drop")
+            return (await flaky.spend(account, "credits", 4)).balance
+
+    assert asyncio.run(run()) == 6
+    assert len(proxy.seen) == 4
+    assert len({s.idempotency_key for s in proxy.seen}) == 1
+    assert [t.kind for t in app.list_transactions(account)].count("spend") == 1

@@ -322,3 +322,17 @@ def test_timestamps_more_than_five_minutes_away_are_refused() -> None:
     for at in (NOW - 301, NOW + 301):
         with pytest.raises(errors.InvalidSignature, match="timestamp"):
             verify_notification(BODY, signed(at=at), SECRET, now=NOW)
+
+
+def test_retry_after_as_an_http_date() -> None:
+    from email.utils import format_datetime
+
+    from billfold.client import _core
+
+    later = datetime.fromtimestamp(datetime.now(tz=UTC).timestamp() + 30, tz=UTC)
+    response = httpx.Response(503, headers={"Retry-After": format_datetime(later, usegmt=True)})
+    wait = _core.retry_after(response)
+    assert wait is not None
+    assert 25 <= wait <= 30
+    assert _core.retry_after(httpx.Response(503, headers={"Retry-After": "soon"})) is None
+    assert _core.retry_delay(httpx.Response(400), 0) is None
