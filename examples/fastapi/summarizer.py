@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from billfold import Billfold
 from billfold.domain import errors
 from billfold.settings import Settings
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
 
 COST_PER_SUMMARY = 25  # credits
 

@@ -12,10 +12,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from werkzeug.security import check_password_hash, generate_password_hash
-
-from billfold.client import Client
-from billfold.domain import errors
 from flask import (
     Flask,
     abort,
@@ -27,6 +23,10 @@ from flask import (
     session,
     url_for,
 )
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from billfold.client import Client
+from billfold.domain import errors
 
 REPORT_COST = 100  # credits
 
