@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from decimal import Decimal
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -371,11 +372,19 @@ class SdkStripeGateway:
                     events[str(event.get("id"))] = event
         # Stripe lists newest first; reconciliation wants them in the order they happened.
         for event in sorted(events.values(), key=lambda e: (e.get("created") or 0, str(e["id"]))):
-            payload = json.dumps(event, separators=(",", ":"))
+            payload = json.dumps(event, separators=(",", ":"), default=_wire)
             try:
                 yield webhooks.envelope(event, payload)
             except errors.InvalidEvent:  # pragma: no cover - Stripe lists only events
                 continue
+
+
+def _wire(value: object) -> object:
+    """Stripe's decimal strings (``unit_amount_decimal``), which the SDK reads as Decimal, as
+    Stripe sends them: strings."""
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _id_of(value: object) -> str | None:
