@@ -3,6 +3,8 @@ the same on memory, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from billfold.domain import errors, ids
@@ -47,7 +49,7 @@ def test_given_a_run_when_finished_then_it_reads_back_with_its_items_and_counts(
     with backend.uow() as uow:
         assert uow.reconciliation.get_run(run.id) == run
         assert uow.reconciliation.running_runs() == [run]
-        healed = rc.DriftItem(**{**_fields(ITEM), "drift_class": "amount_mismatch", "healed": True})
+        healed = replace(ITEM, drift_class="amount_mismatch", healed=True)
         uow.reconciliation.update_run(
             run.id,
             status="completed",
@@ -89,7 +91,7 @@ def test_a_run_with_an_unknown_status_or_a_taken_id_is_refused(backend: Backend)
         uow.commit()
     with pytest.raises(errors.ConstraintViolation), backend.uow() as uow:
         uow.reconciliation.insert_run(run)
-    bad = rc.RunRecord(**{**_fields(new_run()), "status": "paused"})  # type: ignore[arg-type]
+    bad = replace(new_run(), status="paused")  # type: ignore[arg-type]
     with pytest.raises(errors.ConstraintViolation), backend.uow() as uow:
         uow.reconciliation.insert_run(bad)
 
@@ -186,7 +188,3 @@ def test_a_reversal_is_found_by_its_key(backend: Backend) -> None:
     with backend.uow() as uow:
         assert uow.reconciliation.reversal_by_key("refund:re_1") == made
         assert uow.reconciliation.reversal_by_key("refund:re_2") is None
-
-
-def _fields(value: object) -> dict[str, object]:
-    return {name: getattr(value, name) for name in value.__dataclass_fields__}  # type: ignore[attr-defined]
