@@ -10,6 +10,10 @@ only, and ``billfold reconcile`` exits 1 while drift stays open.
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +32,7 @@ from billfold.entrypoints.http.app import create_app
 from billfold.simulator import ChaosSettings, RetryPolicy, SimulatorConfig, create_simulator_app
 from tests.support.api import ADMIN_AUTH, SERVER, as_user
 from tests.support.app import settings_for
-from tests.support.servers import ServerThread
+from tests.support.servers import ServerThread, billfold_env, process
 from tests.support.subscription_story import drain
 
 pytestmark = pytest.mark.filterwarnings(
@@ -370,3 +374,129 @@ def test_a_clean_shop_reconciles_with_exit_code_zero(make_shop: MakeShop) -> Non
     bad = CliRunner().invoke(cli, ["reconcile", "--since", "yesterday-ish"], env=env)
     assert bad.exit_code == 2
     assert "not a duration" in bad.output
+
+
+def test_the_api_starts_a_run_for_the_admin_only_and_reports_it(make_shop: MakeShop) -> None:
+    shop = make_shop()
+    shop.chaos(drop_rate=1.0)
+    session_id = shop.buy("user_api")
+    shop.settle()
+
+    for headers, status in ((SERVER, 403), (as_user("user_api"), 403), ({}, 401)):
+        refused = shop.api("POST", "/v1/reconciliation/runs", json={}, headers=headers)
+        assert refused.status_code == status, refused.text
+        listed = shop.api("GET", "/v1/reconciliation/runs", headers=headers)
+        assert listed.status_code == status
+    assert shop.api("GET", "/v1/reconciliation/runs", headers=ADMIN_AUTH).json() == {
+        "object": "list",
+        "data": [],
+        "has_more": False,
+    }
+    bad = shop.api(
+        "POST",
+        "/v1/reconciliation/runs",
+        json={"since": 2_000_000_000, "until": 1_000_000_000},
+        headers=ADMIN_AUTH,
+    )
+    assert bad.status_code == 400, bad.text
+
+    now = shop.services.clock()
+    started = shop.api(
+        "POST",
+        "/v1/reconciliation/runs",
+        json={"since": now - 3600, "until": now + 60},
+        headers=ADMIN_AUTH,
+    )
+    assert started.status_code == 202, started.text
+    assert started.json()["status"] == "running"
+    assert set(started.json()) >= {"id", "status"}
+    run_id = started.json()["id"]
+    deadline = time.monotonic() + 30
+    while True:
+        body = shop.api("GET", f"/v1/reconciliation/runs/{run_id}", headers=ADMIN_AUTH).json()
+        if body["status"] != "running" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert body["status"] == "completed", body
+    assert body["window"] == {"since": now - 3600, "until": now + 60}
+    assert body["events_imported"] > 0
+    assert set(body["drift"]) == set(rc.DRIFT_CLASSES)
+    assert body["drift"]["paid_not_granted"] == {"found": 1, "healed": 1, "open": 0}
+    [item] = body["items"]
+    assert (item["class"], item["amount"], item["currency"], item["healed"]) == (
+        "paid_not_granted",
+        STARTER,
+        "usd",
+        True,
+    )
+    assert item["stripe_ids"][0] == session_id
+    assert shop.credits("user_api") == 500
+
+    second = shop.api("POST", "/v1/reconciliation/runs", headers=ADMIN_AUTH)
+    assert second.status_code == 202
+    listed = shop.api("GET", "/v1/reconciliation/runs", params={"limit": 1}, headers=ADMIN_AUTH)
+    page = listed.json()
+    assert page["object"] == "list"
+    assert page["has_more"] is True
+    assert [r["id"] for r in page["data"]] == [second.json()["id"]]  # newest first
+    rest = shop.api(
+        "GET",
+        "/v1/reconciliation/runs",
+        params={"starting_after": second.json()["id"]},
+        headers=ADMIN_AUTH,
+    ).json()
+    assert [r["id"] for r in rest["data"]] == [run_id]
+    missing = shop.api("GET", "/v1/reconciliation/runs/rcn_unknown", headers=ADMIN_AUTH)
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "reconciliation_run_not_found"
+    # The background run finishes before the test leaves (it uses the database).
+    deadline = time.monotonic() + 30
+    while shop.services.reconciliation.get(second.json()["id"]).status == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_a_run_killed_mid_way_is_marked_failed_and_a_rerun_converges(
+    make_shop: MakeShop,
+) -> None:
+    shop = make_shop(worker_lease_seconds=2)
+    shop.chaos(drop_rate=1.0)  # nothing arrives: the run has every event to take in
+    accounts = [f"user_{n}" for n in range(5)]
+    for account in accounts:
+        for _ in range(4):
+            shop.buy(account)
+    shop.settle()
+    env = billfold_env(
+        shop.db_url,
+        BILLFOLD_STRIPE_SECRET_KEY=STRIPE_KEY,
+        BILLFOLD_STRIPE_API_BASE=shop.sim,
+        BILLFOLD_WORKER_LEASE_SECONDS="2",
+        COLUMNS="250",
+    )
+    with process([sys.executable, "-m", "billfold", "reconcile"], env) as proc:
+        deadline = time.monotonic() + 60
+        while not shop.services.reconciliation.list(limit=1).data:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.2)  # well into the run
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    [killed] = shop.services.reconciliation.list(limit=10).data
+    assert killed.status == "running"  # nobody could say otherwise
+    granted_before = sum(shop.credits(a) for a in accounts)
+    assert granted_before < 5 * 4 * 500
+
+    rerun = shop.reconcile()  # waits for the dead run's lease to lapse, then starts over
+
+    assert rerun.status == "completed", rerun.error
+    assert rerun.open == 0
+    stale = shop.services.reconciliation.get(killed.id)
+    assert stale.status == "failed"
+    assert stale.error is not None
+    assert "abandoned" in stale.error
+    assert stale.finished is not None
+    assert {a: shop.credits(a) for a in accounts} == dict.fromkeys(accounts, 4 * 500)
+    again = shop.reconcile()
+    assert (again.status, again.events_imported, again.items) == ("completed", 0, ())
