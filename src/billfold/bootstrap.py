@@ -75,6 +75,7 @@ class Services:
         return self.infra.stripe is not None
 
     def close(self) -> None:
+        self.reconciliation.wait_idle(timeout=10)
         closer = getattr(self.infra.stripe, "close", None)
         if callable(closer):
             closer()

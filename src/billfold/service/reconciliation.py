@@ -134,6 +134,7 @@ class Reconciliation:
         self._clock = clock
         self.lease_seconds = lease_seconds
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._background: list[threading.Thread] = []
         self.completion_hooks: list[CompletionHook] = []
         """Run inside the transaction that completes a run (notifications hook in here)."""
 
@@ -247,13 +248,28 @@ class Reconciliation:
         """Start a run and carry it out in a thread of this process (the HTTP API's 202)."""
         started = self.start(since=since, until=until, trigger=trigger)
         if started.created:
-            threading.Thread(
-                target=self.execute,
+            thread = threading.Thread(
+                target=self._execute_quietly,
                 args=(started.run.id,),
                 name=f"billfold-reconcile-{started.run.id}",
                 daemon=True,
-            ).start()
+            )
+            self._background = [t for t in self._background if t.is_alive()] + [thread]
+            thread.start()
         return started
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait for the runs this process carries out in the background; False on timeout."""
+        deadline = time.monotonic() + timeout
+        for thread in list(self._background):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._background)
+
+    def _execute_quietly(self, run_id: str) -> None:
+        try:
+            self.execute(run_id)
+        except BaseException:  # a thread has nobody to raise to: the lease lapses, a rerun fails it
+            log.exception("reconciliation run %s stopped", run_id)
 
     def due(self, every_seconds: int) -> bool:
         """Whether a scheduled run is due: none started in the last ``every_seconds``."""
