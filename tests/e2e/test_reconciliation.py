@@ -29,6 +29,7 @@ from billfold.bootstrap import Services, build
 from billfold.domain import reconciliation as rc
 from billfold.entrypoints.cli import app as cli
 from billfold.entrypoints.http.app import create_app
+from billfold.entrypoints.worker import Worker
 from billfold.simulator import ChaosSettings, RetryPolicy, SimulatorConfig, create_simulator_app
 from tests.support.api import ADMIN_AUTH, SERVER, as_user
 from tests.support.app import settings_for
@@ -146,8 +147,7 @@ def make_shop(db_url: str, engine: Any) -> Iterator[MakeShop]:
                 stripe_secret_key=STRIPE_KEY,
                 stripe_api_base=sim.url,
                 stripe_webhook_secrets=SIM_SECRET,
-                reconcile_seconds=0,
-                **overrides,
+                **{"reconcile_seconds": 0, **overrides},
             )
         )
         late.app = create_app(services=services, run_worker=False)
@@ -500,3 +500,19 @@ def test_a_run_killed_mid_way_is_marked_failed_and_a_rerun_converges(
     assert {a: shop.credits(a) for a in accounts} == dict.fromkeys(accounts, 4 * 500)
     again = shop.reconcile()
     assert (again.status, again.events_imported, again.items) == ("completed", 0, ())
+
+
+def test_the_worker_reconciles_on_its_schedule_once_per_interval(make_shop: MakeShop) -> None:
+    shop = make_shop(reconcile_seconds=3600)
+    shop.chaos(drop_rate=1.0)
+    shop.buy("user_scheduled")
+    shop.settle()
+    worker = Worker(shop.services, name="test-worker")
+
+    worker.reconcile()
+    worker.reconcile()  # less than an hour after the first: nothing
+
+    [run] = shop.services.reconciliation.list(limit=10).data
+    assert (run.trigger, run.status, run.open) == ("schedule", "completed", 0)
+    assert run.events_imported > 0
+    assert shop.credits("user_scheduled") == 500
