@@ -10,7 +10,7 @@ import pytest
 from billfold.domain import errors, ids
 from billfold.domain import reconciliation as rc
 from billfold.service.ports import NewReversal
-from tests.contract.backends import T0, Backend, new_order
+from tests.contract.backends import T0, Backend, inbound, new_order
 
 
 def new_run(*, status: rc.RunStatus = "running", started: int = T0) -> rc.RunRecord:
@@ -188,3 +188,14 @@ def test_a_reversal_is_found_by_its_key(backend: Backend) -> None:
     with backend.uow() as uow:
         assert uow.reconciliation.reversal_by_key("refund:re_1") == made
         assert uow.reconciliation.reversal_by_key("refund:re_2") is None
+
+
+def test_the_events_the_inbox_has_are_told_apart_in_one_read(backend: Backend) -> None:
+    with backend.uow() as uow:
+        uow.inbox.insert(inbound("evt_kept"), now=T0, lease=None)
+        uow.inbox.insert(inbound("evt_also"), now=T0, lease=None)
+        uow.commit()
+    with backend.uow() as uow:
+        known = uow.reconciliation.known_events(["evt_kept", "evt_new", "evt_also"])
+        assert known == {"evt_kept", "evt_also"}
+        assert uow.reconciliation.known_events([]) == set()

@@ -471,6 +471,10 @@ class ReconciliationStore(Protocol):
 
     def reversal_by_key(self, key: str) -> ReversalRecord | None: ...
 
+    def known_events(self, event_ids: Sequence[str]) -> set[str]:
+        """Those of ``event_ids`` that the inbox has."""
+        ...
+
     def order_of_payment(self, payment_intent_id: str) -> OrderRecord | None:
         """The order a payment intent paid for (its own, or linked through payments)."""
         ...

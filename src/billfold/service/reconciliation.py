@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
@@ -40,7 +40,7 @@ from typing import TypeVar
 from billfold.domain import errors, ids
 from billfold.domain import reconciliation as rc
 from billfold.domain.orders import FINAL, OrderRecord, checkout_key, invoice_key
-from billfold.domain.records import DONE_EVENT_STATUSES, Page
+from billfold.domain.records import DONE_EVENT_STATUSES, InboundEvent, Page
 from billfold.service.billing import Billing
 from billfold.service.inbox import Inbox
 from billfold.service.ports import Clock, StripeGateway, StripeLedger, UnitOfWork, UnitOfWorkFactory
@@ -55,6 +55,7 @@ CompletionHook = Callable[[UnitOfWork, rc.RunRecord], None]
 """Called with the unit of work that completes a run (commit is the caller's), and the run."""
 
 ORDERS_PAGE = 500
+EVENTS_BATCH = 200
 MAX_ERROR = 2000
 T = TypeVar("T")
 
@@ -369,20 +370,35 @@ class Reconciliation:
         events = self._require_events()
         newest: int | None = None
         types = sorted(self.inbox.handled_types)
-        for event in self._paged(
-            work, "events", events.list_events(created_gte=since, types=types)
-        ):
+        batch: list[InboundEvent] = []
+        listed = events.list_events(created_gte=since, types=types)
+        for event in self._paged(work, "events", listed):
             if event.object_id is not None:
                 work.events_by_object.setdefault(event.object_id, []).append(event.id)
             if event.created is not None and (newest is None or event.created > newest):
                 newest = event.created
-            if self.inbox.receive(event, lease_owner=None).stored:
-                work.events_imported += 1
-                self.inbox.process(event.id)
+            batch.append(event)
+            if len(batch) >= EVENTS_BATCH:
+                self._take_in(work, batch)
+                batch = []
+        self._take_in(work, batch)
         if newest is not None:
             with self._uow() as uow:
                 uow.reconciliation.advance_events_cursor(newest)
                 uow.commit()
+
+    def _take_in(self, work: _Work, batch: Sequence[InboundEvent]) -> None:
+        """Receive and process the events of ``batch`` the inbox lacks (one read for them all)."""
+        if not batch:
+            return
+        with self._uow() as uow:
+            known = uow.reconciliation.known_events([e.id for e in batch])
+        for event in batch:
+            if event.id in known:
+                continue
+            if self.inbox.receive(event, lease_owner=None).stored:
+                work.events_imported += 1
+                self.inbox.process(event.id)
 
     def _heal(self, work: _Work) -> None:
         """Process the events of each finding's objects that are not done (failed, waiting for

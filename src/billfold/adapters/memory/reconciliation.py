@@ -117,6 +117,10 @@ class MemoryReconciliationStore:
         reversal_id = tables.reversal_keys.get(key)
         return None if reversal_id is None else tables.reversals[reversal_id]
 
+    def known_events(self, event_ids: Sequence[str]) -> set[str]:
+        events = self._work.tables.events
+        return {e for e in event_ids if e in events}
+
     def order_of_payment(self, payment_intent_id: str) -> OrderRecord | None:
         tables = self._work.tables
         for order in tables.orders.values():

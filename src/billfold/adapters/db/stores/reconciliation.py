@@ -61,6 +61,9 @@ class _Statements:
             sa.select(t.reconciliation_runs).where(ru.status == "running").order_by(ru.id.desc())
         )
         self.reversal = sa.select(t.reversals).where(t.reversals.c.key == P("w_key"))
+        self.known_events = sa.select(t.events.c.id).where(
+            t.events.c.id.in_(P("w_ids", expanding=True))
+        )
         self.order_by_pi = sa.select(t.orders).where(o.payment_intent_id == P("w_pi"))
         self.order_via_payments = (
             sa.select(t.orders)
@@ -164,6 +167,12 @@ class SqlReconciliationStore:
     def reversal_by_key(self, key: str) -> ReversalRecord | None:
         row = self.conn.execute(self.sql.reversal, {"w_key": key}).first()
         return None if row is None else _reversal(row)
+
+    def known_events(self, event_ids: Sequence[str]) -> set[str]:
+        if not event_ids:
+            return set()
+        rows = self.conn.execute(self.sql.known_events, {"w_ids": list(event_ids)})
+        return {str(r.id) for r in rows}
 
     def order_of_payment(self, payment_intent_id: str) -> OrderRecord | None:
         row = self.conn.execute(self.sql.order_by_pi, {"w_pi": payment_intent_id}).first()
