@@ -217,3 +217,60 @@ def test_a_window_must_make_sense(world: World) -> None:
     with pytest.raises(errors.ValidationError):
         world.reconciliation.start(since=T0, until=T0 - 1)
     assert world.reconciliation.window(None, None) == (T0 - rc.DEFAULT_WINDOW_SECONDS, T0)
+
+
+def test_a_refund_and_a_dispute_whose_events_never_came_are_taken_in_and_reported_healed(
+    world: World,
+) -> None:
+    for session_id, intent in (("cs_refunded", "pi_refunded"), ("cs_disputed", "pi_disputed")):
+        event = se.checkout_session_completed(
+            session_id=session_id, payment_intent=intent, metadata=STARTER, event_created=T0
+        )
+        world.shop.deliver(event)
+    assert world.shop.balances("user_1") == {"credits": 1000}
+    refund = se.refund_event(
+        "refund.created",
+        refund_id="re_1",
+        payment_intent="pi_refunded",
+        charge="ch_refunded",
+        amount=499,
+        event_created=T0 + 5,
+    )
+    dispute = se.dispute_created(
+        dispute_id="dp_1", payment_intent="pi_disputed", charge="ch_disputed", event_created=T0 + 6
+    )
+    world.events.events += [refund, dispute]
+    world.ledger.reversals += [
+        rc.StripeReversal(
+            kind="refund",
+            id="re_1",
+            charge_id="ch_refunded",
+            payment_intent_id="pi_refunded",
+            amount=499,
+            currency="usd",
+            status="succeeded",
+            created=T0 + 5,
+        ),
+        rc.StripeReversal(
+            kind="dispute",
+            id="dp_1",
+            charge_id="ch_disputed",
+            payment_intent_id="pi_disputed",
+            amount=499,
+            currency="usd",
+            status="needs_response",
+            created=T0 + 6,
+        ),
+    ]
+    world.shop.clock.advance(60)
+
+    run = world.reconciliation.run()
+
+    found = {i.drift_class: i for i in run.items}
+    assert set(found) == {"refunded_not_clawed_back", "disputed_not_held"}
+    assert found["refunded_not_clawed_back"].stripe_ids[0] == "re_1"
+    assert found["disputed_not_held"].stripe_ids[0] == "dp_1"
+    assert all(i.healed and i.amount == 499 for i in run.items)
+    assert run.events_imported == 2
+    # The refund took its credits back; the dispute holds the rest.
+    assert world.shop.balances("user_1") == {"credits": 0}
