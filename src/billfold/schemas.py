@@ -490,7 +490,6 @@ class ReconciliationRunRequest(BaseModel):
 
 class ReconciliationRunCreated(BaseModel):
     id: str
-    object: Literal["reconciliation_run"] = "reconciliation_run"
     status: str = Field(description="running")
 
 
@@ -518,7 +517,6 @@ class DriftItemResponse(BaseModel):
     amount: int | None = Field(description="Minor units of `currency`.")
     currency: str | None
     healed: bool
-    note: str
 
 
 class ReconciliationRunResponse(BaseModel):

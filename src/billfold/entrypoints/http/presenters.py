@@ -320,7 +320,6 @@ def reconciliation_run(run: RunRecord) -> s.ReconciliationRunResponse:
                 amount=i.amount,
                 currency=i.currency,
                 healed=i.healed,
-                note=i.note,
             )
             for i in run.items
         ],
