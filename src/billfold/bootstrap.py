@@ -29,7 +29,8 @@ from billfold.service.maintenance import Maintenance
 from billfold.service.orders.desk import OrderDesk
 from billfold.service.orders.fulfilment import Fulfilment
 from billfold.service.orders.reversals import Reversals
-from billfold.service.ports import StripeGateway, StripeSubscriptions
+from billfold.service.ports import StripeGateway, StripeLedger, StripeSubscriptions
+from billfold.service.reconciliation import Reconciliation
 from billfold.service.subscriptions import SubscriptionBook
 from billfold.service.views import Views
 from billfold.settings import Settings
@@ -66,6 +67,7 @@ class Services:
     views: Views
     admin_sessions: AdminSessions
     maintenance: Maintenance
+    reconciliation: Reconciliation
     infra: Infrastructure
 
     @property
@@ -73,6 +75,7 @@ class Services:
         return self.infra.stripe is not None
 
     def close(self) -> None:
+        self.reconciliation.wait_idle(timeout=10)
         closer = getattr(self.infra.stripe, "close", None)
         if callable(closer):
             closer()
@@ -86,6 +89,7 @@ def build(
     check_schema: bool = True,
     stripe: StripeGateway | None = None,
     subscriptions_api: StripeSubscriptions | None = None,
+    ledger_api: StripeLedger | None = None,
     session_clock: Callable[[], int] | None = None,
 ) -> Services:
     """Everything, wired. ``stripe`` (and ``subscriptions_api``) replace the SDK gateway (tests).
@@ -137,6 +141,15 @@ def build(
         stripe=stripe_subscriptions,
         clock=tick,
     )
+    reconciliation = Reconciliation(
+        uow_factory=uow,
+        inbox=inbox,
+        billing=billing,
+        stripe=ledger_api or (stripe if isinstance(stripe, SdkStripeGateway) else None),
+        events=stripe,
+        clock=tick,
+        lease_seconds=settings.worker_lease_seconds,
+    )
     return Services(
         settings=settings,
         catalog=catalog,
@@ -168,6 +181,7 @@ def build(
             settings.admin_token.get_secret_value() if settings.admin_token else None,
         ),
         maintenance=Maintenance(schema=database, auditor=database, where=database.redacted_url()),
+        reconciliation=reconciliation,
         infra=Infrastructure(database=database, stripe=stripe),
     )
 

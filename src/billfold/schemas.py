@@ -472,3 +472,62 @@ class FulfillmentResponse(BaseModel):
     subscription_id: str | None = None
     plan: str | None = None
     entitlements: EntitlementsResponse | None = None
+
+
+# --- reconciliation ------------------------------------------------------------------------------
+
+
+class ReconciliationRunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: Annotated[StrictInt, Field(ge=0)] | None = Field(
+        default=None, description="Unix seconds; default three days before `until`."
+    )
+    until: Annotated[StrictInt, Field(ge=0)] | None = Field(
+        default=None, description="Unix seconds; default now."
+    )
+
+
+class ReconciliationRunCreated(BaseModel):
+    id: str
+    status: str = Field(description="running")
+
+
+class ReconciliationWindow(BaseModel):
+    since: int
+    until: int
+
+
+class DriftCountResponse(BaseModel):
+    found: int
+    healed: int
+    open: int
+
+
+class DriftItemResponse(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    drift_class: str = Field(
+        alias="class",
+        description="paid_not_granted, granted_without_payment, refunded_not_clawed_back, "
+        "disputed_not_held, subscription_state_drift or amount_mismatch",
+    )
+    stripe_ids: list[str]
+    billfold_ids: list[str]
+    amount: int | None = Field(description="Minor units of `currency`.")
+    currency: str | None
+    healed: bool
+
+
+class ReconciliationRunResponse(BaseModel):
+    id: str
+    object: Literal["reconciliation_run"] = "reconciliation_run"
+    status: str = Field(description="running, completed or failed")
+    trigger: str = Field(description="api, cli, schedule or audit")
+    window: ReconciliationWindow
+    events_imported: int
+    drift: dict[str, DriftCountResponse]
+    items: list[DriftItemResponse]
+    error: str | None
+    started: int
+    finished: int | None

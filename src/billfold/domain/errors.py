@@ -18,13 +18,15 @@ Foreign errors (SQLAlchemy, stripe, httpx) are translated at the boundary with `
     │   ├── Forbidden                                                          403
     │   └── RateLimited                                                        429
     ├── NotFound                                                               404
-    │   ├── AccountNotFound, HoldNotFound, OrderNotFound, EventNotFound
+    │   ├── AccountNotFound, HoldNotFound, OrderNotFound, EventNotFound,
+    │   └── ReconciliationRunNotFound
     ├── Conflict                     the request conflicts with the state      409
     │   ├── IdempotencyConflict      same key, different request
     │   ├── IdempotencyKeyInUse      same key, the first request still running
     │   ├── HoldNotActive            captured, released or expired already
     │   ├── OrderNotResolvable
     │   ├── EventNotRetryable        processed or ignored already
+    │   ├── ReconciliationRunning    another run holds the lease
     │   └── CheckoutNotFulfillable   a session this route cannot fulfil
     ├── PaymentError                 money
     │   └── InsufficientBalance                                                402
@@ -174,6 +176,12 @@ class EventNotFound(NotFound):
     code = "event_not_found"
 
 
+class ReconciliationRunNotFound(NotFound):
+    """The reconciliation run does not exist."""
+
+    code = "reconciliation_run_not_found"
+
+
 # --- conflicts -----------------------------------------------------------------------------------
 
 
@@ -211,6 +219,12 @@ class EventNotRetryable(Conflict):
     """The event was processed already; there is nothing to retry."""
 
     code = "event_not_retryable"
+
+
+class ReconciliationRunning(Conflict):
+    """Another reconciliation run is still running."""
+
+    code = "reconciliation_running"
 
 
 class CheckoutNotFulfillable(Conflict):

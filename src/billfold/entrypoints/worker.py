@@ -1,7 +1,9 @@
 """The worker: claim events with a lease, process them several at a time (``worker_threads``),
 retry with backoff; sweep expiry; sync subscriptions from Stripe on a schedule
 (``BILLFOLD_SUBSCRIPTION_SYNC_SECONDS``, 0 turns it off), in a thread of its own so a long sync
-never holds up the events.
+never holds up the events; reconcile with Stripe on a schedule (``BILLFOLD_RECONCILE_SECONDS``,
+0 turns it off), in another thread: one run at a time across every process (a lease in the
+database), and none while a run started in the last interval, whoever started it.
 
 Runs in-process under ``billfold serve`` (a background thread) and as ``billfold worker`` processes.
 Claims use ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of workers share the
@@ -33,6 +35,8 @@ class Worker:
         self._last_sweep = 0.0
         self._last_sync = time.monotonic()  # the first sync runs one interval after start
         self._sync_thread: threading.Thread | None = None
+        self._last_reconcile = time.monotonic()  # the first run one interval after start
+        self._reconcile_thread: threading.Thread | None = None
         self.stop_event = threading.Event()
 
     def run_once(self) -> int:
@@ -57,6 +61,7 @@ class Worker:
             self._last_sweep = time.monotonic()
             self.services.ledger.sweep()
         self._maybe_sync()
+        self._maybe_reconcile()
         return processed
 
     def _process(self, event_id: str) -> int:
@@ -79,6 +84,43 @@ class Worker:
             target=self.sync_subscriptions, name="billfold-subscription-sync", daemon=True
         )
         self._sync_thread.start()
+
+    def _maybe_reconcile(self) -> None:
+        every = self.services.settings.reconcile_seconds
+        if not every or not self.services.stripe_configured:
+            return
+        if self._reconcile_thread is not None and self._reconcile_thread.is_alive():
+            return
+        if time.monotonic() - self._last_reconcile < min(every, 60):
+            return  # asks the database at most once a minute whether a run is due
+        self._last_reconcile = time.monotonic()
+        self._reconcile_thread = threading.Thread(
+            target=self.reconcile, name="billfold-reconcile", daemon=True
+        )
+        self._reconcile_thread.start()
+
+    def reconcile(self) -> None:
+        """One scheduled reconciliation, when due; its open drift is logged."""
+        try:
+            run = self.services.reconciliation.run_scheduled(
+                self.services.settings.reconcile_seconds
+            )
+        except Exception:
+            log.exception("scheduled reconciliation failed")
+            return
+        if run is None:
+            return
+        for item in run.items:
+            if not item.healed:
+                log.warning(
+                    "reconciliation drift %s: stripe %s, billfold %s, %s %s: %s",
+                    item.drift_class,
+                    ",".join(item.stripe_ids),
+                    ",".join(item.billfold_ids),
+                    item.amount,
+                    item.currency or "",
+                    item.note,
+                )
 
     def sync_subscriptions(self) -> None:
         """One scheduled sync: every account with a Stripe customer; drift repaired is logged."""

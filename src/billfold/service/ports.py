@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from billfold.domain import facts
+from billfold.domain import reconciliation as rc
 from billfold.domain.catalog import Plan
 from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedSession
 from billfold.domain.ledger import GrantState, HoldStatus, Line
@@ -416,6 +417,69 @@ class AdminSessionStore(Protocol):
     def revoke(self, session_id: str, *, now: int) -> None: ...
 
 
+class ReconciliationStore(Protocol):
+    """Reconciliation runs, the Events API cursor, the lease that lets one run at a time, and the
+    reads of billfold's effects that a run compares with Stripe."""
+
+    def lease(self) -> rc.Lease:
+        """The run lease, locked for this transaction (made, free, on first use)."""
+        ...
+
+    def set_lease(self, *, run_id: str | None, owner: str | None, until: int) -> None:
+        """Give the lease (locked by :meth:`lease` in this transaction) to a run, or free it."""
+        ...
+
+    def renew_lease(self, run_id: str, *, until: int) -> bool:
+        """Extend the lease if ``run_id`` still holds it; False when it does not."""
+        ...
+
+    def events_cursor(self) -> int | None:
+        """The ``created`` of the newest event a run has read from Stripe, if any."""
+        ...
+
+    def advance_events_cursor(self, created: int) -> None:
+        """Move the cursor to ``created``, never backwards."""
+        ...
+
+    def insert_run(self, run: rc.RunRecord) -> None: ...
+
+    def get_run(self, run_id: str) -> rc.RunRecord | None: ...
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: rc.RunStatus,
+        events_imported: int,
+        items: Sequence[rc.DriftItem],
+        error: str | None,
+        finished: int | None,
+    ) -> None: ...
+
+    def list_runs(self, *, limit: int, starting_after: str | None) -> list[rc.RunRecord]:
+        """Runs, newest first."""
+        ...
+
+    def running_runs(self) -> list[rc.RunRecord]: ...
+
+    def fulfilled_orders(
+        self, *, since: int, until: int, limit: int, starting_after: str | None
+    ) -> list[OrderRecord]:
+        """Orders that granted (``fulfilled`` or ``refunded``) created in ``[since, until]``,
+        by id ascending."""
+        ...
+
+    def reversal_by_key(self, key: str) -> ReversalRecord | None: ...
+
+    def known_events(self, event_ids: Sequence[str]) -> set[str]:
+        """Those of ``event_ids`` that the inbox has."""
+        ...
+
+    def order_of_payment(self, payment_intent_id: str) -> OrderRecord | None:
+        """The order a payment intent paid for (its own, or linked through payments)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. ``commit`` makes it durable; leaving without it rolls back."""
 
@@ -442,6 +506,9 @@ class UnitOfWork(Protocol):
 
     @property
     def subscriptions(self) -> SubscriptionStore: ...
+
+    @property
+    def reconciliation(self) -> ReconciliationStore: ...
 
     def __enter__(self) -> Self: ...
 
@@ -526,6 +593,29 @@ class StripeSubscriptions(Protocol):
 
     def retrieve_invoice(self, invoice_id: str) -> facts.InvoicePaid:
         """An invoice as Stripe has it now (``paid`` says whether it is), with its payments."""
+        ...
+
+
+class StripeLedger(Protocol):
+    """What reconciliation reads from Stripe, in billfold's values: the money over a window
+    (``created`` in ``[since, until]``, every page), subscriptions, and one payment's state. Only
+    the Stripe adapter implements it."""
+
+    def paid_checkout_sessions(self, *, since: int, until: int) -> Iterator[rc.StripeSession]: ...
+
+    def paid_invoices(self, *, since: int, until: int) -> Iterator[rc.StripeInvoice]: ...
+
+    def refunds(self, *, since: int, until: int) -> Iterator[rc.StripeReversal]: ...
+
+    def disputes(self, *, since: int, until: int) -> Iterator[rc.StripeReversal]: ...
+
+    def subscription_states(self) -> Iterator[rc.StripeSubscriptionState]:
+        """Every subscription, whatever its status."""
+        ...
+
+    def payment(self, kind: str, stripe_id: str) -> rc.StripePayment | None:
+        """The checkout session, invoice or payment intent behind an order (``kind`` is the
+        order's); None when Stripe does not know it."""
         ...
 
 

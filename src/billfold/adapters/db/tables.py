@@ -220,6 +220,7 @@ orders = Table(
     # One payment, one order: two orders never claim the same payment intent (issue 10).
     UniqueConstraint("payment_intent_id"),
     Index(None, "account_id", "id"),
+    Index(None, "created"),  # reconciliation's window
 )
 
 # --- payments and their reversals (issues 10 and 13) ---------------------------------------------
@@ -311,4 +312,32 @@ subscriptions = Table(
     Index(None, "account_id"),
     Index(None, "customer_id"),
     Index(None, "status", "id"),
+)
+
+
+reconciliation_runs = Table(
+    "reconciliation_runs",
+    metadata,
+    Column("id", ID, primary_key=True),  # time-ordered: newest first is id descending
+    Column("status", String(16), nullable=False),
+    Column("trigger", String(32), nullable=False),  # api, cli, schedule, audit
+    Column("since", BigInteger, nullable=False),
+    Column("until", BigInteger, nullable=False),
+    Column("events_imported", Integer, nullable=False, server_default=text("0")),
+    Column("items", JSON, nullable=False, server_default=text("'[]'")),
+    Column("error", Text, nullable=True),
+    Column("started", BigInteger, nullable=False),
+    Column("finished", BigInteger, nullable=True),
+    CheckConstraint("status IN ('running', 'completed', 'failed')", name="status_known"),
+    Index(None, "status"),
+)
+
+reconciliation_state = Table(
+    "reconciliation_state",
+    metadata,
+    Column("name", String(32), primary_key=True),  # one row: "reconciliation"
+    Column("events_cursor", BigInteger, nullable=True),  # created of the newest event read
+    Column("lease_run_id", ID, nullable=True),
+    Column("lease_owner", String(255), nullable=True),
+    Column("lease_until", BigInteger, nullable=False, server_default=text("0")),
 )

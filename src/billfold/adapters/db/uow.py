@@ -19,6 +19,7 @@ from billfold.adapters.db.stores.payments import (
     SqlPaymentStore,
     SqlReversalStore,
 )
+from billfold.adapters.db.stores.reconciliation import SqlReconciliationStore
 from billfold.adapters.db.stores.subscriptions import SqlSubscriptionStore
 from billfold.domain import errors
 
@@ -38,6 +39,7 @@ class SqlUnitOfWork:
     reversals: SqlReversalStore
     admin_sessions: SqlAdminSessionStore
     subscriptions: SqlSubscriptionStore
+    reconciliation: SqlReconciliationStore
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -73,6 +75,7 @@ class SqlUnitOfWork:
         self.reversals = SqlReversalStore(self._conn)
         self.admin_sessions = SqlAdminSessionStore(self._conn)
         self.subscriptions = SqlSubscriptionStore(self._conn)
+        self.reconciliation = SqlReconciliationStore(self._conn)
         return self
 
     def __exit__(

@@ -24,6 +24,7 @@ from billfold.adapters.memory.payments import (
     MemoryPaymentStore,
     MemoryReversalStore,
 )
+from billfold.adapters.memory.reconciliation import MemoryReconciliationStore
 from billfold.adapters.memory.subscriptions import MemorySubscriptionStore
 from billfold.domain import errors
 
@@ -74,6 +75,7 @@ class MemoryUnitOfWork:
         self._reversals: MemoryReversalStore | None = None
         self._sessions: MemoryAdminSessionStore | None = None
         self._subscriptions: MemorySubscriptionStore | None = None
+        self._reconciliation: MemoryReconciliationStore | None = None
 
     @property
     def ledger(self) -> MemoryLedgerStore:
@@ -115,6 +117,11 @@ class MemoryUnitOfWork:
         assert self._subscriptions is not None, "use the unit of work in a with block"
         return self._subscriptions
 
+    @property
+    def reconciliation(self) -> MemoryReconciliationStore:
+        assert self._reconciliation is not None, "use the unit of work in a with block"
+        return self._reconciliation
+
     def __enter__(self) -> MemoryUnitOfWork:
         self._storage.begin()
         work = Work(tables=self._storage.tables.copy())
@@ -127,6 +134,7 @@ class MemoryUnitOfWork:
         self._reversals = MemoryReversalStore(work)
         self._sessions = MemoryAdminSessionStore(work)
         self._subscriptions = MemorySubscriptionStore(work)
+        self._reconciliation = MemoryReconciliationStore(work)
         return self
 
     def __exit__(
@@ -144,6 +152,7 @@ class MemoryUnitOfWork:
         self._reversals = None
         self._sessions = None
         self._subscriptions = None
+        self._reconciliation = None
         self._storage.end()
 
     def commit(self) -> None:

@@ -9,6 +9,7 @@ from billfold.domain import catalog as cat
 from billfold.domain import entitlements as ent
 from billfold.domain import errors
 from billfold.domain.orders import OrderRecord
+from billfold.domain.reconciliation import RunRecord
 from billfold.domain.records import EventRecord, GrantRecord, HoldRecord, TransactionRecord
 from billfold.domain.subscriptions import SubscriptionRecord
 from billfold.service.billing import SyncReport
@@ -297,4 +298,32 @@ def _plan(p: cat.Plan, c: cat.Catalog) -> s.PlanResponse:
         limits=dict(p.limits),
         allowance=[_grant_spec(g) for g in p.allowance],
         grace_period_days=p.grace_period_days,
+    )
+
+
+def reconciliation_run(run: RunRecord) -> s.ReconciliationRunResponse:
+    return s.ReconciliationRunResponse(
+        id=run.id,
+        status=run.status,
+        trigger=run.trigger,
+        window=s.ReconciliationWindow(since=run.since, until=run.until),
+        events_imported=run.events_imported,
+        drift={
+            name: s.DriftCountResponse(found=c.found, healed=c.healed, open=c.open)
+            for name, c in run.drift.items()
+        },
+        items=[
+            s.DriftItemResponse(
+                drift_class=i.drift_class,
+                stripe_ids=list(i.stripe_ids),
+                billfold_ids=list(i.billfold_ids),
+                amount=i.amount,
+                currency=i.currency,
+                healed=i.healed,
+            )
+            for i in run.items
+        ],
+        error=run.error,
+        started=run.started,
+        finished=run.finished,
     )

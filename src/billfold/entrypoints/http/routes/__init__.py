@@ -7,6 +7,7 @@
     spending.py   spends and holds
     events.py     the event inbox (admin)
     orders.py     orders, and resolving those needing attention (admin)
+    reconciliation.py  reconciliation runs with Stripe (admin)
     health.py     /healthz
 
 Every route calls the service layer's door (``Services``) and presents what it answers; none opens a
@@ -24,6 +25,7 @@ from billfold.entrypoints.http.routes import (
     events,
     health,
     orders,
+    reconciliation,
     spending,
     subscriptions,
 )
@@ -37,6 +39,7 @@ ROUTERS = (
     spending.router,
     events.router,
     orders.router,
+    reconciliation.router,
 )
 
 
