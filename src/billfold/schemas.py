@@ -309,9 +309,20 @@ class RefundExplainedResponse(_ReversalExplained):
     refund: str
 
 
+class DisputeFundsResponse(BaseModel):
+    event: str = Field(description="funds_withdrawn or funds_reinstated")
+    balance_transaction: str | None
+    amount: int = Field(description="negative when withdrawn, positive when reinstated")
+    fee: int
+    currency: str | None
+
+
 class DisputeExplainedResponse(_ReversalExplained):
     kind: Literal["dispute"] = "dispute"
     dispute: str
+    funds: list[DisputeFundsResponse] = Field(
+        default_factory=list, description="the fund movements Stripe reported, as recorded"
+    )
 
 
 class BalanceExplainResponse(BaseModel):

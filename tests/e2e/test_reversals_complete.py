@@ -207,3 +207,55 @@ def _fields(refund: dict[str, Any]) -> dict[str, Any]:
         "charge": refund["charge"],
         "payment_intent": refund["payment_intent"],
     }
+
+
+# --- disputes: held, fund movements recorded, released or taken back -----------------------------
+
+
+@pytest.mark.parametrize("outcome", ["won", "lost"])
+def test_a_dispute_holds_records_its_fund_movements_then_releases_or_takes_back(
+    app: App, outcome: str
+) -> None:
+    client, services = app
+    ids = buy(client, "user_dispute", "dispute")
+    fields = {
+        "dispute_id": "dp_story",
+        "charge": ids["charge"],
+        "payment_intent": ids["pi"],
+        "amount": 999,
+    }
+    send(client, se.dispute_created(**fields))
+    assert credits(services, "user_dispute") == (0, 1000, 0)
+    withdrawn = se.dispute_event("funds_withdrawn", **fields)
+    send(client, withdrawn, withdrawn)  # recorded once, whatever the redeliveries
+    assert credits(services, "user_dispute") == (0, 1000, 0)  # a record: the hold is unchanged
+    closed = se.dispute_closed(status=outcome, **fields)
+    send(client, closed)
+    if outcome == "won":
+        # Stripe lists the dispute's every balance transaction: the withdrawal again, then this.
+        (taken,) = withdrawn["data"]["object"]["balance_transactions"]
+        back = se.balance_transaction(amount=999, currency="usd", source="dp_story")
+        send(
+            client,
+            se.dispute_event(
+                "funds_reinstated", status="won", balance_transactions=[taken, back], **fields
+            ),
+        )
+
+    explained = services.views.explain("user_dispute", "credits", must_exist=True)
+    (dispute,) = explained.reversals
+    assert [(f.event, f.amount, f.fee) for f in dispute.funds] == [
+        ("funds_withdrawn", -999, 1500),
+        *([("funds_reinstated", 999, 0)] if outcome == "won" else []),
+    ]
+    body = client.get(
+        "/v1/accounts/user_dispute/balance/explain",
+        headers={"Authorization": "Bearer adm_test_token"},
+    ).json()
+    assert [f["event"] for f in body["reversals"][0]["funds"]] == [f.event for f in dispute.funds]
+    if outcome == "won":
+        assert credits(services, "user_dispute") == (1000, 0, 0)
+        assert (dispute.state, dispute.recovered) == ("released", 0)
+    else:
+        assert credits(services, "user_dispute") == (0, 0, 0)
+        assert (dispute.state, dispute.recovered) == ("applied", 1000)

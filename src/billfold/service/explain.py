@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeAlias
 
 from billfold.domain.orders import OrderRecord
 from billfold.domain.records import LedgerTrail, TrailGrant
-from billfold.domain.reversals import ReversalKind, ReversalRecord, ReversalState
+from billfold.domain.reversals import FundsMoved, ReversalKind, ReversalRecord, ReversalState
 from billfold.service.orders.reversals import effect_entries
 from billfold.service.ports import UnitOfWork
 
@@ -103,6 +103,8 @@ class ExplainedReversal:
     debt: int
     unrecovered: int
     held: int
+    funds: tuple[FundsMoved, ...] = ()
+    """A dispute's recorded fund movements (``funds_withdrawn`` / ``funds_reinstated``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,10 +257,11 @@ def _origin_of(lot: TrailGrant, origins: Mapping[str, _OrderFacts]) -> Origin:
 
 def _reversal(row: ReversalRecord, unit: str) -> ExplainedReversal | None:
     """The reversal's effect on ``unit``; None when it has had none there."""
-    entries = [e for e in effect_entries(row.effect) if e.get("unit") == unit]
+    every = effect_entries(row.effect)
+    entries = [e for e in every if e.get("unit") == unit]
     holds = (row.effect or {}).get("holds")
     hold: Any = holds.get(unit) if isinstance(holds, Mapping) else None
-    if not entries and hold is None and row.effect:
+    if not entries and hold is None and (every or (isinstance(holds, Mapping) and holds)):
         return None  # it touched other units only
     taken = debt = unrecovered = held = 0
     if row.state == "applied":
@@ -280,6 +283,23 @@ def _reversal(row: ReversalRecord, unit: str) -> ExplainedReversal | None:
         debt=debt,
         unrecovered=unrecovered,
         held=held,
+        funds=_funds((row.effect or {}).get("funds")),
+    )
+
+
+def _funds(recorded: Any) -> tuple[FundsMoved, ...]:
+    if not isinstance(recorded, list):
+        return ()
+    return tuple(
+        FundsMoved(
+            event=str(f.get("event")),
+            balance_transaction=f.get("balance_transaction"),
+            amount=int(f.get("amount") or 0),
+            fee=int(f.get("fee") or 0),
+            currency=f.get("currency"),
+        )
+        for f in recorded
+        if isinstance(f, Mapping)
     )
 
 

@@ -372,4 +372,16 @@ def _reversal(
     }
     if r.kind == "refund":
         return s.RefundExplainedResponse.model_validate(common | {"refund": r.stripe_id})
-    return s.DisputeExplainedResponse.model_validate(common | {"dispute": r.stripe_id})
+    funds = [
+        {
+            "event": f.event,
+            "balance_transaction": f.balance_transaction,
+            "amount": f.amount,
+            "fee": f.fee,
+            "currency": f.currency,
+        }
+        for f in r.funds
+    ]
+    return s.DisputeExplainedResponse.model_validate(
+        common | {"dispute": r.stripe_id, "funds": funds}
+    )

@@ -108,9 +108,13 @@ class Reversals:
                 created=now,
             )
         )
-        if inserted:
-            return row
         changes: dict[str, Any] = {}
+        recorded = (row.effect or {}).get("funds")
+        funds = rv.record_funds(recorded if isinstance(recorded, list) else [], event.funds)
+        if funds is not None:
+            changes["effect"] = dict(row.effect or {}) | {"funds": funds}
+        if inserted:
+            return uow.reversals.update(row.id, updated=now, **changes) if changes else row
         if rv.status_rank(row.kind, event.status) > rv.status_rank(row.kind, row.status):
             changes["status"] = event.status
         if row.payment_intent_id is None and event.payment_intent_id is not None:
