@@ -218,7 +218,7 @@ def test_a_dispute_holds_records_its_fund_movements_then_releases_or_takes_back(
 ) -> None:
     client, services = app
     ids = buy(client, "user_dispute", "dispute")
-    fields = {
+    fields: dict[str, Any] = {
         "dispute_id": "dp_story",
         "charge": ids["charge"],
         "payment_intent": ids["pi"],
