@@ -241,6 +241,30 @@ def test_expiry_the_sweep_has_not_written_is_already_a_draw_and_a_lapsed_hold_is
     assert_adds_up(body)
 
 
+def test_an_expired_lot_a_live_hold_still_reserves_stays_listed_with_its_pending_expiry(
+    api: Api, clock: FakeClock
+) -> None:
+    client, services = api
+    expiring = grant(client, "user_kept", 100, expires_at=clock.now + 60)
+    grant(client, "user_kept", 40)
+    hold = client.post(
+        "/v1/accounts/user_kept/holds",
+        json={"unit": "credits", "amount": 30, "ttl_seconds": 600},
+        headers=keyed(SERVER, "hold-kept"),
+    )
+    assert hold.status_code == 201
+    clock.now += 61
+    body = explain(client, "user_kept", SERVER)
+    assert body["balance"] == services.views.balances("user_kept").available["credits"] == 40
+    kept = next(lot for lot in body["lots"] if lot["grant_id"] == expiring["id"])
+    assert (kept["remaining"], kept["held"]) == (30, 30)
+    assert kept["draws"] == [
+        {"transaction_id": None, "kind": "expire", "amount": 70, "created": clock.now - 1}
+    ]
+    assert [h["amount"] for h in body["holds"]] == [30]
+    assert_adds_up(body)
+
+
 # --- access ----------------------------------------------------------------------------------------
 
 
