@@ -238,6 +238,111 @@ class GrantResponse(BaseModel):
     created: int
 
 
+class StripeIdsResponse(BaseModel):
+    """The Stripe objects behind a lot (null where there is none, or billfold does not know it)."""
+
+    checkout_session: str | None
+    payment_intent: str | None
+    invoice: str | None
+    charge: str | None
+
+
+class LotOriginResponse(BaseModel):
+    type: Literal["order", "invoice", "manual", "adjustment"] = Field(
+        description="order (a checkout or payment intent), invoice (a subscription or one-off "
+        "invoice), manual (an operator's grant or a promotion), adjustment (value an undone "
+        "reversal gave back)"
+    )
+    order_id: str | None
+    stripe: StripeIdsResponse
+
+
+class LotDrawResponse(BaseModel):
+    transaction_id: str | None = Field(
+        description="null for expiry the sweep has not written yet (it already counts)"
+    )
+    kind: str = Field(
+        description="spend, capture, clawback, expire, hold_expire, debt_repayment, or restore "
+        "(value given back: a negative amount)"
+    )
+    amount: int
+    created: int
+
+
+class LotResponse(BaseModel):
+    grant_id: str
+    kind: str
+    amount: int
+    remaining: int = Field(description="amount minus the sum of the draws")
+    held: int = Field(description="the part of remaining that live holds reserve")
+    priority: int
+    expires_at: int | None
+    created: int
+    reason: str | None
+    origin: LotOriginResponse
+    draws: list[LotDrawResponse]
+
+
+class ExplainedHoldResponse(BaseModel):
+    hold_id: str
+    amount: int
+    expires_at: int
+    reason: str | None
+    created: int
+
+
+class _ReversalExplained(BaseModel):
+    order_id: str | None
+    status: str = Field(description="Stripe's status")
+    state: str = Field(description="pending, applied, held, restored, released or void")
+    amount: int = Field(description="the money refunded or disputed, in minor units")
+    currency: str | None
+    recovered: int = Field(description="taken back: from the lots, plus debt under `debt`")
+    taken: int
+    debt: int
+    unrecovered: int = Field(description="given up under `floor` (it had been spent)")
+    held: int = Field(description="what an open dispute reserves")
+
+
+class RefundExplainedResponse(_ReversalExplained):
+    kind: Literal["refund"] = "refund"
+    refund: str
+
+
+class DisputeFundsResponse(BaseModel):
+    event: str = Field(description="funds_withdrawn or funds_reinstated")
+    balance_transaction: str | None
+    amount: int = Field(description="negative when withdrawn, positive when reinstated")
+    fee: int
+    currency: str | None
+
+
+class DisputeExplainedResponse(_ReversalExplained):
+    kind: Literal["dispute"] = "dispute"
+    dispute: str
+    funds: list[DisputeFundsResponse] = Field(
+        default_factory=list, description="the fund movements Stripe reported, as recorded"
+    )
+
+
+class BalanceExplainResponse(BaseModel):
+    """Every lot that makes up a balance, with its provenance and what drew on it, and the holds
+    and debt against it: ``balance == sum(lots.remaining) - held - debt``. Lots with nothing
+    left (spent, clawed back, expired) make up nothing and are not listed."""
+
+    object: Literal["balance_explanation"] = "balance_explanation"
+    account_id: str
+    unit: str
+    balance: int
+    held: int
+    debt: int
+    lots: list[LotResponse]
+    holds: list[ExplainedHoldResponse]
+    reversals: list[
+        Annotated[RefundExplainedResponse | DisputeExplainedResponse, Field(discriminator="kind")]
+    ]
+
+
 class LineResponse(BaseModel):
     account_id: str
     unit: str

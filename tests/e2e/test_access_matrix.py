@@ -89,6 +89,13 @@ ROUTES = [
     Route("PUT", "/v1/accounts/user_1", {"metadata": {"a": "b"}}, 200, only(200, "server")),
     Route("GET", "/v1/accounts/user_1/grants", None, 200, only(200, "self", "server", "admin")),
     Route(
+        "GET",
+        "/v1/accounts/user_1/balance/explain",
+        None,
+        200,
+        only(200, "self", "server", "admin"),
+    ),
+    Route(
         "GET", "/v1/accounts/user_1/transactions", None, 200, only(200, "self", "server", "admin")
     ),
     Route(

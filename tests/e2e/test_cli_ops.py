@@ -215,3 +215,54 @@ def test_given_subscriptions_the_cli_lists_shows_and_syncs_them_from_stripe(
     assert "plan pro from a subscription" in shown.output
     assert "auto_trading=on" in shown.output
     assert "credits" in run(db_url, "balance", "user_sub").output
+
+
+def test_given_a_purchase_spent_held_and_partly_refunded_then_balance_explain_adds_it_up(
+    db_url: str, engine: Any
+) -> None:
+    from billfold.service.ledger import Hold, Spend
+
+    with running_app(db_url) as (client, services):
+        bought = se.checkout_session_completed(
+            session_id="cs_test_cli_explain",
+            payment_intent="pi_cli_explain",
+            amount_total=499,
+            metadata={"billfold_account": "user_x", "billfold_package": "starter"},
+        )
+        assert deliver(client, bought).status_code == 200
+        services.ledger.spend(Spend(key="cli-s", account_id="user_x", unit="credits", amount=100))
+        services.ledger.hold(
+            Hold(
+                key="cli-h",
+                account_id="user_x",
+                unit="credits",
+                amount=50,
+                ttl_seconds=600,
+                reason="export job",
+            )
+        )
+        refunded = se.refund_event(
+            "refund.created",
+            refund_id="re_cli_explain",
+            amount=100,
+            charge="ch_cli_explain",
+            payment_intent="pi_cli_explain",
+            status="succeeded",
+        )
+        assert deliver(client, refunded).status_code == 200
+        expected = services.views.balances("user_x").available["credits"]
+    assert expected == 500 - 100 - 50 - 100
+
+    shown = run(db_url, "balance", "user_x", "--explain", "--unit", "credits")
+    assert shown.exit_code == 0, shown.output
+    out = shown.output
+    for seen in ("cs_test_cli_explain", "pi_cli_explain", "ch_cli_explain", "re_cli_explain"):
+        assert seen in out
+    assert "spend" in out
+    assert "clawback" in out
+    assert "export job" in out
+    assert f"lots 300 - held 50 - debt 0 = balance {expected} credits" in out
+
+    unknown = run(db_url, "balance", "nobody", "--explain")
+    assert unknown.exit_code == 1
+    assert "No account" in unknown.output

@@ -29,6 +29,7 @@ from billfold.domain.records import (
     GrantRecord,
     HoldRecord,
     InboundEvent,
+    LedgerTrail,
     TransactionRecord,
 )
 from billfold.domain.reversals import Lot, ReversalKind, ReversalRecord
@@ -231,6 +232,12 @@ class LedgerStore(Protocol):
         self, account_id: str, *, limit: int, starting_after: str | None
     ) -> list[TransactionRecord]: ...
 
+    def trail(self, account_id: str, unit: str) -> LedgerTrail:
+        """What the balance of ``account_id`` in ``unit`` is made of: the grants with something
+        remaining (oldest first), every draw on them (in the order written), the active holds
+        with their allocations, and the recorded debt."""
+        ...
+
     # --- batches (the write combiner) ---
 
     def load_batch(self, read: BatchRead) -> BatchSnapshot:
@@ -377,6 +384,10 @@ class ReversalStore(Protocol):
 
     def for_payments(self, payment_intent_ids: Sequence[str]) -> list[ReversalRecord]:
         """The reversals of these payment intents, oldest first."""
+        ...
+
+    def of_account(self, account_id: str) -> list[ReversalRecord]:
+        """The reversals settled against the orders of ``account_id``, oldest first."""
         ...
 
 

@@ -22,7 +22,9 @@ from billfold.domain.records import (
     Page,
     TransactionRecord,
 )
+from billfold.service import explain as explaining
 from billfold.service.ledger import expiry
+from billfold.service.ledger.movement import check_unit
 from billfold.service.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 T = TypeVar("T")
@@ -84,6 +86,23 @@ class Views:
             return AccountView(
                 account_id=account_id, record=record, balances=self._balances(uow, account_id, now)
             )
+
+    def explain(
+        self, account_id: str, unit: str | None = None, *, must_exist: bool
+    ) -> explaining.Explanation:
+        """What the balance of ``account_id`` in ``unit`` (default: the catalog's first unit) is
+        made of; see :mod:`billfold.service.explain`."""
+        rules.check_account_id(account_id)
+        names = frozenset(u.name for u in self.catalog.units) or None
+        if unit is None:
+            if not self.catalog.units:
+                raise errors.ValidationError("unit is required.", param="unit")
+            unit = self.catalog.units[0].name
+        check_unit(unit, names)
+        now = self._clock()
+        with self._uow() as uow:
+            self._must(uow, account_id, must_exist)
+            return explaining.explain(uow, account_id, unit, now)
 
     def grants(
         self,

@@ -22,7 +22,7 @@ from typing import Any, Final, TypeAlias
 from billfold.domain import errors
 from billfold.domain import ledger as rules
 from billfold.domain.ledger import GrantState, HoldStatus, Line
-from billfold.domain.records import GrantRecord, HoldRecord, TransactionRecord
+from billfold.domain.records import GrantRecord, HoldRecord, LedgerTrail, TransactionRecord
 from billfold.domain.reversals import Lot
 from billfold.service.ledger import movement
 from billfold.service.ledger.commands import (
@@ -254,6 +254,9 @@ class Overlay:
 
     def lots(self, origin: str) -> list[Lot]:
         raise self._not_batched("lots")
+
+    def trail(self, account_id: str, unit: str) -> LedgerTrail:
+        raise self._not_batched("trail")
 
     def insert_grant(self, grant: NewGrant) -> None:
         raise self._not_batched("insert_grant")

@@ -108,9 +108,13 @@ class Reversals:
                 created=now,
             )
         )
-        if inserted:
-            return row
         changes: dict[str, Any] = {}
+        recorded = (row.effect or {}).get("funds")
+        funds = rv.record_funds(recorded if isinstance(recorded, list) else [], event.funds)
+        if funds is not None:
+            changes["effect"] = dict(row.effect or {}) | {"funds": funds}
+        if inserted:
+            return uow.reversals.update(row.id, updated=now, **changes) if changes else row
         if rv.status_rank(row.kind, event.status) > rv.status_rank(row.kind, row.status):
             changes["status"] = event.status
         if row.payment_intent_id is None and event.payment_intent_id is not None:
@@ -262,7 +266,7 @@ class Reversals:
         self, uow: UnitOfWork, books: _Books, row: rv.ReversalRecord, account_id: str, now: int
     ) -> None:
         """Give back exactly what the reversal took (and recorded as debt), entry by entry."""
-        for index, entry in enumerate(_entries(row.effect)):
+        for index, entry in enumerate(effect_entries(row.effect)):
             unit = str(entry["unit"])
             lots = _lots_of(entry)
             restored = ledger_lots.restore_lots(
@@ -416,7 +420,7 @@ def _due(row: rv.ReversalRecord) -> str | None:
     return "take" if row.status == rv.DISPUTE_LOST else "void"
 
 
-def _entries(effect: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+def effect_entries(effect: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     """Each claw a reversal made: one per unit, then its adjustments."""
     effect = effect or {}
     out: list[Mapping[str, Any]] = []
@@ -439,7 +443,7 @@ def _lots_of(done: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
 def _wanted(effect: Mapping[str, Any] | None) -> dict[str, int]:
     """Per lot: what an applied reversal wanted (taken, or fallen short of)."""
     out: dict[str, int] = {}
-    for entry in _entries(effect):
+    for entry in effect_entries(effect):
         for grant_id, (wanted, _) in _lots_of(entry).items():
             out[grant_id] = out.get(grant_id, 0) + wanted
     return out

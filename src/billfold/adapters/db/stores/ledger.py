@@ -11,8 +11,17 @@ from billfold.adapters.db import tables as t
 from billfold.adapters.db.stores import ledger_batch
 from billfold.adapters.db.stores._raw import Raw
 from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
+from billfold.domain import ledger as rules
 from billfold.domain.ledger import GrantState, HoldStatus, Line
-from billfold.domain.records import GrantRecord, HoldRecord, TransactionRecord
+from billfold.domain.records import (
+    GrantRecord,
+    HoldRecord,
+    LedgerTrail,
+    TrailDraw,
+    TrailGrant,
+    TrailHold,
+    TransactionRecord,
+)
 from billfold.domain.reversals import Lot
 from billfold.service.ports import (
     BalanceRow,
@@ -358,23 +367,7 @@ class SqlLedgerStore:
         if starting_after:
             stmt = stmt.where(c.id < starting_after)
         rows = self.conn.execute(stmt.order_by(c.id.desc()).limit(limit))
-        return [
-            GrantRecord(
-                id=r.id,
-                account_id=r.account_id,
-                unit=r.unit,
-                amount=r.amount,
-                remaining=r.remaining,
-                held=r.held,
-                priority=r.priority,
-                expires_at=r.expires_at,
-                kind=r.kind,
-                origin=r.origin,
-                reason=r.reason,
-                created=r.created,
-            )
-            for r in rows
-        ]
+        return [_grant(r) for r in rows]
 
     def has_grant(self, account_id: str, grant_id: str) -> bool:
         row = self.conn.execute(self.sql.has_grant, {"w_account": account_id, "w_id": grant_id})
@@ -425,6 +418,79 @@ class SqlLedgerStore:
             )
             for x in txns
         ]
+
+    def trail(self, account_id: str, unit: str) -> LedgerTrail:
+        g, tx, ln = t.grants.c, t.ledger_transactions.c, t.ledger_lines.c
+        rows = self.conn.execute(
+            sa.select(t.grants, tx.kind.label("txn_kind"), tx.result.label("txn_result"))
+            .join(t.ledger_transactions, tx.id == g.transaction_id)
+            .where(g.account_id == account_id, g.unit == unit, g.remaining > 0)
+            .order_by(g.id)
+        ).all()
+        grants = tuple(
+            TrailGrant(
+                grant=_grant(r),
+                transaction_id=r.transaction_id,
+                transaction_kind=r.txn_kind,
+                debt_repaid=_debt_repaid(r.txn_kind, r.txn_result),
+            )
+            for r in rows
+        )
+        own = {x.grant.id: x.transaction_id for x in grants}
+        draws: list[TrailDraw] = []
+        if own:
+            # Through the account's transactions (indexed), not the lines' grant ids (not).
+            for r in self.conn.execute(
+                sa.select(ln.grant_id, ln.transaction_id, ln.amount, tx.kind, tx.created)
+                .join(t.ledger_transactions, tx.id == ln.transaction_id)
+                .where(
+                    tx.account_id == account_id,
+                    ln.unit == unit,
+                    ln.grant_id.is_not(None),
+                    ln.account_id.in_(DRAW_SINKS),
+                )
+                .order_by(ln.id)
+            ):
+                if r.grant_id in own and own[r.grant_id] != r.transaction_id:
+                    draws.append(
+                        TrailDraw(
+                            grant_id=r.grant_id,
+                            transaction_id=r.transaction_id,
+                            kind=r.kind,
+                            amount=int(r.amount),
+                            created=int(r.created),
+                        )
+                    )
+        h, a = t.holds.c, t.hold_allocations.c
+        holds = [
+            _hold(r)
+            for r in self.conn.execute(
+                sa.select(t.holds)
+                .where(h.account_id == account_id, h.unit == unit, h.status == "active")
+                .order_by(h.id)
+            )
+        ]
+        allocations: dict[str, list[tuple[str, int]]] = {}
+        if holds:
+            for hold_id, grant_id, amount in self.conn.execute(
+                sa.select(a.hold_id, a.grant_id, a.amount)
+                .where(a.hold_id.in_([x.id for x in holds]))
+                .order_by(a.hold_id, a.seq)
+            ):
+                allocations.setdefault(hold_id, []).append((grant_id, int(amount)))
+        debt = self.conn.execute(
+            sa.select(t.balances.c.debt).where(
+                t.balances.c.account_id == account_id, t.balances.c.unit == unit
+            )
+        ).scalar()
+        return LedgerTrail(
+            grants=grants,
+            draws=tuple(draws),
+            holds=tuple(
+                TrailHold(hold=x, allocations=tuple(allocations.get(x.id, ()))) for x in holds
+            ),
+            debt=int(debt or 0),
+        )
 
     # --- batches (see ``ledger_batch``) ---
 
@@ -492,6 +558,34 @@ class SqlLedgerStore:
         if account_id is not None:
             stmt = stmt.where(c.account_id == account_id)
         return [_hold(r) for r in self.conn.execute(stmt.order_by(c.id).limit(limit))]
+
+
+DRAW_SINKS = tuple(rules.system_account(n) for n in (rules.SPENT, rules.REFUNDED, rules.EXPIRED))
+"""Where value a grant gives up goes: a line with the grant's id into one of these is a draw."""
+
+
+def _debt_repaid(kind: str, result: Any) -> int:
+    """The debt a grant's own transaction repaid (recorded in its result)."""
+    if kind != "grant" or not isinstance(result, Mapping):
+        return 0
+    return int(result.get("debt_repaid") or 0)
+
+
+def _grant(r: Any) -> GrantRecord:
+    return GrantRecord(
+        id=r.id,
+        account_id=r.account_id,
+        unit=r.unit,
+        amount=r.amount,
+        remaining=r.remaining,
+        held=r.held,
+        priority=r.priority,
+        expires_at=r.expires_at,
+        kind=r.kind,
+        origin=r.origin,
+        reason=r.reason,
+        created=r.created,
+    )
 
 
 def _hold(r: Any) -> HoldRecord:
