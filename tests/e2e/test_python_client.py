@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -335,6 +336,10 @@ OPERATIONS = {
     ("GET", "/v1/orders"): "list_orders",
     ("GET", "/v1/orders/{order_id}"): "get_order",
     ("POST", "/v1/orders/{order_id}/resolve"): "resolve_order",
+    ("GET", "/v1/accounts/{account_id}/balance/explain"): "explain_balance",
+    ("POST", "/v1/reconciliation/runs"): "start_reconciliation",
+    ("GET", "/v1/reconciliation/runs"): "list_reconciliation_runs",
+    ("GET", "/v1/reconciliation/runs/{run_id}"): "get_reconciliation_run",
 }
 
 
@@ -371,3 +376,40 @@ def test_the_async_client_retries_through_lost_answers_and_spends_once(
     assert len(proxy.seen) == 4
     assert len({s.idempotency_key for s in proxy.seen}) == 1
     assert [t.kind for t in app.list_transactions(account)].count("spend") == 1
+
+
+def test_a_balance_explained_and_a_reconciliation_run(
+    live: Live, admin: Client, app: Client, account: str
+) -> None:
+    with Client(live.url, user_token=live.user_token(account)) as user:
+        session = user.create_checkout_session(account, package="starter")
+        live.pay(session.id)
+        assert user.fulfill_checkout_session(session.id).status == "fulfilled"
+    app.spend(account, "credits", 120)
+    explained = app.explain_balance(account, unit="credits")
+    assert (explained.balance, explained.held, explained.debt) == (380, 0, 0)
+    assert sum(lot.remaining for lot in explained.lots) == 380
+    (lot,) = explained.lots
+    assert (lot.amount, lot.origin.type, lot.origin.stripe.checkout_session) == (
+        500,
+        "order",
+        session.id,
+    )
+    assert [d.amount for d in lot.draws] == [120]
+    stranger = Client(live.url, user_token=live.user_token("someone_else"))
+    with stranger, pytest.raises(errors.Forbidden):
+        stranger.explain_balance(account)
+
+    started = admin.start_reconciliation()
+    assert started.status == "running"
+    for _ in range(300):
+        run = admin.get_reconciliation_run(started.id)
+        if run.status != "running":
+            break
+        time.sleep(0.1)
+    assert run.status == "completed", run.error
+    assert next(r.id for r in admin.list_reconciliation_runs(limit=1)) == started.id
+    with pytest.raises(errors.NotFound):
+        admin.get_reconciliation_run("recon_does_not_exist")
+    with pytest.raises(errors.Forbidden):
+        app.start_reconciliation()

@@ -41,6 +41,10 @@ class P:
     def order(order_id: str, tail: str = "") -> str:
         return _join(f"/v1/orders/{_segment(order_id)}", tail)
 
+    @staticmethod
+    def reconciliation_run(run_id: str) -> str:
+        return f"/v1/reconciliation/runs/{_segment(run_id)}"
+
 
 class _HasId(Protocol):
     @property

@@ -448,3 +448,49 @@ class Client:
                 body=body(account_id=account_id, package=package),
             )
         )
+
+    def explain_balance(
+        self, account_id: str, *, unit: str | None = None
+    ) -> s.BalanceExplainResponse:
+        """``GET /v1/accounts/{id}/balance/explain``: the lots that make up a balance, with their
+        provenance and what drew from them, holds, debt and reversals (they sum to the balance)."""
+        return self._send(
+            Call(
+                "GET",
+                P.account(account_id, "balance/explain"),
+                s.BalanceExplainResponse,
+                {"unit": unit},
+            )
+        )
+
+    def start_reconciliation(
+        self, *, since: int | None = None, until: int | None = None
+    ) -> s.ReconciliationRunCreated:
+        """``POST /v1/reconciliation/runs`` (admin): start a run against Stripe (or get the one
+        already running); read it with :meth:`get_reconciliation_run`."""
+        return self._send(
+            Call(
+                "POST",
+                "/v1/reconciliation/runs",
+                s.ReconciliationRunCreated,
+                body=body(since=since, until=until),
+            )
+        )
+
+    def list_reconciliation_runs(
+        self, *, limit: int | None = None, starting_after: str | None = None
+    ) -> Iterator[s.ReconciliationRunResponse]:
+        """``GET /v1/reconciliation/runs`` (admin), newest first, every page."""
+        params: dict[str, Any] = {"limit": limit, "starting_after": starting_after}
+        return self._pages(
+            Call(
+                "GET",
+                "/v1/reconciliation/runs",
+                s.ListResponse[s.ReconciliationRunResponse],
+                params,
+            )
+        )
+
+    def get_reconciliation_run(self, run_id: str) -> s.ReconciliationRunResponse:
+        """``GET /v1/reconciliation/runs/{id}`` (admin): status, drift per class and items."""
+        return self._send(Call("GET", P.reconciliation_run(run_id), s.ReconciliationRunResponse))
