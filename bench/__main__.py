@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, str] = {
     "ledger": "bench.ledger",
     "webhooks": "bench.webhooks",
     "drivers": "bench.drivers",
+    "spends": "bench.spends",
 }
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -738,3 +738,98 @@ def run_workers(
 def split(items: Sequence[Any], parts: int) -> list[list[Any]]:
     """``items`` dealt round-robin into ``parts`` lists."""
     return [list(items[i::parts]) for i in range(parts)]
+
+
+# --- CPU and memory of the processes that do the work ---------------------------------------------
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (uvicorn's supervisor and its workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(children.get(p, []))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads), from ``/proc/<pid>/stat``;
+    0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After the command: state is field 3, utime field 14 and stime field 15 (1-based).
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def peak_rss_mb(pid: int) -> tuple[float, float]:
+    """(sum, largest) of ``VmHWM`` over the process and its descendants, in MB."""
+    peaks: list[int] = []
+    for p in descendants(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]))  # kB
+        except OSError:
+            continue
+    return sum(peaks) / 1024, (max(peaks) if peaks else 0) / 1024
+
+
+class CpuMeter:
+    """CPU spent during a measurement by the process tree at ``pid`` (the server, or this process
+    for the library benchmarks) and by the PostgreSQL backends connected to the benchmark's
+    database (``pg_stat_activity`` gives their pids, ``/proc`` their CPU; the server must be on
+    this machine). Shared PostgreSQL processes (WAL writer, checkpointer) are not counted, nor a
+    backend that exits before the end of the measurement (billfold's pools keep theirs open)."""
+
+    def __init__(self, pid: int, url: str) -> None:
+        self.pid = pid
+        self.url = None if db_engine.is_sqlite(url) else _libpq(db_engine.normalize_url(url))
+        self._process: dict[int, float] = {}
+        self._backends: dict[int, float] = {}
+
+    def _tree(self) -> dict[int, float]:
+        return {p: cpu_seconds(p) for p in descendants(self.pid)}
+
+    def _pg(self) -> dict[int, float]:
+        if self.url is None:
+            return {}
+        try:
+            with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                pids = [
+                    int(row[0])
+                    for row in conn.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid()"
+                    )
+                ]
+        except psycopg.Error:
+            return {}
+        return {p: cpu_seconds(p) for p in pids}
+
+    def start(self) -> None:
+        self._process = self._tree()
+        self._backends = self._pg()
+
+    def stop(self) -> tuple[float, float | None]:
+        """(CPU seconds of the process tree, of the database's backends or None on SQLite)."""
+        process = sum(c - self._process.get(p, 0.0) for p, c in self._tree().items())
+        if self.url is None:
+            return process, None
+        backends = sum(c - self._backends.get(p, 0.0) for p, c in self._pg().items())
+        return process, backends
