@@ -792,44 +792,69 @@ def peak_rss_mb(pid: int) -> tuple[float, float]:
 
 class CpuMeter:
     """CPU spent during a measurement by the process tree at ``pid`` (the server, or this process
-    for the library benchmarks) and by the PostgreSQL backends connected to the benchmark's
-    database (``pg_stat_activity`` gives their pids, ``/proc`` their CPU; the server must be on
-    this machine). Shared PostgreSQL processes (WAL writer, checkpointer) are not counted, nor a
-    backend that exits before the end of the measurement (billfold's pools keep theirs open)."""
+    for the library benchmarks) and by the PostgreSQL backends serving the benchmark's database
+    (found by their process title, ``postgres: <user> <database> ...``; the server must run on
+    this machine). The backends are sampled every 0.2 s as well, so that one that exits during the
+    measurement (a pool's overflow connection) counts up to its last sample. Shared PostgreSQL
+    processes (WAL writer, checkpointer) are not counted."""
+
+    INTERVAL = 0.2
 
     def __init__(self, pid: int, url: str) -> None:
         self.pid = pid
-        self.url = None if db_engine.is_sqlite(url) else _libpq(db_engine.normalize_url(url))
+        self.database = (
+            None if db_engine.is_sqlite(url) else make_url(db_engine.normalize_url(url)).database
+        )
         self._process: dict[int, float] = {}
-        self._backends: dict[int, float] = {}
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def _tree(self) -> dict[int, float]:
         return {p: cpu_seconds(p) for p in descendants(self.pid)}
 
-    def _pg(self) -> dict[int, float]:
-        if self.url is None:
+    def _backends(self) -> dict[int, float]:
+        if self.database is None:
             return {}
-        try:
-            with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
-                pids = [
-                    int(row[0])
-                    for row in conn.execute(
-                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND pid <> pg_backend_pid()"
-                    )
-                ]
-        except psycopg.Error:
-            return {}
-        return {p: cpu_seconds(p) for p in pids}
+        marker = f" {self.database} ".encode()
+        found: dict[int, float] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"postgres: ") and marker in title:
+                found[int(entry.name)] = cpu_seconds(int(entry.name))
+        return found
+
+    def _sample(self) -> None:
+        for p, c in self._backends().items():
+            if c > 0:
+                self._last[p] = c
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.INTERVAL):
+            self._sample()
 
     def start(self) -> None:
         self._process = self._tree()
-        self._backends = self._pg()
+        self._first = self._backends()
+        self._last = dict(self._first)
+        if self.database is not None:
+            self._thread = threading.Thread(target=self._poll, daemon=True, name="cpu-meter")
+            self._thread.start()
 
     def stop(self) -> tuple[float, float | None]:
         """(CPU seconds of the process tree, of the database's backends or None on SQLite)."""
         process = sum(c - self._process.get(p, 0.0) for p, c in self._tree().items())
-        if self.url is None:
+        if self.database is None:
             return process, None
-        backends = sum(c - self._backends.get(p, 0.0) for p, c in self._pg().items())
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._sample()
+        backends = sum(c - self._first.get(p, 0.0) for p, c in self._last.items())
         return process, backends
