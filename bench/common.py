@@ -65,6 +65,14 @@ class Record:
         return {"benchmark": self.benchmark, "table": self.table, "values": self.values}
 
 
+def ops_override() -> int | None:
+    """``$BILLFOLD_BENCH_OPS``: measured operations per run of each concurrent scenario (ledger
+    spends at c=16, HTTP spends, webhook deliveries at c > 1), to fit a run into the time there is;
+    None when unset (the --quick or full sizes apply)."""
+    raw = os.environ.get("BILLFOLD_BENCH_OPS", "").strip()
+    return int(raw) if raw else None
+
+
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values)) if values else math.nan
 

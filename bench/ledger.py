@@ -21,7 +21,7 @@ import os
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +36,7 @@ from bench.common import (
     checkpoint,
     count_rows,
     median,
+    ops_override,
     percentile,
     run_workers,
     split,
@@ -98,6 +99,9 @@ SCENARIOS = {"hot": "1 hot account", "spread": "10,000 accounts"}
 
 def run(ctx: Context) -> list[Record]:
     sizes = QUICK if ctx.quick else FULL
+    override = ops_override()
+    if override is not None:
+        sizes = replace(sizes, spends={**sizes.spends, 16: override})
     records = spend_benchmarks(ctx, sizes)
     records += read_benchmarks(ctx, sizes)
     ctx.notes.extend(

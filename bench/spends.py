@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from bench.common import (
     bulk_load,
     checkpoint,
     median,
+    ops_override,
     peak_rss_mb,
     percentile,
 )
@@ -308,6 +309,9 @@ def _server_run(
 
 def run(ctx: Context) -> list[Record]:
     sizes = QUICK if ctx.quick else FULL
+    override = ops_override()
+    if override is not None:
+        sizes = replace(sizes, ops=override)
     records: list[Record] = []
     scenarios = {"billfold": list(SCENARIOS), "baseline": ["spread", "hot"]}
     with tempfile.TemporaryDirectory(prefix="billfold-bench-spends-") as tmp:

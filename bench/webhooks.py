@@ -47,7 +47,15 @@ import sqlalchemy as sa
 from tests.builders import stripe_events as build
 
 from bench import baseline_app
-from bench.common import Context, CpuMeter, Record, median, peak_rss_mb, percentile
+from bench.common import (
+    Context,
+    CpuMeter,
+    Record,
+    median,
+    ops_override,
+    peak_rss_mb,
+    percentile,
+)
 from billfold.adapters.db import engine as db_engine
 from billfold.adapters.db.verify import verify
 from billfold.adapters.stripe import signature
@@ -442,6 +450,9 @@ def check_ledger(engine: sa.Engine, expected: dict[str, tuple[int, ...]]) -> lis
 
 def _sizes(ctx: Context, concurrency: int) -> tuple[int, int]:
     """(warm-up deliveries, measured deliveries)."""
+    override = ops_override()
+    if override is not None and concurrency > 1:
+        return (20 if ctx.quick else 100), override
     if ctx.quick:
         return 20, 100 if concurrency == 1 else 300
     return 100, 1_000 if concurrency == 1 else 4_000
