@@ -122,7 +122,7 @@ def run(ctx: Context) -> list[Record]:
             "the same run right before or after billfold's spends (alternating); "
             "billfold/baseline is the ratio of the medians. CPU per op: this process (client "
             "threads and billfold, /proc/self/stat) and the PostgreSQL backends connected to the "
-            "run's database (pg_stat_activity -> /proc; WAL writer and checkpointer not counted) "
+            "run's database (found by process title in /proc, sampled every 0.2 s; WAL writer and checkpointer not counted) "
             "during the measured spends / spends.",
             "threads are Python threads: with 2 cores and the GIL, the client and PostgreSQL share "
             "the CPU; numbers on a shared, noisy machine vary by 10-20% between runs.",

@@ -290,7 +290,7 @@ class ThreadProfiles:
         try:
             yield
         finally:
-            threading.setprofile(None)  # type: ignore[arg-type]
+            threading.setprofile(None)
             for profile in self.profiles:
                 profile.disable()
 

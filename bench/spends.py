@@ -353,7 +353,7 @@ def run(ctx: Context) -> list[Record]:
         "transaction) on its own server and database, spread and hot; which goes first alternates.",
         "billfold/baseline: ratio of the medians (holds against the spread baseline). CPU per op: "
         "CPU seconds of the server's processes, and of the PostgreSQL backends connected to the "
-        "run's database (pg_stat_activity -> /proc; WAL writer and checkpointer not counted), "
+        "run's database (found by process title in /proc, sampled every 0.2 s; WAL writer and checkpointer not counted), "
         "during the measured phase / requests. RSS: peak (VmHWM) summed over the server's "
         "processes, after all three scenarios.",
         "ledger: every 2xx spend, hold and capture is exactly one ledger transaction of its kind, "

@@ -19,6 +19,13 @@ For each database and concurrency (1, 8, 32) and run, on a fresh migrated databa
 The baseline runs the same way in the same run, on a fresh database: ``bench/baseline_app.py`` on the
 same uvicorn stack, which only verifies the signature and inserts the raw event.
 
+At the highest concurrency, a third kind: the same events without billfold's metadata, whose package
+billfold's worker finds from the session's line items, asked of a local Stripe stand-in
+(``bench/stripe_standin.py``), fully processed and checked the same way.
+
+CPU per event (the server's processes, the PostgreSQL backends serving the run's database) is
+measured over the load and the drain, for billfold and the baseline alike.
+
 The load generator is a small asyncio HTTP/1.1 client in this process (one core's worth at most), so
 the figures include its cost, as the issue asks.
 """
@@ -611,7 +618,7 @@ def run(ctx: Context) -> list[Record]:
     ctx.notes.append(
         "CPU per event = CPU seconds during the measured load and drain / measured deliveries: "
         "server = the server's processes (/proc/<pid>/stat, utime + stime, supervisor included); "
-        "PG = the PostgreSQL backends connected to the run's database (pg_stat_activity -> /proc), "
+        "PG = the PostgreSQL backends connected to the run's database (found by process title in /proc, sampled every 0.2 s), "
         "without the shared WAL writer and checkpointer. billfold/baseline = ratio of events/s "
         "to the baseline of the same run."
     )
