@@ -108,6 +108,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="run one scenario once under py-spy and print where the time goes "
         f"({' | '.join(PROFILES)}); PostgreSQL unless --databases sqlite",
     )
+    parser.add_argument(
+        "--profile-wall",
+        action="store_true",
+        help="with --profile: sample every thread, waiting ones too (py-spy --idle), to see where "
+        "wall time goes, instead of the thread holding the GIL (CPU); -> profile-<scenario>-wall.txt",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -165,9 +171,10 @@ def _profile(
         environment=dict(env),
     )
     console.rule(f"profile: {args.profile}")
-    text = profile.run_profile(ctx, args.profile, args.results)
+    text = profile.run_profile(ctx, args.profile, args.results, wall=args.profile_wall)
     console.print(text, markup=False, highlight=False, soft_wrap=True)
-    console.print(f"written: {args.results / f'profile-{args.profile}.txt'}")
+    suffix = "-wall" if args.profile_wall else ""
+    console.print(f"written: {args.results / f'profile-{args.profile}{suffix}.txt'}")
     return 0
 
 

@@ -166,8 +166,9 @@ def _py_spy() -> str | None:
 class PySpy:
     """``py-spy record`` attached to a pid for the duration of a ``with`` block."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, *, wall: bool = False) -> None:
         self.out = out
+        self.wall = wall  # every thread, waiting ones too (--idle) instead of the GIL holder
         self.error: str | None = None
 
     @contextlib.contextmanager
@@ -176,7 +177,8 @@ class PySpy:
         if exe is None:
             raise RuntimeError("py-spy is not installed (it is in the dev extras)")
         command = [exe, "record", "--pid", str(pid), "--format", "raw", "--output", str(self.out)]
-        command += ["--rate", str(RATE), "--gil", "--nonblocking", "--full-filenames"]
+        command += ["--rate", str(RATE), "--idle" if self.wall else "--gil"]
+        command += ["--nonblocking", "--full-filenames"]
         command += ["--nolineno"]
         log = self.out.with_suffix(".log")
         with log.open("wb") as err:
@@ -237,19 +239,20 @@ def _short(filename: str) -> str:
 
 def report(
     title: str,
+    sampled: str,
     total: int,
     own: Counter[str],
     inclusive: Counter[str],
     groups: dict[str, str],
     in_group: Counter[str],
 ) -> str:
-    out = [title, "", f"samples: {total} (at {RATE}/s of the thread holding the GIL)", ""]
+    out = [title, "", f"samples: {total} (at {RATE}/s of {sampled})", ""]
     if not total:
         return "\n".join([*out, "no samples"]) + "\n"
     by_group: Counter[str] = Counter()
     for name, n in own.items():
         by_group[groups[name]] += n
-    out.append("own time by group (where the CPU is spent):")
+    out.append("own time by group (the function at the top of the stack):")
     for group, n in by_group.most_common():
         out.append(f"  {100 * n / total:5.1f}%  {group}")
     out += [
@@ -307,12 +310,12 @@ class ThreadProfiles:
         return stream.getvalue()
 
 
-def run_profile(ctx: Context, scenario: str, results: Path) -> str:
+def run_profile(ctx: Context, scenario: str, results: Path, *, wall: bool = False) -> str:
     what, go, in_process = SCENARIOS[scenario]
     database = "postgresql" if "postgresql" in ctx.databases else ctx.databases[0]
     title = f"billfold profile: {scenario}: {what}, {database} ({ctx.database_settings(database)})"
     with tempfile.TemporaryDirectory(prefix="billfold-bench-pyspy-") as tmp:
-        spy = PySpy(Path(tmp) / "samples.txt")
+        spy = PySpy(Path(tmp) / "samples.txt", wall=wall)
         with ctx.progress:
             try:
                 go(ctx, database, spy.attach)
@@ -327,6 +330,11 @@ def run_profile(ctx: Context, scenario: str, results: Path) -> str:
                 text = profiles.report(title)
             else:
                 raw = spy.out.read_text() if spy.out.exists() else ""
-                text = report(title, *parse_raw(raw))
-    (results / f"profile-{scenario}.txt").write_text(text)
+                sampled = (
+                    "every thread, waiting ones included: where wall time goes"
+                    if wall
+                    else "the thread holding the GIL: where the Python CPU goes"
+                )
+                text = report(title, sampled, *parse_raw(raw))
+    (results / f"profile-{scenario}{'-wall' if wall else ''}.txt").write_text(text)
     return text
