@@ -277,6 +277,7 @@ class Tables:
     reversal_keys: dict[str, str] = field(default_factory=dict)  # key -> id
     admin_sessions: dict[str, SessionRow] = field(default_factory=dict)
     subscriptions: dict[str, SubscriptionRecord] = field(default_factory=dict)
+    heartbeats: dict[str, int] = field(default_factory=dict)  # worker -> last beat
 
     def copy(self) -> Tables:
         return Tables(
@@ -297,6 +298,7 @@ class Tables:
             reversal_keys=dict(self.reversal_keys),
             admin_sessions=dict(self.admin_sessions),
             subscriptions=dict(self.subscriptions),
+            heartbeats=dict(self.heartbeats),
         )
 
 
