@@ -55,6 +55,7 @@ class _Scrubber:
 def _drop_sensitive(
     _logger: Any, _name: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
+    event.pop("color_message", None)  # uvicorn's copy of the message, with terminal colours
     for key in [k for k in event if k not in ("event", "request_id") and SENSITIVE_KEYS.search(k)]:
         event[key] = REDACTED
     return event

@@ -70,7 +70,13 @@ class Worker:
         if self.stop_event.is_set():
             return 0  # the lease lapses and another worker takes it
         outcome = self.services.inbox.process(event_id)
-        log.info("event %s: %s %s", event_id, outcome.status, outcome.note or "")
+        log.info(
+            "event %s: %s %s",
+            event_id,
+            outcome.status,
+            outcome.note or "",
+            extra={"event_id": event_id, "status": outcome.status},
+        )
         return 1
 
     def _maybe_sync(self) -> None:

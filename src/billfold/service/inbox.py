@@ -239,7 +239,9 @@ class Inbox:
                         event.id, error=mismatch, now=now, next_attempt_at=None, dead=True
                     )
                     uow.commit()
-                    log.warning("event %s refused: %s", event.id, mismatch)
+                    log.warning(
+                        "event %s refused: %s", event.id, mismatch, extra={"event_id": event.id}
+                    )
                     return WebhookReceipt(event_id=event.id, duplicate=False, status="dead")
                 applied = self.handlers.apply(uow, fact, event.id, now, Fetched())
                 if isinstance(applied, Applied):
@@ -266,7 +268,7 @@ class Inbox:
                 status: OutcomeStatus = "received"
             else:
                 message = f"{type(failure).__name__}: {failure}"[:MAX_ERROR]
-                log.warning("event %s failed: %s", event.id, message)
+                log.warning("event %s failed: %s", event.id, message, extra={"event_id": event.id})
                 dead = self.max_attempts <= 1
                 uow.inbox.fail(
                     event.id,
@@ -386,7 +388,9 @@ class Inbox:
                         event_id, error=mismatch, now=now, next_attempt_at=None, dead=True
                     )
                     uow.commit()
-                    log.warning("event %s refused: %s", event_id, mismatch)
+                    log.warning(
+                        "event %s refused: %s", event_id, mismatch, extra={"event_id": event_id}
+                    )
                     return Outcome(event_id=event_id, status="dead", note=mismatch)
                 applied = self.handlers.apply(uow, fact, event_id, now, fetched)
                 if not isinstance(applied, Applied):
@@ -432,7 +436,7 @@ class Inbox:
 
     def _failed(self, event_id: str, exc: Exception, now: int) -> Outcome:
         message = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
-        log.warning("event %s failed: %s", event_id, message)
+        log.warning("event %s failed: %s", event_id, message, extra={"event_id": event_id})
         with self._uow() as uow:
             record = uow.inbox.get(event_id, with_payload=False)
             attempts = (record.attempts if record else 0) + 1
