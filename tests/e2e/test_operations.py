@@ -168,10 +168,16 @@ def test_readyz_is_ready_at_head_and_reports_the_worker_heartbeat(db_url: str) -
 
 def test_readyz_fails_while_the_schema_is_behind(db_url: str) -> None:
     with running_app(db_url) as (client, services):
-        with services.infra.database.engine.begin() as conn:
+        engine = services.infra.database.engine
+        head = services.maintenance.schema().head
+        with engine.begin() as conn:
             conn.execute(sa.text("UPDATE alembic_version SET version_num = '0004'"))
-        answer = client.get("/readyz")
-        assert client.get("/healthz").status_code == 200  # liveness stays cheap and up
+        try:
+            answer = client.get("/readyz")
+            assert client.get("/healthz").status_code == 200  # liveness stays cheap and up
+        finally:  # the PostgreSQL test database is shared by the tests that follow
+            with engine.begin() as conn:
+                conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": head})
     assert answer.status_code == 503
     assert answer.json()["status"] == "unavailable"
     assert answer.json()["schema_ok"] is False
