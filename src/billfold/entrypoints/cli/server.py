@@ -131,6 +131,8 @@ def dev(
     except errors.BillfoldError as exc:
         raise fail(exc.message) from None
     logs.configure(setup.settings, default="console", own=True)
+    if setup.settings.log_level != "debug":  # a line per request only when asked for
+        logging.getLogger("billfold.access").setLevel(logging.WARNING)
     try:
         app = dev_server.create_dev_app(setup, chaos=chaos, settle_seconds=settle_seconds)
     except errors.BillfoldError as exc:
