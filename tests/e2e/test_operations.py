@@ -13,6 +13,7 @@ from billfold.bootstrap import build
 from billfold.entrypoints.http.app import create_app
 from billfold.entrypoints.worker import Worker
 from tests.builders import stripe_events as se
+from tests.conftest import FakeClock
 from tests.support.app import API_KEY, admin_headers, deliver, running_app, settings_for
 
 SERVER = {"Authorization": f"Bearer {API_KEY}"}
@@ -149,8 +150,10 @@ def test_every_answer_has_a_request_id_and_a_sane_one_given_is_kept(tmp_path: An
     assert missing.headers["x-request-id"]
 
 
-def test_readyz_is_ready_at_head_and_reports_the_worker_heartbeat(db_url: str) -> None:
-    with running_app(db_url) as (client, services):
+def test_readyz_is_ready_at_head_and_reports_the_worker_heartbeat(
+    db_url: str, clock: FakeClock
+) -> None:
+    with running_app(db_url, clock=clock) as (client, services):
         before = client.get("/readyz")
         assert before.status_code == 200
         body = before.json()
@@ -159,11 +162,13 @@ def test_readyz_is_ready_at_head_and_reports_the_worker_heartbeat(db_url: str) -
         assert body["schema_revision"] == body["schema_head"]
         assert body["worker_last_heartbeat"] is None
         Worker(services, name="worker:test").run_once()
+        beat = clock.now
+        clock.advance(7)
         after = client.get("/readyz").json()
-        assert after["worker_last_heartbeat"] == services.clock()
-        assert after["worker_heartbeat_age_seconds"] == 0
+        assert after["worker_last_heartbeat"] == beat
+        assert after["worker_heartbeat_age_seconds"] == 7
         metrics = samples(client.get("/metrics").text)
-        assert metrics[("billfold_worker_last_heartbeat_seconds", ())] == 0
+        assert metrics[("billfold_worker_last_heartbeat_seconds", ())] == 7
 
 
 def test_readyz_fails_while_the_schema_is_behind(db_url: str) -> None:
