@@ -139,7 +139,8 @@ def configure(settings: Settings, *, default: Format | None = None, own: bool = 
     handler = _Handler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+            # The standard library's extras are checked for credentials once they are added.
+            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_sensitive],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,

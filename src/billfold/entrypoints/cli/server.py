@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -42,6 +43,9 @@ def serve(
         except errors.BillfoldError as exc:
             raise fail(exc.message) from None
         _say(settings, f"billfold listening on http://{host}:{port} (docs at /docs)")
+        # uvicorn stops gracefully on SIGTERM, then raises the signal again: end through this
+        # handler, so the metrics directory is removed below.
+        signal.signal(signal.SIGTERM, _terminate)
         uvicorn.run(
             "billfold.entrypoints.http.app:create_app_from_env",
             factory=True,
@@ -52,9 +56,15 @@ def serve(
             log_config=logs.uvicorn_config(),
             access_log=False,  # billfold writes its own access line, with the request id
         )
+    except KeyboardInterrupt:
+        pass
     finally:
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _metrics_dir() -> str | None:
