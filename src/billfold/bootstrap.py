@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from billfold.adapters.catalog_toml import load_catalog
 from billfold.adapters.db.database import Database
 from billfold.adapters.db.uow import SqlUnitOfWork
+from billfold.adapters.metrics import PrometheusMetrics
 from billfold.adapters.stripe.client import SdkStripeGateway
 from billfold.adapters.stripe.webhooks import StripeWebhooks
 from billfold.domain.catalog import Catalog
@@ -26,6 +27,7 @@ from billfold.service.handlers import EventHandlers
 from billfold.service.inbox import Inbox
 from billfold.service.ledger import Ledger
 from billfold.service.maintenance import Maintenance
+from billfold.service.observe import Metrics
 from billfold.service.orders.desk import OrderDesk
 from billfold.service.orders.fulfilment import Fulfilment
 from billfold.service.orders.reversals import Reversals
@@ -69,6 +71,7 @@ class Services:
     maintenance: Maintenance
     reconciliation: Reconciliation
     infra: Infrastructure
+    metrics: Metrics
 
     @property
     def stripe_configured(self) -> bool:
@@ -109,6 +112,7 @@ def build(
             settings.stripe_secret_key.get_secret_value(), api_base=settings.stripe_api_base
         )
     uow = database.uow
+    metrics = PrometheusMetrics()
     units = frozenset(u.name for u in catalog.units)
     reversals = Reversals(catalog, units=units)
     fulfilment = Fulfilment(catalog, reversals, units=units)
@@ -132,6 +136,7 @@ def build(
         stripe_subscriptions=stripe_subscriptions,
         batch_max=settings.webhook_batch_max,
         writers=1 if database.is_sqlite else settings.webhook_writers,
+        observer=metrics,
     )
     billing = Billing(
         uow_factory=uow,
@@ -160,6 +165,7 @@ def build(
             units=units,
             batch_max=settings.ledger_batch_max,
             writers=1 if database.is_sqlite else settings.ledger_writers,
+            observer=metrics,
         ),
         inbox=inbox,
         orders=OrderDesk(uow_factory=uow, fulfilment=fulfilment, stripe=stripe, clock=tick),
@@ -183,6 +189,7 @@ def build(
         maintenance=Maintenance(schema=database, auditor=database, where=database.redacted_url()),
         reconciliation=reconciliation,
         infra=Infrastructure(database=database, stripe=stripe),
+        metrics=metrics,
     )
 
 

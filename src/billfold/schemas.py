@@ -78,6 +78,20 @@ class HealthResponse(BaseModel):
     inbox_backlog: dict[str, int]
 
 
+class ReadyResponse(BaseModel):
+    """``GET /readyz``: 200 with ``status: ok`` when ready, else 503."""
+
+    status: str
+    database: str
+    schema_ok: bool
+    schema_revision: str | None = None
+    schema_head: str | None = None
+    worker_last_heartbeat: int | None = None
+    worker_heartbeat_age_seconds: int | None = None
+    inbox_backlog: dict[str, int] = {}
+    oldest_waiting_age_seconds: int = 0
+
+
 # --- the application API (``api.py``) ------------------------------------------------------------
 #
 # Every request body forbids unknown fields and takes amounts as strict integers: a float, a string

@@ -57,8 +57,12 @@ class Settings(BaseSettings):
     subscription_sync_seconds: int = Field(default=86_400, ge=0)
     reconcile_seconds: int = Field(default=3_600, ge=0)
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    log_format: Literal["json", "console"] | None = None
+    """``json`` (default for ``serve`` and ``worker``) or ``console`` (default for ``dev``)."""
+    metrics_token: SecretStr | None = None
+    """When set, ``GET /metrics`` asks for it as a bearer token."""
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lowercase(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

@@ -367,3 +367,50 @@ def test_given_an_event_type_longer_than_its_column_then_refused(backend: Backen
     too_long = inbound("evt_1", type_="x" * 129)
     with pytest.raises(errors.ValidationError):
         attempt(backend, lambda uow: uow.inbox.insert(too_long, now=T0, lease=None))
+
+
+def test_the_oldest_waiting_event_is_the_earliest_received_or_failed(backend: Backend) -> None:
+    with backend.uow() as uow:
+        assert uow.inbox.oldest_waiting() is None
+    receive(backend, "evt_done", now=T0)
+    receive(backend, "evt_dead", now=T0 + 1)
+    receive(backend, "evt_failed", now=T0 + 5)
+    receive(backend, "evt_new", now=T0 + 9)
+    with backend.uow() as uow:
+        set_status(uow, "evt_done", "processed")
+        set_status(uow, "evt_dead", "dead")
+        set_status(uow, "evt_failed", "failed")
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.inbox.oldest_waiting() == T0 + 5
+    with backend.uow() as uow:
+        set_status(uow, "evt_new", "processed")
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.inbox.oldest_waiting() == T0 + 5
+
+
+def test_heartbeats_keep_one_row_per_worker_and_the_latest_wins(backend: Backend) -> None:
+    with backend.uow() as uow:
+        assert uow.inbox.last_beat() is None
+    with backend.uow() as uow:
+        uow.inbox.beat("worker:a", now=T0)
+        uow.inbox.beat("worker:b", now=T0 + 3)
+        uow.commit()
+    with backend.uow() as uow:
+        uow.inbox.beat("worker:a", now=T0 + 7)  # again: updated, not a second row
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.inbox.last_beat() == T0 + 7
+    with backend.uow() as uow:
+        uow.inbox.beat("worker:b", now=T0 + 90_000)  # a day later: worker:a is forgotten
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.inbox.last_beat() == T0 + 90_000
+
+
+def test_a_heartbeat_rolled_back_is_not_kept(backend: Backend) -> None:
+    with backend.uow() as uow:
+        uow.inbox.beat("worker:a", now=T0)
+    with backend.uow() as uow:
+        assert uow.inbox.last_beat() is None

@@ -26,6 +26,9 @@ from billfold.domain import errors
 
 log = logging.getLogger("billfold.worker")
 
+HEARTBEAT_SECONDS = 10.0
+"""How often a worker writes its heartbeat (``/readyz`` reports the latest)."""
+
 
 class Worker:
     def __init__(self, services: Services, *, batch: int = 20, name: str | None = None) -> None:
@@ -33,6 +36,7 @@ class Worker:
         self.batch = batch
         self.owner = name or f"worker:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._last_sweep = 0.0
+        self._last_beat = -HEARTBEAT_SECONDS  # the first round beats
         self._last_sync = time.monotonic()  # the first sync runs one interval after start
         self._sync_thread: threading.Thread | None = None
         self._last_reconcile = time.monotonic()  # the first run one interval after start
@@ -56,6 +60,9 @@ class Worker:
             else:
                 with ThreadPoolExecutor(threads, thread_name_prefix="billfold-event") as pool:
                     processed = sum(pool.map(self._process, claimed))
+        if time.monotonic() - self._last_beat >= HEARTBEAT_SECONDS:
+            self._last_beat = time.monotonic()
+            self.services.inbox.heartbeat(self.owner)
         interval = self.services.settings.sweep_interval_seconds
         if time.monotonic() - self._last_sweep >= interval:
             self._last_sweep = time.monotonic()
@@ -68,7 +75,13 @@ class Worker:
         if self.stop_event.is_set():
             return 0  # the lease lapses and another worker takes it
         outcome = self.services.inbox.process(event_id)
-        log.info("event %s: %s %s", event_id, outcome.status, outcome.note or "")
+        log.info(
+            "event %s: %s %s",
+            event_id,
+            outcome.status,
+            outcome.note or "",
+            extra={"event_id": event_id, "status": outcome.status},
+        )
         return 1
 
     def _maybe_sync(self) -> None:

@@ -296,6 +296,18 @@ class InboxStore(Protocol):
 
     def backlog(self) -> dict[str, int]: ...
 
+    def oldest_waiting(self) -> int | None:
+        """When the oldest event not yet processed (received or failed) was received."""
+        ...
+
+    def beat(self, owner: str, *, now: int) -> None:
+        """A worker says it is alive (one row per worker, kept up to date)."""
+        ...
+
+    def last_beat(self) -> int | None:
+        """The latest heartbeat of any worker; None when none ever ran."""
+        ...
+
 
 class OrderStore(Protocol):
     def ensure_locked(self, order: NewOrder) -> OrderRecord:

@@ -48,6 +48,25 @@ class AccountView:
     balances: Balances
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Operations:
+    """The inbox as operators watch it: events waiting per status, when the oldest waiting one
+    arrived, and the latest worker heartbeat (billfold's clock, seconds)."""
+
+    now: int
+    backlog: dict[str, int]
+    oldest_waiting: int | None
+    last_heartbeat: int | None
+
+    @property
+    def oldest_waiting_age(self) -> int:
+        return 0 if self.oldest_waiting is None else max(0, self.now - self.oldest_waiting)
+
+    @property
+    def heartbeat_age(self) -> int | None:
+        return None if self.last_heartbeat is None else max(0, self.now - self.last_heartbeat)
+
+
 def page(rows: list[T], limit: int) -> Page[T]:
     return Page(data=tuple(rows[:limit]), has_more=len(rows) > limit)
 
@@ -216,6 +235,16 @@ class Views:
         if found is None:
             raise errors.OrderNotFound(f"No order {order_id!r}.")
         return found
+
+    def operations(self) -> Operations:
+        """The inbox's state for readiness and metrics, in one short read."""
+        with self._uow() as uow:
+            return Operations(
+                now=self._clock(),
+                backlog=uow.inbox.backlog(),
+                oldest_waiting=uow.inbox.oldest_waiting(),
+                last_heartbeat=uow.inbox.last_beat(),
+            )
 
     def backlog(self) -> dict[str, int]:
         """Events waiting per status (received, failed, dead)."""

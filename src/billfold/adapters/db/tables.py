@@ -186,6 +186,14 @@ events = Table(
     Index(None, "received_at"),
 )
 
+worker_heartbeats = Table(
+    "worker_heartbeats",
+    metadata,
+    Column("owner", String(200), primary_key=True),  # one row per worker (host, pid, nonce)
+    Column("beat_at", BigInteger, nullable=False),
+    Index(None, "beat_at"),
+)
+
 orders = Table(
     "orders",
     metadata,

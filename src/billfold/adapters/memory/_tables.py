@@ -285,6 +285,7 @@ class Tables:
     reconciliation_runs: dict[str, RunRecord] = field(default_factory=dict)
     reconciliation_lease: Lease | None = None  # None: the state row does not exist yet
     events_cursor: int | None = None
+    heartbeats: dict[str, int] = field(default_factory=dict)  # worker -> last beat
 
     def copy(self) -> Tables:
         return Tables(
@@ -308,6 +309,7 @@ class Tables:
             reconciliation_runs=dict(self.reconciliation_runs),
             reconciliation_lease=self.reconciliation_lease,
             events_cursor=self.events_cursor,
+            heartbeats=dict(self.heartbeats),
         )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from billfold.domain import errors
 from billfold.domain import ledger as rules
 from billfold.service.combining import Combiner, CombinerStats
 from billfold.service.ledger import batch, expiry, movement
@@ -36,6 +37,7 @@ from billfold.service.ledger.commands import (
     SpendResult,
     SweepResult,
 )
+from billfold.service.observe import NullObserver, Observer
 from billfold.service.ports import Clock, UnitOfWorkFactory
 
 __all__ = [
@@ -56,6 +58,13 @@ __all__ = [
 ]
 
 C = TypeVar("C", bound=LedgerCommand)
+
+_OPERATIONS: dict[type, str] = {
+    Spend: "spend",
+    Hold: "hold",
+    Capture: "capture",
+    Release: "release",
+}
 R = TypeVar("R", bound=LedgerResult)
 
 
@@ -70,8 +79,10 @@ class Ledger:
         units: frozenset[str] | None = None,
         batch_max: int = 256,
         writers: int = 2,
+        observer: Observer | None = None,
     ) -> None:
         self._uow = uow_factory
+        self.observer: Observer = observer or NullObserver()
         self._clock = clock
         self.units = units
         self.combiner = (
@@ -113,9 +124,19 @@ class Ledger:
         return self.combiner.stats() if self.combiner else None
 
     def _combined(self, cmd: batch.BatchCommand) -> batch.BatchResult:
-        if self.combiner is None:
-            return self._write_single(cmd)
-        return self.combiner.submit(cmd)
+        try:
+            combiner = self.combiner
+            result = self._write_single(cmd) if combiner is None else combiner.submit(cmd)
+        except errors.InsufficientBalance as exc:
+            self.observer.ledger_write(_OPERATIONS[type(cmd)], exc.unit, "insufficient")
+            raise
+        except errors.BillfoldError:
+            unit = getattr(cmd, "unit", None)
+            known = unit if self.units is not None and unit in self.units else "other"
+            self.observer.ledger_write(_OPERATIONS[type(cmd)], known, "refused")
+            raise
+        self.observer.ledger_write(_OPERATIONS[type(cmd)], result.unit, "ok")
+        return result
 
     def _write_single(self, cmd: batch.BatchCommand) -> batch.BatchResult:
         match cmd:
