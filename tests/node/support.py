@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,8 +19,9 @@ CLIENT = ROOT / "clients" / "typescript"
 EXPRESS = ROOT / "examples" / "express"
 
 
-def node_test(package: Path, server: DevServer, *files: str, timeout: float = 240) -> str:
-    """``node --test FILES`` in ``package`` with the server's address and keys; its output."""
+def node_test(package: Path, server: DevServer, *files: str, timeout: float = 240) -> int:
+    """``node --test FILES`` in ``package`` with the server's address and keys: every test must
+    pass (none skipped); how many passed."""
     node = shutil.which("node")
     assert node is not None, "these tests need Node.js 18 or newer on PATH"
     assert (package / "node_modules").is_dir(), f"run `make typescript` first ({package.name})"
@@ -31,7 +33,7 @@ def node_test(package: Path, server: DevServer, *files: str, timeout: float = 24
         NODE_NO_WARNINGS="1",
     )
     done = subprocess.run(
-        [node, "--test", "--test-reporter=spec", *files],
+        [node, "--test", "--test-reporter=tap", *files],
         cwd=package,
         env=env,
         capture_output=True,
@@ -41,4 +43,8 @@ def node_test(package: Path, server: DevServer, *files: str, timeout: float = 24
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    return output
+    counts = {k: int(v) for k, v in re.findall(r"^# (pass|fail|skipped|todo) (\d+)$", output, re.M)}
+    assert counts.get("fail") == 0, output
+    assert counts.get("skipped") == 0, output
+    assert counts.get("todo") == 0, output
+    return counts["pass"]

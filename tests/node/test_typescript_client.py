@@ -4,7 +4,6 @@ whose answer is lost retried with its key and counted once, paging, entitlements
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 def test_the_typescript_client_against_billfold_dev(tmp_path: Path) -> None:
     assert (CLIENT / "dist" / "index.js").is_file(), "run `make typescript` first (builds dist/)"
     with dev_server(tmp_path) as server:
-        output = node_test(CLIENT, server, "test/unit.test.mjs", "test/live.test.mjs")
+        passed = node_test(CLIENT, server, "test/unit.test.mjs", "test/live.test.mjs")
         failed_events = server.admin("GET", "/v1/events", params={"status": "failed"}).json()
         assert failed_events["data"] == [], failed_events
-    passed = re.search(r"ℹ pass (\d+)", output)
-    failed = re.search(r"ℹ fail (\d+)", output)
-    assert passed and int(passed.group(1)) >= 16, output
-    assert failed and failed.group(1) == "0", output
+    assert passed == 16
