@@ -38,6 +38,9 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
+hadolint: setup
+	$(BIN)/hadolint Dockerfile
+
 typecheck: setup
 	$(BIN)/mypy
 
