@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 
 .PHONY: setup browser dev test lint typecheck imports migrations-check pytest bench clean help \
-	typescript typescript-types hadolint
+	typescript typescript-types typescript-install-client hadolint
 
 help:
 	@echo "make dev    - set up and run billfold (SQLite, Stripe simulator, demo shop)"
