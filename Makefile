@@ -35,8 +35,8 @@ dev: setup
 	$(BIN)/billfold dev
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench clients/typescript/scripts
+	$(BIN)/ruff format --check src tests bench clients/typescript/scripts
 
 hadolint: setup
 	$(BIN)/hadolint Dockerfile
