@@ -212,6 +212,30 @@ def test_given_an_event_that_needs_stripe_then_release_hands_it_to_the_worker(
     assert (two.status, two.outcome) == ("processed", "done")
 
 
+def test_given_a_claimed_event_then_unlease_frees_only_its_owners_lease(backend: Backend) -> None:
+    receive(backend, "evt_1")
+    receive(backend, "evt_2")
+    before = stored(backend, "evt_1")
+    with backend.uow() as uow:
+        claimed = uow.inbox.claim(owner="w1", now=T0 + 1, lease_seconds=60, limit=2)
+        assert sorted(claimed) == ["evt_1", "evt_2"]
+        assert uow.inbox.unlease("evt_1", owner="w2") is False
+        assert uow.inbox.unlease("evt_1", owner="w1") is True
+        assert uow.inbox.unlease("evt_missing", owner="w1") is False
+        uow.commit()
+    one, two = stored(backend, "evt_1"), stored(backend, "evt_2")
+    assert (one.status, one.lease_owner, one.lease_expires_at) == ("received", None, None)
+    assert (one.next_attempt_at, one.outcome, one.attempts) == (
+        before.next_attempt_at,
+        before.outcome,
+        before.attempts,
+    )
+    assert (two.lease_owner, two.lease_expires_at) == ("w1", T0 + 61)
+    with backend.uow() as uow:
+        assert uow.inbox.claim(owner="w3", now=T0 + 2, lease_seconds=60, limit=5) == ["evt_1"]
+        uow.commit()
+
+
 def test_given_due_events_then_claim_leases_the_oldest_first(backend: Backend) -> None:
     receive(backend, "evt_c", now=T0 + 2)
     receive(backend, "evt_b", now=T0 + 1)

@@ -41,6 +41,7 @@ class Worker:
         self._sync_thread: threading.Thread | None = None
         self._last_reconcile = time.monotonic()  # the first run one interval after start
         self._reconcile_thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None
         self.stop_event = threading.Event()
 
     def run_once(self) -> int:
@@ -53,10 +54,7 @@ class Worker:
             threads = max(1, min(self.services.settings.worker_threads, len(claimed)))
             if threads == 1:
                 for event_id in claimed:
-                    if self.stop_event.is_set():
-                        break
-                    self._process(event_id)
-                    processed += 1
+                    processed += self._process(event_id)
             else:
                 with ThreadPoolExecutor(threads, thread_name_prefix="billfold-event") as pool:
                     processed = sum(pool.map(self._process, claimed))
@@ -73,7 +71,8 @@ class Worker:
 
     def _process(self, event_id: str) -> int:
         if self.stop_event.is_set():
-            return 0  # the lease lapses and another worker takes it
+            self._give_back(event_id)
+            return 0
         outcome = self.services.inbox.process(event_id)
         log.info(
             "event %s: %s %s",
@@ -83,6 +82,14 @@ class Worker:
             extra={"event_id": event_id, "status": outcome.status},
         )
         return 1
+
+    def _give_back(self, event_id: str) -> None:
+        """Stopping: an event claimed but not started is released at once for another worker
+        (without it, its lease would lapse after ``worker_lease_seconds``)."""
+        try:
+            self.services.inbox.unclaim(event_id, self.owner)
+        except errors.BillfoldError as exc:
+            log.warning("event %s stays leased until its lease lapses: %s", event_id, exc.message)
 
     def _maybe_sync(self) -> None:
         every = self.services.settings.subscription_sync_seconds
@@ -178,10 +185,16 @@ class Worker:
     def start_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="billfold-worker", daemon=True)
         thread.start()
+        self._thread = thread
         return thread
 
-    def stop(self) -> None:
+    def stop(self, wait: float | None = 60.0) -> None:
+        """Stop claiming; the events being processed are finished, those claimed but not started
+        are released. With ``wait``, block until the worker thread is done (at most that long)."""
         self.stop_event.set()
+        thread = self._thread
+        if wait is not None and thread is not None and thread is not threading.current_thread():
+            thread.join(wait)
 
 
 def run_forever(services: Services, *, batch: int = 20) -> None:

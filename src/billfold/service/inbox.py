@@ -473,6 +473,13 @@ class Inbox:
             uow.inbox.beat(owner, now=self._clock())
             uow.commit()
 
+    def unclaim(self, event_id: str, owner: str) -> bool:
+        """A stopping worker gives back an event it claimed but did not start."""
+        with self._uow() as uow:
+            done = uow.inbox.unlease(event_id, owner=owner)
+            uow.commit()
+        return done
+
     def import_from_stripe(
         self, *, since: int, progress: Callable[[str], None] | None = None
     ) -> Imported:

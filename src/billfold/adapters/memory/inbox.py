@@ -100,6 +100,12 @@ class MemoryInboxStore:
             outcome=note,
         )
 
+    def unlease(self, event_id: str, *, owner: str) -> bool:
+        current = self._work.tables.events.get(event_id)
+        if current is None or current.lease_owner != owner:
+            return False
+        return self._update(event_id, None, lease_owner=None, lease_expires_at=None)
+
     def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
         events = self._work.tables.events
         due = sorted(

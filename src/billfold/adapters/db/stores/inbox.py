@@ -119,6 +119,15 @@ class SqlInboxStore:
             .values(lease_owner=None, lease_expires_at=None, next_attempt_at=now, outcome=note)
         )
 
+    def unlease(self, event_id: str, *, owner: str) -> bool:
+        c = t.events.c
+        done = self.conn.execute(
+            t.events.update()
+            .where(c.id == event_id, c.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+        return bool(done.rowcount)
+
     def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
         c = t.events.c
         due = (
