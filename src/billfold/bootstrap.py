@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from billfold.adapters import notify
 from billfold.adapters.catalog_toml import load_catalog
 from billfold.adapters.db.database import Database
 from billfold.adapters.db.uow import SqlUnitOfWork
 from billfold.adapters.stripe.client import SdkStripeGateway
 from billfold.adapters.stripe.webhooks import StripeWebhooks
 from billfold.domain.catalog import Catalog
+from billfold.domain.notifications import EndpointRecord
 from billfold.service.accounts import Accounts
 from billfold.service.admin_sessions import AdminSessions
 from billfold.service.billing import Billing
@@ -26,10 +28,11 @@ from billfold.service.handlers import EventHandlers
 from billfold.service.inbox import Inbox
 from billfold.service.ledger import Ledger
 from billfold.service.maintenance import Maintenance
+from billfold.service.notifications import Notifications
 from billfold.service.orders.desk import OrderDesk
 from billfold.service.orders.fulfilment import Fulfilment
 from billfold.service.orders.reversals import Reversals
-from billfold.service.ports import StripeGateway, StripeSubscriptions
+from billfold.service.ports import NotificationSender, StripeGateway, StripeSubscriptions
 from billfold.service.subscriptions import SubscriptionBook
 from billfold.service.views import Views
 from billfold.settings import Settings
@@ -66,6 +69,7 @@ class Services:
     views: Views
     admin_sessions: AdminSessions
     maintenance: Maintenance
+    notifications: Notifications
     infra: Infrastructure
 
     @property
@@ -76,6 +80,9 @@ class Services:
         closer = getattr(self.infra.stripe, "close", None)
         if callable(closer):
             closer()
+        sender_closer = getattr(self.notifications.sender, "close", None)
+        if callable(sender_closer):
+            sender_closer()
         self.infra.database.close()
 
 
@@ -87,6 +94,7 @@ def build(
     stripe: StripeGateway | None = None,
     subscriptions_api: StripeSubscriptions | None = None,
     session_clock: Callable[[], int] | None = None,
+    notify_sender: NotificationSender | None = None,
 ) -> Services:
     """Everything, wired. ``stripe`` (and ``subscriptions_api``) replace the SDK gateway (tests).
     ``session_clock`` times the console's sign-in sessions (default: ``clock``): ``billfold dev``
@@ -147,6 +155,7 @@ def build(
             units=units,
             batch_max=settings.ledger_batch_max,
             writers=1 if database.is_sqlite else settings.ledger_writers,
+            low=catalog.low_balances(),
         ),
         inbox=inbox,
         orders=OrderDesk(uow_factory=uow, fulfilment=fulfilment, stripe=stripe, clock=tick),
@@ -168,6 +177,20 @@ def build(
             settings.admin_token.get_secret_value() if settings.admin_token else None,
         ),
         maintenance=Maintenance(schema=database, auditor=database, where=database.redacted_url()),
+        notifications=Notifications(
+            uow,
+            tick,
+            notify_sender or notify.HttpSender(),
+            static=[
+                EndpointRecord(
+                    id=f"env_{index}", url=url, secrets=(secret,) if secret else (), created=0
+                )
+                for index, (url, secret) in enumerate(settings.notify_endpoints)
+            ],
+            new_secret=notify.new_secret,
+            lease_seconds=max(settings.worker_lease_seconds, 30),
+            threads=settings.notify_threads,
+        ),
         infra=Infrastructure(database=database, stripe=stripe),
     )
 

@@ -18,7 +18,8 @@ Foreign errors (SQLAlchemy, stripe, httpx) are translated at the boundary with `
     │   ├── Forbidden                                                          403
     │   └── RateLimited                                                        429
     ├── NotFound                                                               404
-    │   ├── AccountNotFound, HoldNotFound, OrderNotFound, EventNotFound
+    │   ├── AccountNotFound, HoldNotFound, OrderNotFound, EventNotFound,
+    │   │   NotificationNotFound, EndpointNotFound
     ├── Conflict                     the request conflicts with the state      409
     │   ├── IdempotencyConflict      same key, different request
     │   ├── IdempotencyKeyInUse      same key, the first request still running
@@ -166,6 +167,18 @@ class OrderNotFound(NotFound):
     """The order does not exist."""
 
     code = "order_not_found"
+
+
+class NotificationNotFound(NotFound):
+    """The notification does not exist."""
+
+    code = "notification_not_found"
+
+
+class EndpointNotFound(NotFound):
+    """The notification endpoint does not exist."""
+
+    code = "endpoint_not_found"
 
 
 class EventNotFound(NotFound):

@@ -63,6 +63,7 @@ class SubscriptionBook:
         self, catalog: cat.Catalog, fulfilment: Fulfilment, *, units: frozenset[str] | None
     ) -> None:
         self.catalog = catalog
+        self.low = catalog.low_balances()
         self.fulfilment = fulfilment
         self.units = units
 
@@ -273,6 +274,7 @@ class SubscriptionBook:
                 ),
                 now,
                 units=self.units,
+                low=self.low,
             )
         if fact.customer_id:
             uow.accounts.link_customer(account, fact.customer_id, now=now)

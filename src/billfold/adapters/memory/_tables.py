@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Final, NoReturn
 
 from billfold.domain import errors
+from billfold.domain.notifications import EndpointRecord, NotificationRecord
 from billfold.domain.orders import OrderRecord
 from billfold.domain.records import EventRecord
 from billfold.domain.reversals import ReversalRecord
@@ -277,6 +278,9 @@ class Tables:
     reversal_keys: dict[str, str] = field(default_factory=dict)  # key -> id
     admin_sessions: dict[str, SessionRow] = field(default_factory=dict)
     subscriptions: dict[str, SubscriptionRecord] = field(default_factory=dict)
+    notifications: dict[str, NotificationRecord] = field(default_factory=dict)
+    notification_leases: dict[str, tuple[str, int]] = field(default_factory=dict)
+    endpoints: dict[str, EndpointRecord] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         return Tables(
@@ -297,6 +301,9 @@ class Tables:
             reversal_keys=dict(self.reversal_keys),
             admin_sessions=dict(self.admin_sessions),
             subscriptions=dict(self.subscriptions),
+            notifications=dict(self.notifications),
+            notification_leases=dict(self.notification_leases),
+            endpoints=dict(self.endpoints),
         )
 
 

@@ -45,6 +45,7 @@ class Fulfilment:
         self, catalog: cat.Catalog, reversals: Reversals, *, units: frozenset[str] | None = None
     ) -> None:
         self.catalog = catalog
+        self.low = catalog.low_balances()
         self.reversals = reversals
         self.units = units
 
@@ -225,6 +226,7 @@ class Fulfilment:
                 ),
                 now,
                 units=self.units,
+                low=self.low,
             )
         # The grants created the account; link what Stripe told us about the customer.
         if payment.customer_id:

@@ -1,0 +1,82 @@
+"""Outbound delivery of notifications, signed as the Standard Webhooks specification says.
+
+``webhook-id`` (the notification's id, the same on every retry), ``webhook-timestamp`` (the
+attempt's time, seconds) and ``webhook-signature``: ``v1,<base64 HMAC-SHA256 of
+"id.timestamp.body">`` under each of the endpoint's ``whsec_`` secrets, space-separated, so that a
+receiver verifies during a rotation with the old or the new one. Any non-2xx answer, or none within
+the timeout, is a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets as _secrets
+from collections.abc import Sequence
+
+import httpx
+
+from billfold.domain.notifications import TIMEOUT_SECONDS, EndpointRecord
+
+PREFIX = "whsec_"
+
+
+def new_secret() -> str:
+    """A fresh ``whsec_`` secret: 32 random bytes, base64."""
+    return PREFIX + base64.b64encode(_secrets.token_bytes(32)).decode()
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_`` secret; ValueError when it is not one."""
+    if not secret.startswith(PREFIX):
+        raise ValueError("a notification secret starts with whsec_")
+    return base64.b64decode(secret[len(PREFIX) :], validate=True)
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def headers(secrets: Sequence[str], message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    found = {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+    }
+    if secrets:
+        found["webhook-signature"] = " ".join(sign(s, message_id, timestamp, body) for s in secrets)
+    return found
+
+
+class HttpSender:
+    """POSTs with httpx (a shared client: connections are reused across deliveries)."""
+
+    def __init__(
+        self, *, timeout: float = TIMEOUT_SECONDS, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False
+        )
+
+    def send(
+        self, endpoint: EndpointRecord, *, message_id: str, timestamp: int, body: bytes
+    ) -> str | None:
+        try:
+            answer = self._client.post(
+                endpoint.url,
+                content=body,
+                headers=headers(endpoint.secrets, message_id, timestamp, body),
+            )
+        except httpx.TimeoutException:
+            return "timed out"
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: could not deliver"
+        if 200 <= answer.status_code < 300:
+            return None
+        return f"HTTP {answer.status_code}"
+
+    def close(self) -> None:
+        self._client.close()
