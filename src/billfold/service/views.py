@@ -7,7 +7,7 @@ time (``limit`` plus one row is read to know whether there is more).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from billfold.domain import catalog as cat
 from billfold.domain import errors
@@ -23,7 +23,7 @@ from billfold.domain.records import (
     TransactionRecord,
 )
 from billfold.service.ledger import expiry
-from billfold.service.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from billfold.service.ports import BalanceRow, Clock, UnitOfWork, UnitOfWorkFactory
 
 T = TypeVar("T")
 
@@ -44,6 +44,10 @@ class AccountView:
     record: AccountRecord | None
     """None for an account nothing has referenced yet."""
     balances: Balances
+    low_balance: dict[str, int] = field(default_factory=dict)
+    """Per unit with a threshold: the account's own, else the catalog's."""
+    low_alerts: dict[str, bool] = field(default_factory=dict)
+    """Per unit with a threshold: whether ``balance.low`` was sent and not yet restored."""
 
 
 def page(rows: list[T], limit: int) -> Page[T]:
@@ -81,9 +85,23 @@ class Views:
         now = self._clock()
         with self._uow() as uow:
             record = self._must(uow, account_id, must_exist)
+            rows = uow.ledger.balances(account_id)
             return AccountView(
-                account_id=account_id, record=record, balances=self._balances(uow, account_id, now)
+                account_id=account_id,
+                record=record,
+                balances=self._balances(uow, account_id, now),
+                **self._alerts(rows),
             )
+
+    def _alerts(self, rows: list[BalanceRow]) -> dict[str, Any]:
+        thresholds = dict(self.catalog.low_balances())
+        alerts = dict.fromkeys(thresholds, False)
+        for row in rows:
+            if row.low_balance is not None:
+                thresholds[row.unit] = row.low_balance
+            if row.unit in thresholds:
+                alerts[row.unit] = row.low_alert
+        return {"low_balance": thresholds, "low_alerts": alerts}
 
     def grants(
         self,

@@ -324,7 +324,7 @@ def _notify(uow: UnitOfWork, type_: str, order: OrderRecord, now: int) -> None:
             "currency": order.currency,
             "customer_email": order.customer_email,
             "stripe": {
-                order.kind: order.stripe_id,
+                ("checkout_session" if order.kind == "checkout" else order.kind): order.stripe_id,
                 "payment_intent": order.payment_intent_id,
                 "customer": order.customer_id,
             },

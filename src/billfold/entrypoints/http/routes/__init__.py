@@ -7,6 +7,7 @@
     spending.py   spends and holds
     events.py     the event inbox (admin)
     orders.py     orders, and resolving those needing attention (admin)
+    notifications.py  endpoints, the outbox and redelivery (admin); the OpenAPI ``webhooks``
     health.py     /healthz
 
 Every route calls the service layer's door (``Services``) and presents what it answers; none opens a
@@ -23,6 +24,7 @@ from billfold.entrypoints.http.routes import (
     checkout,
     events,
     health,
+    notifications,
     orders,
     spending,
     subscriptions,
@@ -37,9 +39,11 @@ ROUTERS = (
     spending.router,
     events.router,
     orders.router,
+    notifications.router,
 )
 
 
 def install(app: FastAPI) -> None:
     for router in ROUTERS:
         app.include_router(router)
+    notifications.install_webhooks(app)
