@@ -188,7 +188,7 @@ def build(
                 for index, (url, secret) in enumerate(settings.notify_endpoints)
             ],
             new_secret=notify.new_secret,
-            lease_seconds=max(settings.worker_lease_seconds, 30),
+            lease_seconds=settings.worker_lease_seconds,
             threads=settings.notify_threads,
         ),
         infra=Infrastructure(database=database, stripe=stripe),
