@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from billfold.adapters import notify
 from billfold.adapters.catalog_toml import load_catalog
@@ -95,10 +96,13 @@ def build(
     subscriptions_api: StripeSubscriptions | None = None,
     session_clock: Callable[[], int] | None = None,
     notify_sender: NotificationSender | None = None,
+    notify_local: bool = False,
 ) -> Services:
     """Everything, wired. ``stripe`` (and ``subscriptions_api``) replace the SDK gateway (tests).
     ``session_clock`` times the console's sign-in sessions (default: ``clock``): ``billfold dev``
-    keeps them on the wall clock while billfold's clock follows Stripe's test clocks."""
+    keeps them on the wall clock while billfold's clock follows Stripe's test clocks.
+    ``notify_local``: every notification also goes to ``notify_sender`` as a local receiver
+    (``billfold dev``'s console and demo panel)."""
     catalog = load_catalog(settings.catalog)
     database = Database(settings.database_url, pool_size=settings.db_pool_size)
     if check_schema:
@@ -182,10 +186,17 @@ def build(
             tick,
             notify_sender or notify.HttpSender(),
             static=[
-                EndpointRecord(
-                    id=f"env_{index}", url=url, secrets=(secret,) if secret else (), created=0
-                )
-                for index, (url, secret) in enumerate(settings.notify_endpoints)
+                *(
+                    [EndpointRecord(id="env_dev", url=notify.LocalReceiver.URL, secrets=())]
+                    if notify_local
+                    else []
+                ),
+                *(
+                    EndpointRecord(
+                        id=f"env_{index}", url=url, secrets=(secret,) if secret else (), created=0
+                    )
+                    for index, (url, secret) in enumerate(settings.notify_endpoints)
+                ),
             ],
             new_secret=notify.new_secret,
             lease_seconds=settings.worker_lease_seconds,
@@ -193,6 +204,13 @@ def build(
         ),
         infra=Infrastructure(database=database, stripe=stripe),
     )
+
+
+def local_receiver(
+    show: Callable[[str, dict[str, Any]], None] | None = None,
+) -> notify.LocalReceiver:
+    """``billfold dev``'s receiver of notifications (see ``notify.LocalReceiver``)."""
+    return notify.LocalReceiver(show, forward=notify.HttpSender())
 
 
 def schema_only(settings: Settings) -> Maintenance:

@@ -12,8 +12,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets as _secrets
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import httpx
 
@@ -80,3 +83,54 @@ class HttpSender:
 
     def close(self) -> None:
         self._client.close()
+
+
+class LocalReceiver:
+    """``billfold dev``'s receiver: keeps the latest notifications it would send (newest first)
+    for the demo's panel and shows each on ``show`` (the console); endpoints with a real url
+    (``BILLFOLD_NOTIFY_URLS``) still get them over HTTP."""
+
+    URL = "http://billfold.dev/notifications"
+
+    def __init__(
+        self,
+        show: Callable[[str, dict[str, Any]], None] | None = None,
+        *,
+        keep: int = 50,
+        forward: HttpSender | None = None,
+    ) -> None:
+        self._show = show
+        self._keep = keep
+        self._forward = forward
+        self._lock = threading.Lock()
+        self._seen: list[dict[str, Any]] = []
+
+    def recent(self, account_id: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            found = list(self._seen)
+        if account_id is None:
+            return found
+        return [n for n in found if n.get("data", {}).get("account_id") == account_id]
+
+    def send(
+        self, endpoint: EndpointRecord, *, message_id: str, timestamp: int, body: bytes
+    ) -> str | None:
+        if endpoint.url != self.URL:
+            if self._forward is None:
+                return "no HTTP sender"
+            return self._forward.send(
+                endpoint, message_id=message_id, timestamp=timestamp, body=body
+            )
+        payload = json.loads(body)
+        entry = {"id": message_id, **payload}
+        with self._lock:
+            if all(n["id"] != message_id for n in self._seen):
+                self._seen.insert(0, entry)
+                del self._seen[self._keep :]
+        if self._show is not None:
+            self._show(message_id, payload)
+        return None
+
+    def close(self) -> None:
+        if self._forward is not None:
+            self._forward.close()
