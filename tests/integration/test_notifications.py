@@ -415,3 +415,29 @@ def test_the_admin_list_pages_and_filters(
     assert len(pending) == 3
     with pytest.raises(errors.CursorNotFound):
         outbox.page(starting_after="msg_nothing")
+
+
+def test_a_reconciliation_run_with_open_drift_writes_one_notification(
+    engine: Engine, clock: FakeClock
+) -> None:
+    from billfold.service import outbox as ob
+
+    with SqlUnitOfWork(engine) as uow:
+        healed = {"paid_not_granted": {"found": 1, "healed": 1, "open": 0}}
+        assert (
+            ob.reconciliation_drift(uow.ledger, run_id="rec_1", drift=healed, items=[], now=clock())
+            is None
+        )
+        item = {"class": "amount_mismatch", "stripe_ids": ["cs_1"], "amount": 499}
+        ob.reconciliation_drift(
+            uow.ledger,
+            run_id="rec_2",
+            drift={"amount_mismatch": {"found": 1, "healed": 0, "open": 1}},
+            items=[item],
+            now=clock(),
+        )
+        uow.commit()
+    [row] = notes(engine)
+    assert (row.type, row.account_id) == ("reconciliation.drift", None)
+    assert row.data["run_id"] == "rec_2"
+    assert row.data["items"] == [item]

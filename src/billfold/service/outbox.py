@@ -9,7 +9,7 @@ a committed one is delivered even if the process dies first.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from billfold.domain import ids
@@ -95,4 +95,30 @@ def watch_balance(
         debt=after.debt,
         low_balance=after.low_balance,
         low_alert=state,
+    )
+
+
+def reconciliation_drift(
+    store: Writer,
+    *,
+    run_id: str,
+    drift: Mapping[str, Mapping[str, int]],
+    items: Sequence[Mapping[str, Any]],
+    now: int,
+) -> NewNotification | None:
+    """``reconciliation.drift``, for a reconciliation run to write in the transaction that records
+    it: ``drift`` is ``{class: {found, healed, open}}``, ``items`` the run's items (Stripe ids,
+    billfold ids, amount in minor units, currency). Nothing is written when no drift is open."""
+    if not any(counts.get("open", 0) for counts in drift.values()):
+        return None
+    return emit(
+        store,
+        "reconciliation.drift",
+        account_id=None,
+        data={
+            "run_id": run_id,
+            "drift": {name: dict(counts) for name, counts in drift.items()},
+            "items": [dict(item) for item in items],
+        },
+        now=now,
     )
