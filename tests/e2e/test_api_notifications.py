@@ -59,6 +59,18 @@ def test_an_endpoint_gets_a_secret_shown_once_and_a_rotation_keeps_the_old_one(a
         headers=ADMIN_AUTH,
     )
     assert bad.status_code == 400
+    short = client.post(
+        "/v1/notification-endpoints",
+        json={"url": "https://app.example/x", "secret": "whsec_abc"},
+        headers=ADMIN_AUTH,
+    )
+    assert short.status_code == 400
+    own = client.post(
+        "/v1/notification-endpoints",
+        json={"url": "https://app.example/x", "secret": SECRET},
+        headers=ADMIN_AUTH,
+    )
+    assert own.json()["secret"] == SECRET
 
 
 def test_only_the_admin_reaches_the_notification_routes(api: Api) -> None:

@@ -10,6 +10,7 @@ the timeout, is a failure.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -68,11 +69,11 @@ class HttpSender:
         self, endpoint: EndpointRecord, *, message_id: str, timestamp: int, body: bytes
     ) -> str | None:
         try:
-            answer = self._client.post(
-                endpoint.url,
-                content=body,
-                headers=headers(endpoint.secrets, message_id, timestamp, body),
-            )
+            signed = headers(endpoint.secrets, message_id, timestamp, body)
+        except (ValueError, binascii.Error):
+            return "the endpoint's secret is not a whsec_ base64 secret"
+        try:
+            answer = self._client.post(endpoint.url, content=body, headers=signed)
         except httpx.TimeoutException:
             return "timed out"
         except httpx.HTTPError as exc:

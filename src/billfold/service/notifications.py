@@ -10,6 +10,8 @@ admin redelivers it. An endpoint that answered 2xx is not sent the same notifica
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -122,7 +124,7 @@ class Notifications:
     ) -> CreatedEndpoint:
         check_url(url)
         wanted = check_types(types)
-        secret = secret or self._new_secret()
+        secret = check_secret(secret) if secret is not None else self._new_secret()
         endpoint = EndpointRecord(
             id=ids.new_id("ep"),
             url=url,
@@ -138,7 +140,7 @@ class Notifications:
     def rotate_secret(self, endpoint_id: str, *, secret: str | None = None) -> CreatedEndpoint:
         """A new secret, newest first; the one before it keeps signing (receivers that have not
         switched yet still verify) until the next rotation."""
-        secret = secret or self._new_secret()
+        secret = check_secret(secret) if secret is not None else self._new_secret()
         with self._uow() as uow:
             found = uow.notifications.get_endpoint(endpoint_id)
             if found is None:
@@ -224,9 +226,12 @@ class Notifications:
         for endpoint in endpoints:
             if not endpoint.wants(row.type) or endpoint.id in delivered:
                 continue
-            error = self.sender.send(
-                endpoint, message_id=row.id, timestamp=self._clock(), body=body
-            )
+            try:
+                error = self.sender.send(
+                    endpoint, message_id=row.id, timestamp=self._clock(), body=body
+                )
+            except Exception as exc:  # a sender bug must not stall the outbox
+                error = f"{type(exc).__name__} while sending"
             if error is None:
                 delivered.append(endpoint.id)
             else:
@@ -238,6 +243,21 @@ def check_url(url: object) -> str:
     if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 2048:
         raise errors.ValidationError("url must be an http:// or https:// URL.", param="url")
     return url
+
+
+def check_secret(secret: str) -> str:
+    """A ``whsec_`` secret: the prefix, then base64 of at least 24 bytes."""
+    try:
+        if not secret.startswith("whsec_"):
+            raise ValueError
+        key = base64.b64decode(secret[len("whsec_") :], validate=True)
+    except (ValueError, binascii.Error):
+        key = b""
+    if not 24 <= len(key) <= 64:
+        raise errors.ValidationError(
+            "secret must be whsec_ followed by the base64 of 24 to 64 bytes.", param="secret"
+        )
+    return secret
 
 
 def check_types(types: Sequence[str]) -> tuple[str, ...]:
