@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from billfold.adapters import notify
 from billfold.adapters.catalog_toml import load_catalog
 from billfold.adapters.db.database import Database
 from billfold.adapters.db.uow import SqlUnitOfWork
@@ -19,6 +21,7 @@ from billfold.adapters.metrics import PrometheusMetrics
 from billfold.adapters.stripe.client import SdkStripeGateway
 from billfold.adapters.stripe.webhooks import StripeWebhooks
 from billfold.domain.catalog import Catalog
+from billfold.domain.notifications import EndpointRecord
 from billfold.service.accounts import Accounts
 from billfold.service.admin_sessions import AdminSessions
 from billfold.service.billing import Billing
@@ -27,11 +30,17 @@ from billfold.service.handlers import EventHandlers
 from billfold.service.inbox import Inbox
 from billfold.service.ledger import Ledger
 from billfold.service.maintenance import Maintenance
+from billfold.service.notifications import Notifications
 from billfold.service.observe import Metrics
 from billfold.service.orders.desk import OrderDesk
 from billfold.service.orders.fulfilment import Fulfilment
 from billfold.service.orders.reversals import Reversals
-from billfold.service.ports import StripeGateway, StripeLedger, StripeSubscriptions
+from billfold.service.ports import (
+    NotificationSender,
+    StripeGateway,
+    StripeLedger,
+    StripeSubscriptions,
+)
 from billfold.service.reconciliation import Reconciliation
 from billfold.service.subscriptions import SubscriptionBook
 from billfold.service.views import Views
@@ -70,6 +79,7 @@ class Services:
     admin_sessions: AdminSessions
     maintenance: Maintenance
     reconciliation: Reconciliation
+    notifications: Notifications
     infra: Infrastructure
     metrics: Metrics
 
@@ -82,6 +92,9 @@ class Services:
         closer = getattr(self.infra.stripe, "close", None)
         if callable(closer):
             closer()
+        sender_closer = getattr(self.notifications.sender, "close", None)
+        if callable(sender_closer):
+            sender_closer()
         self.infra.database.close()
 
 
@@ -94,10 +107,14 @@ def build(
     subscriptions_api: StripeSubscriptions | None = None,
     ledger_api: StripeLedger | None = None,
     session_clock: Callable[[], int] | None = None,
+    notify_sender: NotificationSender | None = None,
+    notify_local: bool = False,
 ) -> Services:
     """Everything, wired. ``stripe`` (and ``subscriptions_api``) replace the SDK gateway (tests).
     ``session_clock`` times the console's sign-in sessions (default: ``clock``): ``billfold dev``
-    keeps them on the wall clock while billfold's clock follows Stripe's test clocks."""
+    keeps them on the wall clock while billfold's clock follows Stripe's test clocks.
+    ``notify_local``: every notification also goes to ``notify_sender`` as a local receiver
+    (``billfold dev``'s console and demo panel)."""
     catalog = load_catalog(settings.catalog)
     database = Database(settings.database_url, pool_size=settings.db_pool_size)
     if check_schema:
@@ -166,6 +183,7 @@ def build(
             batch_max=settings.ledger_batch_max,
             writers=1 if database.is_sqlite else settings.ledger_writers,
             observer=metrics,
+            low=catalog.low_balances(),
         ),
         inbox=inbox,
         orders=OrderDesk(uow_factory=uow, fulfilment=fulfilment, stripe=stripe, clock=tick),
@@ -188,9 +206,37 @@ def build(
         ),
         maintenance=Maintenance(schema=database, auditor=database, where=database.redacted_url()),
         reconciliation=reconciliation,
+        notifications=Notifications(
+            uow,
+            tick,
+            notify_sender or notify.HttpSender(),
+            static=[
+                *(
+                    [EndpointRecord(id="env_dev", url=notify.LocalReceiver.URL, secrets=())]
+                    if notify_local
+                    else []
+                ),
+                *(
+                    EndpointRecord(
+                        id=f"env_{index}", url=url, secrets=(secret,) if secret else (), created=0
+                    )
+                    for index, (url, secret) in enumerate(settings.notify_endpoints)
+                ),
+            ],
+            new_secret=notify.new_secret,
+            lease_seconds=settings.worker_lease_seconds,
+            threads=settings.notify_threads,
+        ),
         infra=Infrastructure(database=database, stripe=stripe),
         metrics=metrics,
     )
+
+
+def local_receiver(
+    show: Callable[[str, dict[str, Any]], None] | None = None,
+) -> notify.LocalReceiver:
+    """``billfold dev``'s receiver of notifications (see ``notify.LocalReceiver``)."""
+    return notify.LocalReceiver(show, forward=notify.HttpSender())
 
 
 def schema_only(settings: Settings) -> Maintenance:

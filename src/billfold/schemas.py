@@ -224,6 +224,16 @@ class AccountResponse(BaseModel):
     debt: dict[str, int] = Field(description="Owed after a refund under the debt policy.")
     created: int | None = Field(description="None for an account nothing has referenced yet.")
     updated: int | None
+    low_balance: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per unit with one: the low-balance threshold (the account's own, else the "
+        "catalog's).",
+    )
+    low_balance_alerts: dict[str, bool] = Field(
+        default_factory=dict,
+        description="Per unit with a threshold: true while balance.low was sent and no grant "
+        "has restored the balance since.",
+    )
 
 
 class UpdateAccountRequest(_Body):
@@ -234,6 +244,17 @@ class UpdateAccountRequest(_Body):
         Annotated[StrictStr, Field(max_length=255, pattern=r"^cus_[A-Za-z0-9]+$")] | None
     ) = None
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)] | None = None
+    low_balance: (
+        Annotated[
+            dict[Annotated[str, Field(max_length=64)], Annotated[StrictInt, Field(ge=0)] | None],
+            Field(max_length=50),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="{unit: threshold}: balance.low fires below it; null goes back to the "
+        "catalog's threshold.",
+    )
 
 
 class GrantResponse(BaseModel):
@@ -650,3 +671,159 @@ class ReconciliationRunResponse(BaseModel):
     error: str | None
     started: int
     finished: int | None
+
+
+# --- notifications to the application ----------------------------------------------------------
+
+NotificationType = Literal[
+    "order.fulfilled",
+    "order.needs_attention",
+    "credits.granted",
+    "credits.clawed_back",
+    "balance.low",
+    "balance.restored",
+    "payment.failed",
+    "subscription.updated",
+    "entitlements.updated",
+    "reconciliation.drift",
+]
+
+
+class CreateNotificationEndpointRequest(_Body):
+    url: Annotated[StrictStr, Field(max_length=2048, pattern=r"^https?://")]
+    types: list[NotificationType] = Field(
+        default_factory=list, description="The types it wants; empty: every type."
+    )
+    secret: Annotated[StrictStr, Field(pattern=r"^whsec_[A-Za-z0-9+/=]+$")] | None = Field(
+        default=None, description="Bring your own whsec_ secret; billfold makes one otherwise."
+    )
+    rotate: Annotated[StrictStr, Field(max_length=64)] | None = Field(
+        default=None,
+        description="An endpoint id: give that endpoint a new secret (it signs with the new and "
+        "the previous one until the next rotation) instead of creating one.",
+    )
+
+
+class NotificationEndpointResponse(BaseModel):
+    id: str
+    object: Literal["notification_endpoint"] = "notification_endpoint"
+    url: str
+    types: list[str]
+    source: Literal["api", "settings"]
+    created: int
+    secret: str | None = Field(
+        default=None, description="Only in the answer that made it: billfold never shows it again."
+    )
+
+
+class NotificationResponse(BaseModel):
+    id: str = Field(description="The webhook-id header: the same on every retry.")
+    object: Literal["notification"] = "notification"
+    type: str
+    account_id: str | None
+    status: str = Field(description="pending, delivered or dead")
+    attempts: int
+    next_attempt_at: int | None
+    last_error: str | None
+    created: int
+    body: dict[str, Any] = Field(description="Exactly what is POSTed: {type, timestamp, data}.")
+
+
+class _NotificationData(BaseModel):
+    account_id: str | None
+    stripe: dict[str, Any] | None = Field(default=None, description="The Stripe ids involved.")
+
+
+class OrderNotificationData(_NotificationData):
+    order_id: str
+    status: str
+    reason: str | None
+    package: str | None
+    plan: str | None
+    amount: int | None = Field(description="Minor units of currency.")
+    currency: str | None
+    customer_email: str | None
+
+
+class CreditsGrantedData(_NotificationData):
+    unit: str
+    amount: int
+    balance: int
+    grant_id: str
+    transaction_id: str
+    kind: str
+    origin: str | None = Field(description="The order that paid for it, if any.")
+    expires_at: int | None
+    reason: str | None
+
+
+class CreditsClawedBackData(_NotificationData):
+    unit: str
+    taken: int
+    debt: int
+    unrecovered: int
+    balance: int
+    transaction_id: str
+    order_id: str
+    reason: str = Field(description="refund or dispute")
+
+
+class BalanceAlertData(_NotificationData):
+    unit: str
+    balance: int
+    previous_balance: int
+    threshold: int
+    transaction_id: str
+
+
+class PaymentFailedData(_NotificationData):
+    amount: int | None = Field(description="Minor units of currency.")
+    currency: str | None
+    attempt_count: int | None = None
+    next_payment_attempt: int | None = None
+    billing_reason: str | None = None
+    customer_email: str | None
+
+
+class SubscriptionUpdatedData(_NotificationData):
+    plan: str | None
+    status: str | None
+    quantity: int
+    current_period_start: int | None
+    current_period_end: int | None
+    cancel_at: int | None
+    cancel_at_period_end: bool
+    ended_at: int | None
+    trial_end: int | None
+
+
+class EntitlementsUpdatedData(_NotificationData):
+    plan: str | None
+    source: str
+    status: str | None
+    features: dict[str, bool]
+    limits: dict[str, int | None]
+    current_period_end: int | None
+    grace_until: int | None
+    previous_plan: str | None
+
+
+class ReconciliationDriftData(_NotificationData):
+    run_id: str
+    drift: dict[str, dict[str, int]] = Field(description="{class: {found, healed, open}}")
+    items: list[dict[str, Any]]
+
+
+NOTIFICATION_DATA: dict[str, type[BaseModel]] = {
+    "order.fulfilled": OrderNotificationData,
+    "order.needs_attention": OrderNotificationData,
+    "credits.granted": CreditsGrantedData,
+    "credits.clawed_back": CreditsClawedBackData,
+    "balance.low": BalanceAlertData,
+    "balance.restored": BalanceAlertData,
+    "payment.failed": PaymentFailedData,
+    "subscription.updated": SubscriptionUpdatedData,
+    "entitlements.updated": EntitlementsUpdatedData,
+    "reconciliation.drift": ReconciliationDriftData,
+}
+"""The ``data`` of each notification type (documented in the OpenAPI document's ``webhooks``)."""

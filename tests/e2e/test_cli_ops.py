@@ -266,3 +266,30 @@ def test_given_a_purchase_spent_held_and_partly_refunded_then_balance_explain_ad
     unknown = run(db_url, "balance", "nobody", "--explain")
     assert unknown.exit_code == 1
     assert "No account" in unknown.output
+
+
+def test_notifications_are_listed_shown_and_redelivered_from_the_cli(
+    db_url: str, engine: Any
+) -> None:
+    granted = run(db_url, "grant", "user_1", "credits", "25", "--reason", "goodwill")
+    assert granted.exit_code == 0, granted.output
+    listed = run(db_url, "notifications", "list", "--type", "credits.granted")
+    assert listed.exit_code == 0, listed.output
+    assert "credits.granted" in listed.output
+    assert "user_1" in listed.output
+    assert "pending" in listed.output
+    [message_id] = [w for w in listed.output.split() if w.startswith("msg_")]
+    shown = run(db_url, "notifications", "show", message_id)
+    assert shown.exit_code == 0, shown.output
+    assert '"amount": 25' in shown.output
+    assert '"type": "credits.granted"' in shown.output
+    again = run(db_url, "notifications", "redeliver", message_id)
+    assert again.exit_code == 0, again.output
+    assert f"{message_id}: pending" in again.output
+    missing = run(db_url, "notifications", "show", "msg_nothing")
+    assert missing.exit_code == 1
+    assert "no notification" in missing.output
+    wrong = run(db_url, "notifications", "list", "--status", "lost")
+    assert wrong.exit_code != 0
+    empty = run(db_url, "notifications", "list", "--account", "user_9")
+    assert "no notifications" in empty.output

@@ -274,3 +274,43 @@ def test_a_refund_and_a_dispute_whose_events_never_came_are_taken_in_and_reporte
     assert run.events_imported == 2
     # The refund took its credits back; the dispute holds the rest.
     assert world.shop.balances("user_1") == {"credits": 0}
+
+
+def test_open_drift_tells_the_application_once_in_the_runs_transaction(world: World) -> None:
+    world.paid("cs_silent")
+    world.events.events.clear()  # Stripe has the payment, but no event for it
+    world.shop.clock.advance(60)
+
+    run = world.reconciliation.run()
+
+    assert run.open == 1
+    with world.shop.db.uow() as uow:
+        sent = uow.notifications.list(
+            status=None,
+            type_="reconciliation.drift",
+            account_id=None,
+            limit=10,
+            starting_after=None,
+        )
+    assert len(sent) == 1
+    data = sent[0].data
+    assert data["run_id"] == run.id
+    assert data["drift"]["paid_not_granted"] == {"found": 1, "healed": 0, "open": 1}
+    assert [item["stripe_ids"] for item in data["items"]] == [["cs_silent"]]
+
+
+def test_a_clean_run_tells_the_application_nothing(world: World) -> None:
+    world.paid("cs_1")
+    world.shop.deliver(world.events.events[0])
+    world.shop.clock.advance(60)
+
+    assert world.reconciliation.run().open == 0
+    with world.shop.db.uow() as uow:
+        sent = uow.notifications.list(
+            status=None,
+            type_="reconciliation.drift",
+            account_id=None,
+            limit=10,
+            starting_after=None,
+        )
+    assert sent == []

@@ -19,6 +19,7 @@ Foreign errors (SQLAlchemy, stripe, httpx) are translated at the boundary with `
     │   └── RateLimited                                                        429
     ├── NotFound                                                               404
     │   ├── AccountNotFound, HoldNotFound, OrderNotFound, EventNotFound,
+    │   │   NotificationNotFound, EndpointNotFound
     │   └── ReconciliationRunNotFound
     ├── Conflict                     the request conflicts with the state      409
     │   ├── IdempotencyConflict      same key, different request
@@ -168,6 +169,18 @@ class OrderNotFound(NotFound):
     """The order does not exist."""
 
     code = "order_not_found"
+
+
+class NotificationNotFound(NotFound):
+    """The notification does not exist."""
+
+    code = "notification_not_found"
+
+
+class EndpointNotFound(NotFound):
+    """The notification endpoint does not exist."""
+
+    code = "endpoint_not_found"
 
 
 class EventNotFound(NotFound):

@@ -42,6 +42,7 @@ class Worker:
         self._last_reconcile = time.monotonic()  # the first run one interval after start
         self._reconcile_thread: threading.Thread | None = None
         self._thread: threading.Thread | None = None
+        self._notify_thread: threading.Thread | None = None
         self.stop_event = threading.Event()
 
     def run_once(self) -> int:
@@ -166,8 +167,44 @@ class Worker:
             len(report.failures),
         )
 
+    def deliver_notifications(self) -> int:
+        """One round of the outbox: what was due, delivered or rescheduled."""
+        report = self.services.notifications.deliver_due(self.owner)
+        if report.claimed:
+            log.info(
+                "notifications: %d delivered, %d to retry, %d dead",
+                report.delivered,
+                report.failed,
+                report.dead,
+            )
+        return report.claimed
+
+    def _deliver_forever(self) -> None:
+        """The outbox in a thread of its own: a slow endpoint never holds up the events."""
+        poll = self.services.settings.worker_poll_seconds
+        while not self.stop_event.is_set():
+            try:
+                busy = self.deliver_notifications()
+            except errors.StorageUnavailable as exc:
+                log.warning("database unavailable: %s", exc.message)
+                busy = 0
+                self.stop_event.wait(min(5.0, poll * 4))
+            except Exception:
+                log.exception("notification delivery error")
+                busy = 0
+            if not busy:
+                self.stop_event.wait(poll)
+
+    def _start_delivery(self) -> None:
+        if self._notify_thread is None or not self._notify_thread.is_alive():
+            self._notify_thread = threading.Thread(
+                target=self._deliver_forever, name="billfold-notify", daemon=True
+            )
+            self._notify_thread.start()
+
     def run(self) -> None:
         poll = self.services.settings.worker_poll_seconds
+        self._start_delivery()
         while not self.stop_event.is_set():
             try:
                 busy = self.run_once()

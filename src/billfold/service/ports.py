@@ -11,8 +11,9 @@ below are theirs alone (the ledger's internal bookkeeping), never shown to calle
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -21,6 +22,7 @@ from billfold.domain import reconciliation as rc
 from billfold.domain.catalog import Plan
 from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedSession
 from billfold.domain.ledger import GrantState, HoldStatus, Line
+from billfold.domain.notifications import EndpointRecord, NotificationRecord, NotificationStatus
 from billfold.domain.orders import LineItem, OrderRecord, OrderStatus
 from billfold.domain.records import (
     AccountRecord,
@@ -51,6 +53,10 @@ class BalanceRow:
     available: int
     held: int
     debt: int
+    low_balance: int | None = None
+    """The account's own low-balance threshold for this unit (None: the catalog's)."""
+    low_alert: bool = False
+    """Whether ``balance.low`` was sent and no grant has restored the balance since."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,6 +149,21 @@ class BatchWrites:
     """(hold id, [(grant id, amount)])."""
     closed_holds: list[tuple[str, HoldStatus, int, str]]
     """(hold id, status, captured, the transaction that closed it)."""
+    alerts: list[tuple[str, str, bool]] = field(default_factory=list)
+    """(account, unit, low alert) of the balances whose alert changed."""
+    notifications: list[NewNotification] = field(default_factory=list)
+    """The outbox rows the batch writes (in its transaction)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewNotification:
+    """An outbox row: written in the transaction of the change it reports."""
+
+    id: str
+    type: str
+    account_id: str | None
+    data: Mapping[str, Any]
+    created: int
 
 
 class LedgerStore(Protocol):
@@ -185,6 +206,18 @@ class LedgerStore(Protocol):
     ) -> list[GrantState]:
         """Grants with something remaining; only the expired ones with free value when
         ``expired_at`` (a time) is given."""
+        ...
+
+    def set_low_alert(self, account_id: str, unit: str, alert: bool) -> None:
+        """Set the low-balance alert of a balance (written only when it changes)."""
+        ...
+
+    def set_low_balance(self, account_id: str, unit: str, threshold: int | None) -> None:
+        """The account's own low-balance threshold for ``unit`` (its balance row must exist)."""
+        ...
+
+    def add_notification(self, notification: NewNotification) -> None:
+        """Write an outbox row in this transaction."""
         ...
 
     def lots(self, origin: str) -> list[Lot]:
@@ -508,6 +541,59 @@ class ReconciliationStore(Protocol):
         ...
 
 
+class NotificationStore(Protocol):
+    """The outbox and the application's endpoints."""
+
+    def add(self, notification: NewNotification) -> None: ...
+
+    def get(self, notification_id: str) -> NotificationRecord | None: ...
+
+    def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
+        """Lease the pending notifications that are due, oldest first (``SKIP LOCKED``)."""
+        ...
+
+    def finish(
+        self,
+        notification_id: str,
+        *,
+        owner: str,
+        status: NotificationStatus,
+        attempts: int,
+        next_attempt_at: int | None,
+        last_error: str | None,
+        delivered_to: Sequence[str],
+        now: int,
+    ) -> bool:
+        """Record an attempt, if ``owner`` still holds the lease (True when it did)."""
+        ...
+
+    def redeliver(self, notification_id: str, *, now: int) -> bool:
+        """Make a notification pending and due now, its attempts counted from zero again."""
+        ...
+
+    def list(
+        self,
+        *,
+        status: NotificationStatus | None,
+        type_: str | None,
+        account_id: str | None,
+        limit: int,
+        starting_after: str | None,
+    ) -> list[NotificationRecord]:
+        """Newest first."""
+        ...
+
+    def add_endpoint(self, endpoint: EndpointRecord) -> None: ...
+
+    def get_endpoint(self, endpoint_id: str) -> EndpointRecord | None: ...
+
+    def set_endpoint_secrets(self, endpoint_id: str, secrets: Sequence[str]) -> None: ...
+
+    def endpoints(self) -> builtins.list[EndpointRecord]:
+        """Every registered endpoint, oldest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. ``commit`` makes it durable; leaving without it rolls back."""
 
@@ -537,6 +623,9 @@ class UnitOfWork(Protocol):
 
     @property
     def reconciliation(self) -> ReconciliationStore: ...
+
+    @property
+    def notifications(self) -> NotificationStore: ...
 
     def __enter__(self) -> Self: ...
 
@@ -668,6 +757,19 @@ class StripeEvents(Protocol):
 
     def read(self, payload: str) -> facts.Fact:
         """The billing fact of an event stored in the inbox (total: never raises)."""
+        ...
+
+
+# --- notifications -------------------------------------------------------------------------------
+
+
+class NotificationSender(Protocol):
+    """Outbound delivery to the application (``adapters.notify``): signs per Standard Webhooks."""
+
+    def send(
+        self, endpoint: EndpointRecord, *, message_id: str, timestamp: int, body: bytes
+    ) -> str | None:
+        """POST ``body`` to the endpoint; None on a 2xx, else what went wrong (never raises)."""
         ...
 
 

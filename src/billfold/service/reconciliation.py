@@ -43,6 +43,7 @@ from billfold.domain.orders import FINAL, OrderRecord, checkout_key, invoice_key
 from billfold.domain.records import DONE_EVENT_STATUSES, InboundEvent, Page
 from billfold.service.billing import Billing
 from billfold.service.inbox import Inbox
+from billfold.service.outbox import reconciliation_drift
 from billfold.service.ports import Clock, StripeGateway, StripeLedger, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("billfold.reconciliation")
@@ -136,8 +137,9 @@ class Reconciliation:
         self.lease_seconds = lease_seconds
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._background: list[threading.Thread] = []
-        self.completion_hooks: list[CompletionHook] = []
-        """Run inside the transaction that completes a run (notifications hook in here)."""
+        self.completion_hooks: list[CompletionHook] = [notify_drift]
+        """Run inside the transaction that completes a run: a ``reconciliation.drift``
+        notification for the application when drift stays open, and any others added."""
 
     # --- reading runs --------------------------------------------------------------------------
 
@@ -723,3 +725,17 @@ def _payment_drift(
             objects=objects,
         )
     return None
+
+
+def notify_drift(uow: UnitOfWork, run: rc.RunRecord) -> None:
+    """Tell the application about drift a completed run left open (written with the run)."""
+    reconciliation_drift(
+        uow.ledger,
+        run_id=run.id,
+        drift={
+            name: {"found": c.found, "healed": c.healed, "open": c.open}
+            for name, c in run.drift.items()
+        },
+        items=[item.to_json() for item in run.items if not item.healed],
+        now=run.finished or run.started,
+    )

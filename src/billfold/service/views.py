@@ -7,7 +7,7 @@ time (``limit`` plus one row is read to know whether there is more).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from billfold.domain import catalog as cat
 from billfold.domain import errors
@@ -25,7 +25,7 @@ from billfold.domain.records import (
 from billfold.service import explain as explaining
 from billfold.service.ledger import expiry
 from billfold.service.ledger.movement import check_unit
-from billfold.service.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from billfold.service.ports import BalanceRow, Clock, UnitOfWork, UnitOfWorkFactory
 
 T = TypeVar("T")
 
@@ -46,6 +46,10 @@ class AccountView:
     record: AccountRecord | None
     """None for an account nothing has referenced yet."""
     balances: Balances
+    low_balance: dict[str, int] = field(default_factory=dict)
+    """Per unit with a threshold: the account's own, else the catalog's."""
+    low_alerts: dict[str, bool] = field(default_factory=dict)
+    """Per unit with a threshold: whether ``balance.low`` was sent and not yet restored."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,8 +106,12 @@ class Views:
         now = self._clock()
         with self._uow() as uow:
             record = self._must(uow, account_id, must_exist)
+            rows = uow.ledger.balances(account_id)
             return AccountView(
-                account_id=account_id, record=record, balances=self._balances(uow, account_id, now)
+                account_id=account_id,
+                record=record,
+                balances=self._balances(uow, account_id, now),
+                **self._alerts(rows),
             )
 
     def explain(
@@ -122,6 +130,16 @@ class Views:
         with self._uow() as uow:
             self._must(uow, account_id, must_exist)
             return explaining.explain(uow, account_id, unit, now)
+
+    def _alerts(self, rows: list[BalanceRow]) -> dict[str, Any]:
+        thresholds = dict(self.catalog.low_balances())
+        alerts = dict.fromkeys(thresholds, False)
+        for row in rows:
+            if row.low_balance is not None:
+                thresholds[row.unit] = row.low_balance
+            if row.unit in thresholds:
+                alerts[row.unit] = row.low_alert
+        return {"low_balance": thresholds, "low_alerts": alerts}
 
     def grants(
         self,

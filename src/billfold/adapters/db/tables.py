@@ -59,6 +59,8 @@ balances = Table(
     Column("available", BigInteger, nullable=False, server_default=text("0")),
     Column("held", BigInteger, nullable=False, server_default=text("0")),
     Column("debt", BigInteger, nullable=False, server_default=text("0")),
+    Column("low_balance", BigInteger, nullable=True),  # the account's own threshold
+    Column("low_alert", sa_Boolean, nullable=False, server_default=text("false")),
     PrimaryKeyConstraint("account_id", "unit"),
     CheckConstraint("held >= 0", name="held_non_negative"),
     CheckConstraint("debt >= 0", name="debt_non_negative"),
@@ -348,4 +350,38 @@ reconciliation_state = Table(
     Column("lease_run_id", ID, nullable=True),
     Column("lease_owner", String(255), nullable=True),
     Column("lease_until", BigInteger, nullable=False, server_default=text("0")),
+)
+
+# --- notifications to the application (issue 14) -------------------------------------------------
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the webhook-id, stable across retries
+    Column("type", String(64), nullable=False),
+    Column("account_id", String(200), nullable=True),
+    Column("data", JSON, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_to", JSON, nullable=False, server_default=text("'[]'")),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Column("updated", BigInteger, nullable=False, server_default=text("0")),
+    CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status_known"),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "account_id"),
+    Index(None, "type"),
+)
+
+notification_endpoints = Table(
+    "notification_endpoints",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("url", String(2048), nullable=False),
+    Column("secrets", JSON, nullable=False),  # whsec_ secrets, newest first
+    Column("types", JSON, nullable=False, server_default=text("'[]'")),  # [] = every type
+    Column("created", BigInteger, nullable=False),
 )

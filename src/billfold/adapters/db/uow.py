@@ -13,6 +13,7 @@ from billfold.adapters.db.errors import translated
 from billfold.adapters.db.stores.accounts import SqlAccountStore
 from billfold.adapters.db.stores.inbox import SqlInboxStore
 from billfold.adapters.db.stores.ledger import SqlLedgerStore
+from billfold.adapters.db.stores.notifications import SqlNotificationStore
 from billfold.adapters.db.stores.orders import SqlOrderStore
 from billfold.adapters.db.stores.payments import (
     SqlAdminSessionStore,
@@ -40,6 +41,7 @@ class SqlUnitOfWork:
     admin_sessions: SqlAdminSessionStore
     subscriptions: SqlSubscriptionStore
     reconciliation: SqlReconciliationStore
+    notifications: SqlNotificationStore
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -76,6 +78,7 @@ class SqlUnitOfWork:
         self.admin_sessions = SqlAdminSessionStore(self._conn)
         self.subscriptions = SqlSubscriptionStore(self._conn)
         self.reconciliation = SqlReconciliationStore(self._conn)
+        self.notifications = SqlNotificationStore(self._conn)
         return self
 
     def __exit__(

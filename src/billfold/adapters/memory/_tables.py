@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Final, NoReturn
 
 from billfold.domain import errors
+from billfold.domain.notifications import EndpointRecord, NotificationRecord
 from billfold.domain.orders import OrderRecord
 from billfold.domain.reconciliation import Lease, RunRecord
 from billfold.domain.records import EventRecord
@@ -286,6 +287,9 @@ class Tables:
     reconciliation_lease: Lease | None = None  # None: the state row does not exist yet
     events_cursor: int | None = None
     heartbeats: dict[str, int] = field(default_factory=dict)  # worker -> last beat
+    notifications: dict[str, NotificationRecord] = field(default_factory=dict)
+    notification_leases: dict[str, tuple[str, int]] = field(default_factory=dict)
+    endpoints: dict[str, EndpointRecord] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         return Tables(
@@ -310,6 +314,9 @@ class Tables:
             reconciliation_lease=self.reconciliation_lease,
             events_cursor=self.events_cursor,
             heartbeats=dict(self.heartbeats),
+            notifications=dict(self.notifications),
+            notification_leases=dict(self.notification_leases),
+            endpoints=dict(self.endpoints),
         )
 
 

@@ -17,6 +17,7 @@ from billfold.adapters.memory._tables import (
     Work,
     refuse,
 )
+from billfold.adapters.memory.notifications import add_notification
 from billfold.domain import errors
 from billfold.domain import ledger as rules
 from billfold.domain.ledger import GrantState, HoldStatus, Line
@@ -36,6 +37,7 @@ from billfold.service.ports import (
     BatchSnapshot,
     BatchWrites,
     NewGrant,
+    NewNotification,
     StoredTransaction,
 )
 
@@ -185,13 +187,26 @@ class MemoryLedgerStore:
             refuse(t.CK_BALANCES_HELD_NON_NEGATIVE)
         if row.available + row.debt < 0:
             refuse(t.CK_BALANCES_NOT_OVERDRAWN)
-        balances[position] = BalanceRow(
-            account_id=row.account_id,
-            unit=row.unit,
-            available=row.available,
-            held=row.held,
-            debt=row.debt,
+        balances[position] = replace(
+            balances[position], available=row.available, held=row.held, debt=row.debt
         )
+
+    def set_low_alert(self, account_id: str, unit: str, alert: bool) -> None:
+        balances = self._work.tables.balances
+        if (account_id, unit) in balances:
+            balances[(account_id, unit)] = replace(balances[(account_id, unit)], low_alert=alert)
+
+    def set_low_balance(self, account_id: str, unit: str, threshold: int | None) -> None:
+        if threshold is not None:
+            t.bigint(threshold)
+        balances = self._work.tables.balances
+        if (account_id, unit) in balances:
+            balances[(account_id, unit)] = replace(
+                balances[(account_id, unit)], low_balance=threshold
+            )
+
+    def add_notification(self, notification: NewNotification) -> None:
+        add_notification(self._work, notification)
 
     def balances(self, account_id: str) -> list[BalanceRow]:
         rows = [b for (a, _), b in self._work.tables.balances.items() if a == account_id]

@@ -18,6 +18,7 @@ from billfold.adapters.memory._tables import Tables, Work
 from billfold.adapters.memory.accounts import MemoryAccountStore
 from billfold.adapters.memory.inbox import MemoryInboxStore
 from billfold.adapters.memory.ledger import MemoryLedgerStore
+from billfold.adapters.memory.notifications import MemoryNotificationStore
 from billfold.adapters.memory.orders import MemoryOrderStore
 from billfold.adapters.memory.payments import (
     MemoryAdminSessionStore,
@@ -76,6 +77,7 @@ class MemoryUnitOfWork:
         self._sessions: MemoryAdminSessionStore | None = None
         self._subscriptions: MemorySubscriptionStore | None = None
         self._reconciliation: MemoryReconciliationStore | None = None
+        self._notifications: MemoryNotificationStore | None = None
 
     @property
     def ledger(self) -> MemoryLedgerStore:
@@ -122,6 +124,11 @@ class MemoryUnitOfWork:
         assert self._reconciliation is not None, "use the unit of work in a with block"
         return self._reconciliation
 
+    @property
+    def notifications(self) -> MemoryNotificationStore:
+        assert self._notifications is not None, "use the unit of work in a with block"
+        return self._notifications
+
     def __enter__(self) -> MemoryUnitOfWork:
         self._storage.begin()
         work = Work(tables=self._storage.tables.copy())
@@ -135,6 +142,7 @@ class MemoryUnitOfWork:
         self._sessions = MemoryAdminSessionStore(work)
         self._subscriptions = MemorySubscriptionStore(work)
         self._reconciliation = MemoryReconciliationStore(work)
+        self._notifications = MemoryNotificationStore(work)
         return self
 
     def __exit__(
@@ -153,6 +161,7 @@ class MemoryUnitOfWork:
         self._sessions = None
         self._subscriptions = None
         self._reconciliation = None
+        self._notifications = None
         self._storage.end()
 
     def commit(self) -> None:

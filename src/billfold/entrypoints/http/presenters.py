@@ -8,6 +8,7 @@ from billfold import schemas as s
 from billfold.domain import catalog as cat
 from billfold.domain import entitlements as ent
 from billfold.domain import errors
+from billfold.domain.notifications import EndpointRecord, NotificationRecord
 from billfold.domain.orders import OrderRecord
 from billfold.domain.reconciliation import RunRecord
 from billfold.domain.records import EventRecord, GrantRecord, HoldRecord, TransactionRecord
@@ -114,6 +115,35 @@ def account(view: AccountView) -> s.AccountResponse:
         debt=view.balances.debt,
         created=record.created if record else None,
         updated=record.updated if record else None,
+        low_balance=view.low_balance,
+        low_balance_alerts=view.low_alerts,
+    )
+
+
+def notification(record: NotificationRecord) -> s.NotificationResponse:
+    return s.NotificationResponse(
+        id=record.id,
+        type=record.type,
+        account_id=record.account_id,
+        status=record.status,
+        attempts=record.attempts,
+        next_attempt_at=record.next_attempt_at,
+        last_error=record.last_error,
+        created=record.created,
+        body=record.body(),
+    )
+
+
+def endpoint(
+    record: EndpointRecord, *, secret: str | None = None
+) -> s.NotificationEndpointResponse:
+    return s.NotificationEndpointResponse(
+        id=record.id,
+        url=record.url,
+        types=list(record.types),
+        source="settings" if record.id.startswith("env_") else "api",
+        created=record.created,
+        secret=secret,
     )
 
 

@@ -14,7 +14,7 @@ operation per unit of work.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from billfold.domain import errors
@@ -80,11 +80,13 @@ class Ledger:
         batch_max: int = 256,
         writers: int = 2,
         observer: Observer | None = None,
+        low: Mapping[str, int] | None = None,
     ) -> None:
         self._uow = uow_factory
         self.observer: Observer = observer or NullObserver()
         self._clock = clock
         self.units = units
+        self.low = low
         self.combiner = (
             Combiner[batch.BatchCommand, batch.BatchResult](
                 self._write_batch,
@@ -150,7 +152,7 @@ class Ledger:
                 return self._write(movement.release, cmd)
 
     def _write_batch(self, commands: Sequence[batch.BatchCommand]) -> list[batch.Outcome]:
-        return batch.run_batch(self._uow, commands, self._clock(), units=self.units)
+        return batch.run_batch(self._uow, commands, self._clock(), units=self.units, low=self.low)
 
     def clawback(self, cmd: Clawback) -> ClawbackResult:
         return self._write(movement.clawback, cmd)
@@ -158,7 +160,7 @@ class Ledger:
     def _write(self, operation: Callable[..., R], cmd: C) -> R:
         now = self._clock()
         with self._uow() as uow:
-            result = operation(uow.ledger, cmd, now, units=self.units)
+            result = operation(uow.ledger, cmd, now, units=self.units, low=self.low)
             uow.commit()
         return result
 

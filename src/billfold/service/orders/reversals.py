@@ -25,6 +25,7 @@ from billfold.domain import catalog as cat
 from billfold.domain import errors, ids
 from billfold.domain import reversals as rv
 from billfold.domain.orders import OrderRecord
+from billfold.service import outbox
 from billfold.service.ledger import lots as ledger_lots
 from billfold.service.ledger import movement
 from billfold.service.ledger.commands import ClawLots, HoldLots, Release, RestoreLots
@@ -71,6 +72,7 @@ class _Books:
 class Reversals:
     def __init__(self, catalog: cat.Catalog, *, units: frozenset[str] | None = None) -> None:
         self.catalog = catalog
+        self.low = catalog.low_balances()
         self.units = units
 
     # --- recording -----------------------------------------------------------------------------
@@ -245,6 +247,7 @@ class Reversals:
             ),
             now,
             units=self.units,
+            low=self.low,
         )
         for grant_id, wanted, _ in done.takes:
             books.attributed[grant_id] = books.attributed.get(grant_id, 0) + wanted
@@ -253,6 +256,28 @@ class Reversals:
             + (f", {done.debt} as debt" if done.debt else "")
             + (f", {done.unrecovered} unrecovered" if done.unrecovered else "")
         )
+        if not done.replayed and (done.taken or done.debt or done.unrecovered):
+            outbox.emit(
+                uow.ledger,
+                "credits.clawed_back",
+                account_id=account_id,
+                data={
+                    "unit": unit,
+                    "taken": done.taken,
+                    "debt": done.debt,
+                    "unrecovered": done.unrecovered,
+                    "balance": done.balance,
+                    "transaction_id": done.transaction_id,
+                    "order_id": books.order.id,
+                    "reason": row.kind,
+                    "stripe": {
+                        row.kind: row.stripe_id,
+                        "charge": row.charge_id,
+                        "payment_intent": row.payment_intent_id,
+                    },
+                },
+                now=now,
+            )
         return {
             "unit": unit,
             "lots": {grant_id: [w, t] for grant_id, w, t in done.takes},
@@ -282,6 +307,7 @@ class Reversals:
                 ),
                 now,
                 units=self.units,
+                low=self.low,
             )
             for grant_id, (wanted, _) in lots.items():
                 books.attributed[grant_id] = books.attributed.get(grant_id, 0) - wanted
@@ -337,6 +363,7 @@ class Reversals:
                         Release(key=f"rev:{row.id}:release:{unit}:{generation}", hold_id=hold_id),
                         now,
                         units=self.units,
+                        low=self.low,
                     )
                 released = True
         return released

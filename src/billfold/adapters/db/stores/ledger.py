@@ -29,6 +29,7 @@ from billfold.service.ports import (
     BatchSnapshot,
     BatchWrites,
     NewGrant,
+    NewNotification,
     StoredTransaction,
 )
 
@@ -51,17 +52,43 @@ class _Statements:
             .on_conflict_do_update(
                 index_elements=[bal.account_id, bal.unit], set_={"available": bal.available}
             )
-            .returning(bal.account_id, bal.unit, bal.available, bal.held, bal.debt)
+            .returning(
+                bal.account_id,
+                bal.unit,
+                bal.available,
+                bal.held,
+                bal.debt,
+                bal.low_balance,
+                bal.low_alert,
+            )
         )
-        lock = sa.select(bal.account_id, bal.unit, bal.available, bal.held, bal.debt).where(
-            bal.account_id == P("w_account"), bal.unit == P("w_unit")
-        )
+        lock = sa.select(
+            bal.account_id,
+            bal.unit,
+            bal.available,
+            bal.held,
+            bal.debt,
+            bal.low_balance,
+            bal.low_alert,
+        ).where(bal.account_id == P("w_account"), bal.unit == P("w_unit"))
         self.lock_balance = lock.with_for_update() if pg else lock
         self.set_balance = t.balances.update().where(
             bal.account_id == P("w_account"), bal.unit == P("w_unit")
         )
+        self.set_low = t.balances.update().where(
+            bal.account_id == P("w_account"), bal.unit == P("w_unit")
+        )
+        self.insert_notification = t.notifications.insert()
         self.balances = (
-            sa.select(bal.account_id, bal.unit, bal.available, bal.held, bal.debt)
+            sa.select(
+                bal.account_id,
+                bal.unit,
+                bal.available,
+                bal.held,
+                bal.debt,
+                bal.low_balance,
+                bal.low_alert,
+            )
             .where(bal.account_id == P("w_account"))
             .order_by(bal.unit)
         )
@@ -195,6 +222,8 @@ class SqlLedgerStore:
             available=row.available,
             held=row.held,
             debt=row.debt,
+            low_balance=row.low_balance,
+            low_alert=bool(row.low_alert),
         )
 
     def lock_balance(self, account_id: str, unit: str) -> BalanceRow | None:
@@ -209,6 +238,8 @@ class SqlLedgerStore:
             available=row.available,
             held=row.held,
             debt=row.debt,
+            low_balance=row.low_balance,
+            low_alert=bool(row.low_alert),
         )
 
     def set_balance(self, row: BalanceRow) -> None:
@@ -223,6 +254,33 @@ class SqlLedgerStore:
             },
         )
 
+    def set_low_alert(self, account_id: str, unit: str, alert: bool) -> None:
+        self.conn.execute(
+            self.sql.set_low, {"w_account": account_id, "w_unit": unit, "low_alert": alert}
+        )
+
+    def set_low_balance(self, account_id: str, unit: str, threshold: int | None) -> None:
+        self.conn.execute(
+            self.sql.set_low, {"w_account": account_id, "w_unit": unit, "low_balance": threshold}
+        )
+
+    def add_notification(self, notification: NewNotification) -> None:
+        self.conn.execute(
+            self.sql.insert_notification,
+            {
+                "id": notification.id,
+                "type": notification.type,
+                "account_id": notification.account_id,
+                "data": dict(notification.data),
+                "created": notification.created,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": notification.created,
+                "delivered_to": [],
+                "updated": notification.created,
+            },
+        )
+
     def balances(self, account_id: str) -> list[BalanceRow]:
         rows = self.conn.execute(self.sql.balances, {"w_account": account_id})
         return [
@@ -232,6 +290,8 @@ class SqlLedgerStore:
                 available=r.available,
                 held=r.held,
                 debt=r.debt,
+                low_balance=r.low_balance,
+                low_alert=bool(r.low_alert),
             )
             for r in rows
         ]

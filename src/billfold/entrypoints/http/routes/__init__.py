@@ -8,6 +8,7 @@
     events.py     the event inbox (admin)
     orders.py     orders, and resolving those needing attention (admin)
     reconciliation.py  reconciliation runs with Stripe (admin)
+    notifications.py  endpoints, the outbox and redelivery (admin); the OpenAPI ``webhooks``
     health.py     /healthz
 
 Every route calls the service layer's door (``Services``) and presents what it answers; none opens a
@@ -24,6 +25,7 @@ from billfold.entrypoints.http.routes import (
     checkout,
     events,
     health,
+    notifications,
     orders,
     reconciliation,
     spending,
@@ -40,9 +42,11 @@ ROUTERS = (
     events.router,
     orders.router,
     reconciliation.router,
+    notifications.router,
 )
 
 
 def install(app: FastAPI) -> None:
     for router in ROUTERS:
         app.include_router(router)
+    notifications.install_webhooks(app)
