@@ -40,6 +40,7 @@ T0 = 1_893_456_000  # 2030-01-01T00:00:00Z: far from the wall clock, so clock ti
 FEB_1 = 1_896_134_400
 MAR_1 = 1_898_553_600
 APR_1 = 1_901_232_000
+MAY_1 = 1_903_824_000  # a carried lot expires at the end of the next calendar period
 
 
 class _Late:
@@ -280,16 +281,16 @@ def test_subscribe_renew_fail_grace_default_and_recover(
     assert sub["customer_id"] == world.customer_id
     assert (sub["current_period_start"], sub["current_period_end"]) == (T0, FEB_1)
     # Pro's 1000 credits: 800 for January, and up to 200 unused carried one period further
-    # (a lot that expires one period's length, January's 31 days, after January ends).
-    assert allowances(world, live=True) == [(200, 200, FEB_1 + 31 * DAY), (800, 800, FEB_1)]
+    # (a lot that expires when the next calendar period, February, ends: March 1).
+    assert allowances(world, live=True) == [(200, 200, MAR_1), (800, 800, FEB_1)]
     assert world.credits() == 1000
 
     # A month later: February's allowance, and January's expired.
     world.advance(FEB_1 + 60)
     assert world.entitlements()["current_period_end"] == MAR_1
     assert allowances(world, live=False) == [
-        (200, 200, FEB_1 + 31 * DAY),
-        (200, 200, MAR_1 + 28 * DAY),
+        (200, 200, MAR_1),
+        (200, 200, APR_1),
         (800, 0, FEB_1),
         (800, 800, MAR_1),
     ]
@@ -304,8 +305,9 @@ def test_subscribe_renew_fail_grace_default_and_recover(
     assert grace["features"]["auto_trading"] is True
     [sub] = world.subscriptions()
     assert (sub["status"], sub["past_due_since"]) == ("past_due", MAR_1)
-    # Nothing for March until it is paid; February's 800 expired, the two carried 200s live.
-    assert world.credits() == 400
+    # Nothing for March until it is paid; February's 800 and January's carried 200 expired with
+    # February, February's carried 200 lives until April 1.
+    assert world.credits() == 200
 
     # After the grace period: the default plan, though Stripe still says past_due.
     world.advance(MAR_1 + 3 * DAY + 3600)
@@ -314,7 +316,7 @@ def test_subscribe_renew_fail_grace_default_and_recover(
     assert lapsed["grace_until"] == MAR_1 + 3 * DAY
     assert lapsed["features"] == {"auto_trading": False, "priority_support": False}
     assert lapsed["limits"] == {"max_positions": 5}
-    assert world.credits() == 200  # January's carried 200 ran out on March 4
+    assert world.credits() == 200  # February's carried 200, until April 1
 
     # Recover: the customer pays the open invoice with a new card.
     [open_invoice] = world.sdk.v1.invoices.list(
@@ -328,7 +330,7 @@ def test_subscribe_renew_fail_grace_default_and_recover(
     assert back["grace_until"] is None
     [sub] = world.subscriptions()
     assert (sub["status"], sub["past_due_since"]) == ("active", None)
-    assert allowances(world, live=True)[-2:] == [(200, 200, APR_1 + 31 * DAY), (800, 800, APR_1)]
+    assert allowances(world, live=True)[-2:] == [(200, 200, MAY_1), (800, 800, APR_1)]
     assert world.credits() == 1200
     world.assert_converged(duplicates=chaos is not None)
 
@@ -447,7 +449,7 @@ def test_cancel_at_period_end_keeps_the_plan_until_then_and_cancel_now_ends_it(
     [sub] = world.subscriptions()
     assert (sub["status"], sub["ended_at"]) == ("canceled", FEB_1)
     # No February allowance; January's carried 200 keeps its expiry.
-    assert allowances(world, live=True) == [(200, 200, FEB_1 + 31 * DAY)]
+    assert allowances(world, live=True) == [(200, 200, MAR_1)]
 
     # Subscribe again, and cancel that one now: the default plan at once.
     world.checkout("pro")
@@ -535,8 +537,8 @@ def test_sync_repairs_a_subscription_whose_webhooks_never_came(make_world: MakeW
     assert world.subscriptions()[0]["current_period_end"] == MAR_1
     assert world.credits() == 1200
     assert allowances(world, live=True) == [
-        (200, 200, FEB_1 + 31 * DAY),
-        (200, 200, MAR_1 + 28 * DAY),
+        (200, 200, MAR_1),
+        (200, 200, APR_1),
         (800, 800, MAR_1),
     ]
 
