@@ -166,6 +166,17 @@ ROUTES = [
     Route("POST", "/v1/reconciliation/runs", {}, 502, only(502, "admin")),
     Route("GET", "/v1/reconciliation/runs", None, 200, only(200, "admin")),
     Route("GET", "/v1/reconciliation/runs/rcn_unknown", None, 404, only(404, "admin")),
+    Route(
+        "POST",
+        "/v1/notification-endpoints",
+        {"url": "https://app.example.test/billfold", "types": ["balance.low"]},
+        200,
+        only(200, "admin"),
+    ),
+    Route("GET", "/v1/notification-endpoints", None, 200, only(200, "admin")),
+    Route("GET", "/v1/notifications", None, 200, only(200, "admin")),
+    Route("GET", "/v1/notifications/msg_unknown", None, 404, only(404, "admin")),
+    Route("POST", "/v1/notifications/msg_unknown/redeliver", None, 404, only(404, "admin")),
 ]
 
 
@@ -265,6 +276,7 @@ def test_the_table_covers_every_route_the_api_serves(db_url: str, engine: Any) -
         "/v1/events/evt_unknown": "/v1/events/{event_id}",
         "/v1/orders/ord_unknown": "/v1/orders/{order_id}",
         "/v1/reconciliation/runs/rcn_unknown": "/v1/reconciliation/runs/{run_id}",
+        "/v1/notifications/msg_unknown": "/v1/notifications/{notification_id}",
     }
 
     def generic(path: str) -> str:

@@ -340,6 +340,11 @@ OPERATIONS = {
     ("POST", "/v1/reconciliation/runs"): "start_reconciliation",
     ("GET", "/v1/reconciliation/runs"): "list_reconciliation_runs",
     ("GET", "/v1/reconciliation/runs/{run_id}"): "get_reconciliation_run",
+    ("POST", "/v1/notification-endpoints"): "create_notification_endpoint",
+    ("GET", "/v1/notification-endpoints"): "list_notification_endpoints",
+    ("GET", "/v1/notifications"): "list_notifications",
+    ("GET", "/v1/notifications/{notification_id}"): "get_notification",
+    ("POST", "/v1/notifications/{notification_id}/redeliver"): "redeliver_notification",
 }
 
 
@@ -413,3 +418,19 @@ def test_a_balance_explained_and_a_reconciliation_run(
         admin.get_reconciliation_run("recon_does_not_exist")
     with pytest.raises(errors.Forbidden):
         app.start_reconciliation()
+
+
+def test_notification_endpoints_and_the_outbox(admin: Client, account: str) -> None:
+    made = admin.create_notification_endpoint(
+        "https://app.example.test/billfold", types=["credits.granted"]
+    )
+    assert made.secret is not None
+    assert made.secret.startswith("whsec_")
+    assert made.id in [e.id for e in admin.list_notification_endpoints()]
+    admin.create_grant(account, "credits", 7, reason="welcome")
+    [sent] = list(admin.list_notifications(type="credits.granted", account_id=account))
+    assert sent.body["data"]["amount"] == 7
+    assert admin.get_notification(sent.id).id == sent.id
+    assert admin.redeliver_notification(sent.id).status == "pending"
+    with pytest.raises(errors.NotFound):
+        admin.get_notification("msg_does_not_exist")

@@ -42,6 +42,10 @@ class P:
         return _join(f"/v1/orders/{_segment(order_id)}", tail)
 
     @staticmethod
+    def notification(notification_id: str, tail: str = "") -> str:
+        return _join(f"/v1/notifications/{_segment(notification_id)}", tail)
+
+    @staticmethod
     def reconciliation_run(run_id: str) -> str:
         return f"/v1/reconciliation/runs/{_segment(run_id)}"
 

@@ -463,6 +463,58 @@ class Client:
             )
         )
 
+    def create_notification_endpoint(
+        self,
+        url: str | None = None,
+        *,
+        types: list[str] | None = None,
+        secret: str | None = None,
+        rotate: str | None = None,
+    ) -> s.NotificationEndpointResponse:
+        """``POST /v1/notification-endpoints`` (admin): register an endpoint of the application
+        (its ``whsec_`` secret is answered once), or ``rotate=<endpoint id>`` for a new secret."""
+        fields = body(url=url, types=types, secret=secret, rotate=rotate)
+        return self._send(
+            Call("POST", "/v1/notification-endpoints", s.NotificationEndpointResponse, body=fields)
+        )
+
+    def list_notification_endpoints(self) -> Iterator[s.NotificationEndpointResponse]:
+        """``GET /v1/notification-endpoints`` (admin): the configured and registered endpoints."""
+        return self._pages(
+            Call(
+                "GET",
+                "/v1/notification-endpoints",
+                s.ListResponse[s.NotificationEndpointResponse],
+            )
+        )
+
+    def list_notifications(
+        self,
+        *,
+        status: str | None = None,
+        type: str | None = None,
+        account_id: str | None = None,
+        limit: int | None = None,
+        starting_after: str | None = None,
+    ) -> Iterator[s.NotificationResponse]:
+        """``GET /v1/notifications`` (admin): the outbox, newest first, every page."""
+        params: dict[str, Any] = {"status": status, "type": type, "account_id": account_id}
+        params.update(limit=limit, starting_after=starting_after)
+        return self._pages(
+            Call("GET", "/v1/notifications", s.ListResponse[s.NotificationResponse], params)
+        )
+
+    def get_notification(self, notification_id: str) -> s.NotificationResponse:
+        """``GET /v1/notifications/{id}`` (admin), with the body billfold POSTs."""
+        return self._send(Call("GET", P.notification(notification_id), s.NotificationResponse))
+
+    def redeliver_notification(self, notification_id: str) -> s.NotificationResponse:
+        """``POST /v1/notifications/{id}/redeliver`` (admin): send it again, from the first
+        attempt of the retry schedule."""
+        return self._send(
+            Call("POST", P.notification(notification_id, "redeliver"), s.NotificationResponse)
+        )
+
     def start_reconciliation(
         self, *, since: int | None = None, until: int | None = None
     ) -> s.ReconciliationRunCreated:
