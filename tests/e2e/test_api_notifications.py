@@ -181,3 +181,27 @@ def test_every_notification_type_is_documented_in_the_openapi_webhooks(api: Api)
     assert set(body["properties"]) == {"type", "timestamp", "data"}
     data = schemas[body["properties"]["data"]["$ref"].split("/")[-1]]
     assert {"account_id", "balance", "threshold", "unit"} <= set(data["properties"])
+
+
+def test_every_reference_in_the_openapi_document_resolves(api: Api) -> None:
+    """Redoc and the client generators refuse a document with a dangling ``$ref``."""
+    client, _ = api
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    refs: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$ref":
+                    refs.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    assert refs
+    dangling = [r for r in refs if r.removeprefix("#/components/schemas/") not in schemas]
+    assert dangling == []

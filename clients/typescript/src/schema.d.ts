@@ -503,6 +503,93 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/notification-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Endpoints
+         * @description Every endpoint: those of ``BILLFOLD_NOTIFY_URLS`` (``source: settings``), then the
+         *     registered ones. Secrets are never shown again.
+         */
+        get: operations["list_endpoints_v1_notification_endpoints_get"];
+        put?: never;
+        /**
+         * Create Endpoint
+         * @description Register an endpoint of the application (its url and the types it wants) and answer its
+         *     ``whsec_`` secret, once. With ``rotate`` (an endpoint id), give that endpoint a new secret:
+         *     deliveries carry a signature under the new and the previous secret until the next rotation.
+         */
+        post: operations["create_endpoint_v1_notification_endpoints_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Notifications
+         * @description The outbox, newest first: filter by status, type and account.
+         */
+        get: operations["list_notifications_v1_notifications_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/notifications/{notification_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Notification
+         * @description One notification, with the body billfold POSTs.
+         */
+        get: operations["get_notification_v1_notifications__notification_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/notifications/{notification_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Redeliver
+         * @description Send it again from the first attempt of the schedule (a dead one comes back to life).
+         */
+        post: operations["redeliver_v1_notifications__notification_id__redeliver_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orders": {
         parameters: {
             query?: never;
@@ -663,7 +750,208 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "balance.low": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * balance.low
+         * @description billfold POSTs `balance.low` to every endpoint that wants it, with the headers `webhook-id` (stable across retries), `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`. Answer 2xx within 15 s; otherwise billfold retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, then marks it dead.
+         */
+        post: operations["receivebalance_low_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "balance.restored": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * balance.restored
+         * @description billfold POSTs `balance.restored` to every endpoint that wants it, with the headers `webhook-id` (stable across retries), `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`. Answer 2xx within 15 s; otherwise billfold retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, then marks it dead.
+         */
+        post: operations["receivebalance_restored_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "credits.clawed_back": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * credits.clawed_back
+         * @description billfold POSTs `credits.clawed_back` to every endpoint that wants it, with the headers `webhook-id` (stable across retries), `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`. Answer 2xx within 15 s; otherwise billfold retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, then marks it dead.
+         */
+        post: operations["receivecredits_clawed_back_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "credits.granted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * credits.granted
+         * @description billfold POSTs `credits.granted` to every endpoint that wants it, with the headers `webhook-id` (stable across retries), `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`. Answer 2xx within 15 s; otherwise billfold retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, then marks it dead.
+         */
+        post: operations["receivecredits_granted_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "entitlements.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * entitlements.updated
+         * @description billfold POSTs `entitlements.updated` to every endpoint that wants it, with the headers `webhook-id` (stable across retries), `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`. Answer 2xx within 15 s; otherwise billfold retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, then marks it dead.
+         */
+        post: operations["receiveentitlements_updated_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "order.fulfilled": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * order.fulfilled
+         * @description billfold POSTs `order.fulfilled` to every endpoint that wants it, with the headers `webhook-id` (stable across retries), `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`. Answer 2xx within 15 s; otherwise billfold retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, then marks it dead.
+         */
+        post: operations["receiveorder_fulfilled_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "order.needs_attention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * order.needs_attention
+         * @description billfold POSTs `order.needs_attention` to every endpoint that wants it, with the headers `webhook-id` (stable across retries), `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`. Answer 2xx within 15 s; otherwise billfold retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, then marks it dead.
+         */
+        post: operations["receiveorder_needs_attention_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "payment.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * payment.failed
+         * @description billfold POSTs `payment.failed` to every endpoint that wants it, with the headers `webhook-id` (stable across retries), `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`. Answer 2xx within 15 s; otherwise billfold retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, then marks it dead.
+         */
+        post: operations["receivepayment_failed_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "reconciliation.drift": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * reconciliation.drift
+         * @description billfold POSTs `reconciliation.drift` to every endpoint that wants it, with the headers `webhook-id` (stable across retries), `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`. Answer 2xx within 15 s; otherwise billfold retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, then marks it dead.
+         */
+        post: operations["receivereconciliation_drift_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "subscription.updated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * subscription.updated
+         * @description billfold POSTs `subscription.updated` to every endpoint that wants it, with the headers `webhook-id` (stable across retries), `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`. Answer 2xx within 15 s; otherwise billfold retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, then marks it dead.
+         */
+        post: operations["receivesubscription_updated_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         /** AccountResponse */
@@ -698,6 +986,20 @@ export interface components {
             };
             /** Id */
             id: string;
+            /**
+             * Low Balance
+             * @description Per unit with one: the low-balance threshold (the account's own, else the catalog's).
+             */
+            low_balance?: {
+                [key: string]: number;
+            };
+            /**
+             * Low Balance Alerts
+             * @description Per unit with a threshold: true while balance.low was sent and no grant has restored the balance since.
+             */
+            low_balance_alerts?: {
+                [key: string]: boolean;
+            };
             /** Metadata */
             metadata: {
                 [key: string]: unknown;
@@ -712,6 +1014,28 @@ export interface components {
             stripe_customer_id: string | null;
             /** Updated */
             updated: number | null;
+        };
+        /** BalanceAlertData */
+        BalanceAlertData: {
+            /** Account Id */
+            account_id: string | null;
+            /** Balance */
+            balance: number;
+            /** Previous Balance */
+            previous_balance: number;
+            /**
+             * Stripe
+             * @description The Stripe ids involved.
+             */
+            stripe?: {
+                [key: string]: unknown;
+            } | null;
+            /** Threshold */
+            threshold: number;
+            /** Transaction Id */
+            transaction_id: string;
+            /** Unit */
+            unit: string;
         };
         /**
          * BalanceExplainResponse
@@ -742,6 +1066,34 @@ export interface components {
             reversals: (components["schemas"]["RefundExplainedResponse"] | components["schemas"]["DisputeExplainedResponse"])[];
             /** Unit */
             unit: string;
+        };
+        /** BalanceLowNotification */
+        BalanceLowNotification: {
+            data: components["schemas"]["BalanceAlertData"];
+            /**
+             * Timestamp
+             * @description When it happened, RFC 3339, UTC.
+             */
+            timestamp: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "balance.low";
+        };
+        /** BalanceRestoredNotification */
+        BalanceRestoredNotification: {
+            data: components["schemas"]["BalanceAlertData"];
+            /**
+             * Timestamp
+             * @description When it happened, RFC 3339, UTC.
+             */
+            timestamp: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "balance.restored";
         };
         /** BillingPortalRequest */
         BillingPortalRequest: {
@@ -903,6 +1255,118 @@ export interface components {
             /** Url */
             url: string;
         };
+        /** CreateNotificationEndpointRequest */
+        CreateNotificationEndpointRequest: {
+            /**
+             * Rotate
+             * @description An endpoint id: give that endpoint a new secret (it signs with the new and the previous one until the next rotation) instead of creating one.
+             */
+            rotate?: string | null;
+            /**
+             * Secret
+             * @description Bring your own whsec_ secret; billfold makes one otherwise.
+             */
+            secret?: string | null;
+            /**
+             * Types
+             * @description The types it wants; empty: every type.
+             */
+            types?: ("order.fulfilled" | "order.needs_attention" | "credits.granted" | "credits.clawed_back" | "balance.low" | "balance.restored" | "payment.failed" | "subscription.updated" | "entitlements.updated" | "reconciliation.drift")[];
+            /** Url */
+            url: string;
+        };
+        /** CreditsClawedBackData */
+        CreditsClawedBackData: {
+            /** Account Id */
+            account_id: string | null;
+            /** Balance */
+            balance: number;
+            /** Debt */
+            debt: number;
+            /** Order Id */
+            order_id: string;
+            /**
+             * Reason
+             * @description refund or dispute
+             */
+            reason: string;
+            /**
+             * Stripe
+             * @description The Stripe ids involved.
+             */
+            stripe?: {
+                [key: string]: unknown;
+            } | null;
+            /** Taken */
+            taken: number;
+            /** Transaction Id */
+            transaction_id: string;
+            /** Unit */
+            unit: string;
+            /** Unrecovered */
+            unrecovered: number;
+        };
+        /** CreditsClawedBackNotification */
+        CreditsClawedBackNotification: {
+            data: components["schemas"]["CreditsClawedBackData"];
+            /**
+             * Timestamp
+             * @description When it happened, RFC 3339, UTC.
+             */
+            timestamp: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "credits.clawed_back";
+        };
+        /** CreditsGrantedData */
+        CreditsGrantedData: {
+            /** Account Id */
+            account_id: string | null;
+            /** Amount */
+            amount: number;
+            /** Balance */
+            balance: number;
+            /** Expires At */
+            expires_at: number | null;
+            /** Grant Id */
+            grant_id: string;
+            /** Kind */
+            kind: string;
+            /**
+             * Origin
+             * @description The order that paid for it, if any.
+             */
+            origin: string | null;
+            /** Reason */
+            reason: string | null;
+            /**
+             * Stripe
+             * @description The Stripe ids involved.
+             */
+            stripe?: {
+                [key: string]: unknown;
+            } | null;
+            /** Transaction Id */
+            transaction_id: string;
+            /** Unit */
+            unit: string;
+        };
+        /** CreditsGrantedNotification */
+        CreditsGrantedNotification: {
+            data: components["schemas"]["CreditsGrantedData"];
+            /**
+             * Timestamp
+             * @description When it happened, RFC 3339, UTC.
+             */
+            timestamp: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "credits.granted";
+        };
         /** CustomAmountResponse */
         CustomAmountResponse: {
             /** Max */
@@ -1062,6 +1526,52 @@ export interface components {
             status: string | null;
             /** Subscription Id */
             subscription_id?: string | null;
+        };
+        /** EntitlementsUpdatedData */
+        EntitlementsUpdatedData: {
+            /** Account Id */
+            account_id: string | null;
+            /** Current Period End */
+            current_period_end: number | null;
+            /** Features */
+            features: {
+                [key: string]: boolean;
+            };
+            /** Grace Until */
+            grace_until: number | null;
+            /** Limits */
+            limits: {
+                [key: string]: number | null;
+            };
+            /** Plan */
+            plan: string | null;
+            /** Previous Plan */
+            previous_plan: string | null;
+            /** Source */
+            source: string;
+            /** Status */
+            status: string | null;
+            /**
+             * Stripe
+             * @description The Stripe ids involved.
+             */
+            stripe?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** EntitlementsUpdatedNotification */
+        EntitlementsUpdatedNotification: {
+            data: components["schemas"]["EntitlementsUpdatedData"];
+            /**
+             * Timestamp
+             * @description When it happened, RFC 3339, UTC.
+             */
+            timestamp: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "entitlements.updated";
         };
         /** ErrorDetail */
         ErrorDetail: {
@@ -1346,6 +1856,30 @@ export interface components {
              */
             object: string;
         };
+        /** ListResponse[NotificationEndpointResponse] */
+        ListResponse_NotificationEndpointResponse_: {
+            /** Data */
+            data: components["schemas"]["NotificationEndpointResponse"][];
+            /** Has More */
+            has_more: boolean;
+            /**
+             * Object
+             * @default list
+             */
+            object: string;
+        };
+        /** ListResponse[NotificationResponse] */
+        ListResponse_NotificationResponse_: {
+            /** Data */
+            data: components["schemas"]["NotificationResponse"][];
+            /** Has More */
+            has_more: boolean;
+            /**
+             * Object
+             * @default list
+             */
+            object: string;
+        };
         /** ListResponse[OrderResponse] */
         ListResponse_OrderResponse_: {
             /** Data */
@@ -1481,6 +2015,130 @@ export interface components {
             /** Unit */
             unit: string;
         };
+        /** NotificationEndpointResponse */
+        NotificationEndpointResponse: {
+            /** Created */
+            created: number;
+            /** Id */
+            id: string;
+            /**
+             * Object
+             * @default notification_endpoint
+             * @constant
+             */
+            object: "notification_endpoint";
+            /**
+             * Secret
+             * @description Only in the answer that made it: billfold never shows it again.
+             */
+            secret?: string | null;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "api" | "settings";
+            /** Types */
+            types: string[];
+            /** Url */
+            url: string;
+        };
+        /** NotificationResponse */
+        NotificationResponse: {
+            /** Account Id */
+            account_id: string | null;
+            /** Attempts */
+            attempts: number;
+            /**
+             * Body
+             * @description Exactly what is POSTed: {type, timestamp, data}.
+             */
+            body: {
+                [key: string]: unknown;
+            };
+            /** Created */
+            created: number;
+            /**
+             * Id
+             * @description The webhook-id header: the same on every retry.
+             */
+            id: string;
+            /** Last Error */
+            last_error: string | null;
+            /** Next Attempt At */
+            next_attempt_at: number | null;
+            /**
+             * Object
+             * @default notification
+             * @constant
+             */
+            object: "notification";
+            /**
+             * Status
+             * @description pending, delivered or dead
+             */
+            status: string;
+            /** Type */
+            type: string;
+        };
+        /** OrderFulfilledNotification */
+        OrderFulfilledNotification: {
+            data: components["schemas"]["OrderNotificationData"];
+            /**
+             * Timestamp
+             * @description When it happened, RFC 3339, UTC.
+             */
+            timestamp: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "order.fulfilled";
+        };
+        /** OrderNeedsAttentionNotification */
+        OrderNeedsAttentionNotification: {
+            data: components["schemas"]["OrderNotificationData"];
+            /**
+             * Timestamp
+             * @description When it happened, RFC 3339, UTC.
+             */
+            timestamp: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "order.needs_attention";
+        };
+        /** OrderNotificationData */
+        OrderNotificationData: {
+            /** Account Id */
+            account_id: string | null;
+            /**
+             * Amount
+             * @description Minor units of currency.
+             */
+            amount: number | null;
+            /** Currency */
+            currency: string | null;
+            /** Customer Email */
+            customer_email: string | null;
+            /** Order Id */
+            order_id: string;
+            /** Package */
+            package: string | null;
+            /** Plan */
+            plan: string | null;
+            /** Reason */
+            reason: string | null;
+            /** Status */
+            status: string;
+            /**
+             * Stripe
+             * @description The Stripe ids involved.
+             */
+            stripe?: {
+                [key: string]: unknown;
+            } | null;
+        };
         /** OrderResponse */
         OrderResponse: {
             /** Account Id */
@@ -1547,6 +2205,47 @@ export interface components {
             stripe_price_id: string | null;
             /** Title */
             title: string;
+        };
+        /** PaymentFailedData */
+        PaymentFailedData: {
+            /** Account Id */
+            account_id: string | null;
+            /**
+             * Amount
+             * @description Minor units of currency.
+             */
+            amount: number | null;
+            /** Attempt Count */
+            attempt_count?: number | null;
+            /** Billing Reason */
+            billing_reason?: string | null;
+            /** Currency */
+            currency: string | null;
+            /** Customer Email */
+            customer_email: string | null;
+            /** Next Payment Attempt */
+            next_payment_attempt?: number | null;
+            /**
+             * Stripe
+             * @description The Stripe ids involved.
+             */
+            stripe?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** PaymentFailedNotification */
+        PaymentFailedNotification: {
+            data: components["schemas"]["PaymentFailedData"];
+            /**
+             * Timestamp
+             * @description When it happened, RFC 3339, UTC.
+             */
+            timestamp: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "payment.failed";
         };
         /** PlanResponse */
         PlanResponse: {
@@ -1619,6 +2318,47 @@ export interface components {
             worker_heartbeat_age_seconds?: number | null;
             /** Worker Last Heartbeat */
             worker_last_heartbeat?: number | null;
+        };
+        /** ReconciliationDriftData */
+        ReconciliationDriftData: {
+            /** Account Id */
+            account_id: string | null;
+            /**
+             * Drift
+             * @description {class: {found, healed, open}}
+             */
+            drift: {
+                [key: string]: {
+                    [key: string]: number;
+                };
+            };
+            /** Items */
+            items: {
+                [key: string]: unknown;
+            }[];
+            /** Run Id */
+            run_id: string;
+            /**
+             * Stripe
+             * @description The Stripe ids involved.
+             */
+            stripe?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** ReconciliationDriftNotification */
+        ReconciliationDriftNotification: {
+            data: components["schemas"]["ReconciliationDriftData"];
+            /**
+             * Timestamp
+             * @description When it happened, RFC 3339, UTC.
+             */
+            timestamp: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "reconciliation.drift";
         };
         /** ReconciliationRunCreated */
         ReconciliationRunCreated: {
@@ -1858,6 +2598,50 @@ export interface components {
             /** Updated */
             updated: number;
         };
+        /** SubscriptionUpdatedData */
+        SubscriptionUpdatedData: {
+            /** Account Id */
+            account_id: string | null;
+            /** Cancel At */
+            cancel_at: number | null;
+            /** Cancel At Period End */
+            cancel_at_period_end: boolean;
+            /** Current Period End */
+            current_period_end: number | null;
+            /** Current Period Start */
+            current_period_start: number | null;
+            /** Ended At */
+            ended_at: number | null;
+            /** Plan */
+            plan: string | null;
+            /** Quantity */
+            quantity: number;
+            /** Status */
+            status: string | null;
+            /**
+             * Stripe
+             * @description The Stripe ids involved.
+             */
+            stripe?: {
+                [key: string]: unknown;
+            } | null;
+            /** Trial End */
+            trial_end: number | null;
+        };
+        /** SubscriptionUpdatedNotification */
+        SubscriptionUpdatedNotification: {
+            data: components["schemas"]["SubscriptionUpdatedData"];
+            /**
+             * Timestamp
+             * @description When it happened, RFC 3339, UTC.
+             */
+            timestamp: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "subscription.updated";
+        };
         /** SyncChange */
         SyncChange: {
             /** Account Id */
@@ -1931,6 +2715,13 @@ export interface components {
         UpdateAccountRequest: {
             /** Email */
             email?: string | null;
+            /**
+             * Low Balance
+             * @description {unit: threshold}: balance.low fires below it; null goes back to the catalog's threshold.
+             */
+            low_balance?: {
+                [key: string]: number | null;
+            } | null;
             /** Metadata */
             metadata?: {
                 [key: string]: string;
@@ -3787,6 +4578,330 @@ export interface operations {
             };
         };
     };
+    list_endpoints_v1_notification_endpoints_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListResponse_NotificationEndpointResponse_"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_endpoint_v1_notification_endpoints_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateNotificationEndpointRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationEndpointResponse"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such object (or not one these credentials may see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_notifications_v1_notifications_get: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: number;
+                /** @description Cursor: the id of the last object of the previous page. */
+                starting_after?: string | null;
+                /** @description pending, delivered, dead */
+                status?: string | null;
+                type?: string | null;
+                account_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListResponse_NotificationResponse_"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_notification_v1_notifications__notification_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                notification_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationResponse"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such object (or not one these credentials may see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    redeliver_v1_notifications__notification_id__redeliver_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                notification_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationResponse"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such object (or not one these credentials may see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     list_orders_v1_orders_get: {
         parameters: {
             query?: {
@@ -4370,6 +5485,246 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    receivebalance_low_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BalanceLowNotification"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    receivebalance_restored_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BalanceRestoredNotification"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    receivecredits_clawed_back_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreditsClawedBackNotification"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    receivecredits_granted_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreditsGrantedNotification"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    receiveentitlements_updated_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EntitlementsUpdatedNotification"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    receiveorder_fulfilled_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrderFulfilledNotification"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    receiveorder_needs_attention_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrderNeedsAttentionNotification"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    receivepayment_failed_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PaymentFailedNotification"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    receivereconciliation_drift_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReconciliationDriftNotification"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    receivesubscription_updated_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionUpdatedNotification"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
             };
         };
     };
