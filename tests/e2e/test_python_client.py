@@ -18,6 +18,7 @@ from billfold import schemas
 from billfold.client import APIConnectionError, AsyncClient, Client
 from billfold.domain import errors
 from tests.conftest import assert_ledger_invariants, postgres_url, truncate_all
+from tests.support import aio
 from tests.support.faultproxy import FaultProxy
 from tests.support.live import Live, live_billfold
 from tests.support.servers import free_port
@@ -239,7 +240,7 @@ def test_the_async_client(live: Live, account: str) -> None:
             assert len(seen) == len(set(seen)) == 5
             assert (await app.get_account(account)).balances["credits"] == 6
 
-    asyncio.run(run())
+    aio.run(run())
 
 
 # --- retries through a proxy that misbehaves ----------------------------------------------------
@@ -377,7 +378,7 @@ def test_the_async_client_retries_through_lost_answers_and_spends_once(
             proxy.faults("drop", "503", "drop")
             return (await flaky.spend(account, "credits", 4)).balance
 
-    assert asyncio.run(run()) == 6
+    assert aio.run(run()) == 6
     assert len(proxy.seen) == 4
     assert len({s.idempotency_key for s in proxy.seen}) == 1
     assert [t.kind for t in app.list_transactions(account)].count("spend") == 1

@@ -10,6 +10,7 @@ only, and ``billfold reconcile`` exits 1 while drift stays open.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -33,6 +34,7 @@ from billfold.entrypoints.worker import Worker
 from billfold.simulator import ChaosSettings, RetryPolicy, SimulatorConfig, create_simulator_app
 from tests.support.api import ADMIN_AUTH, SERVER, as_user
 from tests.support.app import settings_for
+from tests.support.faultproxy import FaultProxy
 from tests.support.servers import ServerThread, billfold_env, process
 from tests.support.subscription_story import drain
 
@@ -467,14 +469,19 @@ def test_a_run_killed_mid_way_is_marked_failed_and_a_rerun_converges(
         for _ in range(4):
             shop.buy(account)
     shop.settle()
+    # Stripe a quarter of a second away: the run is still listing when it is killed.
+    slow = FaultProxy(shop.sim, delay=0.25)
     env = billfold_env(
         shop.db_url,
         BILLFOLD_STRIPE_SECRET_KEY=STRIPE_KEY,
-        BILLFOLD_STRIPE_API_BASE=shop.sim,
+        BILLFOLD_STRIPE_API_BASE=slow.url,
         BILLFOLD_WORKER_LEASE_SECONDS="2",
         COLUMNS="250",
     )
-    with process([sys.executable, "-m", "billfold", "reconcile"], env) as proc:
+    with (
+        contextlib.closing(slow),
+        process([sys.executable, "-m", "billfold", "reconcile"], env) as proc,
+    ):
         deadline = time.monotonic() + 60
         while not shop.services.reconciliation.list(limit=1).data:
             assert proc.poll() is None, "the run ended before it could be killed"

@@ -18,6 +18,7 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass
 
 
@@ -65,7 +66,9 @@ def _canned(status: int, reason: str, headers: dict[str, str]) -> bytes:
 
 
 class FaultProxy:
-    def __init__(self, target_url: str) -> None:
+    def __init__(self, target_url: str, *, delay: float = 0.0) -> None:
+        """``delay``: seconds every forwarded request waits first (a slow network)."""
+        self.delay = delay
         host, _, port = target_url.removeprefix("http://").partition(":")
         self.target = (host, int(port))
         self.script: list[str] = []
@@ -130,6 +133,8 @@ class FaultProxy:
                     conn.sendall(answer)
 
     def _forward(self, request: bytes) -> bytes:
+        if self.delay:
+            time.sleep(self.delay)
         with socket.create_connection(self.target, timeout=30) as upstream:
             upstream.sendall(_close_after(request))
             chunks = []

@@ -4,7 +4,6 @@ how error bodies become billfold's exceptions, when it retries, and notification
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import inspect
 import json
@@ -26,6 +25,7 @@ from billfold.client import (
     verify_notification,
 )
 from billfold.domain import errors
+from tests.support import aio
 
 SERVER_MODULES = ("fastapi", "starlette", "sqlalchemy", "stripe", "alembic", "psycopg", "uvicorn")
 
@@ -240,7 +240,7 @@ def test_the_async_client_retries_the_same_way() -> None:
         ) as client:
             return (await client.spend("user_1", "credits", 5)).transaction_id
 
-    assert asyncio.run(run()) == "txn_1"
+    assert aio.run(run()) == "txn_1"
     assert len(sleeps) == 1
     assert len(set(script.keys)) == 1
 

@@ -154,6 +154,11 @@ def configure(settings: Settings, *, default: Format | None = None, own: bool = 
     if root.level == logging.NOTSET or root.level > logging.WARNING or own:
         root.setLevel(logging.WARNING)
     logging.getLogger("uvicorn.error").setLevel(logging.INFO)
+    if own:  # uvicorn's lines through billfold's handler, whoever configured uvicorn before
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+            logger = logging.getLogger(name)
+            logger.handlers.clear()
+            logger.propagate = True
 
 
 def uvicorn_config() -> dict[str, Any]:
