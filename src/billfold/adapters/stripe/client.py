@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from decimal import Decimal
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -277,11 +278,19 @@ class SdkStripeGateway:
                     events[str(event.get("id"))] = event
         # Stripe lists newest first; reconciliation wants them in the order they happened.
         for event in sorted(events.values(), key=lambda e: (e.get("created") or 0, str(e["id"]))):
-            payload = json.dumps(event, separators=(",", ":"))
+            payload = json.dumps(event, separators=(",", ":"), default=_stripe_json)
             try:
                 yield webhooks.envelope(event, payload)
             except errors.InvalidEvent:  # pragma: no cover - Stripe lists only events
                 continue
+
+
+def _stripe_json(value: object) -> str:
+    """What the SDK parsed from a JSON string back into it: ``*_decimal`` fields (a price's
+    ``unit_amount_decimal``) are strings in Stripe's JSON and ``Decimal`` in ``to_dict()``."""
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _subscription(found: Mapping[str, Any], now: int) -> facts.SubscriptionChanged:
