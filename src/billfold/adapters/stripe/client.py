@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from decimal import Decimal
 from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import stripe
