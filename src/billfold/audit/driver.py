@@ -322,7 +322,7 @@ def _local_target(options: AuditOptions) -> Iterator[_Target]:
                 chaos=chaos,
                 # Stripe retries for three days; the audit has minutes: a restart must fit.
                 retry=RetryPolicy(base_seconds=0.1, max_seconds=2.0, max_attempts=15),
-                delivery_concurrency=max(2, options.concurrency),
+                delivery_concurrency=max(4, 2 * options.concurrency),
                 async_settle_seconds=None,
                 clock_advance_seconds=0.0,
             )
@@ -567,8 +567,9 @@ class _Driver:
             answer = self.http.call(
                 "POST",
                 f"{self.t.stripe_api_base}/_sim/flush",
-                json={"timeout": 30},
+                json={"timeout": 20},
                 ok=(504,),
+                timeout=60.0,
             )
             body = answer.json()
             if body.get("settled") or time.monotonic() > deadline:
