@@ -69,7 +69,9 @@ def _assert_books_agree(result: AuditResult, url: str) -> None:
         assert -clawed == total["clawed_back"]
         assert balance == total["granted"] - total["clawed_back"]
         assert total["held"] == 0
-    waiting = _sql(url, "SELECT COUNT(*) FROM events WHERE status IN ('received', 'failed', 'dead')")
+    waiting = _sql(
+        url, "SELECT COUNT(*) FROM events WHERE status IN ('received', 'failed', 'dead')"
+    )
     assert waiting == [(0,)]
 
 
@@ -215,7 +217,7 @@ def test_auditing_a_running_dev_server_is_clean_and_a_catalog_that_disagrees_exi
         wrong = tmp_path / "wrong.toml"
         wrong.write_text(
             bundled.replace(
-                'price = 499                                   # $4.99\n'
+                "price = 499                                   # $4.99\n"
                 'grants = [{ unit = "credits", amount = 500 }]',
                 'price = 499\ngrants = [{ unit = "credits", amount = 600 }]',
             )
