@@ -128,10 +128,18 @@ def audit(
     ) as bar:
         tasks: dict[str, Any] = {}
 
+        steps: dict[str, int] = {}
+
         def progress(phase: str, done: int, total: int) -> None:
             if phase not in tasks:
                 tasks[phase] = bar.add_task(phase, total=total or 1)
             bar.update(tasks[phase], completed=done if total else 1, total=total or 1)
+            if not bar_console.is_terminal:
+                # No live bar in a log file: a line at every tenth of the way instead.
+                step = 10 * done // total if total else 0
+                if steps.get(phase) != step:
+                    steps[phase] = step
+                    bar_console.print(f"{phase}: {done}/{total}", highlight=False)
 
         try:
             result = run(options, progress)
