@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup browser dev test lint typecheck imports migrations-check pytest bench clean help
+.PHONY: setup browser dev test lint typecheck imports migrations-check pytest bench clean help \
+	typescript typescript-types typescript-install-client hadolint
 
 help:
 	@echo "make dev    - set up and run billfold (SQLite, Stripe simulator, demo shop)"
@@ -34,8 +35,11 @@ dev: setup
 	$(BIN)/billfold dev
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples clients/typescript/scripts
+	$(BIN)/ruff format --check src tests bench examples clients/typescript/scripts
+
+hadolint: setup
+	$(BIN)/hadolint Dockerfile
 
 typecheck: setup
 	$(BIN)/mypy
@@ -48,15 +52,45 @@ migrations-check: setup
 	@BILLFOLD_DATABASE_URL=sqlite:///.alembic-check.db $(BIN)/alembic upgrade head >/dev/null
 	@BILLFOLD_DATABASE_URL=sqlite:///.alembic-check.db $(BIN)/alembic check; rc=$$?; rm -f .alembic-check.db*; exit $$rc
 
+# The Node packages (the TypeScript client, the Express example): installed from their lock files
+# when those changed (npm ci), the client's types checked against the server's OpenAPI document
+# (`make typescript-types` regenerates them), type-checked and built. Their `node --test` suites run
+# under pytest (tests/node), which starts the live billfold they talk to.
+NODE_PACKAGES := clients/typescript examples/express
+TS_SCHEMA := clients/typescript/src/schema.d.ts
+
+typescript: setup
+	@command -v npm >/dev/null || { echo "make typescript needs Node.js 18+ and npm" >&2; exit 1; }
+	@for dir in $(NODE_PACKAGES); do \
+	  test $$dir/node_modules/.installed -nt $$dir/package-lock.json || \
+	    { (cd $$dir && npm ci --silent --no-audit --no-fund --ignore-scripts) && touch $$dir/node_modules/.installed; } || exit 1; \
+	done
+	@$(BIN)/python clients/typescript/scripts/openapi.py > clients/typescript/openapi.json
+	@cd clients/typescript && npx --no-install openapi-typescript openapi.json --silent \
+	  --output node_modules/.generated/schema.d.ts >/dev/null
+	@diff -q $(TS_SCHEMA) clients/typescript/node_modules/.generated/schema.d.ts >/dev/null || { \
+	  echo "$(TS_SCHEMA) differs from the server's OpenAPI document: run make typescript-types" >&2; \
+	  diff -u $(TS_SCHEMA) clients/typescript/node_modules/.generated/schema.d.ts | head -40 >&2; exit 1; }
+	@cd clients/typescript && npx --no-install tsc -p tsconfig.json --noEmit && npx --no-install tsc -p tsconfig.json
+	@cd examples/express && npx --no-install tsc -p tsconfig.json
+
+typescript-types: typescript-install-client
+	@$(BIN)/python clients/typescript/scripts/openapi.py > clients/typescript/openapi.json
+	cd clients/typescript && npx --no-install openapi-typescript openapi.json --output src/schema.d.ts
+
+typescript-install-client: setup
+	@cd clients/typescript && test -d node_modules || npm ci --silent --no-audit --no-fund --ignore-scripts
+
 # Branch coverage is measured on every run and summarised (the least-covered files and the total).
 pytest: setup browser
 	$(BIN)/pytest --cov --cov-branch --cov-report=
 	@$(BIN)/coverage report --skip-covered --sort=-cover --precision=1 | tail -n 12
 
-test: lint typecheck imports migrations-check pytest
+test: lint hadolint typecheck imports migrations-check typescript pytest
 
 bench: setup
 	$(BIN)/python -m bench
 
 clean:
+	rm -rf clients/typescript/node_modules clients/typescript/dist examples/express/node_modules examples/express/dist
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/results test-artifacts

@@ -37,9 +37,19 @@ BENCHMARKS: dict[str, str] = {
     "ledger": "bench.ledger",
     "webhooks": "bench.webhooks",
     "drivers": "bench.drivers",
+    "spends": "bench.spends",
 }
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PROFILES = (
+    "spends",
+    "spends-hot",
+    "holds",
+    "webhooks",
+    "webhooks-nometa",
+    "ledger",
+    "ledger-hot",
+)
 
 
 def _load(name: str) -> Callable[[Context], list[Record]] | None:
@@ -91,6 +101,19 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "results then go to <name>-synchronous_commit-<value>.json/.md",
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="results directory")
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        metavar="SCENARIO",
+        help="run one scenario once under py-spy and print where the time goes "
+        f"({' | '.join(PROFILES)}); PostgreSQL unless --databases sqlite",
+    )
+    parser.add_argument(
+        "--profile-wall",
+        action="store_true",
+        help="with --profile: sample every thread, waiting ones too (py-spy --idle), to see where "
+        "wall time goes, instead of the thread holding the GIL (CPU); -> profile-<scenario>-wall.txt",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -125,6 +148,36 @@ def _postgres(args: argparse.Namespace, console: Console, stack: contextlib.Exit
     return server
 
 
+def _profile(
+    args: argparse.Namespace,
+    console: Console,
+    databases: list[str],
+    server: Any,
+    workdir: Path,
+    env: dict[str, Any],
+) -> int:
+    from bench import profile
+
+    if not databases:
+        raise SystemExit("no database to profile on")
+    ctx = Context(
+        runs=1,
+        quick=args.quick,
+        databases=databases,
+        console=console,
+        progress=Progress(TextColumn("[bold]{task.description}"), BarColumn(), console=console),
+        sqlite=common.SqliteFiles(workdir),
+        postgres=server,
+        environment=dict(env),
+    )
+    console.rule(f"profile: {args.profile}")
+    text = profile.run_profile(ctx, args.profile, args.results, wall=args.profile_wall)
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    suffix = "-wall" if args.profile_wall else ""
+    console.print(f"written: {args.results / f'profile-{args.profile}{suffix}.txt'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     console = Console()
@@ -150,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         env["runs"] = args.runs
         env["quick"] = args.quick
         args.results.mkdir(parents=True, exist_ok=True)
+        if args.profile:
+            return _profile(args, console, databases, server, workdir, env)
         failures = 0
         for name in names:
             run = _load(name)

@@ -1,15 +1,23 @@
-"""The webhook benchmark's baseline: the least a webhook endpoint can do on billfold's server stack.
+"""The HTTP benchmarks' baseline: the least an endpoint can do on billfold's server stack.
 
 uvicorn (uvloop, httptools) + Starlette, the same signature check as billfold (every secret, any
 ``v1``, tolerance), then one ``INSERT`` of the raw event through billfold's own engine
 (``make_engine``: same pool, same SQLite pragmas) on Starlette's thread pool, as billfold's handler
-does. No parsing beyond the event id, no ledger, no processing. Run by ``bench/webhooks.py`` as
-``uvicorn bench.baseline_app:create_app --factory``; the table is created by the benchmark.
+does. No parsing beyond the event id, no ledger, no processing.
+
+``POST /v1/accounts/{id}/spend`` (the spends benchmark's baseline): the same ``Authorization:
+Bearer`` check against ``BILLFOLD_API_KEYS``, the JSON body read (``unit``, ``amount``), and a
+one-row transaction: ``UPDATE balances ... RETURNING available`` on the account's balance row,
+commit, answer the new balance. No idempotency, no grants, no ledger lines.
+
+Run by the benchmarks as ``uvicorn bench.baseline_app:create_app --factory``; the webhook table is
+created by the benchmark.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import os
 from collections.abc import AsyncIterator
@@ -31,13 +39,18 @@ CREATE = f"CREATE TABLE IF NOT EXISTS {TABLE} (id VARCHAR(255) PRIMARY KEY, payl
 INSERT = sa.text(
     f"INSERT INTO {TABLE} (id, payload) VALUES (:id, :payload) ON CONFLICT (id) DO NOTHING"
 )
+SPEND = sa.text(
+    "UPDATE balances SET available = available - :amount "
+    "WHERE account_id = :account AND unit = :unit RETURNING available"
+)
 
 
 def create_app() -> Starlette:
     url = os.environ["BILLFOLD_DATABASE_URL"]
     secrets = [
-        s.strip() for s in os.environ["BILLFOLD_STRIPE_WEBHOOK_SECRETS"].split(",") if s.strip()
+        s.strip() for s in os.environ.get("BILLFOLD_STRIPE_WEBHOOK_SECRETS", "").split(",") if s
     ]
+    api_keys = [k.strip() for k in os.environ.get("BILLFOLD_API_KEYS", "").split(",") if k.strip()]
     engine = make_engine(url, pool_size=int(os.environ.get("BILLFOLD_DB_POOL_SIZE", "10")))
 
     def insert(event_id: str, payload: str) -> None:
@@ -59,6 +72,28 @@ def create_app() -> Starlette:
         await run_in_threadpool(insert, event_id, raw.decode())
         return JSONResponse({"received": True, "id": event_id})
 
+    def spend_one(account: str, unit: str, amount: int) -> int | None:
+        with engine.begin() as conn:
+            row = conn.execute(SPEND, {"account": account, "unit": unit, "amount": amount}).first()
+        return None if row is None else int(row[0])
+
+    async def spend(request: Request) -> JSONResponse:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if not any(hmac.compare_digest(token.encode(), k.encode()) for k in api_keys):
+            return JSONResponse({"error": {"code": "unauthenticated"}}, status_code=401)
+        try:
+            body = json.loads(await request.body())
+            unit, amount = str(body["unit"]), int(body["amount"])
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"error": {"code": "invalid_request"}}, status_code=400)
+        account = request.path_params["account_id"]
+        balance = await run_in_threadpool(spend_one, account, unit, amount)
+        if balance is None:
+            return JSONResponse({"error": {"code": "account_not_found"}}, status_code=404)
+        return JSONResponse(
+            {"account_id": account, "unit": unit, "amount": amount, "balance": balance}
+        )
+
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -68,7 +103,11 @@ def create_app() -> Starlette:
         engine.dispose()
 
     return Starlette(
-        routes=[Route("/webhooks/stripe", webhook, methods=["POST"]), Route("/healthz", healthz)],
+        routes=[
+            Route("/webhooks/stripe", webhook, methods=["POST"]),
+            Route("/v1/accounts/{account_id}/spend", spend, methods=["POST"]),
+            Route("/healthz", healthz),
+        ],
         lifespan=lifespan,
     )
 

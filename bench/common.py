@@ -65,6 +65,14 @@ class Record:
         return {"benchmark": self.benchmark, "table": self.table, "values": self.values}
 
 
+def ops_override() -> int | None:
+    """``$BILLFOLD_BENCH_OPS``: measured operations per run of each concurrent scenario (ledger
+    spends at c=16, HTTP spends, webhook deliveries at c > 1), to fit a run into the time there is;
+    None when unset (the --quick or full sizes apply)."""
+    raw = os.environ.get("BILLFOLD_BENCH_OPS", "").strip()
+    return int(raw) if raw else None
+
+
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values)) if values else math.nan
 
@@ -738,3 +746,123 @@ def run_workers(
 def split(items: Sequence[Any], parts: int) -> list[list[Any]]:
     """``items`` dealt round-robin into ``parts`` lists."""
     return [list(items[i::parts]) for i in range(parts)]
+
+
+# --- CPU and memory of the processes that do the work ---------------------------------------------
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (uvicorn's supervisor and its workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(children.get(p, []))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads), from ``/proc/<pid>/stat``;
+    0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After the command: state is field 3, utime field 14 and stime field 15 (1-based).
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def peak_rss_mb(pid: int) -> tuple[float, float]:
+    """(sum, largest) of ``VmHWM`` over the process and its descendants, in MB."""
+    peaks: list[int] = []
+    for p in descendants(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]))  # kB
+        except OSError:
+            continue
+    return sum(peaks) / 1024, (max(peaks) if peaks else 0) / 1024
+
+
+class CpuMeter:
+    """CPU spent during a measurement by the process tree at ``pid`` (the server, or this process
+    for the library benchmarks) and by the PostgreSQL backends serving the benchmark's database
+    (found by their process title, ``postgres: <user> <database> ...``; the server must run on
+    this machine). The backends are sampled every 0.2 s as well, so that one that exits during the
+    measurement (a pool's overflow connection) counts up to its last sample. Shared PostgreSQL
+    processes (WAL writer, checkpointer) are not counted."""
+
+    INTERVAL = 0.2
+
+    def __init__(self, pid: int, url: str) -> None:
+        self.pid = pid
+        self.database = (
+            None if db_engine.is_sqlite(url) else make_url(db_engine.normalize_url(url)).database
+        )
+        self._process: dict[int, float] = {}
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _tree(self) -> dict[int, float]:
+        return {p: cpu_seconds(p) for p in descendants(self.pid)}
+
+    def _backends(self) -> dict[int, float]:
+        if self.database is None:
+            return {}
+        marker = f" {self.database} ".encode()
+        found: dict[int, float] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"postgres: ") and marker in title:
+                found[int(entry.name)] = cpu_seconds(int(entry.name))
+        return found
+
+    def _sample(self) -> None:
+        for p, c in self._backends().items():
+            if c > 0:
+                self._last[p] = c
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.INTERVAL):
+            self._sample()
+
+    def start(self) -> None:
+        self._process = self._tree()
+        self._first = self._backends()
+        self._last = dict(self._first)
+        if self.database is not None:
+            self._thread = threading.Thread(target=self._poll, daemon=True, name="cpu-meter")
+            self._thread.start()
+
+    def stop(self) -> tuple[float, float | None]:
+        """(CPU seconds of the process tree, of the database's backends or None on SQLite)."""
+        process = sum(c - self._process.get(p, 0.0) for p, c in self._tree().items())
+        if self.database is None:
+            return process, None
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._sample()
+        backends = sum(c - self._first.get(p, 0.0) for p, c in self._last.items())
+        return process, backends

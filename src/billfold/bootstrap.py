@@ -11,13 +11,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from billfold.adapters import notify
 from billfold.adapters.catalog_toml import load_catalog
 from billfold.adapters.db.database import Database
 from billfold.adapters.db.uow import SqlUnitOfWork
+from billfold.adapters.metrics import PrometheusMetrics
 from billfold.adapters.stripe.client import SdkStripeGateway
 from billfold.adapters.stripe.webhooks import StripeWebhooks
 from billfold.domain.catalog import Catalog
+from billfold.domain.notifications import EndpointRecord
 from billfold.service.accounts import Accounts
 from billfold.service.admin_sessions import AdminSessions
 from billfold.service.billing import Billing
@@ -26,10 +30,18 @@ from billfold.service.handlers import EventHandlers
 from billfold.service.inbox import Inbox
 from billfold.service.ledger import Ledger
 from billfold.service.maintenance import Maintenance
+from billfold.service.notifications import Notifications
+from billfold.service.observe import Metrics
 from billfold.service.orders.desk import OrderDesk
 from billfold.service.orders.fulfilment import Fulfilment
 from billfold.service.orders.reversals import Reversals
-from billfold.service.ports import StripeGateway, StripeSubscriptions
+from billfold.service.ports import (
+    NotificationSender,
+    StripeGateway,
+    StripeLedger,
+    StripeSubscriptions,
+)
+from billfold.service.reconciliation import Reconciliation
 from billfold.service.subscriptions import SubscriptionBook
 from billfold.service.views import Views
 from billfold.settings import Settings
@@ -66,16 +78,23 @@ class Services:
     views: Views
     admin_sessions: AdminSessions
     maintenance: Maintenance
+    reconciliation: Reconciliation
+    notifications: Notifications
     infra: Infrastructure
+    metrics: Metrics
 
     @property
     def stripe_configured(self) -> bool:
         return self.infra.stripe is not None
 
     def close(self) -> None:
+        self.reconciliation.wait_idle(timeout=10)
         closer = getattr(self.infra.stripe, "close", None)
         if callable(closer):
             closer()
+        sender_closer = getattr(self.notifications.sender, "close", None)
+        if callable(sender_closer):
+            sender_closer()
         self.infra.database.close()
 
 
@@ -86,11 +105,16 @@ def build(
     check_schema: bool = True,
     stripe: StripeGateway | None = None,
     subscriptions_api: StripeSubscriptions | None = None,
+    ledger_api: StripeLedger | None = None,
     session_clock: Callable[[], int] | None = None,
+    notify_sender: NotificationSender | None = None,
+    notify_local: bool = False,
 ) -> Services:
     """Everything, wired. ``stripe`` (and ``subscriptions_api``) replace the SDK gateway (tests).
     ``session_clock`` times the console's sign-in sessions (default: ``clock``): ``billfold dev``
-    keeps them on the wall clock while billfold's clock follows Stripe's test clocks."""
+    keeps them on the wall clock while billfold's clock follows Stripe's test clocks.
+    ``notify_local``: every notification also goes to ``notify_sender`` as a local receiver
+    (``billfold dev``'s console and demo panel)."""
     catalog = load_catalog(settings.catalog)
     database = Database(settings.database_url, pool_size=settings.db_pool_size)
     if check_schema:
@@ -105,6 +129,7 @@ def build(
             settings.stripe_secret_key.get_secret_value(), api_base=settings.stripe_api_base
         )
     uow = database.uow
+    metrics = PrometheusMetrics()
     units = frozenset(u.name for u in catalog.units)
     reversals = Reversals(catalog, units=units)
     fulfilment = Fulfilment(catalog, reversals, units=units)
@@ -128,6 +153,7 @@ def build(
         stripe_subscriptions=stripe_subscriptions,
         batch_max=settings.webhook_batch_max,
         writers=1 if database.is_sqlite else settings.webhook_writers,
+        observer=metrics,
     )
     billing = Billing(
         uow_factory=uow,
@@ -136,6 +162,15 @@ def build(
         book=book,
         stripe=stripe_subscriptions,
         clock=tick,
+    )
+    reconciliation = Reconciliation(
+        uow_factory=uow,
+        inbox=inbox,
+        billing=billing,
+        stripe=ledger_api or (stripe if isinstance(stripe, SdkStripeGateway) else None),
+        events=stripe,
+        clock=tick,
+        lease_seconds=settings.worker_lease_seconds,
     )
     return Services(
         settings=settings,
@@ -147,6 +182,8 @@ def build(
             units=units,
             batch_max=settings.ledger_batch_max,
             writers=1 if database.is_sqlite else settings.ledger_writers,
+            observer=metrics,
+            low=catalog.low_balances(),
         ),
         inbox=inbox,
         orders=OrderDesk(uow_factory=uow, fulfilment=fulfilment, stripe=stripe, clock=tick),
@@ -168,8 +205,38 @@ def build(
             settings.admin_token.get_secret_value() if settings.admin_token else None,
         ),
         maintenance=Maintenance(schema=database, auditor=database, where=database.redacted_url()),
+        reconciliation=reconciliation,
+        notifications=Notifications(
+            uow,
+            tick,
+            notify_sender or notify.HttpSender(),
+            static=[
+                *(
+                    [EndpointRecord(id="env_dev", url=notify.LocalReceiver.URL, secrets=())]
+                    if notify_local
+                    else []
+                ),
+                *(
+                    EndpointRecord(
+                        id=f"env_{index}", url=url, secrets=(secret,) if secret else (), created=0
+                    )
+                    for index, (url, secret) in enumerate(settings.notify_endpoints)
+                ),
+            ],
+            new_secret=notify.new_secret,
+            lease_seconds=settings.worker_lease_seconds,
+            threads=settings.notify_threads,
+        ),
         infra=Infrastructure(database=database, stripe=stripe),
+        metrics=metrics,
     )
+
+
+def local_receiver(
+    show: Callable[[str, dict[str, Any]], None] | None = None,
+) -> notify.LocalReceiver:
+    """``billfold dev``'s receiver of notifications (see ``notify.LocalReceiver``)."""
+    return notify.LocalReceiver(show, forward=notify.HttpSender())
 
 
 def schema_only(settings: Settings) -> Maintenance:

@@ -47,6 +47,7 @@ from billfold.service.checkout import (
     FulfillCheckoutSession,
     Fulfillment,
 )
+from billfold.service.explain import Explanation
 from billfold.service.ledger import (
     Capture,
     Grant,
@@ -67,6 +68,7 @@ __all__ = [
     "Check",
     "CheckoutSession",
     "Entitlements",
+    "Explanation",
     "Fulfillment",
     "GrantResult",
     "HoldResult",
@@ -99,6 +101,13 @@ class Billfold:
         """What the account can spend now, per unit (every catalog unit; 0 where none)."""
         rules.check_account_id(account_id)
         return self.services.views.balances(account_id).available
+
+    def explain(self, account_id: str, unit: str | None = None) -> Explanation:
+        """What the balance in ``unit`` (default: the catalog's first unit) is made of: its lots
+        with their provenance and draws, the holds and debt against it, and what refunds and
+        disputes took back; ``balance == sum(lot.remaining for lot in lots) - held - debt``.
+        An account billfold never saw explains an empty balance."""
+        return self.services.views.explain(account_id, unit, must_exist=False)
 
     def entitlements(self, account_id: str) -> Entitlements:
         """What the account may do now: plan, ``source`` (subscription, grace or default),

@@ -78,6 +78,20 @@ class HealthResponse(BaseModel):
     inbox_backlog: dict[str, int]
 
 
+class ReadyResponse(BaseModel):
+    """``GET /readyz``: 200 with ``status: ok`` when ready, else 503."""
+
+    status: str
+    database: str
+    schema_ok: bool
+    schema_revision: str | None = None
+    schema_head: str | None = None
+    worker_last_heartbeat: int | None = None
+    worker_heartbeat_age_seconds: int | None = None
+    inbox_backlog: dict[str, int] = {}
+    oldest_waiting_age_seconds: int = 0
+
+
 # --- the application API (``api.py``) ------------------------------------------------------------
 #
 # Every request body forbids unknown fields and takes amounts as strict integers: a float, a string
@@ -210,6 +224,16 @@ class AccountResponse(BaseModel):
     debt: dict[str, int] = Field(description="Owed after a refund under the debt policy.")
     created: int | None = Field(description="None for an account nothing has referenced yet.")
     updated: int | None
+    low_balance: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per unit with one: the low-balance threshold (the account's own, else the "
+        "catalog's).",
+    )
+    low_balance_alerts: dict[str, bool] = Field(
+        default_factory=dict,
+        description="Per unit with a threshold: true while balance.low was sent and no grant "
+        "has restored the balance since.",
+    )
 
 
 class UpdateAccountRequest(_Body):
@@ -220,6 +244,17 @@ class UpdateAccountRequest(_Body):
         Annotated[StrictStr, Field(max_length=255, pattern=r"^cus_[A-Za-z0-9]+$")] | None
     ) = None
     metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)] | None = None
+    low_balance: (
+        Annotated[
+            dict[Annotated[str, Field(max_length=64)], Annotated[StrictInt, Field(ge=0)] | None],
+            Field(max_length=50),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="{unit: threshold}: balance.low fires below it; null goes back to the "
+        "catalog's threshold.",
+    )
 
 
 class GrantResponse(BaseModel):
@@ -236,6 +271,111 @@ class GrantResponse(BaseModel):
     origin: str | None
     reason: str | None
     created: int
+
+
+class StripeIdsResponse(BaseModel):
+    """The Stripe objects behind a lot (null where there is none, or billfold does not know it)."""
+
+    checkout_session: str | None
+    payment_intent: str | None
+    invoice: str | None
+    charge: str | None
+
+
+class LotOriginResponse(BaseModel):
+    type: Literal["order", "invoice", "manual", "adjustment"] = Field(
+        description="order (a checkout or payment intent), invoice (a subscription or one-off "
+        "invoice), manual (an operator's grant or a promotion), adjustment (value an undone "
+        "reversal gave back)"
+    )
+    order_id: str | None
+    stripe: StripeIdsResponse
+
+
+class LotDrawResponse(BaseModel):
+    transaction_id: str | None = Field(
+        description="null for expiry the sweep has not written yet (it already counts)"
+    )
+    kind: str = Field(
+        description="spend, capture, clawback, expire, hold_expire, debt_repayment, or restore "
+        "(value given back: a negative amount)"
+    )
+    amount: int
+    created: int
+
+
+class LotResponse(BaseModel):
+    grant_id: str
+    kind: str
+    amount: int
+    remaining: int = Field(description="amount minus the sum of the draws")
+    held: int = Field(description="the part of remaining that live holds reserve")
+    priority: int
+    expires_at: int | None
+    created: int
+    reason: str | None
+    origin: LotOriginResponse
+    draws: list[LotDrawResponse]
+
+
+class ExplainedHoldResponse(BaseModel):
+    hold_id: str
+    amount: int
+    expires_at: int
+    reason: str | None
+    created: int
+
+
+class _ReversalExplained(BaseModel):
+    order_id: str | None
+    status: str = Field(description="Stripe's status")
+    state: str = Field(description="pending, applied, held, restored, released or void")
+    amount: int = Field(description="the money refunded or disputed, in minor units")
+    currency: str | None
+    recovered: int = Field(description="taken back: from the lots, plus debt under `debt`")
+    taken: int
+    debt: int
+    unrecovered: int = Field(description="given up under `floor` (it had been spent)")
+    held: int = Field(description="what an open dispute reserves")
+
+
+class RefundExplainedResponse(_ReversalExplained):
+    kind: Literal["refund"] = "refund"
+    refund: str
+
+
+class DisputeFundsResponse(BaseModel):
+    event: str = Field(description="funds_withdrawn or funds_reinstated")
+    balance_transaction: str | None
+    amount: int = Field(description="negative when withdrawn, positive when reinstated")
+    fee: int
+    currency: str | None
+
+
+class DisputeExplainedResponse(_ReversalExplained):
+    kind: Literal["dispute"] = "dispute"
+    dispute: str
+    funds: list[DisputeFundsResponse] = Field(
+        default_factory=list, description="the fund movements Stripe reported, as recorded"
+    )
+
+
+class BalanceExplainResponse(BaseModel):
+    """Every lot that makes up a balance, with its provenance and what drew on it, and the holds
+    and debt against it: ``balance == sum(lots.remaining) - held - debt``. Lots with nothing
+    left (spent, clawed back, expired) make up nothing and are not listed."""
+
+    object: Literal["balance_explanation"] = "balance_explanation"
+    account_id: str
+    unit: str
+    balance: int
+    held: int
+    debt: int
+    lots: list[LotResponse]
+    holds: list[ExplainedHoldResponse]
+    reversals: list[
+        Annotated[RefundExplainedResponse | DisputeExplainedResponse, Field(discriminator="kind")]
+    ]
 
 
 class LineResponse(BaseModel):
@@ -472,3 +612,218 @@ class FulfillmentResponse(BaseModel):
     subscription_id: str | None = None
     plan: str | None = None
     entitlements: EntitlementsResponse | None = None
+
+
+# --- reconciliation ------------------------------------------------------------------------------
+
+
+class ReconciliationRunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: Annotated[StrictInt, Field(ge=0)] | None = Field(
+        default=None, description="Unix seconds; default three days before `until`."
+    )
+    until: Annotated[StrictInt, Field(ge=0)] | None = Field(
+        default=None, description="Unix seconds; default now."
+    )
+
+
+class ReconciliationRunCreated(BaseModel):
+    id: str
+    status: str = Field(description="running")
+
+
+class ReconciliationWindow(BaseModel):
+    since: int
+    until: int
+
+
+class DriftCountResponse(BaseModel):
+    found: int
+    healed: int
+    open: int
+
+
+class DriftItemResponse(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    drift_class: str = Field(
+        alias="class",
+        description="paid_not_granted, granted_without_payment, refunded_not_clawed_back, "
+        "disputed_not_held, subscription_state_drift or amount_mismatch",
+    )
+    stripe_ids: list[str]
+    billfold_ids: list[str]
+    amount: int | None = Field(description="Minor units of `currency`.")
+    currency: str | None
+    healed: bool
+
+
+class ReconciliationRunResponse(BaseModel):
+    id: str
+    object: Literal["reconciliation_run"] = "reconciliation_run"
+    status: str = Field(description="running, completed or failed")
+    trigger: str = Field(description="api, cli, schedule or audit")
+    window: ReconciliationWindow
+    events_imported: int
+    drift: dict[str, DriftCountResponse]
+    items: list[DriftItemResponse]
+    error: str | None
+    started: int
+    finished: int | None
+
+
+# --- notifications to the application ----------------------------------------------------------
+
+NotificationType = Literal[
+    "order.fulfilled",
+    "order.needs_attention",
+    "credits.granted",
+    "credits.clawed_back",
+    "balance.low",
+    "balance.restored",
+    "payment.failed",
+    "subscription.updated",
+    "entitlements.updated",
+    "reconciliation.drift",
+]
+
+
+class CreateNotificationEndpointRequest(_Body):
+    url: Annotated[StrictStr, Field(max_length=2048, pattern=r"^https?://")]
+    types: list[NotificationType] = Field(
+        default_factory=list, description="The types it wants; empty: every type."
+    )
+    secret: Annotated[StrictStr, Field(pattern=r"^whsec_[A-Za-z0-9+/=]+$")] | None = Field(
+        default=None, description="Bring your own whsec_ secret; billfold makes one otherwise."
+    )
+    rotate: Annotated[StrictStr, Field(max_length=64)] | None = Field(
+        default=None,
+        description="An endpoint id: give that endpoint a new secret (it signs with the new and "
+        "the previous one until the next rotation) instead of creating one.",
+    )
+
+
+class NotificationEndpointResponse(BaseModel):
+    id: str
+    object: Literal["notification_endpoint"] = "notification_endpoint"
+    url: str
+    types: list[str]
+    source: Literal["api", "settings"]
+    created: int
+    secret: str | None = Field(
+        default=None, description="Only in the answer that made it: billfold never shows it again."
+    )
+
+
+class NotificationResponse(BaseModel):
+    id: str = Field(description="The webhook-id header: the same on every retry.")
+    object: Literal["notification"] = "notification"
+    type: str
+    account_id: str | None
+    status: str = Field(description="pending, delivered or dead")
+    attempts: int
+    next_attempt_at: int | None
+    last_error: str | None
+    created: int
+    body: dict[str, Any] = Field(description="Exactly what is POSTed: {type, timestamp, data}.")
+
+
+class _NotificationData(BaseModel):
+    account_id: str | None
+    stripe: dict[str, Any] | None = Field(default=None, description="The Stripe ids involved.")
+
+
+class OrderNotificationData(_NotificationData):
+    order_id: str
+    status: str
+    reason: str | None
+    package: str | None
+    plan: str | None
+    amount: int | None = Field(description="Minor units of currency.")
+    currency: str | None
+    customer_email: str | None
+
+
+class CreditsGrantedData(_NotificationData):
+    unit: str
+    amount: int
+    balance: int
+    grant_id: str
+    transaction_id: str
+    kind: str
+    origin: str | None = Field(description="The order that paid for it, if any.")
+    expires_at: int | None
+    reason: str | None
+
+
+class CreditsClawedBackData(_NotificationData):
+    unit: str
+    taken: int
+    debt: int
+    unrecovered: int
+    balance: int
+    transaction_id: str
+    order_id: str
+    reason: str = Field(description="refund or dispute")
+
+
+class BalanceAlertData(_NotificationData):
+    unit: str
+    balance: int
+    previous_balance: int
+    threshold: int
+    transaction_id: str
+
+
+class PaymentFailedData(_NotificationData):
+    amount: int | None = Field(description="Minor units of currency.")
+    currency: str | None
+    attempt_count: int | None = None
+    next_payment_attempt: int | None = None
+    billing_reason: str | None = None
+    customer_email: str | None
+
+
+class SubscriptionUpdatedData(_NotificationData):
+    plan: str | None
+    status: str | None
+    quantity: int
+    current_period_start: int | None
+    current_period_end: int | None
+    cancel_at: int | None
+    cancel_at_period_end: bool
+    ended_at: int | None
+    trial_end: int | None
+
+
+class EntitlementsUpdatedData(_NotificationData):
+    plan: str | None
+    source: str
+    status: str | None
+    features: dict[str, bool]
+    limits: dict[str, int | None]
+    current_period_end: int | None
+    grace_until: int | None
+    previous_plan: str | None
+
+
+class ReconciliationDriftData(_NotificationData):
+    run_id: str
+    drift: dict[str, dict[str, int]] = Field(description="{class: {found, healed, open}}")
+    items: list[dict[str, Any]]
+
+
+NOTIFICATION_DATA: dict[str, type[BaseModel]] = {
+    "order.fulfilled": OrderNotificationData,
+    "order.needs_attention": OrderNotificationData,
+    "credits.granted": CreditsGrantedData,
+    "credits.clawed_back": CreditsClawedBackData,
+    "balance.low": BalanceAlertData,
+    "balance.restored": BalanceAlertData,
+    "payment.failed": PaymentFailedData,
+    "subscription.updated": SubscriptionUpdatedData,
+    "entitlements.updated": EntitlementsUpdatedData,
+    "reconciliation.drift": ReconciliationDriftData,
+}
+"""The ``data`` of each notification type (documented in the OpenAPI document's ``webhooks``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -56,12 +57,39 @@ class Settings(BaseSettings):
     """Events a worker processes at once (its calls to Stripe overlap)."""
     subscription_sync_seconds: int = Field(default=86_400, ge=0)
     reconcile_seconds: int = Field(default=3_600, ge=0)
+    notify_urls: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    """The application's notification endpoints: ``url`` or ``url|whsec_secret``, comma-separated
+    (secrets: kept as SecretStr, never logged)."""
+    notify_threads: int = Field(default=8, ge=1, le=64)
+    """Notifications a worker delivers at once."""
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    log_format: Literal["json", "console"] | None = None
+    """``json`` (default for ``serve`` and ``worker``) or ``console`` (default for ``dev``)."""
+    metrics_token: SecretStr | None = None
+    """When set, ``GET /metrics`` asks for it as a bearer token."""
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lowercase(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("notify_urls", mode="before")
+    @classmethod
+    def _notify_urls(cls, value: Any) -> Any:
+        parts = _split(value)
+        for part in parts if isinstance(parts, list) else []:
+            text = part.get_secret_value() if isinstance(part, SecretStr) else str(part)
+            url, _, secret = text.partition("|")
+            if not url.startswith(("http://", "https://")):
+                raise ValueError("each entry must be an http(s) URL, optionally |whsec_secret")
+            if secret:
+                try:
+                    if not secret.startswith("whsec_"):
+                        raise ValueError
+                    base64.b64decode(secret[6:], validate=True)
+                except ValueError:
+                    raise ValueError("a secret must be whsec_ followed by base64") from None
+        return parts
 
     @field_validator("stripe_webhook_secrets", "api_keys", mode="before")
     @classmethod
@@ -90,6 +118,15 @@ class Settings(BaseSettings):
     @property
     def webhook_secrets(self) -> list[str]:
         return [s.get_secret_value() for s in self.stripe_webhook_secrets]
+
+    @property
+    def notify_endpoints(self) -> list[tuple[str, str | None]]:
+        """(url, secret or None) of each ``BILLFOLD_NOTIFY_URLS`` entry."""
+        found: list[tuple[str, str | None]] = []
+        for entry in self.notify_urls:
+            url, _, secret = entry.get_secret_value().partition("|")
+            found.append((url, secret or None))
+        return found
 
     @property
     def api_key_values(self) -> list[str]:

@@ -212,6 +212,30 @@ def test_given_an_event_that_needs_stripe_then_release_hands_it_to_the_worker(
     assert (two.status, two.outcome) == ("processed", "done")
 
 
+def test_given_a_claimed_event_then_unlease_frees_only_its_owners_lease(backend: Backend) -> None:
+    receive(backend, "evt_1")
+    receive(backend, "evt_2")
+    before = stored(backend, "evt_1")
+    with backend.uow() as uow:
+        claimed = uow.inbox.claim(owner="w1", now=T0 + 1, lease_seconds=60, limit=2)
+        assert sorted(claimed) == ["evt_1", "evt_2"]
+        assert uow.inbox.unlease("evt_1", owner="w2") is False
+        assert uow.inbox.unlease("evt_1", owner="w1") is True
+        assert uow.inbox.unlease("evt_missing", owner="w1") is False
+        uow.commit()
+    one, two = stored(backend, "evt_1"), stored(backend, "evt_2")
+    assert (one.status, one.lease_owner, one.lease_expires_at) == ("received", None, None)
+    assert (one.next_attempt_at, one.outcome, one.attempts) == (
+        before.next_attempt_at,
+        before.outcome,
+        before.attempts,
+    )
+    assert (two.lease_owner, two.lease_expires_at) == ("w1", T0 + 61)
+    with backend.uow() as uow:
+        assert uow.inbox.claim(owner="w3", now=T0 + 2, lease_seconds=60, limit=5) == ["evt_1"]
+        uow.commit()
+
+
 def test_given_due_events_then_claim_leases_the_oldest_first(backend: Backend) -> None:
     receive(backend, "evt_c", now=T0 + 2)
     receive(backend, "evt_b", now=T0 + 1)
@@ -367,3 +391,50 @@ def test_given_an_event_type_longer_than_its_column_then_refused(backend: Backen
     too_long = inbound("evt_1", type_="x" * 129)
     with pytest.raises(errors.ValidationError):
         attempt(backend, lambda uow: uow.inbox.insert(too_long, now=T0, lease=None))
+
+
+def test_the_oldest_waiting_event_is_the_earliest_received_or_failed(backend: Backend) -> None:
+    with backend.uow() as uow:
+        assert uow.inbox.oldest_waiting() is None
+    receive(backend, "evt_done", now=T0)
+    receive(backend, "evt_dead", now=T0 + 1)
+    receive(backend, "evt_failed", now=T0 + 5)
+    receive(backend, "evt_new", now=T0 + 9)
+    with backend.uow() as uow:
+        set_status(uow, "evt_done", "processed")
+        set_status(uow, "evt_dead", "dead")
+        set_status(uow, "evt_failed", "failed")
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.inbox.oldest_waiting() == T0 + 5
+    with backend.uow() as uow:
+        set_status(uow, "evt_new", "processed")
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.inbox.oldest_waiting() == T0 + 5
+
+
+def test_heartbeats_keep_one_row_per_worker_and_the_latest_wins(backend: Backend) -> None:
+    with backend.uow() as uow:
+        assert uow.inbox.last_beat() is None
+    with backend.uow() as uow:
+        uow.inbox.beat("worker:a", now=T0)
+        uow.inbox.beat("worker:b", now=T0 + 3)
+        uow.commit()
+    with backend.uow() as uow:
+        uow.inbox.beat("worker:a", now=T0 + 7)  # again: updated, not a second row
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.inbox.last_beat() == T0 + 7
+    with backend.uow() as uow:
+        uow.inbox.beat("worker:b", now=T0 + 90_000)  # a day later: worker:a is forgotten
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.inbox.last_beat() == T0 + 90_000
+
+
+def test_a_heartbeat_rolled_back_is_not_kept(backend: Backend) -> None:
+    with backend.uow() as uow:
+        uow.inbox.beat("worker:a", now=T0)
+    with backend.uow() as uow:
+        assert uow.inbox.last_beat() is None

@@ -112,3 +112,88 @@ def test_given_a_day_of_grants_spends_holds_and_expiry_then_every_backend_keeps_
     assert lapsed is not None
     assert (lapsed.status, lapsed.captured) == ("expired", 0)
     assert backend.verify() == []
+
+
+def test_given_spends_a_capture_clawbacks_and_a_repaid_debt_then_the_trail_explains_each_lot(
+    backend: Backend,
+) -> None:
+    clock = Clock()
+    ledger = L.Ledger(backend.uow, clock, units=frozenset({"credits", "tokens"}))
+    first = ledger.grant(
+        L.Grant(
+            key="g1",
+            account_id="user_1",
+            unit="credits",
+            amount=100,
+            origin="ord_1",
+            expires_at=T0 + HOUR,
+        )
+    )
+    ledger.grant(L.Grant(key="g2", account_id="user_1", unit="credits", amount=50))
+    ledger.grant(L.Grant(key="t1", account_id="user_1", unit="tokens", amount=9))
+    spent = ledger.spend(L.Spend(key="s1", account_id="user_1", unit="credits", amount=30))
+    hold = ledger.hold(
+        L.Hold(key="h1", account_id="user_1", unit="credits", amount=40, ttl_seconds=600)
+    )
+    captured = ledger.capture(L.Capture(key="c1", hold_id=hold.hold_id, amount=25))
+    clawed = ledger.clawback(
+        L.Clawback(
+            key="cb1",
+            account_id="user_1",
+            unit="credits",
+            amount=20,
+            origin="ord_1",
+            policy="floor",
+        )
+    )
+    open_hold = ledger.hold(
+        L.Hold(
+            key="h2",
+            account_id="user_1",
+            unit="credits",
+            amount=10,
+            ttl_seconds=60,
+            reason="a job",
+        )
+    )
+    into_debt = ledger.clawback(
+        L.Clawback(
+            key="cb2",
+            account_id="user_1",
+            unit="credits",
+            amount=100,
+            origin="ord_x",
+            policy="debt",
+        )
+    )
+    assert (into_debt.taken, into_debt.debt) == (65, 35)
+    repaying = ledger.grant(L.Grant(key="g3", account_id="user_1", unit="credits", amount=50))
+
+    with backend.uow() as uow:
+        trail = uow.ledger.trail("user_1", "credits")
+        nothing = uow.ledger.trail("nobody", "credits")
+    assert [(x.grant.id, x.grant.remaining, x.grant.held) for x in trail.grants] == [
+        (first.grant_id, 10, 10),
+        (repaying.grant_id, 15, 0),
+    ]
+    assert [(x.transaction_kind, x.debt_repaid) for x in trail.grants] == [
+        ("grant", 0),
+        ("grant", 35),
+    ]
+    assert [x.transaction_id for x in trail.grants] == [
+        first.transaction_id,
+        repaying.transaction_id,
+    ]
+    assert [(d.grant_id, d.transaction_id, d.kind, d.amount) for d in trail.draws] == [
+        (first.grant_id, spent.transaction_id, "spend", 30),
+        (first.grant_id, captured.transaction_id, "capture", 25),
+        (first.grant_id, clawed.transaction_id, "clawback", 20),
+        (first.grant_id, into_debt.transaction_id, "clawback", 15),
+    ]
+    assert all(d.created == T0 for d in trail.draws)
+    assert [(h.hold.id, h.hold.amount, h.hold.reason, h.allocations) for h in trail.holds] == [
+        (open_hold.hold_id, 10, "a job", ((first.grant_id, 10),))
+    ]
+    assert trail.debt == 0
+    assert (nothing.grants, nothing.draws, nothing.holds, nothing.debt) == ((), (), (), 0)
+    assert backend.verify() == []

@@ -43,7 +43,13 @@ def given_a_balance(backend: Backend) -> str:
 
 def balance(**values: int) -> BalanceRow:
     data = {"available": 0, "held": 0, "debt": 0} | values
-    return BalanceRow(account_id="user_1", unit="credits", **data)
+    return BalanceRow(
+        account_id="user_1",
+        unit="credits",
+        available=data["available"],
+        held=data["held"],
+        debt=data["debt"],
+    )
 
 
 # --- idempotency keys and transactions -----------------------------------------------------------

@@ -109,3 +109,27 @@ def test_given_an_admin_session_then_it_is_found_until_revoked(backend: Backend)
         uow.commit()
     with backend.uow() as uow:
         assert uow.admin_sessions.get("s" * 64) == (T0 + 60, T0 + 5)
+
+
+def test_given_reversals_settled_on_two_accounts_orders_then_each_account_sees_its_own(
+    backend: Backend,
+) -> None:
+    with backend.uow() as uow:
+        for order_id, account_id in (("ord_a", "user_a"), ("ord_b", "user_b")):
+            uow.orders.ensure_locked(new_order(order_id=order_id))
+            uow.orders.update(order_id, account_id=account_id)
+        late, _ = uow.reversals.ensure_locked(reversal("refund:re_2", created=T0 + 9))
+        first, _ = uow.reversals.ensure_locked(reversal("dispute:dp_1"))
+        other, _ = uow.reversals.ensure_locked(reversal("refund:re_3"))
+        uow.reversals.ensure_locked(reversal("refund:re_kept"))  # not settled: no order yet
+        uow.reversals.update(late.id, order_id="ord_a")
+        uow.reversals.update(first.id, order_id="ord_a")
+        uow.reversals.update(other.id, order_id="ord_b")
+        uow.commit()
+    with backend.uow() as uow:
+        assert [r.key for r in uow.reversals.of_account("user_a")] == [
+            "dispute:dp_1",
+            "refund:re_2",
+        ]
+        assert [r.key for r in uow.reversals.of_account("user_b")] == ["refund:re_3"]
+        assert uow.reversals.of_account("nobody") == []

@@ -69,12 +69,15 @@ def test_given_missed_webhooks_when_reconciling_then_each_purchase_is_granted_on
         sessions.append(session.id)
     http.close()
     env = {"BILLFOLD_STRIPE_SECRET_KEY": STRIPE_KEY, "BILLFOLD_STRIPE_API_BASE": simulator}
-    first = run(db_url, "reconcile", "--since-hours", "1", **env)
+    first = run(db_url, "reconcile", "--since", "1h", **env)
     assert first.exit_code == 0, first.output
-    assert "were missing" in first.output
-    second = run(db_url, "reconcile", "--since-hours", "1", **env)
+    assert "completed" in first.output
+    assert "no drift left open" in first.output
+    imported = int(first.output.split(" events imported")[0].rsplit(" ", 1)[-1])
+    assert imported > 0
+    second = run(db_url, "reconcile", "--since", "1h", **env)
     assert second.exit_code == 0, second.output
-    assert ", 0 were missing" in second.output
+    assert ", 0 events imported" in second.output
     balance = run(db_url, "balance", "user_a")
     assert "500" in balance.output
     listed = run(db_url, "orders", "list")
@@ -212,3 +215,81 @@ def test_given_subscriptions_the_cli_lists_shows_and_syncs_them_from_stripe(
     assert "plan pro from a subscription" in shown.output
     assert "auto_trading=on" in shown.output
     assert "credits" in run(db_url, "balance", "user_sub").output
+
+
+def test_given_a_purchase_spent_held_and_partly_refunded_then_balance_explain_adds_it_up(
+    db_url: str, engine: Any
+) -> None:
+    from billfold.service.ledger import Hold, Spend
+
+    with running_app(db_url) as (client, services):
+        bought = se.checkout_session_completed(
+            session_id="cs_test_cli_explain",
+            payment_intent="pi_cli_explain",
+            amount_total=499,
+            metadata={"billfold_account": "user_x", "billfold_package": "starter"},
+        )
+        assert deliver(client, bought).status_code == 200
+        services.ledger.spend(Spend(key="cli-s", account_id="user_x", unit="credits", amount=100))
+        services.ledger.hold(
+            Hold(
+                key="cli-h",
+                account_id="user_x",
+                unit="credits",
+                amount=50,
+                ttl_seconds=600,
+                reason="export job",
+            )
+        )
+        refunded = se.refund_event(
+            "refund.created",
+            refund_id="re_cli_explain",
+            amount=100,
+            charge="ch_cli_explain",
+            payment_intent="pi_cli_explain",
+            status="succeeded",
+        )
+        assert deliver(client, refunded).status_code == 200
+        expected = services.views.balances("user_x").available["credits"]
+    assert expected == 500 - 100 - 50 - 100
+
+    shown = run(db_url, "balance", "user_x", "--explain", "--unit", "credits")
+    assert shown.exit_code == 0, shown.output
+    out = shown.output
+    for seen in ("cs_test_cli_explain", "pi_cli_explain", "ch_cli_explain", "re_cli_explain"):
+        assert seen in out
+    assert "spend" in out
+    assert "clawback" in out
+    assert "export job" in out
+    assert f"lots 300 - held 50 - debt 0 = balance {expected} credits" in out
+
+    unknown = run(db_url, "balance", "nobody", "--explain")
+    assert unknown.exit_code == 1
+    assert "No account" in unknown.output
+
+
+def test_notifications_are_listed_shown_and_redelivered_from_the_cli(
+    db_url: str, engine: Any
+) -> None:
+    granted = run(db_url, "grant", "user_1", "credits", "25", "--reason", "goodwill")
+    assert granted.exit_code == 0, granted.output
+    listed = run(db_url, "notifications", "list", "--type", "credits.granted")
+    assert listed.exit_code == 0, listed.output
+    assert "credits.granted" in listed.output
+    assert "user_1" in listed.output
+    assert "pending" in listed.output
+    [message_id] = [w for w in listed.output.split() if w.startswith("msg_")]
+    shown = run(db_url, "notifications", "show", message_id)
+    assert shown.exit_code == 0, shown.output
+    assert '"amount": 25' in shown.output
+    assert '"type": "credits.granted"' in shown.output
+    again = run(db_url, "notifications", "redeliver", message_id)
+    assert again.exit_code == 0, again.output
+    assert f"{message_id}: pending" in again.output
+    missing = run(db_url, "notifications", "show", "msg_nothing")
+    assert missing.exit_code == 1
+    assert "no notification" in missing.output
+    wrong = run(db_url, "notifications", "list", "--status", "lost")
+    assert wrong.exit_code != 0
+    empty = run(db_url, "notifications", "list", "--account", "user_9")
+    assert "no notifications" in empty.output

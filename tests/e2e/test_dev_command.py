@@ -145,3 +145,28 @@ def test_a_busy_port_stops_start_up_with_one_clear_line(tmp_path: Path) -> None:
     assert f"Cannot listen on 127.0.0.1:{port}" in done.stderr
     assert "--port" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_dev_prints_the_notifications_and_the_demo_shows_them(tmp_path: Path) -> None:
+    with dev_server(tmp_path) as shop:
+        buy_and_pay(shop)
+        shop.settle()
+        assert shop.balance() == 500
+        deadline = time.monotonic() + 30
+        while True:
+            delivered = shop.admin(
+                "GET", "/v1/notifications", params={"status": "delivered"}
+            ).json()["data"]
+            if {"credits.granted", "order.fulfilled"} <= {n["type"] for n in delivered}:
+                break
+            assert time.monotonic() < deadline, delivered
+            time.sleep(0.2)
+        page = httpx.get(f"{shop.url}/", timeout=30)
+        assert page.status_code == 200
+        assert 'id="notifications-title">Notifications' in page.text
+        assert 'data-type="order.fulfilled"' in page.text
+        assert 'data-type="credits.granted"' in page.text
+        code, printed = shop.stop(signal.SIGINT)
+    assert code == 0, printed
+    assert "notification order.fulfilled for demo_user" in printed
+    assert "notification credits.granted for demo_user" in printed

@@ -16,6 +16,7 @@ from schemathesis import checks
 
 from billfold.entrypoints.http.app import create_app
 from tests.support.api import ADMIN_AUTH, SERVER, FakeStripe, api_client, grant
+from tests.support.fake_ledger import FakeStripeLedger
 
 # Bounded so that the suite stays fast; raise it for a deeper run: BILLFOLD_FUZZ_EXAMPLES=200.
 MAX_EXAMPLES = int(os.environ.get("BILLFOLD_FUZZ_EXAMPLES", "12"))
@@ -24,9 +25,10 @@ MAX_EXAMPLES = int(os.environ.get("BILLFOLD_FUZZ_EXAMPLES", "12"))
 @pytest.fixture
 def app_under_test(db_url: str, engine: Any) -> Iterator[Any]:
     stripe = FakeStripe()
-    with api_client(db_url, stripe=stripe) as (client, services):
+    with api_client(db_url, stripe=stripe, ledger=FakeStripeLedger()) as (client, services):
         grant(client, "user_1", 1_000)
         yield create_app(services=services, run_worker=False)
+        services.reconciliation.wait_idle(timeout=30)
 
 
 def test_no_5xx_and_every_answer_conforms(app_under_test: Any) -> None:

@@ -332,6 +332,52 @@ def test_subscribe_renew_fail_grace_default_and_recover(
     assert world.credits() == 1200
     world.assert_converged(duplicates=chaos is not None)
 
+    # What the application heard, in the outbox: each written with the change it reports.
+    sent = notifications(world)
+    kinds = {n["type"] for n in sent}
+    assert {
+        "credits.granted",
+        "subscription.updated",
+        "entitlements.updated",
+        "payment.failed",
+    } <= kinds
+    for n in sent:
+        assert n["body"]["data"]["account_id"] == ACCOUNT
+        assert n["body"]["type"] == n["type"]
+    failed = [n["body"]["data"] for n in sent if n["type"] == "payment.failed"]
+    assert failed[0]["stripe"]["invoice"] == open_invoice.id
+    assert failed[0]["stripe"]["subscription"] == sub["id"]
+    assert failed[0]["amount"] == open_invoice.amount_due
+    statuses = [
+        n["body"]["data"]["status"] for n in reversed(sent) if n["type"] == "subscription.updated"
+    ]
+    assert "past_due" in statuses
+    assert statuses[-1] == "active"
+    plans = [
+        n["body"]["data"]["plan"] for n in reversed(sent) if n["type"] == "entitlements.updated"
+    ]
+    assert plans[0] == "pro"
+    # No spend took the balance below the catalog's 100: the account shows no alert.
+    account = world.http.get(f"{world.billfold}/v1/accounts/{ACCOUNT}", headers=SERVER).json()
+    assert account["low_balance"] == {"credits": 100}
+    assert account["low_balance_alerts"] == {"credits": False}
+
+
+def notifications(world: World) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    after = None
+    while True:
+        params: dict[str, Any] = {"account_id": ACCOUNT, "limit": 100}
+        if after:
+            params["starting_after"] = after
+        page = world.http.get(
+            f"{world.billfold}/v1/notifications", params=params, headers=ADMIN_AUTH
+        ).json()
+        found += page["data"]
+        if not page["has_more"]:
+            return found
+        after = page["data"][-1]["id"]
+
 
 def test_an_upgrade_billed_at_once_grants_the_prorated_difference(make_world: MakeWorld) -> None:
     world = make_world()

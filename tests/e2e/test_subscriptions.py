@@ -601,6 +601,9 @@ def test_a_refund_of_an_invoice_claws_back_its_allowance_once(app: App, legacy: 
         headers={**SERVER, "Idempotency-Key": "refund-1"},
     )
     assert spent.status_code == 200
+    (allowance,) = app[1].views.explain("user_refund", "credits", must_exist=True).lots
+    assert (allowance.kind, allowance.origin.type) == ("allowance", "invoice")
+    assert allowance.origin.stripe.invoice == story.invoices["0"]
     pi = f"pi_{story.invoices['0'][3:]}"
     refund = se.refund(refund_id="re_userrefund", amount=1900, payment_intent=pi, charge="ch_ur")
     refunded = se.charge_refunded(
@@ -614,6 +617,11 @@ def test_a_refund_of_an_invoice_claws_back_its_allowance_once(app: App, legacy: 
     assert credits(app, "user_refund") == (-300, 300)
     send(app, refunded)
     assert credits(app, "user_refund") == (-300, 300)
+    explained = app[1].views.explain("user_refund", "credits", must_exist=True)
+    (reversal,) = explained.reversals
+    assert (reversal.kind, reversal.stripe_id) == ("refund", "re_userrefund")
+    assert (reversal.recovered, reversal.debt, reversal.unrecovered) == (allowance.amount, 300, 0)
+    assert (explained.lots, explained.balance, explained.debt) == ((), -300, 300)
 
 
 # --- purchased packs survive everything --------------------------------------------------------------

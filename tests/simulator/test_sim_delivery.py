@@ -166,6 +166,28 @@ def test_chaos_can_drop_first_attempts_so_events_arrive_with_a_retry(
     assert len(receiver.events) == len(deliveries)  # a dropped attempt never arrived
 
 
+def test_chaos_can_drop_events_for_good_leaving_them_to_the_events_api(
+    sim: Sim, receiver: Receiver
+) -> None:
+    sim.control("chaos", {"drop_rate": 1.0})
+    assert sim.control("chaos", {})["drop_rate"] == 1.0
+    session = sim.session()
+
+    sim.control(f"sessions/{session.id}/pay")
+    sim.flush()
+
+    deliveries = sim.deliveries()
+    assert deliveries
+    for delivery in deliveries:
+        assert delivery["status"] == "failed"
+        [attempt] = delivery["attempts"]
+        assert attempt["status_code"] is None
+        assert "dropped for good" in attempt["error"]
+    assert receiver.events == []
+    undelivered = sim.stripe.v1.events.list(params={"delivery_success": False, "limit": 100})
+    assert {e.id for e in undelivered.data} == {d["event_id"] for d in deliveries}
+
+
 def test_chaos_delay_holds_events_back(sim: Sim, receiver: Receiver) -> None:
     sim.control("chaos", {"delay_seconds": [0.3, 0.3]})
     session = sim.session()

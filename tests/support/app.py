@@ -36,16 +36,17 @@ def settings_for(db_url: str, **overrides: Any) -> Settings:
 
 @contextmanager
 def running_app(
-    db_url: str, *, clock: Any = None, stripe: Any = None, **overrides: Any
+    db_url: str, *, clock: Any = None, stripe: Any = None, ledger: Any = None, **overrides: Any
 ) -> Iterator[tuple[TestClient, Services]]:
     """An app on ``db_url``; a ``stripe`` fake that also answers the subscriptions API (has
-    ``retrieve_subscription``) serves both ports."""
+    ``retrieve_subscription``) serves both ports; ``ledger`` is reconciliation's Stripe."""
     subscriptions = stripe if hasattr(stripe, "retrieve_subscription") else None
     services = build(
         settings_for(db_url, **overrides),
         clock=clock,
         stripe=stripe,
         subscriptions_api=subscriptions,
+        ledger_api=ledger,
     )
     app = create_app(services=services, run_worker=False)
     try:

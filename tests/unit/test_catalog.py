@@ -484,7 +484,7 @@ limits = { max_positions = 50 }
         ),
         (
             MINIMAL + "[units.tokens]\nprecision = 2\n",
-            "units.tokens.precision: unknown key; expected one of: decimals",
+            "units.tokens.precision: unknown key; expected one of: decimals, low_balance",
         ),
         (
             "units.gems = 3\n" + MINIMAL.replace("[units.credits]\n", ""),
@@ -930,3 +930,16 @@ def test_any_mutated_catalog_loads_or_fails_with_one_catalog_error_line(
 
     assert len(message.splitlines()) == 1
     assert message.startswith("catalog.toml: ")
+
+
+def test_a_unit_may_name_a_low_balance_threshold_that_survives_a_round_trip() -> None:
+    text = (
+        "[units.credits]\nlow_balance = 100\n[units.tokens]\n"
+        '[packages.p]\ntitle = "P"\nprice = 100\ncurrency = "usd"\n'
+        'grants = [{ unit = "credits", amount = 1 }]\n'
+    )
+    catalog = catalog_toml.parse_catalog(text)
+    assert catalog.low_balances() == {"credits": 100}
+    assert catalog_toml.parse_catalog(catalog_toml.dumps_catalog(catalog)) == catalog
+    with pytest.raises(errors.CatalogError, match=r"units.credits.low_balance: must be"):
+        catalog_toml.parse_catalog(text.replace("low_balance = 100", "low_balance = -1"))

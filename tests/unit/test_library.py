@@ -59,6 +59,26 @@ def test_grant_spend_and_balances(wallet: Billfold) -> None:
     assert wallet.balances("nobody") == {"credits": 0, "tokens": 0, "usd": 0}
 
 
+def test_explain_lists_the_lots_and_their_draws_and_adds_up_to_the_balance(
+    wallet: Billfold,
+) -> None:
+    granted = wallet.grant("user_1", "credits", 100, reason="welcome")
+    spent = wallet.spend("user_1", "credits", 30, reason="report")
+    explained = wallet.explain("user_1", "credits")
+    (lot,) = explained.lots
+    assert (lot.grant_id, lot.amount, lot.remaining, lot.origin.type) == (
+        granted.grant_id,
+        100,
+        70,
+        "manual",
+    )
+    assert [(d.transaction_id, d.kind, d.amount) for d in lot.draws] == [
+        (spent.transaction_id, "spend", 30)
+    ]
+    assert explained.balance == 70 == wallet.balances("user_1")["credits"]
+    assert wallet.explain("stranger").lots == ()
+
+
 def test_spending_too_much_raises_with_what_is_available(wallet: Billfold) -> None:
     wallet.grant("user_1", "credits", 10, reason="welcome")
     with pytest.raises(errors.InsufficientBalance) as caught:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import textwrap
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -326,3 +327,27 @@ def test_unlimited_limits_rollover_rank_and_inline_prices_round_trip() -> None:
     assert CAT.plan("pro").limits == {"seats": 5, "projects": None}
     assert CAT.plan("saver").allowance[0].rollover == 40
     assert CAT.plan_rank(CAT.plan("budget"))[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("start_at", "end_at", "expected"),
+    [
+        # calendar months from the anchor day, clamped: Jan 31 -> Feb 28 -> Mar 31
+        ("2026-01-31", "2026-02-28", "2026-03-31"),
+        ("2026-02-28", "2026-03-28", "2026-04-28"),
+        ("2026-12-15", "2027-01-15", "2027-02-15"),
+        # a calendar year, from Feb 29
+        ("2028-02-29", "2029-02-28", "2030-02-28"),
+        # anything else: a period of the same length (a week)
+        ("2026-03-02", "2026-03-09", "2026-03-16"),
+    ],
+)
+def test_a_carried_lot_expires_at_the_end_of_the_next_calendar_period(
+    start_at: str, end_at: str, expected: str
+) -> None:
+    def ts(day: str) -> int:
+        return int(datetime.fromisoformat(day + "T09:30:00+00:00").timestamp())
+
+    start_ts, end_ts = ts(start_at), ts(end_at)
+    got = allowances.next_period_end(start_ts, end_ts, end_ts - start_ts)
+    assert got == ts(expected)

@@ -29,7 +29,7 @@ BUNDLED_CATALOG: Final = "example_catalog.toml"
 
 _TOP_KEYS: Final = ("policy", "units", "packages", "plans")
 _POLICY_KEYS: Final = ("refund",)
-_UNIT_KEYS: Final = ("decimals",)
+_UNIT_KEYS: Final = ("decimals", "low_balance")
 _PACKAGE_KEYS: Final = (
     "title",
     "currency",
@@ -134,7 +134,9 @@ class _Reader:
         table = self.table(at, body)
         self.known_keys(at, table, _UNIT_KEYS)
         with self.rephrase(None):
-            return cat.Unit(name=name, decimals=table.get("decimals", 0))
+            return cat.Unit(
+                name=name, decimals=table.get("decimals", 0), low_balance=table.get("low_balance")
+            )
 
     def package(self, package_id: str, body: object) -> cat.Package:
         at: Path_ = ("packages", package_id)
@@ -312,6 +314,8 @@ def dumps_catalog(catalog: cat.Catalog) -> str:
     out: list[str] = ["[policy]", f"refund = {_toml(catalog.refund_policy)}"]
     for unit in catalog.units:
         out += ["", f"[units.{format_key(unit.name)}]", f"decimals = {unit.decimals}"]
+        if unit.low_balance is not None:
+            out.append(f"low_balance = {unit.low_balance}")
     for package in catalog.packages:
         out += ["", f"[packages.{format_key(package.id)}]"]
         out.append(f"title = {_toml(package.title)}")

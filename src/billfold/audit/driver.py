@@ -136,6 +136,8 @@ class AuditResult:
             not self.comparison.problems
             and not self.verify
             and all(self.events.get(s, 0) == 0 for s in ("received", "failed", "dead"))
+            and not self.reconciliation.get("failed_run", 0)
+            and not self.reconciliation.get("drift_open", 0)
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -576,13 +578,17 @@ class _Driver:
 
 
 def _reconcile(services: Services, since: int) -> dict[str, int]:
-    # integrator: switch to the reconciliation service
-    counts = services.inbox.import_from_stripe(since=since)
+    """A reconciliation run over the audit's window (events taken in from Stripe's Events API,
+    money checked against credits): its counts, and the drift it left open."""
+    run = services.reconciliation.run(since=since, trigger="audit")
+    found = sum(c.found for c in run.drift.values())
+    healed = sum(c.healed for c in run.drift.values())
     return {
-        "seen": counts.seen,
-        "missing": counts.missing,
-        "processed": counts.processed,
-        "failed": counts.failed,
+        "failed_run": int(run.status != "completed"),
+        "events_imported": run.events_imported,
+        "drift_found": found,
+        "drift_healed": healed,
+        "drift_open": run.open,
     }
 
 

@@ -5,8 +5,10 @@
   expiring at the end of the service period that line pays for (``lines.data[].period``, never the
   invoice's ``period_*``), at the allowance's priority;
 - ``rollover`` keeps unused allowance for one more period: ``"all"`` never expires, a number ``N``
-  puts ``N`` of it in a lot that expires one period later (spent last, since the soonest expiry is
-  spent first, so at most ``N`` unused carries over);
+  puts ``N`` of it in a lot that expires at the end of the next period (spent last, since the
+  soonest expiry is spent first, so at most ``N`` unused carries over); a period that is a calendar
+  month or year is followed by the next calendar month or year from the same anchor day (Jan 31 ->
+  Feb 28 -> Mar 31), as Stripe bills, anything else by a period of the same length;
 - an upgrade billed at once (``subscription_update``) grants the prorated difference of the
   allowances, rounded down: the new plan's allowance for the part of the period its proration line
   pays for, less the old plan's for the part its credit line gives back; a downgrade grants nothing
@@ -20,8 +22,10 @@ Every grant's key is derived from the invoice and the line (``invoice:<id>:<line
 
 from __future__ import annotations
 
+from calendar import monthrange
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
 
 from billfold.domain import catalog as cat
@@ -99,8 +103,25 @@ def _period_grants(
             out.append(_grant(key, spec, amount - carried, line.period_end, plan))
         if carried:
             later = f"invoice:{invoice_id}:{line.line_id}:{index * 2 + 1}"
-            out.append(_grant(later, spec, carried, line.period_end + length, plan))
+            nxt = next_period_end(line.period_start, line.period_end, length)
+            out.append(_grant(later, spec, carried, nxt, plan))
     return out
+
+
+def next_period_end(start: int, end: int, length: int) -> int:
+    """When the period after ``[start, end)`` ends: by the calendar when the period is one calendar
+    month or year from ``start``'s day (clamped to the month's last day), else ``end + length``."""
+    anchor = datetime.fromtimestamp(start, tz=UTC)
+    for months in (1, 12):
+        if _add_months(anchor, months).timestamp() == end:
+            return int(_add_months(anchor, 2 * months).timestamp())
+    return end + length
+
+
+def _add_months(anchor: datetime, months: int) -> datetime:
+    index = anchor.month - 1 + months
+    year, month = anchor.year + index // 12, index % 12 + 1
+    return anchor.replace(year=year, month=month, day=min(anchor.day, monthrange(year, month)[1]))
 
 
 def _prorations(invoice: facts.InvoicePaid) -> list[facts.InvoiceLineFact]:

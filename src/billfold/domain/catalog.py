@@ -114,6 +114,9 @@ def _freeze_mapping(obj: object, name: str) -> None:
         object.__setattr__(obj, name, MappingProxyType(dict(value)))
 
 
+MAX_LOW_BALANCE: Final = 2**62
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Unit:
     """What a balance counts: ``credits``, ``tokens``, or a money wallet such as ``usd``.
@@ -124,6 +127,8 @@ class Unit:
 
     name: str
     decimals: int = 0
+    low_balance: int | None = None
+    """Below this balance the application hears ``balance.low`` (None: never)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
@@ -134,6 +139,10 @@ class Unit:
                 "at most 32 characters",
             )
         _check_int(f"units.{self.name}", "decimals", self.decimals, low=0, high=MAX_DECIMALS)
+        if self.low_balance is not None:
+            _check_int(
+                f"units.{self.name}", "low_balance", self.low_balance, low=0, high=MAX_LOW_BALANCE
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -577,6 +586,10 @@ class Catalog:
         object.__setattr__(self, "_custom_by_currency", MappingProxyType(custom))
 
     # -- lookups -------------------------------------------------------------------------------
+
+    def low_balances(self) -> dict[str, int]:
+        """The low-balance threshold of each unit that has one."""
+        return {u.name: u.low_balance for u in self.units if u.low_balance is not None}
 
     def unit(self, name: str) -> Unit:
         try:

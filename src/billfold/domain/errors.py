@@ -18,13 +18,16 @@ Foreign errors (SQLAlchemy, stripe, httpx) are translated at the boundary with `
     │   ├── Forbidden                                                          403
     │   └── RateLimited                                                        429
     ├── NotFound                                                               404
-    │   ├── AccountNotFound, HoldNotFound, OrderNotFound, EventNotFound
+    │   ├── AccountNotFound, HoldNotFound, OrderNotFound, EventNotFound,
+    │   │   NotificationNotFound, EndpointNotFound
+    │   └── ReconciliationRunNotFound
     ├── Conflict                     the request conflicts with the state      409
     │   ├── IdempotencyConflict      same key, different request
     │   ├── IdempotencyKeyInUse      same key, the first request still running
     │   ├── HoldNotActive            captured, released or expired already
     │   ├── OrderNotResolvable
     │   ├── EventNotRetryable        processed or ignored already
+    │   ├── ReconciliationRunning    another run holds the lease
     │   └── CheckoutNotFulfillable   a session this route cannot fulfil
     ├── PaymentError                 money
     │   └── InsufficientBalance                                                402
@@ -168,10 +171,28 @@ class OrderNotFound(NotFound):
     code = "order_not_found"
 
 
+class NotificationNotFound(NotFound):
+    """The notification does not exist."""
+
+    code = "notification_not_found"
+
+
+class EndpointNotFound(NotFound):
+    """The notification endpoint does not exist."""
+
+    code = "endpoint_not_found"
+
+
 class EventNotFound(NotFound):
     """The event is not in the inbox."""
 
     code = "event_not_found"
+
+
+class ReconciliationRunNotFound(NotFound):
+    """The reconciliation run does not exist."""
+
+    code = "reconciliation_run_not_found"
 
 
 # --- conflicts -----------------------------------------------------------------------------------
@@ -211,6 +232,12 @@ class EventNotRetryable(Conflict):
     """The event was processed already; there is nothing to retry."""
 
     code = "event_not_retryable"
+
+
+class ReconciliationRunning(Conflict):
+    """Another reconciliation run is still running."""
+
+    code = "reconciliation_running"
 
 
 class CheckoutNotFulfillable(Conflict):

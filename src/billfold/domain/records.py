@@ -126,3 +126,50 @@ class Page(Generic[T]):
 
     data: tuple[T, ...]
     has_more: bool
+
+
+# --- the trail behind a balance (``balance/explain``, issue 13) -----------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrailGrant:
+    """A grant with what its own transaction says about it: the kind of that transaction
+    (``grant``, or ``restore`` for value an undone reversal gave back as a grant of its own) and
+    the debt the grant repaid when it was written (its ``remaining`` started that much lower)."""
+
+    grant: GrantRecord
+    transaction_id: str
+    transaction_kind: str
+    debt_repaid: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrailDraw:
+    """One ledger line that took value out of a grant for good (into ``sys:spent``,
+    ``sys:refunded`` or ``sys:expired``), or gave it back (a negative amount: a restore)."""
+
+    grant_id: str
+    transaction_id: str
+    kind: str
+    """The kind of the transaction the line belongs to (spend, capture, clawback, expire, ...)."""
+    amount: int
+    created: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrailHold:
+    hold: HoldRecord
+    allocations: tuple[tuple[str, int], ...]
+    """(grant id, amount) the hold reserves of each grant."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerTrail:
+    """What one account's balance in one unit is made of, as stored: its grants with something
+    remaining, the draws on them, its active holds (lapsed ones included: the reader settles
+    them) and the balance row."""
+
+    grants: tuple[TrailGrant, ...]
+    draws: tuple[TrailDraw, ...]
+    holds: tuple[TrailHold, ...]
+    debt: int

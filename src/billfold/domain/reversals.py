@@ -155,6 +155,49 @@ class ReversalRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FundsMoved:
+    """A movement of the merchant's money a dispute caused (``charge.dispute.funds_withdrawn`` /
+    ``funds_reinstated``), recorded on the dispute; it changes nothing in the ledger (the hold
+    and its outcome follow ``created`` and ``closed``)."""
+
+    event: str
+    """``funds_withdrawn`` or ``funds_reinstated``."""
+    balance_transaction: str | None
+    amount: int
+    """Negative when withdrawn, positive when reinstated (minor units of ``currency``)."""
+    fee: int
+    currency: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "event": self.event,
+            "balance_transaction": self.balance_transaction,
+            "amount": self.amount,
+            "fee": self.fee,
+            "currency": self.currency,
+        }
+
+
+def record_funds(
+    recorded: Sequence[Mapping[str, Any]], moved: Sequence[FundsMoved]
+) -> list[dict[str, Any]] | None:
+    """The dispute's fund movements with ``moved`` added, each once: by balance transaction (a
+    ``funds_reinstated`` lists the withdrawal again), or by event when it names none; None when
+    nothing is new."""
+
+    def key(event: object, balance_transaction: object) -> object:
+        return balance_transaction if balance_transaction is not None else ("event", event)
+
+    seen = {key(f.get("event"), f.get("balance_transaction")) for f in recorded}
+    new: dict[object, dict[str, Any]] = {}
+    for m in moved:
+        k = key(m.event, m.balance_transaction)
+        if k not in seen and k not in new:
+            new[k] = m.as_json()
+    return [dict(f) for f in recorded] + list(new.values()) if new else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReversalEvent:
     """What Stripe said about a refund or a dispute, in the terms the engine needs."""
 
@@ -167,6 +210,7 @@ class ReversalEvent:
     status: str
     reason: str | None = None
     stripe_created: int | None = None
+    funds: tuple[FundsMoved, ...] = ()
 
     @property
     def key(self) -> str:

@@ -40,14 +40,14 @@ from typing import Any
 import httpx
 import jwt
 import uvicorn
-from rich.console import Group
+from rich.console import Console, Group
 from rich.text import Text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from billfold.bootstrap import build, wall_clock
+from billfold.bootstrap import build, local_receiver, wall_clock
 from billfold.domain import errors
 from billfold.entrypoints.http.app import create_app
 from billfold.entrypoints.http.demo import DemoConfig, DemoShop
@@ -259,7 +259,16 @@ def create_dev_app(
     # billfold's clock runs as far ahead as the simulator's test clocks: advance the demo's clock
     # a month, and what a month later looks like (expired allowances, an ended grace period) is
     # what billfold answers. Console sign-ins stay on the wall clock.
-    services = build(setup.settings, clock=FollowTestClocks(simulator), session_clock=wall_clock)
+    # Notifications go to a receiver in the process: printed here, listed in the demo's panel
+    # (and sent over HTTP to BILLFOLD_NOTIFY_URLS, if set).
+    receiver = local_receiver(_print_notification)
+    services = build(
+        setup.settings,
+        clock=FollowTestClocks(simulator),
+        session_clock=wall_clock,
+        notify_sender=receiver,
+        notify_local=True,
+    )
     links = (
         ("Admin view", "/admin/"),
         ("API docs", "/docs"),
@@ -281,6 +290,7 @@ def create_dev_app(
             account_id=DEMO_ACCOUNT,
             links=links,
             # The test-clock tools reach the simulator in-process too, with its secret key.
+            notifications=receiver.recent,
             simulator=SimulatorAccess(
                 base_url="http://stripe.internal",
                 secret_key=setup.stripe_secret_key,
@@ -330,6 +340,20 @@ class FollowTestClocks:
 
     def __call__(self) -> int:
         return wall_clock() + clocks.lead(self.simulator)
+
+
+def _print_notification(message_id: str, payload: dict[str, Any]) -> None:
+    data = payload.get("data", {})
+    account = data.get("account_id") or "-"
+    details = ", ".join(
+        f"{k}={v}"
+        for k, v in data.items()
+        if k not in ("account_id", "stripe") and v is not None and not isinstance(v, dict | list)
+    )
+    Console(stderr=True).print(
+        f"[bold magenta]notification[/] {payload.get('type')} for {account}: {details[:200]}",
+        highlight=False,
+    )
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -13,7 +13,7 @@ from billfold.domain.records import AccountRecord
 from billfold.service.ports import Clock, UnitOfWorkFactory
 
 CUSTOMER_UNIQUE = "uq_accounts_stripe_customer_id"
-UPDATABLE = frozenset({"email", "stripe_customer_id", "metadata"})
+UPDATABLE = frozenset({"email", "stripe_customer_id", "metadata", "low_balance"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,6 +37,7 @@ class Accounts:
         if unknown:
             raise errors.ValidationError(f"cannot update {', '.join(sorted(unknown))}.")
         values = dict(cmd.values)
+        thresholds = self._thresholds(values.pop("low_balance", None))
         if "metadata" in values:
             values["metadata"] = dict(values["metadata"] or {})
         customer = values.get("stripe_customer_id")
@@ -48,6 +49,11 @@ class Accounts:
                     if linked is not None and linked.id != cmd.account_id:
                         raise _customer_taken(customer)
                 uow.accounts.upsert(cmd.account_id, now=now, **values)
+                for unit, threshold in sorted(thresholds.items()):
+                    # The threshold lives on the balance row, read with the lock a spend takes
+                    # anyway: a spend costs nothing more for it.
+                    uow.ledger.ensure_locked_balance(cmd.account_id, unit)
+                    uow.ledger.set_low_balance(cmd.account_id, unit, threshold)
                 record = uow.accounts.get(cmd.account_id)
                 uow.commit()
         except errors.ConstraintViolation as exc:
@@ -57,6 +63,29 @@ class Accounts:
             raise _customer_taken(customer) from exc
         assert record is not None
         return record
+
+    def _thresholds(self, value: object) -> dict[str, int | None]:
+        """``low_balance``: {unit: threshold or null (back to the catalog's)}."""
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise errors.ValidationError(
+                "low_balance must map units to thresholds.", param="low_balance"
+            )
+        found: dict[str, int | None] = {}
+        for unit, threshold in value.items():
+            self.catalog.unit(unit)  # UnknownUnit
+            if threshold is not None and (
+                isinstance(threshold, bool)
+                or not isinstance(threshold, int)
+                or not 0 <= threshold <= cat.MAX_LOW_BALANCE
+            ):
+                raise errors.ValidationError(
+                    "a low_balance threshold is a non-negative integer or null.",
+                    param="low_balance",
+                )
+            found[unit] = threshold
+        return found
 
 
 def _customer_taken(customer: object) -> errors.Conflict:

@@ -13,7 +13,7 @@ from typing import Literal, TypeAlias, assert_never
 
 from billfold.domain import facts as f
 from billfold.domain.orders import LineItem, NeedsLineItems, OrderRecord, OrderStatus, Payment
-from billfold.domain.reversals import NeedsRefunds, ReversalEvent
+from billfold.domain.reversals import FundsMoved, NeedsRefunds, ReversalEvent
 from billfold.domain.subscriptions import (
     NeedsInvoice,
     NeedsInvoicePayments,
@@ -176,6 +176,7 @@ class EventHandlers:
                         currency=fact.currency,
                         status=fact.status,
                         reason=fact.reason,
+                        funds=_funds(fact) if isinstance(fact, f.DisputeNoted) else (),
                     ),
                     now,
                 )
@@ -222,6 +223,26 @@ class EventHandlers:
 
     def _reversal(self, uow: UnitOfWork, event: ReversalEvent, now: int) -> Applied:
         return Applied(status="processed", note=self.reversals.record(uow, event, now).describe())
+
+
+def _funds(fact: f.DisputeNoted) -> tuple[FundsMoved, ...]:
+    """The fund movements a ``funds_withdrawn`` / ``funds_reinstated`` event reports (one
+    without its balance transactions is recorded as the event alone)."""
+    if fact.kind == "updated":
+        return ()
+    moved = tuple(
+        FundsMoved(
+            event=fact.kind,
+            balance_transaction=txn.balance_transaction_id,
+            amount=txn.amount,
+            fee=txn.fee,
+            currency=txn.currency,
+        )
+        for txn in fact.balance_transactions
+    )
+    if moved:
+        return moved
+    return (FundsMoved(event=fact.kind, balance_transaction=None, amount=0, fee=0, currency=None),)
 
 
 def _noted(done: str | Needs) -> Applied | Needs:

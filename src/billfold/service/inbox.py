@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, TypeAlias, assert_never
@@ -30,6 +31,7 @@ from billfold.domain.subscriptions import (
 )
 from billfold.service.combining import Combiner
 from billfold.service.handlers import Applied, EventHandlers, Fetched, Needs
+from billfold.service.observe import PAYMENT_EVENTS, NullObserver, Observer
 from billfold.service.ports import (
     Clock,
     StripeEvents,
@@ -124,8 +126,10 @@ class Inbox:
         stripe_subscriptions: StripeSubscriptions | None = None,
         batch_max: int = 0,
         writers: int = 1,
+        observer: Observer | None = None,
     ) -> None:
         self._uow = uow_factory
+        self.observer: Observer = observer or NullObserver()
         self.combiner: Combiner[Delivery, WebhookReceipt] | None = (
             Combiner(self._receive_batch, self._receive_one, max_batch=batch_max, name="webhooks")
             if batch_max > 0
@@ -163,9 +167,35 @@ class Inbox:
         those paths."""
         verified = self.events.verify(raw, signature)
         delivery = Delivery(event=verified.event, fact=verified.fact)
+        started = time.perf_counter()
         if self.combiner is None:
-            return self._receive_one(delivery)
-        return self.combiner.submit(delivery)
+            receipt = self._receive_one(delivery)
+        else:
+            receipt = self.combiner.submit(delivery)
+        self._observe(
+            delivery.event.type, delivery.event.created, receipt.status, started, received=True
+        )
+        return receipt
+
+    def _observe(
+        self,
+        event_type: str,
+        created: int | None,
+        status: str,
+        started: float,
+        *,
+        received: bool = False,
+    ) -> None:
+        """Tell the observer what became of an event (after its commit)."""
+        observer = self.observer
+        if received:
+            observer.event_received(event_type, duplicate=status == "duplicate")
+        if status in ("duplicate", "skipped"):
+            return
+        outcome = "deferred" if status == "received" else status  # left for the worker
+        observer.event_processed(event_type, outcome, time.perf_counter() - started)
+        if status == "processed" and created is not None and event_type in PAYMENT_EVENTS:
+            observer.payment_credited(max(0.0, time.time() - created))
 
     def _receive_batch(self, deliveries: Sequence[Delivery]) -> list[Receipt]:
         """Store and process ``deliveries`` in one transaction, in order. Raises (and writes
@@ -209,7 +239,9 @@ class Inbox:
                         event.id, error=mismatch, now=now, next_attempt_at=None, dead=True
                     )
                     uow.commit()
-                    log.warning("event %s refused: %s", event.id, mismatch)
+                    log.warning(
+                        "event %s refused: %s", event.id, mismatch, extra={"event_id": event.id}
+                    )
                     return WebhookReceipt(event_id=event.id, duplicate=False, status="dead")
                 applied = self.handlers.apply(uow, fact, event.id, now, Fetched())
                 if isinstance(applied, Applied):
@@ -236,7 +268,7 @@ class Inbox:
                 status: OutcomeStatus = "received"
             else:
                 message = f"{type(failure).__name__}: {failure}"[:MAX_ERROR]
-                log.warning("event %s failed: %s", event.id, message)
+                log.warning("event %s failed: %s", event.id, message, extra={"event_id": event.id})
                 dead = self.max_attempts <= 1
                 uow.inbox.fail(
                     event.id,
@@ -268,9 +300,19 @@ class Inbox:
         When the fact needs something from Stripe, the transaction is rolled back, Stripe is asked
         outside it, and the fact applied again; without ``call_stripe`` the event is left to the
         worker."""
+        started = time.perf_counter()
+        seen: list[EventRecord] = []
+        outcome = self._process_fetching(event_id, fact, call_stripe, seen)
+        if seen:
+            self._observe(seen[0].type, seen[0].stripe_created, outcome.status, started)
+        return outcome
+
+    def _process_fetching(
+        self, event_id: str, fact: f.Fact | None, call_stripe: bool, seen: list[EventRecord]
+    ) -> Outcome:
         fetched = Fetched()
         while True:
-            done = self._process(event_id, fact, fetched)
+            done = self._process(event_id, fact, fetched, seen)
             if isinstance(done, Outcome):
                 return done
             if not call_stripe or self.stripe is None:
@@ -320,7 +362,13 @@ class Inbox:
             case _:
                 assert_never(needs)
 
-    def _process(self, event_id: str, fact: f.Fact | None, fetched: Fetched) -> Outcome | Needs:
+    def _process(
+        self,
+        event_id: str,
+        fact: f.Fact | None,
+        fetched: Fetched,
+        seen: list[EventRecord] | None = None,
+    ) -> Outcome | Needs:
         now = self._clock()
         try:
             with self._uow() as uow:
@@ -330,6 +378,8 @@ class Inbox:
                         raise errors.EventNotFound(f"No event {event_id!r} in the inbox.")
                     if record.status in DONE_EVENT_STATUSES:
                         return Outcome(event_id=event_id, status="skipped", note=record.status)
+                    if seen is not None and not seen:
+                        seen.append(record)
                     fact = self.events.read(record.payload or "")
                 mismatch = self._mode_mismatch(fact)
                 if mismatch is not None:
@@ -338,7 +388,9 @@ class Inbox:
                         event_id, error=mismatch, now=now, next_attempt_at=None, dead=True
                     )
                     uow.commit()
-                    log.warning("event %s refused: %s", event_id, mismatch)
+                    log.warning(
+                        "event %s refused: %s", event_id, mismatch, extra={"event_id": event_id}
+                    )
                     return Outcome(event_id=event_id, status="dead", note=mismatch)
                 applied = self.handlers.apply(uow, fact, event_id, now, fetched)
                 if not isinstance(applied, Applied):
@@ -384,7 +436,7 @@ class Inbox:
 
     def _failed(self, event_id: str, exc: Exception, now: int) -> Outcome:
         message = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
-        log.warning("event %s failed: %s", event_id, message)
+        log.warning("event %s failed: %s", event_id, message, extra={"event_id": event_id})
         with self._uow() as uow:
             record = uow.inbox.get(event_id, with_payload=False)
             attempts = (record.attempts if record else 0) + 1
@@ -414,6 +466,19 @@ class Inbox:
             )
             uow.commit()
         return claimed
+
+    def heartbeat(self, owner: str) -> None:
+        """A worker says it is alive (``/readyz`` and the metrics report the latest)."""
+        with self._uow() as uow:
+            uow.inbox.beat(owner, now=self._clock())
+            uow.commit()
+
+    def unclaim(self, event_id: str, owner: str) -> bool:
+        """A stopping worker gives back an event it claimed but did not start."""
+        with self._uow() as uow:
+            done = uow.inbox.unlease(event_id, owner=owner)
+            uow.commit()
+        return done
 
     def import_from_stripe(
         self, *, since: int, progress: Callable[[str], None] | None = None

@@ -11,15 +11,18 @@ below are theirs alone (the ledger's internal bookkeeping), never shown to calle
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from billfold.domain import facts
+from billfold.domain import reconciliation as rc
 from billfold.domain.catalog import Plan
 from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedSession
 from billfold.domain.ledger import GrantState, HoldStatus, Line
+from billfold.domain.notifications import EndpointRecord, NotificationRecord, NotificationStatus
 from billfold.domain.orders import LineItem, OrderRecord, OrderStatus
 from billfold.domain.records import (
     AccountRecord,
@@ -28,6 +31,7 @@ from billfold.domain.records import (
     GrantRecord,
     HoldRecord,
     InboundEvent,
+    LedgerTrail,
     TransactionRecord,
 )
 from billfold.domain.reversals import Lot, ReversalKind, ReversalRecord
@@ -49,6 +53,10 @@ class BalanceRow:
     available: int
     held: int
     debt: int
+    low_balance: int | None = None
+    """The account's own low-balance threshold for this unit (None: the catalog's)."""
+    low_alert: bool = False
+    """Whether ``balance.low`` was sent and no grant has restored the balance since."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,6 +149,21 @@ class BatchWrites:
     """(hold id, [(grant id, amount)])."""
     closed_holds: list[tuple[str, HoldStatus, int, str]]
     """(hold id, status, captured, the transaction that closed it)."""
+    alerts: list[tuple[str, str, bool]] = field(default_factory=list)
+    """(account, unit, low alert) of the balances whose alert changed."""
+    notifications: list[NewNotification] = field(default_factory=list)
+    """The outbox rows the batch writes (in its transaction)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewNotification:
+    """An outbox row: written in the transaction of the change it reports."""
+
+    id: str
+    type: str
+    account_id: str | None
+    data: Mapping[str, Any]
+    created: int
 
 
 class LedgerStore(Protocol):
@@ -183,6 +206,18 @@ class LedgerStore(Protocol):
     ) -> list[GrantState]:
         """Grants with something remaining; only the expired ones with free value when
         ``expired_at`` (a time) is given."""
+        ...
+
+    def set_low_alert(self, account_id: str, unit: str, alert: bool) -> None:
+        """Set the low-balance alert of a balance (written only when it changes)."""
+        ...
+
+    def set_low_balance(self, account_id: str, unit: str, threshold: int | None) -> None:
+        """The account's own low-balance threshold for ``unit`` (its balance row must exist)."""
+        ...
+
+    def add_notification(self, notification: NewNotification) -> None:
+        """Write an outbox row in this transaction."""
         ...
 
     def lots(self, origin: str) -> list[Lot]:
@@ -230,6 +265,12 @@ class LedgerStore(Protocol):
         self, account_id: str, *, limit: int, starting_after: str | None
     ) -> list[TransactionRecord]: ...
 
+    def trail(self, account_id: str, unit: str) -> LedgerTrail:
+        """What the balance of ``account_id`` in ``unit`` is made of: the grants with something
+        remaining (oldest first), every draw on them (in the order written), the active holds
+        with their allocations, and the recorded debt."""
+        ...
+
     # --- batches (the write combiner) ---
 
     def load_batch(self, read: BatchRead) -> BatchSnapshot:
@@ -273,6 +314,11 @@ class InboxStore(Protocol):
 
     def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]: ...
 
+    def unlease(self, event_id: str, *, owner: str) -> bool:
+        """Give up ``owner``'s lease on a claimed event (a worker stopping before it started it);
+        nothing else changes. False when ``owner`` holds no lease on it."""
+        ...
+
     def retry(self, event_id: str, *, now: int) -> bool: ...
 
     def reopen(self, event_id: str, *, now: int) -> None: ...
@@ -287,6 +333,18 @@ class InboxStore(Protocol):
     ) -> list[EventRecord]: ...
 
     def backlog(self) -> dict[str, int]: ...
+
+    def oldest_waiting(self) -> int | None:
+        """When the oldest event not yet processed (received or failed) was received."""
+        ...
+
+    def beat(self, owner: str, *, now: int) -> None:
+        """A worker says it is alive (one row per worker, kept up to date)."""
+        ...
+
+    def last_beat(self) -> int | None:
+        """The latest heartbeat of any worker; None when none ever ran."""
+        ...
 
 
 class OrderStore(Protocol):
@@ -378,6 +436,10 @@ class ReversalStore(Protocol):
         """The reversals of these payment intents, oldest first."""
         ...
 
+    def of_account(self, account_id: str) -> list[ReversalRecord]:
+        """The reversals settled against the orders of ``account_id``, oldest first."""
+        ...
+
 
 class SubscriptionStore(Protocol):
     def ensure_locked(self, subscription_id: str, *, now: int) -> SubscriptionRecord:
@@ -416,6 +478,122 @@ class AdminSessionStore(Protocol):
     def revoke(self, session_id: str, *, now: int) -> None: ...
 
 
+class ReconciliationStore(Protocol):
+    """Reconciliation runs, the Events API cursor, the lease that lets one run at a time, and the
+    reads of billfold's effects that a run compares with Stripe."""
+
+    def lease(self) -> rc.Lease:
+        """The run lease, locked for this transaction (made, free, on first use)."""
+        ...
+
+    def set_lease(self, *, run_id: str | None, owner: str | None, until: int) -> None:
+        """Give the lease (locked by :meth:`lease` in this transaction) to a run, or free it."""
+        ...
+
+    def renew_lease(self, run_id: str, *, until: int) -> bool:
+        """Extend the lease if ``run_id`` still holds it; False when it does not."""
+        ...
+
+    def events_cursor(self) -> int | None:
+        """The ``created`` of the newest event a run has read from Stripe, if any."""
+        ...
+
+    def advance_events_cursor(self, created: int) -> None:
+        """Move the cursor to ``created``, never backwards."""
+        ...
+
+    def insert_run(self, run: rc.RunRecord) -> None: ...
+
+    def get_run(self, run_id: str) -> rc.RunRecord | None: ...
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: rc.RunStatus,
+        events_imported: int,
+        items: Sequence[rc.DriftItem],
+        error: str | None,
+        finished: int | None,
+    ) -> None: ...
+
+    def list_runs(self, *, limit: int, starting_after: str | None) -> list[rc.RunRecord]:
+        """Runs, newest first."""
+        ...
+
+    def running_runs(self) -> list[rc.RunRecord]: ...
+
+    def fulfilled_orders(
+        self, *, since: int, until: int, limit: int, starting_after: str | None
+    ) -> list[OrderRecord]:
+        """Orders that granted (``fulfilled`` or ``refunded``) created in ``[since, until]``,
+        by id ascending."""
+        ...
+
+    def reversal_by_key(self, key: str) -> ReversalRecord | None: ...
+
+    def known_events(self, event_ids: Sequence[str]) -> set[str]:
+        """Those of ``event_ids`` that the inbox has."""
+        ...
+
+    def order_of_payment(self, payment_intent_id: str) -> OrderRecord | None:
+        """The order a payment intent paid for (its own, or linked through payments)."""
+        ...
+
+
+class NotificationStore(Protocol):
+    """The outbox and the application's endpoints."""
+
+    def add(self, notification: NewNotification) -> None: ...
+
+    def get(self, notification_id: str) -> NotificationRecord | None: ...
+
+    def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
+        """Lease the pending notifications that are due, oldest first (``SKIP LOCKED``)."""
+        ...
+
+    def finish(
+        self,
+        notification_id: str,
+        *,
+        owner: str,
+        status: NotificationStatus,
+        attempts: int,
+        next_attempt_at: int | None,
+        last_error: str | None,
+        delivered_to: Sequence[str],
+        now: int,
+    ) -> bool:
+        """Record an attempt, if ``owner`` still holds the lease (True when it did)."""
+        ...
+
+    def redeliver(self, notification_id: str, *, now: int) -> bool:
+        """Make a notification pending and due now, its attempts counted from zero again."""
+        ...
+
+    def list(
+        self,
+        *,
+        status: NotificationStatus | None,
+        type_: str | None,
+        account_id: str | None,
+        limit: int,
+        starting_after: str | None,
+    ) -> list[NotificationRecord]:
+        """Newest first."""
+        ...
+
+    def add_endpoint(self, endpoint: EndpointRecord) -> None: ...
+
+    def get_endpoint(self, endpoint_id: str) -> EndpointRecord | None: ...
+
+    def set_endpoint_secrets(self, endpoint_id: str, secrets: Sequence[str]) -> None: ...
+
+    def endpoints(self) -> builtins.list[EndpointRecord]:
+        """Every registered endpoint, oldest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. ``commit`` makes it durable; leaving without it rolls back."""
 
@@ -442,6 +620,12 @@ class UnitOfWork(Protocol):
 
     @property
     def subscriptions(self) -> SubscriptionStore: ...
+
+    @property
+    def reconciliation(self) -> ReconciliationStore: ...
+
+    @property
+    def notifications(self) -> NotificationStore: ...
 
     def __enter__(self) -> Self: ...
 
@@ -529,6 +713,29 @@ class StripeSubscriptions(Protocol):
         ...
 
 
+class StripeLedger(Protocol):
+    """What reconciliation reads from Stripe, in billfold's values: the money over a window
+    (``created`` in ``[since, until]``, every page), subscriptions, and one payment's state. Only
+    the Stripe adapter implements it."""
+
+    def paid_checkout_sessions(self, *, since: int, until: int) -> Iterator[rc.StripeSession]: ...
+
+    def paid_invoices(self, *, since: int, until: int) -> Iterator[rc.StripeInvoice]: ...
+
+    def refunds(self, *, since: int, until: int) -> Iterator[rc.StripeReversal]: ...
+
+    def disputes(self, *, since: int, until: int) -> Iterator[rc.StripeReversal]: ...
+
+    def subscription_states(self) -> Iterator[rc.StripeSubscriptionState]:
+        """Every subscription, whatever its status."""
+        ...
+
+    def payment(self, kind: str, stripe_id: str) -> rc.StripePayment | None:
+        """The checkout session, invoice or payment intent behind an order (``kind`` is the
+        order's); None when Stripe does not know it."""
+        ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VerifiedEvent:
     event: InboundEvent
@@ -550,6 +757,19 @@ class StripeEvents(Protocol):
 
     def read(self, payload: str) -> facts.Fact:
         """The billing fact of an event stored in the inbox (total: never raises)."""
+        ...
+
+
+# --- notifications -------------------------------------------------------------------------------
+
+
+class NotificationSender(Protocol):
+    """Outbound delivery to the application (``adapters.notify``): signs per Standard Webhooks."""
+
+    def send(
+        self, endpoint: EndpointRecord, *, message_id: str, timestamp: int, body: bytes
+    ) -> str | None:
+        """POST ``body`` to the endpoint; None on a 2xx, else what went wrong (never raises)."""
         ...
 
 

@@ -23,6 +23,7 @@ from billfold.domain import allowances, errors
 from billfold.domain import catalog as cat
 from billfold.domain import facts as f
 from billfold.domain import ledger as rules
+from billfold.domain.entitlements import Entitlements, evaluate
 from billfold.domain.orders import NeedsLineItems, Payment, invoice_key
 from billfold.domain.subscriptions import (
     NeedsInvoicePayments,
@@ -32,6 +33,7 @@ from billfold.domain.subscriptions import (
     compare,
     state_of,
 )
+from billfold.service import outbox
 from billfold.service.ledger import movement
 from billfold.service.ledger.commands import Grant
 from billfold.service.orders.fulfilment import Fulfilment
@@ -63,6 +65,7 @@ class SubscriptionBook:
         self, catalog: cat.Catalog, fulfilment: Fulfilment, *, units: frozenset[str] | None
     ) -> None:
         self.catalog = catalog
+        self.low = catalog.low_balances()
         self.fulfilment = fulfilment
         self.units = units
 
@@ -100,11 +103,19 @@ class SubscriptionBook:
             changes["state_created"] = state.event_created
         if isinstance(fact, f.SubscriptionNoted):
             changes["note"] = f"{fact.kind} at {fact.event_created}"
+        account_id = row.account_id or changes.get("account_id")
+        before = (
+            evaluate(account_id, uow.subscriptions.of_account(account_id), self.catalog, now)
+            if account_id and order == "newer"
+            else None
+        )
         if changes:
             row = uow.subscriptions.update(row.id, updated=now, **changes)
         if row.account_id and row.customer_id:
             uow.accounts.upsert(row.account_id, now=now)
             uow.accounts.link_customer(row.account_id, row.customer_id, now=now)
+        if order == "newer" and row.account_id:
+            self._notify_state(uow, row, before, now)
         if order == "newer":
             return f"subscription {row.id}: {row.status} on {row.plan or 'no plan'}"
         return f"subscription {row.id}: {order} state, kept what was stored"
@@ -273,6 +284,7 @@ class SubscriptionBook:
                 ),
                 now,
                 units=self.units,
+                low=self.low,
             )
         if fact.customer_id:
             uow.accounts.link_customer(account, fact.customer_id, now=now)
@@ -321,6 +333,8 @@ class SubscriptionBook:
 
     def apply_payment_failed(self, uow: UnitOfWork, fact: f.InvoicePaymentFailed, now: int) -> str:
         if fact.subscription_id is None:
+            account = self._account(uow, fact.metadata_account, None, fact.customer_id)
+            self._notify_failure(uow, fact, account, now)
             return f"invoice {fact.invoice_id}: a one-off invoice's payment failed"
         # The subscription's lock first: a payment of the same invoice takes it too, so the two
         # are ordered and the check below sees a payment committed before it.
@@ -340,8 +354,79 @@ class SubscriptionBook:
         account = self._account(uow, fact.metadata_account, sub.account_id, fact.customer_id)
         if account is not None and sub.account_id is None:
             changes["account_id"] = account
-        uow.subscriptions.update(sub.id, updated=now, **changes)
+        sub = uow.subscriptions.update(sub.id, updated=now, **changes)
+        self._notify_failure(uow, fact, sub.account_id, now)
         return f"subscription {sub.id}: payment failed, grace clock from {since}"
+
+    # --- notifications ---------------------------------------------------------------------------
+
+    def _notify_failure(
+        self, uow: UnitOfWork, fact: f.InvoicePaymentFailed, account_id: str | None, now: int
+    ) -> None:
+        outbox.emit(
+            uow.ledger,
+            "payment.failed",
+            account_id=account_id,
+            data={
+                "amount": fact.amount_due,
+                "currency": fact.currency,
+                "attempt_count": fact.attempt_count,
+                "next_payment_attempt": fact.next_payment_attempt,
+                "billing_reason": fact.billing_reason,
+                "customer_email": fact.customer_email,
+                "stripe": {
+                    "invoice": fact.invoice_id,
+                    "subscription": fact.subscription_id,
+                    "customer": fact.customer_id,
+                    "payment_intents": list(fact.payment_intent_ids),
+                },
+            },
+            now=now,
+        )
+
+    def _notify_state(
+        self, uow: UnitOfWork, row: SubscriptionRecord, before: Entitlements | None, now: int
+    ) -> None:
+        account_id = row.account_id
+        assert account_id is not None
+        outbox.emit(
+            uow.ledger,
+            "subscription.updated",
+            account_id=account_id,
+            data={
+                "plan": row.plan,
+                "status": row.status,
+                "quantity": row.quantity,
+                "current_period_start": row.current_period_start,
+                "current_period_end": row.current_period_end,
+                "cancel_at": row.cancel_at,
+                "cancel_at_period_end": row.cancel_at_period_end,
+                "ended_at": row.ended_at,
+                "trial_end": row.trial_end,
+                "stripe": {"subscription": row.id, "customer": row.customer_id},
+            },
+            now=now,
+        )
+        after = evaluate(account_id, uow.subscriptions.of_account(account_id), self.catalog, now)
+        if before is not None and _same(before, after):
+            return
+        outbox.emit(
+            uow.ledger,
+            "entitlements.updated",
+            account_id=account_id,
+            data={
+                "plan": after.plan,
+                "source": after.source,
+                "status": after.status,
+                "features": dict(after.features),
+                "limits": dict(after.limits),
+                "current_period_end": after.current_period_end,
+                "grace_until": after.grace_until,
+                "previous_plan": before.plan if before else None,
+                "stripe": {"subscription": after.subscription_id},
+            },
+            now=now,
+        )
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -396,3 +481,7 @@ def _plan(catalog: cat.Catalog, plan_id: str) -> cat.Plan | None:
 def _title(catalog: cat.Catalog, plan_id: str) -> str:
     plan = _plan(catalog, plan_id)
     return (plan.title or plan.id) if plan else plan_id
+
+
+def _same(a: Entitlements, b: Entitlements) -> bool:
+    return (a.plan, a.source, a.features, a.limits) == (b.plan, b.source, b.features, b.limits)

@@ -7,7 +7,7 @@ time (``limit`` plus one row is read to know whether there is more).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from billfold.domain import catalog as cat
 from billfold.domain import errors
@@ -22,8 +22,10 @@ from billfold.domain.records import (
     Page,
     TransactionRecord,
 )
+from billfold.service import explain as explaining
 from billfold.service.ledger import expiry
-from billfold.service.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from billfold.service.ledger.movement import check_unit
+from billfold.service.ports import BalanceRow, Clock, UnitOfWork, UnitOfWorkFactory
 
 T = TypeVar("T")
 
@@ -44,6 +46,29 @@ class AccountView:
     record: AccountRecord | None
     """None for an account nothing has referenced yet."""
     balances: Balances
+    low_balance: dict[str, int] = field(default_factory=dict)
+    """Per unit with a threshold: the account's own, else the catalog's."""
+    low_alerts: dict[str, bool] = field(default_factory=dict)
+    """Per unit with a threshold: whether ``balance.low`` was sent and not yet restored."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Operations:
+    """The inbox as operators watch it: events waiting per status, when the oldest waiting one
+    arrived, and the latest worker heartbeat (billfold's clock, seconds)."""
+
+    now: int
+    backlog: dict[str, int]
+    oldest_waiting: int | None
+    last_heartbeat: int | None
+
+    @property
+    def oldest_waiting_age(self) -> int:
+        return 0 if self.oldest_waiting is None else max(0, self.now - self.oldest_waiting)
+
+    @property
+    def heartbeat_age(self) -> int | None:
+        return None if self.last_heartbeat is None else max(0, self.now - self.last_heartbeat)
 
 
 def page(rows: list[T], limit: int) -> Page[T]:
@@ -81,9 +106,40 @@ class Views:
         now = self._clock()
         with self._uow() as uow:
             record = self._must(uow, account_id, must_exist)
+            rows = uow.ledger.balances(account_id)
             return AccountView(
-                account_id=account_id, record=record, balances=self._balances(uow, account_id, now)
+                account_id=account_id,
+                record=record,
+                balances=self._balances(uow, account_id, now),
+                **self._alerts(rows),
             )
+
+    def explain(
+        self, account_id: str, unit: str | None = None, *, must_exist: bool
+    ) -> explaining.Explanation:
+        """What the balance of ``account_id`` in ``unit`` (default: the catalog's first unit) is
+        made of; see :mod:`billfold.service.explain`."""
+        rules.check_account_id(account_id)
+        names = frozenset(u.name for u in self.catalog.units) or None
+        if unit is None:
+            if not self.catalog.units:
+                raise errors.ValidationError("unit is required.", param="unit")
+            unit = self.catalog.units[0].name
+        check_unit(unit, names)
+        now = self._clock()
+        with self._uow() as uow:
+            self._must(uow, account_id, must_exist)
+            return explaining.explain(uow, account_id, unit, now)
+
+    def _alerts(self, rows: list[BalanceRow]) -> dict[str, Any]:
+        thresholds = dict(self.catalog.low_balances())
+        alerts = dict.fromkeys(thresholds, False)
+        for row in rows:
+            if row.low_balance is not None:
+                thresholds[row.unit] = row.low_balance
+            if row.unit in thresholds:
+                alerts[row.unit] = row.low_alert
+        return {"low_balance": thresholds, "low_alerts": alerts}
 
     def grants(
         self,
@@ -197,6 +253,16 @@ class Views:
         if found is None:
             raise errors.OrderNotFound(f"No order {order_id!r}.")
         return found
+
+    def operations(self) -> Operations:
+        """The inbox's state for readiness and metrics, in one short read."""
+        with self._uow() as uow:
+            return Operations(
+                now=self._clock(),
+                backlog=uow.inbox.backlog(),
+                oldest_waiting=uow.inbox.oldest_waiting(),
+                last_heartbeat=uow.inbox.last_beat(),
+            )
 
     def backlog(self) -> dict[str, int]:
         """Events waiting per status (received, failed, dead)."""

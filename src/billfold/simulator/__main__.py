@@ -53,6 +53,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     chaos.add_argument("--reorder", action="store_true")
     chaos.add_argument("--drop-first-attempt-rate", type=float, default=0.0)
     chaos.add_argument(
+        "--drop-rate",
+        type=float,
+        default=0.0,
+        help="share of events never delivered (only the Events API has them)",
+    )
+    chaos.add_argument(
         "--same-second",
         action="store_true",
         help="events emitted together (a renewal chain, say) share one created timestamp",
@@ -98,6 +104,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
             delay_seconds=(args.delay[0], args.delay[1]),
             reorder=args.reorder,
             drop_first_attempt_rate=args.drop_first_attempt_rate,
+            drop_rate=args.drop_rate,
             same_second=args.same_second,
             seed=args.seed,
         ),

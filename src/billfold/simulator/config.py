@@ -36,6 +36,8 @@ class ChaosSettings:
       gathered for ``reorder_window_seconds`` before they are shuffled.
     - ``drop_first_attempt_rate``: chance that the first attempt is never sent and counts as a
       failure (a timeout), so the event arrives only with a retry.
+    - ``drop_rate``: chance that an event is never delivered at all (every copy fails for good, as
+      when an endpoint was down for longer than Stripe retries): only the Events API has it.
     - ``same_second``: every event emitted in one burst (one API request, one control action, one
       timer, one step of a test clock: a renewal chain, say) carries the ``created`` of the
       burst's first event, so a receiver cannot order them by ``created``.
@@ -46,11 +48,12 @@ class ChaosSettings:
     reorder: bool = False
     reorder_window_seconds: float = 0.1
     drop_first_attempt_rate: float = 0.0
+    drop_rate: float = 0.0
     same_second: bool = False
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("duplicate_rate", "drop_first_attempt_rate"):
+        for name in ("duplicate_rate", "drop_first_attempt_rate", "drop_rate"):
             rate = getattr(self, name)
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {rate!r}")
@@ -81,7 +84,12 @@ class ChaosSettings:
             if not (isinstance(delay, list | tuple) and len(delay) == 2):
                 raise ValueError("delay_seconds must be a number or a [low, high] pair")
             values["delay_seconds"] = (float(delay[0]), float(delay[1]))
-        for name in ("duplicate_rate", "drop_first_attempt_rate", "reorder_window_seconds"):
+        for name in (
+            "duplicate_rate",
+            "drop_first_attempt_rate",
+            "drop_rate",
+            "reorder_window_seconds",
+        ):
             if name in values:
                 values[name] = _number(name, values[name])
         for name in ("reorder", "same_second"):

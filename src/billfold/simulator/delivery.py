@@ -31,6 +31,7 @@ from billfold.simulator.state import Attempt, Delivery, State
 log = logging.getLogger(__name__)
 
 USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
+DROPPED = "chaos: dropped for good; the event is only in the Events API"
 
 
 @dataclass(order=True, slots=True)
@@ -111,6 +112,8 @@ class Deliverer:
             return []
         settings = self._chaos if chaos else ChaosSettings()
         copies = 2 if self._draw() < settings.duplicate_rate else 1
+        # Drawn only when asked for, so that seeded runs without it draw as they always did.
+        dropped = settings.drop_rate > 0 and self._draw() < settings.drop_rate
         low, high = settings.delay_seconds
         delay = self._rng.uniform(low, high) if high > 0 else 0.0
         if settings.reorder:
@@ -126,11 +129,18 @@ class Deliverer:
                 next_attempt_at=now + delay,
                 created=now,
             )
+            if dropped:
+                delivery.status = "failed"
+                delivery.next_attempt_at = None
+                delivery.attempts.append(
+                    Attempt(at=now, status_code=None, error=DROPPED, duration_ms=0)
+                )
             self._state.deliveries.append(delivery)
             self._by_id[delivery.id] = delivery
             self._by_event.setdefault(delivery.event_id, []).append(delivery)
             created.append(delivery)
-        self._push(now + delay, tuple(d.id for d in created))
+        if not dropped:
+            self._push(now + delay, tuple(d.id for d in created))
         return created
 
     async def flush(self, timeout: float) -> bool:

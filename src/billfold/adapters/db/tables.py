@@ -59,6 +59,8 @@ balances = Table(
     Column("available", BigInteger, nullable=False, server_default=text("0")),
     Column("held", BigInteger, nullable=False, server_default=text("0")),
     Column("debt", BigInteger, nullable=False, server_default=text("0")),
+    Column("low_balance", BigInteger, nullable=True),  # the account's own threshold
+    Column("low_alert", sa_Boolean, nullable=False, server_default=text("false")),
     PrimaryKeyConstraint("account_id", "unit"),
     CheckConstraint("held >= 0", name="held_non_negative"),
     CheckConstraint("debt >= 0", name="debt_non_negative"),
@@ -186,6 +188,14 @@ events = Table(
     Index(None, "received_at"),
 )
 
+worker_heartbeats = Table(
+    "worker_heartbeats",
+    metadata,
+    Column("owner", String(200), primary_key=True),  # one row per worker (host, pid, nonce)
+    Column("beat_at", BigInteger, nullable=False),
+    Index(None, "beat_at"),
+)
+
 orders = Table(
     "orders",
     metadata,
@@ -220,6 +230,7 @@ orders = Table(
     # One payment, one order: two orders never claim the same payment intent (issue 10).
     UniqueConstraint("payment_intent_id"),
     Index(None, "account_id", "id"),
+    Index(None, "created"),  # reconciliation's window
 )
 
 # --- payments and their reversals (issues 10 and 13) ---------------------------------------------
@@ -311,4 +322,66 @@ subscriptions = Table(
     Index(None, "account_id"),
     Index(None, "customer_id"),
     Index(None, "status", "id"),
+)
+
+
+reconciliation_runs = Table(
+    "reconciliation_runs",
+    metadata,
+    Column("id", ID, primary_key=True),  # time-ordered: newest first is id descending
+    Column("status", String(16), nullable=False),
+    Column("trigger", String(32), nullable=False),  # api, cli, schedule, audit
+    Column("since", BigInteger, nullable=False),
+    Column("until", BigInteger, nullable=False),
+    Column("events_imported", Integer, nullable=False, server_default=text("0")),
+    Column("items", JSON, nullable=False, server_default=text("'[]'")),
+    Column("error", Text, nullable=True),
+    Column("started", BigInteger, nullable=False),
+    Column("finished", BigInteger, nullable=True),
+    CheckConstraint("status IN ('running', 'completed', 'failed')", name="status_known"),
+    Index(None, "status"),
+)
+
+reconciliation_state = Table(
+    "reconciliation_state",
+    metadata,
+    Column("name", String(32), primary_key=True),  # one row: "reconciliation"
+    Column("events_cursor", BigInteger, nullable=True),  # created of the newest event read
+    Column("lease_run_id", ID, nullable=True),
+    Column("lease_owner", String(255), nullable=True),
+    Column("lease_until", BigInteger, nullable=False, server_default=text("0")),
+)
+
+# --- notifications to the application (issue 14) -------------------------------------------------
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the webhook-id, stable across retries
+    Column("type", String(64), nullable=False),
+    Column("account_id", String(200), nullable=True),
+    Column("data", JSON, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_to", JSON, nullable=False, server_default=text("'[]'")),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Column("updated", BigInteger, nullable=False, server_default=text("0")),
+    CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status_known"),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "account_id"),
+    Index(None, "type"),
+)
+
+notification_endpoints = Table(
+    "notification_endpoints",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("url", String(2048), nullable=False),
+    Column("secrets", JSON, nullable=False),  # whsec_ secrets, newest first
+    Column("types", JSON, nullable=False, server_default=text("'[]'")),  # [] = every type
+    Column("created", BigInteger, nullable=False),
 )

@@ -13,12 +13,14 @@ from billfold.adapters.db.errors import translated
 from billfold.adapters.db.stores.accounts import SqlAccountStore
 from billfold.adapters.db.stores.inbox import SqlInboxStore
 from billfold.adapters.db.stores.ledger import SqlLedgerStore
+from billfold.adapters.db.stores.notifications import SqlNotificationStore
 from billfold.adapters.db.stores.orders import SqlOrderStore
 from billfold.adapters.db.stores.payments import (
     SqlAdminSessionStore,
     SqlPaymentStore,
     SqlReversalStore,
 )
+from billfold.adapters.db.stores.reconciliation import SqlReconciliationStore
 from billfold.adapters.db.stores.subscriptions import SqlSubscriptionStore
 from billfold.domain import errors
 
@@ -38,6 +40,8 @@ class SqlUnitOfWork:
     reversals: SqlReversalStore
     admin_sessions: SqlAdminSessionStore
     subscriptions: SqlSubscriptionStore
+    reconciliation: SqlReconciliationStore
+    notifications: SqlNotificationStore
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -73,6 +77,8 @@ class SqlUnitOfWork:
         self.reversals = SqlReversalStore(self._conn)
         self.admin_sessions = SqlAdminSessionStore(self._conn)
         self.subscriptions = SqlSubscriptionStore(self._conn)
+        self.reconciliation = SqlReconciliationStore(self._conn)
+        self.notifications = SqlNotificationStore(self._conn)
         return self
 
     def __exit__(

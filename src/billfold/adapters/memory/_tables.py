@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Final, NoReturn
 
 from billfold.domain import errors
+from billfold.domain.notifications import EndpointRecord, NotificationRecord
 from billfold.domain.orders import OrderRecord
+from billfold.domain.reconciliation import Lease, RunRecord
 from billfold.domain.records import EventRecord
 from billfold.domain.reversals import ReversalRecord
 from billfold.domain.subscriptions import SubscriptionRecord
@@ -62,6 +64,8 @@ FK_HOLDS_TRANSACTION: Final = "fk_holds_transaction_id_ledger_transactions"
 FK_ALLOCATIONS_HOLD: Final = "fk_hold_allocations_hold_id_holds"
 FK_ALLOCATIONS_GRANT: Final = "fk_hold_allocations_grant_id_grants"
 LEDGER_APPEND_ONLY: Final = "ledger_append_only"
+PK_RECONCILIATION_RUNS: Final = "pk_reconciliation_runs"
+CK_RECONCILIATION_RUNS_STATUS_KNOWN: Final = "ck_reconciliation_runs_status_known"
 
 CONSTRAINTS: Final = frozenset(
     {
@@ -92,6 +96,8 @@ CONSTRAINTS: Final = frozenset(
         CK_HOLD_ALLOCATIONS_AMOUNT_POSITIVE,
         CK_EVENTS_STATUS_KNOWN,
         CK_ORDERS_STATUS_KNOWN,
+        PK_RECONCILIATION_RUNS,
+        CK_RECONCILIATION_RUNS_STATUS_KNOWN,
         CK_ORDERS_REFUNDED_NON_NEGATIVE,
         FK_BALANCES_ACCOUNT,
         FK_LINES_TRANSACTION,
@@ -277,6 +283,13 @@ class Tables:
     reversal_keys: dict[str, str] = field(default_factory=dict)  # key -> id
     admin_sessions: dict[str, SessionRow] = field(default_factory=dict)
     subscriptions: dict[str, SubscriptionRecord] = field(default_factory=dict)
+    reconciliation_runs: dict[str, RunRecord] = field(default_factory=dict)
+    reconciliation_lease: Lease | None = None  # None: the state row does not exist yet
+    events_cursor: int | None = None
+    heartbeats: dict[str, int] = field(default_factory=dict)  # worker -> last beat
+    notifications: dict[str, NotificationRecord] = field(default_factory=dict)
+    notification_leases: dict[str, tuple[str, int]] = field(default_factory=dict)
+    endpoints: dict[str, EndpointRecord] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         return Tables(
@@ -297,6 +310,13 @@ class Tables:
             reversal_keys=dict(self.reversal_keys),
             admin_sessions=dict(self.admin_sessions),
             subscriptions=dict(self.subscriptions),
+            reconciliation_runs=dict(self.reconciliation_runs),
+            reconciliation_lease=self.reconciliation_lease,
+            events_cursor=self.events_cursor,
+            heartbeats=dict(self.heartbeats),
+            notifications=dict(self.notifications),
+            notification_leases=dict(self.notification_leases),
+            endpoints=dict(self.endpoints),
         )
 
 

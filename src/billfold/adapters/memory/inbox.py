@@ -100,6 +100,12 @@ class MemoryInboxStore:
             outcome=note,
         )
 
+    def unlease(self, event_id: str, *, owner: str) -> bool:
+        current = self._work.tables.events.get(event_id)
+        if current is None or current.lease_owner != owner:
+            return False
+        return self._update(event_id, None, lease_owner=None, lease_expires_at=None)
+
     def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
         events = self._work.tables.events
         due = sorted(
@@ -166,6 +172,24 @@ class MemoryInboxStore:
             if r.status in _BACKLOG:
                 counts[r.status] = counts.get(r.status, 0) + 1
         return counts
+
+    def oldest_waiting(self) -> int | None:
+        waiting = [
+            r.received_at
+            for r in self._work.tables.events.values()
+            if r.status in ("received", "failed")
+        ]
+        return min(waiting) if waiting else None
+
+    def beat(self, owner: str, *, now: int) -> None:
+        beats = self._work.tables.heartbeats
+        beats[owner] = now
+        for stale in [o for o, at in beats.items() if at < now - 86_400]:
+            del beats[stale]
+
+    def last_beat(self) -> int | None:
+        beats = self._work.tables.heartbeats
+        return max(beats.values()) if beats else None
 
     def _update(self, event_id: str, from_statuses: tuple[str, ...] | None, **values: Any) -> bool:
         """UPDATE one event, if it is in one of ``from_statuses`` (any, for None); a callable

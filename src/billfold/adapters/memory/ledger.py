@@ -17,9 +17,19 @@ from billfold.adapters.memory._tables import (
     Work,
     refuse,
 )
+from billfold.adapters.memory.notifications import add_notification
 from billfold.domain import errors
+from billfold.domain import ledger as rules
 from billfold.domain.ledger import GrantState, HoldStatus, Line
-from billfold.domain.records import GrantRecord, HoldRecord, TransactionRecord
+from billfold.domain.records import (
+    GrantRecord,
+    HoldRecord,
+    LedgerTrail,
+    TrailDraw,
+    TrailGrant,
+    TrailHold,
+    TransactionRecord,
+)
 from billfold.domain.reversals import Lot
 from billfold.service.ports import (
     BalanceRow,
@@ -27,6 +37,7 @@ from billfold.service.ports import (
     BatchSnapshot,
     BatchWrites,
     NewGrant,
+    NewNotification,
     StoredTransaction,
 )
 
@@ -176,13 +187,26 @@ class MemoryLedgerStore:
             refuse(t.CK_BALANCES_HELD_NON_NEGATIVE)
         if row.available + row.debt < 0:
             refuse(t.CK_BALANCES_NOT_OVERDRAWN)
-        balances[position] = BalanceRow(
-            account_id=row.account_id,
-            unit=row.unit,
-            available=row.available,
-            held=row.held,
-            debt=row.debt,
+        balances[position] = replace(
+            balances[position], available=row.available, held=row.held, debt=row.debt
         )
+
+    def set_low_alert(self, account_id: str, unit: str, alert: bool) -> None:
+        balances = self._work.tables.balances
+        if (account_id, unit) in balances:
+            balances[(account_id, unit)] = replace(balances[(account_id, unit)], low_alert=alert)
+
+    def set_low_balance(self, account_id: str, unit: str, threshold: int | None) -> None:
+        if threshold is not None:
+            t.bigint(threshold)
+        balances = self._work.tables.balances
+        if (account_id, unit) in balances:
+            balances[(account_id, unit)] = replace(
+                balances[(account_id, unit)], low_balance=threshold
+            )
+
+    def add_notification(self, notification: NewNotification) -> None:
+        add_notification(self._work, notification)
 
     def balances(self, account_id: str) -> list[BalanceRow]:
         rows = [b for (a, _), b in self._work.tables.balances.items() if a == account_id]
@@ -381,6 +405,67 @@ class MemoryLedgerStore:
             )
         return out
 
+    def trail(self, account_id: str, unit: str) -> LedgerTrail:
+        tables = self._work.tables
+        chosen = sorted(
+            (
+                g
+                for g in self._grants()
+                if g.account_id == account_id and g.unit == unit and g.remaining > 0
+            ),
+            key=lambda g: g.id,
+        )
+        grants: list[TrailGrant] = []
+        for g in chosen:
+            txn = tables.transactions[g.transaction_id]
+            result = json.loads(txn.result) if txn.result else {}
+            repaid = int(result.get("debt_repaid") or 0) if txn.kind == "grant" else 0
+            grants.append(
+                TrailGrant(
+                    grant=_grant_record(g),
+                    transaction_id=g.transaction_id,
+                    transaction_kind=txn.kind,
+                    debt_repaid=repaid,
+                )
+            )
+        own = {g.id: g.transaction_id for g in chosen}
+        draws = []
+        for ln in tables.lines:  # in the order they were written
+            if (
+                ln.grant_id in own
+                and ln.unit == unit
+                and ln.account_id in DRAW_SINKS
+                and own[ln.grant_id] != ln.transaction_id
+            ):
+                txn = tables.transactions[ln.transaction_id]
+                draws.append(
+                    TrailDraw(
+                        grant_id=ln.grant_id,
+                        transaction_id=ln.transaction_id,
+                        kind=txn.kind,
+                        amount=ln.amount,
+                        created=txn.created,
+                    )
+                )
+        holds = sorted(
+            (
+                h
+                for h in tables.holds.values()
+                if h.account_id == account_id and h.unit == unit and h.status == "active"
+            ),
+            key=lambda h: h.id,
+        )
+        balance = tables.balances.get((account_id, unit))
+        return LedgerTrail(
+            grants=tuple(grants),
+            draws=tuple(draws),
+            holds=tuple(
+                TrailHold(hold=_hold(h), allocations=tuple(self.hold_allocations(h.id)))
+                for h in holds
+            ),
+            debt=balance.debt if balance else 0,
+        )
+
     # --- batches ---
 
     def load_batch(self, read: BatchRead) -> BatchSnapshot:
@@ -531,6 +616,28 @@ class MemoryLedgerStore:
 
     def _grants(self) -> list[GrantRow]:
         return list(self._work.tables.grants.values())
+
+
+DRAW_SINKS = frozenset(
+    rules.system_account(n) for n in (rules.SPENT, rules.REFUNDED, rules.EXPIRED)
+)
+
+
+def _grant_record(g: GrantRow) -> GrantRecord:
+    return GrantRecord(
+        id=g.id,
+        account_id=g.account_id,
+        unit=g.unit,
+        amount=g.amount,
+        remaining=g.remaining,
+        held=g.held,
+        priority=g.priority,
+        expires_at=g.expires_at,
+        kind=g.kind,
+        origin=g.origin,
+        reason=g.reason,
+        created=g.created,
+    )
 
 
 def _check_grant(row: GrantRow) -> None:

@@ -96,6 +96,12 @@ class MemoryReversalStore:
         rows = [r for r in self._work.tables.reversals.values() if r.payment_intent_id in wanted]
         return sorted(rows, key=lambda r: (r.created, r.id))
 
+    def of_account(self, account_id: str) -> list[ReversalRecord]:
+        tables = self._work.tables
+        orders = {o.id for o in tables.orders.values() if o.account_id == account_id}
+        rows = [r for r in tables.reversals.values() if r.order_id in orders]
+        return sorted(rows, key=lambda r: (r.created, r.id))
+
 
 class MemoryAdminSessionStore:
     def __init__(self, work: Work) -> None:

@@ -18,12 +18,14 @@ from billfold.adapters.memory._tables import Tables, Work
 from billfold.adapters.memory.accounts import MemoryAccountStore
 from billfold.adapters.memory.inbox import MemoryInboxStore
 from billfold.adapters.memory.ledger import MemoryLedgerStore
+from billfold.adapters.memory.notifications import MemoryNotificationStore
 from billfold.adapters.memory.orders import MemoryOrderStore
 from billfold.adapters.memory.payments import (
     MemoryAdminSessionStore,
     MemoryPaymentStore,
     MemoryReversalStore,
 )
+from billfold.adapters.memory.reconciliation import MemoryReconciliationStore
 from billfold.adapters.memory.subscriptions import MemorySubscriptionStore
 from billfold.domain import errors
 
@@ -74,6 +76,8 @@ class MemoryUnitOfWork:
         self._reversals: MemoryReversalStore | None = None
         self._sessions: MemoryAdminSessionStore | None = None
         self._subscriptions: MemorySubscriptionStore | None = None
+        self._reconciliation: MemoryReconciliationStore | None = None
+        self._notifications: MemoryNotificationStore | None = None
 
     @property
     def ledger(self) -> MemoryLedgerStore:
@@ -115,6 +119,16 @@ class MemoryUnitOfWork:
         assert self._subscriptions is not None, "use the unit of work in a with block"
         return self._subscriptions
 
+    @property
+    def reconciliation(self) -> MemoryReconciliationStore:
+        assert self._reconciliation is not None, "use the unit of work in a with block"
+        return self._reconciliation
+
+    @property
+    def notifications(self) -> MemoryNotificationStore:
+        assert self._notifications is not None, "use the unit of work in a with block"
+        return self._notifications
+
     def __enter__(self) -> MemoryUnitOfWork:
         self._storage.begin()
         work = Work(tables=self._storage.tables.copy())
@@ -127,6 +141,8 @@ class MemoryUnitOfWork:
         self._reversals = MemoryReversalStore(work)
         self._sessions = MemoryAdminSessionStore(work)
         self._subscriptions = MemorySubscriptionStore(work)
+        self._reconciliation = MemoryReconciliationStore(work)
+        self._notifications = MemoryNotificationStore(work)
         return self
 
     def __exit__(
@@ -144,6 +160,8 @@ class MemoryUnitOfWork:
         self._reversals = None
         self._sessions = None
         self._subscriptions = None
+        self._reconciliation = None
+        self._notifications = None
         self._storage.end()
 
     def commit(self) -> None:

@@ -17,6 +17,7 @@ import stripe
 
 from billfold.adapters.stripe import translate, webhooks
 from billfold.domain import errors, facts
+from billfold.domain import reconciliation as rc
 from billfold.domain.catalog import Plan
 from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedSession
 from billfold.domain.orders import LineItem
@@ -261,6 +262,99 @@ class SdkStripeGateway:
             )
         return CreatedSession(id=session_id, url=url)
 
+    # --- reconciliation (the StripeLedger port) ---
+
+    def _listed(
+        self, doing: str, resource: Any, since: int, until: int, **params: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Every object of a list whose ``created`` is in ``[since, until]``, page after page."""
+        with _translated(doing):
+            page = resource.list(
+                params={"created": {"gte": since, "lte": until}, "limit": 100, **params}
+            )
+            for found in page.auto_paging_iter():
+                yield found.to_dict()
+
+    def paid_checkout_sessions(self, *, since: int, until: int) -> Iterator[rc.StripeSession]:
+        sessions = self.client.v1.checkout.sessions
+        for session in self._listed("list checkout sessions", sessions, since, until):
+            if session.get("mode") != "payment" or session.get("status") != "complete":
+                continue
+            if session.get("payment_status") not in ("paid", "no_payment_required"):
+                continue
+            yield rc.StripeSession(
+                id=str(session["id"]),
+                payment_intent_id=_id_of(session.get("payment_intent")),
+                amount=_int(session.get("amount_total")),
+                currency=str(session.get("currency") or ""),
+                created=_int(session.get("created")),
+            )
+
+    def paid_invoices(self, *, since: int, until: int) -> Iterator[rc.StripeInvoice]:
+        invoices = self.client.v1.invoices
+        for found in self._listed(
+            "list invoices", invoices, since, until, status="paid", expand=["data.payments"]
+        ):
+            fact = translate.invoice_fact(found, event_created=self._now())
+            if not isinstance(fact, facts.InvoicePaid) or not fact.paid:
+                continue
+            if fact.subscription_id is None and fact.metadata_package is None:
+                continue  # not billfold's to grant
+            yield rc.StripeInvoice(
+                id=fact.invoice_id,
+                subscription_id=fact.subscription_id,
+                payment_intent_ids=fact.payment_intent_ids,
+                amount=fact.amount_paid,
+                currency=fact.currency,
+                created=fact.created,
+            )
+
+    def refunds(self, *, since: int, until: int) -> Iterator[rc.StripeReversal]:
+        for refund in self._listed("list refunds", self.client.v1.refunds, since, until):
+            yield _reversal("refund", refund)
+
+    def disputes(self, *, since: int, until: int) -> Iterator[rc.StripeReversal]:
+        for dispute in self._listed("list disputes", self.client.v1.disputes, since, until):
+            yield _reversal("dispute", dispute)
+
+    def subscription_states(self) -> Iterator[rc.StripeSubscriptionState]:
+        with _translated("list subscriptions"):
+            page = self.client.v1.subscriptions.list(params={"status": "all", "limit": 100})
+            for found in page.auto_paging_iter():
+                sub = found.to_dict()
+                yield rc.StripeSubscriptionState(
+                    id=str(sub["id"]),
+                    customer_id=_id_of(sub.get("customer")),
+                    status=str(sub.get("status") or ""),
+                    created=_int(sub.get("created")),
+                )
+
+    def payment(self, kind: str, stripe_id: str) -> rc.StripePayment | None:
+        try:
+            with _translated("read the payment behind an order"):
+                if kind == "checkout":
+                    obj = self.client.v1.checkout.sessions.retrieve(stripe_id).to_dict()
+                    paid = obj.get("status") == "complete" and obj.get("payment_status") in (
+                        "paid",
+                        "no_payment_required",
+                    )
+                    amount = obj.get("amount_total")
+                elif kind == "invoice":
+                    obj = self.client.v1.invoices.retrieve(stripe_id).to_dict()
+                    paid, amount = obj.get("status") == "paid", obj.get("amount_paid")
+                else:
+                    obj = self.client.v1.payment_intents.retrieve(stripe_id).to_dict()
+                    paid, amount = obj.get("status") == "succeeded", obj.get("amount_received")
+        except errors.NotFound:
+            return None
+        currency = obj.get("currency")
+        return rc.StripePayment(
+            id=stripe_id,
+            paid=paid,
+            amount=amount if isinstance(amount, int) else None,
+            currency=currency if isinstance(currency, str) else None,
+        )
+
     def list_events(self, *, created_gte: int, types: Sequence[str]) -> Iterator[InboundEvent]:
         """Stripe's events since ``created_gte``, oldest first. Stripe filters by at most 20
         types per request, so more types are asked for in groups and merged."""
@@ -278,19 +372,43 @@ class SdkStripeGateway:
                     events[str(event.get("id"))] = event
         # Stripe lists newest first; reconciliation wants them in the order they happened.
         for event in sorted(events.values(), key=lambda e: (e.get("created") or 0, str(e["id"]))):
-            payload = json.dumps(event, separators=(",", ":"), default=_stripe_json)
+            payload = json.dumps(event, separators=(",", ":"), default=_wire)
             try:
                 yield webhooks.envelope(event, payload)
             except errors.InvalidEvent:  # pragma: no cover - Stripe lists only events
                 continue
 
 
-def _stripe_json(value: object) -> str:
-    """What the SDK parsed from a JSON string back into it: ``*_decimal`` fields (a price's
-    ``unit_amount_decimal``) are strings in Stripe's JSON and ``Decimal`` in ``to_dict()``."""
+def _wire(value: object) -> object:
+    """Stripe's decimal strings (``unit_amount_decimal``), which the SDK reads as Decimal, as
+    Stripe sends them: strings."""
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _id_of(value: object) -> str | None:
+    """An expandable field's id, whether Stripe sent the id or the object."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return value if isinstance(value, str) else None
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _reversal(kind: rc.ReversalSeenKind, obj: Mapping[str, Any]) -> rc.StripeReversal:
+    return rc.StripeReversal(
+        kind=kind,
+        id=str(obj["id"]),
+        charge_id=_id_of(obj.get("charge")),
+        payment_intent_id=_id_of(obj.get("payment_intent")),
+        amount=_int(obj.get("amount")),
+        currency=str(obj.get("currency") or ""),
+        status=str(obj.get("status") or ""),
+        created=_int(obj.get("created")),
+    )
 
 
 def _subscription(found: Mapping[str, Any], now: int) -> facts.SubscriptionChanged:

@@ -26,6 +26,7 @@ from billfold.entrypoints.cli import (
     db,
     events,
     ledger,
+    notifications,
     orders,
     reconcile,
     server,
@@ -47,6 +48,7 @@ app.add_typer(db.db_app, name="db")
 app.command()(db.verify)
 app.add_typer(events.events_app, name="events")
 app.add_typer(orders.orders_app, name="orders")
+app.add_typer(notifications.notifications_app, name="notifications")
 app.add_typer(subscriptions.subscriptions_app, name="subscriptions")
 app.command()(ledger.grant)
 app.command()(ledger.balance)

@@ -206,9 +206,11 @@ def show(result: AuditResult, out: Console) -> None:
     out.print(f"verify: {verify}")
     for line in data["verify"][:20]:
         out.print(f"  - {line}", highlight=False, markup=False)
+    state = "[red]failed[/]" if rec["failed_run"] else "completed"
+    drift_open = f"[red]{rec['drift_open']} open[/]" if rec["drift_open"] else "0 open"
     out.print(
-        f"reconciliation: {rec['seen']} events in Stripe, {rec['missing']} missing from the "
-        f"inbox ({rec['processed']} taken in, {rec['failed']} failed)"
+        f"reconciliation: {state}, {rec['events_imported']} events taken in from Stripe's "
+        f"Events API; drift {rec['drift_found']} found, {rec['drift_healed']} healed, {drift_open}"
     )
     out.print(
         "inbox: "

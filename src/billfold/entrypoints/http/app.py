@@ -20,6 +20,7 @@ from billfold.entrypoints.http import openapi, routes, webhooks
 from billfold.entrypoints.http.access import RateLimits
 from billfold.entrypoints.http.admin_ui import AdminConfig, AdminView
 from billfold.entrypoints.http.auth import Authenticator
+from billfold.entrypoints.http.observability import Observability
 from billfold.settings import Settings, load_settings
 
 
@@ -69,6 +70,7 @@ def create_app(
     app.state.authenticator = Authenticator(settings)
     app.state.rate_limits = RateLimits.from_settings(settings)
     app.add_middleware(JsonBodies)
+    app.add_middleware(Observability, metrics=svc.metrics)  # the outermost: sees every answer
     http_errors.install(app)
     app.include_router(webhooks.router)
     routes.install(app)
@@ -111,7 +113,7 @@ class JsonBodies:
             for index, (name, value) in enumerate(headers):
                 if name == b"content-type" and value.split(b";")[0].strip().lower() in self.FORMS:
                     headers[index] = (name, b"application/json")
-                    scope = {**scope, "headers": headers}
+                    scope["headers"] = headers  # in place: the route it finds is seen outside
                     break
         await self.app(scope, receive, send)
 

@@ -26,7 +26,12 @@ DESCRIPTIONS = {
     503: "The database is unavailable; try again.",
 }
 
-PUBLIC = {("/v1/catalog", "get"), ("/healthz", "get"), ("/webhooks/stripe", "post")}
+PUBLIC = {
+    ("/v1/catalog", "get"),
+    ("/healthz", "get"),
+    ("/readyz", "get"),
+    ("/webhooks/stripe", "post"),
+}
 
 
 def errors_of(*codes: int) -> dict[int | str, dict[str, Any]]:

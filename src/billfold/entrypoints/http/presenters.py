@@ -8,9 +8,12 @@ from billfold import schemas as s
 from billfold.domain import catalog as cat
 from billfold.domain import entitlements as ent
 from billfold.domain import errors
+from billfold.domain.notifications import EndpointRecord, NotificationRecord
 from billfold.domain.orders import OrderRecord
+from billfold.domain.reconciliation import RunRecord
 from billfold.domain.records import EventRecord, GrantRecord, HoldRecord, TransactionRecord
 from billfold.domain.subscriptions import SubscriptionRecord
+from billfold.service import explain as explaining
 from billfold.service.billing import SyncReport
 from billfold.service.checkout import Fulfillment
 from billfold.service.ledger import GrantResult, HoldResult, SpendResult
@@ -112,6 +115,35 @@ def account(view: AccountView) -> s.AccountResponse:
         debt=view.balances.debt,
         created=record.created if record else None,
         updated=record.updated if record else None,
+        low_balance=view.low_balance,
+        low_balance_alerts=view.low_alerts,
+    )
+
+
+def notification(record: NotificationRecord) -> s.NotificationResponse:
+    return s.NotificationResponse(
+        id=record.id,
+        type=record.type,
+        account_id=record.account_id,
+        status=record.status,
+        attempts=record.attempts,
+        next_attempt_at=record.next_attempt_at,
+        last_error=record.last_error,
+        created=record.created,
+        body=record.body(),
+    )
+
+
+def endpoint(
+    record: EndpointRecord, *, secret: str | None = None
+) -> s.NotificationEndpointResponse:
+    return s.NotificationEndpointResponse(
+        id=record.id,
+        url=record.url,
+        types=list(record.types),
+        source="settings" if record.id.startswith("env_") else "api",
+        created=record.created,
+        secret=secret,
     )
 
 
@@ -297,4 +329,118 @@ def _plan(p: cat.Plan, c: cat.Catalog) -> s.PlanResponse:
         limits=dict(p.limits),
         allowance=[_grant_spec(g) for g in p.allowance],
         grace_period_days=p.grace_period_days,
+    )
+
+
+def reconciliation_run(run: RunRecord) -> s.ReconciliationRunResponse:
+    return s.ReconciliationRunResponse(
+        id=run.id,
+        status=run.status,
+        trigger=run.trigger,
+        window=s.ReconciliationWindow(since=run.since, until=run.until),
+        events_imported=run.events_imported,
+        drift={
+            name: s.DriftCountResponse(found=c.found, healed=c.healed, open=c.open)
+            for name, c in run.drift.items()
+        },
+        items=[
+            s.DriftItemResponse(
+                drift_class=i.drift_class,
+                stripe_ids=list(i.stripe_ids),
+                billfold_ids=list(i.billfold_ids),
+                amount=i.amount,
+                currency=i.currency,
+                healed=i.healed,
+            )
+            for i in run.items
+        ],
+        error=run.error,
+        started=run.started,
+        finished=run.finished,
+    )
+
+
+def explanation(x: explaining.Explanation) -> s.BalanceExplainResponse:
+    return s.BalanceExplainResponse(
+        account_id=x.account_id,
+        unit=x.unit,
+        balance=x.balance,
+        held=x.held,
+        debt=x.debt,
+        lots=[
+            s.LotResponse(
+                grant_id=lot.grant_id,
+                kind=lot.kind,
+                amount=lot.amount,
+                remaining=lot.remaining,
+                held=lot.held,
+                priority=lot.priority,
+                expires_at=lot.expires_at,
+                created=lot.created,
+                reason=lot.reason,
+                origin=s.LotOriginResponse(
+                    type=lot.origin.type,
+                    order_id=lot.origin.order_id,
+                    stripe=s.StripeIdsResponse(
+                        checkout_session=lot.origin.stripe.checkout_session,
+                        payment_intent=lot.origin.stripe.payment_intent,
+                        invoice=lot.origin.stripe.invoice,
+                        charge=lot.origin.stripe.charge,
+                    ),
+                ),
+                draws=[
+                    s.LotDrawResponse(
+                        transaction_id=d.transaction_id,
+                        kind=d.kind,
+                        amount=d.amount,
+                        created=d.created,
+                    )
+                    for d in lot.draws
+                ],
+            )
+            for lot in x.lots
+        ],
+        holds=[
+            s.ExplainedHoldResponse(
+                hold_id=h.hold_id,
+                amount=h.amount,
+                expires_at=h.expires_at,
+                reason=h.reason,
+                created=h.created,
+            )
+            for h in x.holds
+        ],
+        reversals=[_reversal(r) for r in x.reversals],
+    )
+
+
+def _reversal(
+    r: explaining.ExplainedReversal,
+) -> s.RefundExplainedResponse | s.DisputeExplainedResponse:
+    common: dict[str, Any] = {
+        "order_id": r.order_id,
+        "status": r.status,
+        "state": r.state,
+        "amount": r.amount,
+        "currency": r.currency,
+        "recovered": r.recovered,
+        "taken": r.taken,
+        "debt": r.debt,
+        "unrecovered": r.unrecovered,
+        "held": r.held,
+    }
+    if r.kind == "refund":
+        return s.RefundExplainedResponse.model_validate(common | {"refund": r.stripe_id})
+    funds = [
+        {
+            "event": f.event,
+            "balance_transaction": f.balance_transaction,
+            "amount": f.amount,
+            "fee": f.fee,
+            "currency": f.currency,
+        }
+        for f in r.funds
+    ]
+    return s.DisputeExplainedResponse.model_validate(
+        common | {"dispute": r.stripe_id, "funds": funds}
     )

@@ -14,9 +14,10 @@ operation per unit of work.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
+from billfold.domain import errors
 from billfold.domain import ledger as rules
 from billfold.service.combining import Combiner, CombinerStats
 from billfold.service.ledger import batch, expiry, movement
@@ -36,6 +37,7 @@ from billfold.service.ledger.commands import (
     SpendResult,
     SweepResult,
 )
+from billfold.service.observe import NullObserver, Observer
 from billfold.service.ports import Clock, UnitOfWorkFactory
 
 __all__ = [
@@ -56,6 +58,13 @@ __all__ = [
 ]
 
 C = TypeVar("C", bound=LedgerCommand)
+
+_OPERATIONS: dict[type, str] = {
+    Spend: "spend",
+    Hold: "hold",
+    Capture: "capture",
+    Release: "release",
+}
 R = TypeVar("R", bound=LedgerResult)
 
 
@@ -70,10 +79,14 @@ class Ledger:
         units: frozenset[str] | None = None,
         batch_max: int = 256,
         writers: int = 2,
+        observer: Observer | None = None,
+        low: Mapping[str, int] | None = None,
     ) -> None:
         self._uow = uow_factory
+        self.observer: Observer = observer or NullObserver()
         self._clock = clock
         self.units = units
+        self.low = low
         self.combiner = (
             Combiner[batch.BatchCommand, batch.BatchResult](
                 self._write_batch,
@@ -113,9 +126,19 @@ class Ledger:
         return self.combiner.stats() if self.combiner else None
 
     def _combined(self, cmd: batch.BatchCommand) -> batch.BatchResult:
-        if self.combiner is None:
-            return self._write_single(cmd)
-        return self.combiner.submit(cmd)
+        try:
+            combiner = self.combiner
+            result = self._write_single(cmd) if combiner is None else combiner.submit(cmd)
+        except errors.InsufficientBalance as exc:
+            self.observer.ledger_write(_OPERATIONS[type(cmd)], exc.unit, "insufficient")
+            raise
+        except errors.BillfoldError:
+            unit = getattr(cmd, "unit", None)
+            known = unit if self.units is not None and unit in self.units else "other"
+            self.observer.ledger_write(_OPERATIONS[type(cmd)], known, "refused")
+            raise
+        self.observer.ledger_write(_OPERATIONS[type(cmd)], result.unit, "ok")
+        return result
 
     def _write_single(self, cmd: batch.BatchCommand) -> batch.BatchResult:
         match cmd:
@@ -129,7 +152,7 @@ class Ledger:
                 return self._write(movement.release, cmd)
 
     def _write_batch(self, commands: Sequence[batch.BatchCommand]) -> list[batch.Outcome]:
-        return batch.run_batch(self._uow, commands, self._clock(), units=self.units)
+        return batch.run_batch(self._uow, commands, self._clock(), units=self.units, low=self.low)
 
     def clawback(self, cmd: Clawback) -> ClawbackResult:
         return self._write(movement.clawback, cmd)
@@ -137,7 +160,7 @@ class Ledger:
     def _write(self, operation: Callable[..., R], cmd: C) -> R:
         now = self._clock()
         with self._uow() as uow:
-            result = operation(uow.ledger, cmd, now, units=self.units)
+            result = operation(uow.ledger, cmd, now, units=self.units, low=self.low)
             uow.commit()
         return result
 

@@ -22,7 +22,7 @@ from typing import Any, Final, TypeAlias
 from billfold.domain import errors
 from billfold.domain import ledger as rules
 from billfold.domain.ledger import GrantState, HoldStatus, Line
-from billfold.domain.records import GrantRecord, HoldRecord, TransactionRecord
+from billfold.domain.records import GrantRecord, HoldRecord, LedgerTrail, TransactionRecord
 from billfold.domain.reversals import Lot
 from billfold.service.ledger import movement
 from billfold.service.ledger.commands import (
@@ -39,6 +39,7 @@ from billfold.service.ports import (
     BatchSnapshot,
     BatchWrites,
     NewGrant,
+    NewNotification,
     NewTransaction,
     StoredTransaction,
     UnitOfWorkFactory,
@@ -94,6 +95,8 @@ class Overlay:
         self._closed: dict[str, tuple[HoldStatus, int, str]] = {}
         self._touched_grants: dict[str, None] = {}
         self._touched_balances: dict[Position, None] = {}
+        self._alerts: dict[Position, bool] = {}
+        self._notifications: dict[str, NewNotification] = {}
         self._journal: list[Callable[[], None]] = []
 
     # --- the journal -----------------------------------------------------------------------------
@@ -183,6 +186,14 @@ class Overlay:
         self._set(self._balances, pos, row)
         self._set(self._touched_balances, pos, None)
 
+    def set_low_alert(self, account_id: str, unit: str, alert: bool) -> None:
+        pos = (account_id, unit)
+        self._set(self._balances, pos, replace(self._balances[pos], low_alert=alert))
+        self._set(self._alerts, pos, alert)
+
+    def add_notification(self, notification: NewNotification) -> None:
+        self._set(self._notifications, notification.id, notification)
+
     # --- grants ----------------------------------------------------------------------------------
 
     def grant_states(
@@ -252,8 +263,14 @@ class Overlay:
     def balances(self, account_id: str) -> list[BalanceRow]:
         raise self._not_batched("balances")
 
+    def set_low_balance(self, account_id: str, unit: str, threshold: int | None) -> None:
+        raise self._not_batched("set_low_balance")
+
     def lots(self, origin: str) -> list[Lot]:
         raise self._not_batched("lots")
+
+    def trail(self, account_id: str, unit: str) -> LedgerTrail:
+        raise self._not_batched("trail")
 
     def insert_grant(self, grant: NewGrant) -> None:
         raise self._not_batched("insert_grant")
@@ -321,6 +338,8 @@ class Overlay:
             holds=[(replace(h, status="active", captured=0), txn) for h, txn in new_holds],
             allocations=[(h, self._allocations.get(h, [])) for h in self._new_holds],
             closed_holds=[(h, s, c, txn) for h, (s, c, txn) in self._closed.items()],
+            alerts=[(a, u, alert) for (a, u), alert in self._alerts.items()],
+            notifications=list(self._notifications.values()),
         )
 
 
@@ -359,6 +378,7 @@ def run_batch(
     now: int,
     *,
     units: frozenset[str] | None,
+    low: Mapping[str, int] | None = None,
 ) -> list[Outcome]:
     """Decide and write ``commands`` in one transaction; one outcome (result or error) each.
 
@@ -376,12 +396,18 @@ def run_batch(
         for cmd in commands:
             mark = overlay.mark()
             try:
-                outcomes.append(_OPERATIONS[type(cmd)](overlay, cmd, now, units=units))
+                outcomes.append(_OPERATIONS[type(cmd)](overlay, cmd, now, units=units, low=low))
             except errors.BillfoldError as exc:
                 overlay.undo(mark)
                 outcomes.append(exc)
         writes = overlay.writes()
         if writes.transactions:
+            # A crossing of a low-balance threshold is rare: its rows go before the batch's own
+            # statements, in its transaction (a batch with none writes nothing more).
+            for account_id, unit, alert in writes.alerts:
+                uow.ledger.set_low_alert(account_id, unit, alert)
+            for notification in writes.notifications:
+                uow.ledger.add_notification(notification)
             uow.ledger.flush_batch(writes, commit=True)
             uow.commit()
     return outcomes

@@ -22,7 +22,13 @@ MAX_LAPSED_PER_BALANCE = 10_000
 
 def with_(bal: BalanceRow, **changes: int) -> BalanceRow:
     data = {"available": bal.available, "held": bal.held, "debt": bal.debt} | changes
-    return BalanceRow(account_id=bal.account_id, unit=bal.unit, **data)
+    return BalanceRow(
+        account_id=bal.account_id,
+        unit=bal.unit,
+        low_balance=bal.low_balance,
+        low_alert=bal.low_alert,
+        **data,
+    )
 
 
 def locked(store: LedgerStore, account_id: str, unit: str) -> BalanceRow:

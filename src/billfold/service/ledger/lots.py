@@ -15,6 +15,7 @@ from billfold.domain import ledger as rules
 from billfold.domain import reversals as rv
 from billfold.domain.ledger import GrantState, Line
 from billfold.domain.records import HoldRecord
+from billfold.service import outbox
 from billfold.service.ledger import idempotency
 from billfold.service.ledger.commands import (
     MAX_HOLD_TTL,
@@ -26,12 +27,12 @@ from billfold.service.ledger.commands import (
     RestoreLotsResult,
 )
 from billfold.service.ledger.expiry import settle, with_
-from billfold.service.ledger.movement import Units, check_unit
+from billfold.service.ledger.movement import Thresholds, Units, check_unit
 from billfold.service.ports import BalanceRow, LedgerStore, NewGrant
 
 
 def claw_lots(
-    store: LedgerStore, cmd: ClawLots, now: int, *, units: Units = None
+    store: LedgerStore, cmd: ClawLots, now: int, *, units: Units = None, low: Thresholds = None
 ) -> ClawLotsResult:
     _check(cmd.key, cmd.account_id, cmd.unit, cmd.wants, units)
     if cmd.policy not in rules.REFUND_POLICIES:
@@ -69,6 +70,7 @@ def claw_lots(
     taken = sum(t.taken for t in takes)
     new_bal = with_(bal, available=bal.available - taken - debt, debt=bal.debt + debt)
     store.set_balance(new_bal)
+    outbox.watch_balance(store, bal, new_bal, now, low=low, granted=False, transaction_id=txn_id)
     result = ClawLotsResult(
         transaction_id=txn_id,
         account_id=cmd.account_id,
@@ -83,7 +85,7 @@ def claw_lots(
 
 
 def restore_lots(
-    store: LedgerStore, cmd: RestoreLots, now: int, *, units: Units = None
+    store: LedgerStore, cmd: RestoreLots, now: int, *, units: Units = None, low: Thresholds = None
 ) -> RestoreLotsResult:
     _check(cmd.key, cmd.account_id, cmd.unit, cmd.lots, units)
     if isinstance(cmd.debt, bool) or not isinstance(cmd.debt, int) or cmd.debt < 0:
@@ -158,6 +160,7 @@ def restore_lots(
         bal, available=bal.available + restored + cleared + excess, debt=bal.debt - cleared
     )
     store.set_balance(new_bal)
+    outbox.watch_balance(store, bal, new_bal, now, low=low, granted=True, transaction_id=txn_id)
     result = RestoreLotsResult(
         transaction_id=txn_id,
         account_id=cmd.account_id,

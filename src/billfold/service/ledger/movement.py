@@ -13,6 +13,7 @@ from billfold.domain import errors, ids
 from billfold.domain import ledger as rules
 from billfold.domain.ledger import GrantState, HoldStatus, Line
 from billfold.domain.records import HoldRecord
+from billfold.service import outbox
 from billfold.service.ledger import idempotency
 from billfold.service.ledger.commands import (
     MAX_HOLD_TTL,
@@ -33,6 +34,7 @@ from billfold.service.ledger.expiry import locked, settle, settle_hold, with_
 from billfold.service.ports import BalanceRow, LedgerStore, NewGrant
 
 Units = frozenset[str] | None
+Thresholds = outbox.Thresholds
 
 
 def check_unit(unit: object, units: Units) -> str:
@@ -46,7 +48,9 @@ def check_unit(unit: object, units: Units) -> str:
     return unit
 
 
-def grant(store: LedgerStore, cmd: Grant, now: int, *, units: Units = None) -> GrantResult:
+def grant(
+    store: LedgerStore, cmd: Grant, now: int, *, units: Units = None, low: Thresholds = None
+) -> GrantResult:
     rules.check_key(cmd.key)
     rules.check_account_id(cmd.account_id)
     check_unit(cmd.unit, units)
@@ -109,6 +113,24 @@ def grant(store: LedgerStore, cmd: Grant, now: int, *, units: Units = None) -> G
     )
     new_bal = with_(bal, available=bal.available + cmd.amount, debt=bal.debt - repayment.repaid)
     store.set_balance(new_bal)
+    outbox.emit(
+        store,
+        "credits.granted",
+        account_id=cmd.account_id,
+        data={
+            "unit": cmd.unit,
+            "amount": cmd.amount,
+            "balance": new_bal.available,
+            "grant_id": grant_id,
+            "transaction_id": txn_id,
+            "kind": cmd.kind,
+            "origin": cmd.origin,
+            "expires_at": cmd.expires_at,
+            "reason": cmd.reason,
+        },
+        now=now,
+    )
+    outbox.watch_balance(store, bal, new_bal, now, low=low, granted=True, transaction_id=txn_id)
     result = GrantResult(
         transaction_id=txn_id,
         grant_id=grant_id,
@@ -123,7 +145,9 @@ def grant(store: LedgerStore, cmd: Grant, now: int, *, units: Units = None) -> G
     return result
 
 
-def spend(store: LedgerStore, cmd: Spend, now: int, *, units: Units = None) -> SpendResult:
+def spend(
+    store: LedgerStore, cmd: Spend, now: int, *, units: Units = None, low: Thresholds = None
+) -> SpendResult:
     rules.check_key(cmd.key)
     rules.check_account_id(cmd.account_id)
     check_unit(cmd.unit, units)
@@ -148,6 +172,7 @@ def spend(store: LedgerStore, cmd: Spend, now: int, *, units: Units = None) -> S
         )
     new_bal = with_(bal, available=bal.available - cmd.amount)
     store.set_balance(new_bal)
+    outbox.watch_balance(store, bal, new_bal, now, low=low, granted=False, transaction_id=txn_id)
     result = SpendResult(
         transaction_id=txn_id,
         account_id=cmd.account_id,
@@ -160,7 +185,9 @@ def spend(store: LedgerStore, cmd: Spend, now: int, *, units: Units = None) -> S
     return result
 
 
-def hold(store: LedgerStore, cmd: Hold, now: int, *, units: Units = None) -> HoldResult:
+def hold(
+    store: LedgerStore, cmd: Hold, now: int, *, units: Units = None, low: Thresholds = None
+) -> HoldResult:
     rules.check_key(cmd.key)
     rules.check_account_id(cmd.account_id)
     check_unit(cmd.unit, units)
@@ -204,6 +231,7 @@ def hold(store: LedgerStore, cmd: Hold, now: int, *, units: Units = None) -> Hol
     )
     new_bal = with_(bal, available=bal.available - cmd.amount, held=bal.held + cmd.amount)
     store.set_balance(new_bal)
+    outbox.watch_balance(store, bal, new_bal, now, low=low, granted=False, transaction_id=txn_id)
     result = HoldResult(
         hold_id=hold_id,
         transaction_id=txn_id,
@@ -221,13 +249,17 @@ def hold(store: LedgerStore, cmd: Hold, now: int, *, units: Units = None) -> Hol
     return result
 
 
-def capture(store: LedgerStore, cmd: Capture, now: int, *, units: Units = None) -> HoldResult:
+def capture(
+    store: LedgerStore, cmd: Capture, now: int, *, units: Units = None, low: Thresholds = None
+) -> HoldResult:
     if cmd.amount is not None:
         rules.check_amount(cmd.amount)
     return _close_hold(store, cmd, now)
 
 
-def release(store: LedgerStore, cmd: Release, now: int, *, units: Units = None) -> HoldResult:
+def release(
+    store: LedgerStore, cmd: Release, now: int, *, units: Units = None, low: Thresholds = None
+) -> HoldResult:
     return _close_hold(store, cmd, now)
 
 
@@ -289,7 +321,9 @@ def _close_hold(store: LedgerStore, cmd: Capture | Release, now: int) -> HoldRes
     return result
 
 
-def clawback(store: LedgerStore, cmd: Clawback, now: int, *, units: Units = None) -> ClawbackResult:
+def clawback(
+    store: LedgerStore, cmd: Clawback, now: int, *, units: Units = None, low: Thresholds = None
+) -> ClawbackResult:
     rules.check_key(cmd.key)
     rules.check_account_id(cmd.account_id)
     check_unit(cmd.unit, units)
@@ -325,6 +359,7 @@ def clawback(store: LedgerStore, cmd: Clawback, now: int, *, units: Units = None
         bal, available=bal.available - plan.taken - plan.debt, debt=bal.debt + plan.debt
     )
     store.set_balance(new_bal)
+    outbox.watch_balance(store, bal, new_bal, now, low=low, granted=False, transaction_id=txn_id)
     result = ClawbackResult(
         transaction_id=txn_id,
         account_id=cmd.account_id,

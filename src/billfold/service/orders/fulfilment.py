@@ -32,6 +32,7 @@ from billfold.domain.orders import (
     resolve_account,
     storable_amount,
 )
+from billfold.service import outbox
 from billfold.service.ledger import movement
 from billfold.service.ledger.commands import Grant
 from billfold.service.orders.reversals import Reversals
@@ -45,6 +46,7 @@ class Fulfilment:
         self, catalog: cat.Catalog, reversals: Reversals, *, units: frozenset[str] | None = None
     ) -> None:
         self.catalog = catalog
+        self.low = catalog.low_balances()
         self.reversals = reversals
         self.units = units
 
@@ -117,7 +119,10 @@ class Fulfilment:
             return order
         if status == "pending" and order.status != "pending":
             return order  # a late "unpaid" never undoes a later outcome
-        return uow.orders.update(order.id, status=status, status_reason=reason, updated=now)
+        marked = uow.orders.update(order.id, status=status, status_reason=reason, updated=now)
+        if status == "failed":
+            _notify(uow, "payment.failed", marked, now)
+        return marked
 
     def record_payment_error(
         self, uow: UnitOfWork, payment_intent_id: str, message: str | None, now: int
@@ -165,13 +170,16 @@ class Fulfilment:
                     changes["account_id"] = decision.account_id
                 if decision.package is not None:
                     changes["package"] = decision.package
-                return uow.orders.update(
+                updated = uow.orders.update(
                     order.id,
                     status="needs_attention",
                     status_reason=decision.reason,
                     updated=now,
                     **changes,
                 )
+                if order.status != "needs_attention":
+                    _notify(uow, "order.needs_attention", updated, now)
+                return updated
             case Fulfil():
                 return self._grant(uow, order, payment, decision, now, resolution)
             case _:
@@ -225,6 +233,7 @@ class Fulfilment:
                 ),
                 now,
                 units=self.units,
+                low=self.low,
             )
         # The grants created the account; link what Stripe told us about the customer.
         if payment.customer_id:
@@ -242,6 +251,7 @@ class Fulfilment:
             updated=now,
             resolved_by=resolution.by if resolution else None,
         )
+        _notify(uow, "order.fulfilled", fulfilled, now)
         # Refunds and disputes that arrived before the order was fulfilled take effect now.
         self.reversals.settle(uow, fulfilled, now)
         locked = uow.orders.get(fulfilled.id)
@@ -296,3 +306,28 @@ def _storable(payment: Payment) -> int | None:
 def _fits(value: str | None, length: int) -> str | None:
     """What Stripe said, if it fits the column: the same on every database."""
     return value if value is not None and len(value) <= length else None
+
+
+def _notify(uow: UnitOfWork, type_: str, order: OrderRecord, now: int) -> None:
+    """An order's notification, in the transaction that changed it."""
+    outbox.emit(
+        uow.ledger,
+        type_,
+        account_id=order.account_id,
+        data={
+            "order_id": order.id,
+            "status": order.status,
+            "reason": order.status_reason,
+            "package": order.package,
+            "plan": order.plan,
+            "amount": order.amount,
+            "currency": order.currency,
+            "customer_email": order.customer_email,
+            "stripe": {
+                ("checkout_session" if order.kind == "checkout" else order.kind): order.stripe_id,
+                "payment_intent": order.payment_intent_id,
+                "customer": order.customer_id,
+            },
+        },
+        now=now,
+    )

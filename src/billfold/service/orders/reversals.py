@@ -25,6 +25,7 @@ from billfold.domain import catalog as cat
 from billfold.domain import errors, ids
 from billfold.domain import reversals as rv
 from billfold.domain.orders import OrderRecord
+from billfold.service import outbox
 from billfold.service.ledger import lots as ledger_lots
 from billfold.service.ledger import movement
 from billfold.service.ledger.commands import ClawLots, HoldLots, Release, RestoreLots
@@ -71,6 +72,7 @@ class _Books:
 class Reversals:
     def __init__(self, catalog: cat.Catalog, *, units: frozenset[str] | None = None) -> None:
         self.catalog = catalog
+        self.low = catalog.low_balances()
         self.units = units
 
     # --- recording -----------------------------------------------------------------------------
@@ -108,9 +110,13 @@ class Reversals:
                 created=now,
             )
         )
-        if inserted:
-            return row
         changes: dict[str, Any] = {}
+        recorded = (row.effect or {}).get("funds")
+        funds = rv.record_funds(recorded if isinstance(recorded, list) else [], event.funds)
+        if funds is not None:
+            changes["effect"] = dict(row.effect or {}) | {"funds": funds}
+        if inserted:
+            return uow.reversals.update(row.id, updated=now, **changes) if changes else row
         if rv.status_rank(row.kind, event.status) > rv.status_rank(row.kind, row.status):
             changes["status"] = event.status
         if row.payment_intent_id is None and event.payment_intent_id is not None:
@@ -241,6 +247,7 @@ class Reversals:
             ),
             now,
             units=self.units,
+            low=self.low,
         )
         for grant_id, wanted, _ in done.takes:
             books.attributed[grant_id] = books.attributed.get(grant_id, 0) + wanted
@@ -249,6 +256,28 @@ class Reversals:
             + (f", {done.debt} as debt" if done.debt else "")
             + (f", {done.unrecovered} unrecovered" if done.unrecovered else "")
         )
+        if not done.replayed and (done.taken or done.debt or done.unrecovered):
+            outbox.emit(
+                uow.ledger,
+                "credits.clawed_back",
+                account_id=account_id,
+                data={
+                    "unit": unit,
+                    "taken": done.taken,
+                    "debt": done.debt,
+                    "unrecovered": done.unrecovered,
+                    "balance": done.balance,
+                    "transaction_id": done.transaction_id,
+                    "order_id": books.order.id,
+                    "reason": row.kind,
+                    "stripe": {
+                        row.kind: row.stripe_id,
+                        "charge": row.charge_id,
+                        "payment_intent": row.payment_intent_id,
+                    },
+                },
+                now=now,
+            )
         return {
             "unit": unit,
             "lots": {grant_id: [w, t] for grant_id, w, t in done.takes},
@@ -262,7 +291,7 @@ class Reversals:
         self, uow: UnitOfWork, books: _Books, row: rv.ReversalRecord, account_id: str, now: int
     ) -> None:
         """Give back exactly what the reversal took (and recorded as debt), entry by entry."""
-        for index, entry in enumerate(_entries(row.effect)):
+        for index, entry in enumerate(effect_entries(row.effect)):
             unit = str(entry["unit"])
             lots = _lots_of(entry)
             restored = ledger_lots.restore_lots(
@@ -278,6 +307,7 @@ class Reversals:
                 ),
                 now,
                 units=self.units,
+                low=self.low,
             )
             for grant_id, (wanted, _) in lots.items():
                 books.attributed[grant_id] = books.attributed.get(grant_id, 0) - wanted
@@ -333,6 +363,7 @@ class Reversals:
                         Release(key=f"rev:{row.id}:release:{unit}:{generation}", hold_id=hold_id),
                         now,
                         units=self.units,
+                        low=self.low,
                     )
                 released = True
         return released
@@ -416,7 +447,7 @@ def _due(row: rv.ReversalRecord) -> str | None:
     return "take" if row.status == rv.DISPUTE_LOST else "void"
 
 
-def _entries(effect: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+def effect_entries(effect: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     """Each claw a reversal made: one per unit, then its adjustments."""
     effect = effect or {}
     out: list[Mapping[str, Any]] = []
@@ -439,7 +470,7 @@ def _lots_of(done: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
 def _wanted(effect: Mapping[str, Any] | None) -> dict[str, int]:
     """Per lot: what an applied reversal wanted (taken, or fallen short of)."""
     out: dict[str, int] = {}
-    for entry in _entries(effect):
+    for entry in effect_entries(effect):
         for grant_id, (wanted, _) in _lots_of(entry).items():
             out[grant_id] = out.get(grant_id, 0) + wanted
     return out

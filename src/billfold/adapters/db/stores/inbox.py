@@ -119,6 +119,15 @@ class SqlInboxStore:
             .values(lease_owner=None, lease_expires_at=None, next_attempt_at=now, outcome=note)
         )
 
+    def unlease(self, event_id: str, *, owner: str) -> bool:
+        c = t.events.c
+        done = self.conn.execute(
+            t.events.update()
+            .where(c.id == event_id, c.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+        return bool(done.rowcount)
+
     def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
         c = t.events.c
         due = (
@@ -196,6 +205,27 @@ class SqlInboxStore:
             .group_by(c.status)
         )
         return {status: int(n) for status, n in rows}
+
+    def oldest_waiting(self) -> int | None:
+        c = t.events.c
+        value = self.conn.execute(
+            sa.select(sa.func.min(c.received_at)).where(c.status.in_(("received", "failed")))
+        ).scalar()
+        return None if value is None else int(value)
+
+    def beat(self, owner: str, *, now: int) -> None:
+        c = t.worker_heartbeats.c
+        self.conn.execute(
+            insert_for(is_pg(self.conn))(t.worker_heartbeats)
+            .values(owner=owner, beat_at=now)
+            .on_conflict_do_update(index_elements=[c.owner], set_={"beat_at": now})
+        )
+        # Workers that stopped long ago are forgotten (a day).
+        self.conn.execute(sa.delete(t.worker_heartbeats).where(c.beat_at < now - 86_400))
+
+    def last_beat(self) -> int | None:
+        value = self.conn.execute(sa.select(sa.func.max(t.worker_heartbeats.c.beat_at))).scalar()
+        return None if value is None else int(value)
 
 
 def _event(row: Any) -> EventRecord:

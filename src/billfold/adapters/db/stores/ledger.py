@@ -11,8 +11,17 @@ from billfold.adapters.db import tables as t
 from billfold.adapters.db.stores import ledger_batch
 from billfold.adapters.db.stores._raw import Raw
 from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
+from billfold.domain import ledger as rules
 from billfold.domain.ledger import GrantState, HoldStatus, Line
-from billfold.domain.records import GrantRecord, HoldRecord, TransactionRecord
+from billfold.domain.records import (
+    GrantRecord,
+    HoldRecord,
+    LedgerTrail,
+    TrailDraw,
+    TrailGrant,
+    TrailHold,
+    TransactionRecord,
+)
 from billfold.domain.reversals import Lot
 from billfold.service.ports import (
     BalanceRow,
@@ -20,6 +29,7 @@ from billfold.service.ports import (
     BatchSnapshot,
     BatchWrites,
     NewGrant,
+    NewNotification,
     StoredTransaction,
 )
 
@@ -42,17 +52,43 @@ class _Statements:
             .on_conflict_do_update(
                 index_elements=[bal.account_id, bal.unit], set_={"available": bal.available}
             )
-            .returning(bal.account_id, bal.unit, bal.available, bal.held, bal.debt)
+            .returning(
+                bal.account_id,
+                bal.unit,
+                bal.available,
+                bal.held,
+                bal.debt,
+                bal.low_balance,
+                bal.low_alert,
+            )
         )
-        lock = sa.select(bal.account_id, bal.unit, bal.available, bal.held, bal.debt).where(
-            bal.account_id == P("w_account"), bal.unit == P("w_unit")
-        )
+        lock = sa.select(
+            bal.account_id,
+            bal.unit,
+            bal.available,
+            bal.held,
+            bal.debt,
+            bal.low_balance,
+            bal.low_alert,
+        ).where(bal.account_id == P("w_account"), bal.unit == P("w_unit"))
         self.lock_balance = lock.with_for_update() if pg else lock
         self.set_balance = t.balances.update().where(
             bal.account_id == P("w_account"), bal.unit == P("w_unit")
         )
+        self.set_low = t.balances.update().where(
+            bal.account_id == P("w_account"), bal.unit == P("w_unit")
+        )
+        self.insert_notification = t.notifications.insert()
         self.balances = (
-            sa.select(bal.account_id, bal.unit, bal.available, bal.held, bal.debt)
+            sa.select(
+                bal.account_id,
+                bal.unit,
+                bal.available,
+                bal.held,
+                bal.debt,
+                bal.low_balance,
+                bal.low_alert,
+            )
             .where(bal.account_id == P("w_account"))
             .order_by(bal.unit)
         )
@@ -186,6 +222,8 @@ class SqlLedgerStore:
             available=row.available,
             held=row.held,
             debt=row.debt,
+            low_balance=row.low_balance,
+            low_alert=bool(row.low_alert),
         )
 
     def lock_balance(self, account_id: str, unit: str) -> BalanceRow | None:
@@ -200,6 +238,8 @@ class SqlLedgerStore:
             available=row.available,
             held=row.held,
             debt=row.debt,
+            low_balance=row.low_balance,
+            low_alert=bool(row.low_alert),
         )
 
     def set_balance(self, row: BalanceRow) -> None:
@@ -214,6 +254,33 @@ class SqlLedgerStore:
             },
         )
 
+    def set_low_alert(self, account_id: str, unit: str, alert: bool) -> None:
+        self.conn.execute(
+            self.sql.set_low, {"w_account": account_id, "w_unit": unit, "low_alert": alert}
+        )
+
+    def set_low_balance(self, account_id: str, unit: str, threshold: int | None) -> None:
+        self.conn.execute(
+            self.sql.set_low, {"w_account": account_id, "w_unit": unit, "low_balance": threshold}
+        )
+
+    def add_notification(self, notification: NewNotification) -> None:
+        self.conn.execute(
+            self.sql.insert_notification,
+            {
+                "id": notification.id,
+                "type": notification.type,
+                "account_id": notification.account_id,
+                "data": dict(notification.data),
+                "created": notification.created,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": notification.created,
+                "delivered_to": [],
+                "updated": notification.created,
+            },
+        )
+
     def balances(self, account_id: str) -> list[BalanceRow]:
         rows = self.conn.execute(self.sql.balances, {"w_account": account_id})
         return [
@@ -223,6 +290,8 @@ class SqlLedgerStore:
                 available=r.available,
                 held=r.held,
                 debt=r.debt,
+                low_balance=r.low_balance,
+                low_alert=bool(r.low_alert),
             )
             for r in rows
         ]
@@ -358,23 +427,7 @@ class SqlLedgerStore:
         if starting_after:
             stmt = stmt.where(c.id < starting_after)
         rows = self.conn.execute(stmt.order_by(c.id.desc()).limit(limit))
-        return [
-            GrantRecord(
-                id=r.id,
-                account_id=r.account_id,
-                unit=r.unit,
-                amount=r.amount,
-                remaining=r.remaining,
-                held=r.held,
-                priority=r.priority,
-                expires_at=r.expires_at,
-                kind=r.kind,
-                origin=r.origin,
-                reason=r.reason,
-                created=r.created,
-            )
-            for r in rows
-        ]
+        return [_grant(r) for r in rows]
 
     def has_grant(self, account_id: str, grant_id: str) -> bool:
         row = self.conn.execute(self.sql.has_grant, {"w_account": account_id, "w_id": grant_id})
@@ -425,6 +478,79 @@ class SqlLedgerStore:
             )
             for x in txns
         ]
+
+    def trail(self, account_id: str, unit: str) -> LedgerTrail:
+        g, tx, ln = t.grants.c, t.ledger_transactions.c, t.ledger_lines.c
+        rows = self.conn.execute(
+            sa.select(t.grants, tx.kind.label("txn_kind"), tx.result.label("txn_result"))
+            .join(t.ledger_transactions, tx.id == g.transaction_id)
+            .where(g.account_id == account_id, g.unit == unit, g.remaining > 0)
+            .order_by(g.id)
+        ).all()
+        grants = tuple(
+            TrailGrant(
+                grant=_grant(r),
+                transaction_id=r.transaction_id,
+                transaction_kind=r.txn_kind,
+                debt_repaid=_debt_repaid(r.txn_kind, r.txn_result),
+            )
+            for r in rows
+        )
+        own = {x.grant.id: x.transaction_id for x in grants}
+        draws: list[TrailDraw] = []
+        if own:
+            # Through the account's transactions (indexed), not the lines' grant ids (not).
+            for r in self.conn.execute(
+                sa.select(ln.grant_id, ln.transaction_id, ln.amount, tx.kind, tx.created)
+                .join(t.ledger_transactions, tx.id == ln.transaction_id)
+                .where(
+                    tx.account_id == account_id,
+                    ln.unit == unit,
+                    ln.grant_id.is_not(None),
+                    ln.account_id.in_(DRAW_SINKS),
+                )
+                .order_by(ln.id)
+            ):
+                if r.grant_id in own and own[r.grant_id] != r.transaction_id:
+                    draws.append(
+                        TrailDraw(
+                            grant_id=r.grant_id,
+                            transaction_id=r.transaction_id,
+                            kind=r.kind,
+                            amount=int(r.amount),
+                            created=int(r.created),
+                        )
+                    )
+        h, a = t.holds.c, t.hold_allocations.c
+        holds = [
+            _hold(r)
+            for r in self.conn.execute(
+                sa.select(t.holds)
+                .where(h.account_id == account_id, h.unit == unit, h.status == "active")
+                .order_by(h.id)
+            )
+        ]
+        allocations: dict[str, list[tuple[str, int]]] = {}
+        if holds:
+            for hold_id, grant_id, amount in self.conn.execute(
+                sa.select(a.hold_id, a.grant_id, a.amount)
+                .where(a.hold_id.in_([x.id for x in holds]))
+                .order_by(a.hold_id, a.seq)
+            ):
+                allocations.setdefault(hold_id, []).append((grant_id, int(amount)))
+        debt = self.conn.execute(
+            sa.select(t.balances.c.debt).where(
+                t.balances.c.account_id == account_id, t.balances.c.unit == unit
+            )
+        ).scalar()
+        return LedgerTrail(
+            grants=grants,
+            draws=tuple(draws),
+            holds=tuple(
+                TrailHold(hold=x, allocations=tuple(allocations.get(x.id, ()))) for x in holds
+            ),
+            debt=int(debt or 0),
+        )
 
     # --- batches (see ``ledger_batch``) ---
 
@@ -492,6 +618,34 @@ class SqlLedgerStore:
         if account_id is not None:
             stmt = stmt.where(c.account_id == account_id)
         return [_hold(r) for r in self.conn.execute(stmt.order_by(c.id).limit(limit))]
+
+
+DRAW_SINKS = tuple(rules.system_account(n) for n in (rules.SPENT, rules.REFUNDED, rules.EXPIRED))
+"""Where value a grant gives up goes: a line with the grant's id into one of these is a draw."""
+
+
+def _debt_repaid(kind: str, result: Any) -> int:
+    """The debt a grant's own transaction repaid (recorded in its result)."""
+    if kind != "grant" or not isinstance(result, Mapping):
+        return 0
+    return int(result.get("debt_repaid") or 0)
+
+
+def _grant(r: Any) -> GrantRecord:
+    return GrantRecord(
+        id=r.id,
+        account_id=r.account_id,
+        unit=r.unit,
+        amount=r.amount,
+        remaining=r.remaining,
+        held=r.held,
+        priority=r.priority,
+        expires_at=r.expires_at,
+        kind=r.kind,
+        origin=r.origin,
+        reason=r.reason,
+        created=r.created,
+    )
 
 
 def _hold(r: Any) -> HoldRecord:

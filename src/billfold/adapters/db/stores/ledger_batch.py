@@ -35,7 +35,7 @@ PG_POSITIONS = "SELECT a, u FROM unnest(%s::varchar[], %s::varchar[]) AS p(a, u)
 PG = {
     "holds": f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = ANY(%s::varchar[])",
     "lock": (
-        "SELECT account_id, unit, available, held, debt FROM balances "
+        "SELECT account_id, unit, available, held, debt, low_balance, low_alert FROM balances "
         f"WHERE (account_id, unit) IN ({PG_POSITIONS}) ORDER BY account_id, unit FOR UPDATE"
     ),
     "holds_locked": (
@@ -193,7 +193,8 @@ def _load_sqlite(
     balances = holds = allocations = grants = transactions = []
     if positions:
         balances = raw.rows(
-            f"SELECT account_id, unit, available, held, debt FROM balances WHERE {where}", flat
+            f"SELECT account_id, unit, available, held, debt, low_balance, low_alert FROM balances WHERE {where}",
+            flat,
         )
         grants = raw.rows(
             "SELECT id, account_id, unit, remaining, held, priority, expires_at, origin "
@@ -287,8 +288,16 @@ def _select_holds(raw: Raw, hold_ids: list[str]) -> list[tuple[Any, ...]]:
 
 def _balances(rows: list[tuple[Any, ...]]) -> dict[tuple[str, str], BalanceRow]:
     return {
-        (a, u): BalanceRow(account_id=a, unit=u, available=av, held=he, debt=de)
-        for a, u, av, he, de in rows
+        (a, u): BalanceRow(
+            account_id=a,
+            unit=u,
+            available=av,
+            held=he,
+            debt=de,
+            low_balance=low,
+            low_alert=bool(alert),
+        )
+        for a, u, av, he, de, low, alert in rows
     }
 
 

@@ -48,6 +48,10 @@ class _Statements:
             .where(rev.payment_intent_id.in_(P("w_pis", expanding=True)))
             .order_by(rev.created, rev.id)
         )
+        orders = sa.select(t.orders.c.id).where(t.orders.c.account_id == P("w_account"))
+        self.of_account = (
+            sa.select(t.reversals).where(rev.order_id.in_(orders)).order_by(rev.created, rev.id)
+        )
         self.insert_session = t.admin_sessions.insert()
         self.get_session = sa.select(ses.expires_at, ses.revoked_at).where(ses.id == P("w_id"))
         self.revoke_session = (
@@ -101,6 +105,10 @@ class SqlReversalStore:
         if not payment_intent_ids:
             return []
         rows = self.conn.execute(self.sql.for_payments, {"w_pis": list(payment_intent_ids)})
+        return [_reversal(r) for r in rows]
+
+    def of_account(self, account_id: str) -> list[ReversalRecord]:
+        rows = self.conn.execute(self.sql.of_account, {"w_account": account_id})
         return [_reversal(r) for r in rows]
 
 

@@ -33,10 +33,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import json
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,11 @@ class DemoConfig:
     browser_api_base: str = ""  # where the page's JavaScript reaches the API; "" = same origin
     links: tuple[tuple[str, str], ...] = ()  # (label, url) in the footer: admin, docs, simulator
     simulator: SimulatorAccess | None = None  # billfold dev: the test-clock tools
+    notifications: Callable[[str | None], list[dict[str, Any]]] | None = None
+    """billfold dev: the notifications billfold would send the application, newest first."""
+
+
+NOTIFICATIONS_SHOWN = 10
 
 
 @functools.cache
@@ -282,8 +288,26 @@ class DemoShop:
             "history": [_history_row(x, units) for x in history["data"]],
             "history_more": history["has_more"],
             "spend_nonce": secrets.token_urlsafe(16),
+            "notifications": self._notifications(),
         }
         return self._render("index.html", context, status=status)
+
+    def _notifications(self) -> list[dict[str, Any]] | None:
+        """The demo account's notifications, for the panel (None: not ``billfold dev``)."""
+        if self.config.notifications is None:
+            return None
+        rows = []
+        for n in self.config.notifications(self.config.account_id)[:NOTIFICATIONS_SHOWN]:
+            data = n.get("data", {})
+            rows.append(
+                {
+                    "id": n.get("id"),
+                    "type": n.get("type"),
+                    "timestamp": n.get("timestamp"),
+                    "data": json.dumps(data, indent=1, sort_keys=True),
+                }
+            )
+        return rows
 
     async def buy(self, request: Request) -> Response:
         form = await request.form()

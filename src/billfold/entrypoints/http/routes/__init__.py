@@ -7,6 +7,8 @@
     spending.py   spends and holds
     events.py     the event inbox (admin)
     orders.py     orders, and resolving those needing attention (admin)
+    reconciliation.py  reconciliation runs with Stripe (admin)
+    notifications.py  endpoints, the outbox and redelivery (admin); the OpenAPI ``webhooks``
     health.py     /healthz
 
 Every route calls the service layer's door (``Services``) and presents what it answers; none opens a
@@ -23,7 +25,9 @@ from billfold.entrypoints.http.routes import (
     checkout,
     events,
     health,
+    notifications,
     orders,
+    reconciliation,
     spending,
     subscriptions,
 )
@@ -37,9 +41,12 @@ ROUTERS = (
     spending.router,
     events.router,
     orders.router,
+    reconciliation.router,
+    notifications.router,
 )
 
 
 def install(app: FastAPI) -> None:
     for router in ROUTERS:
         app.include_router(router)
+    notifications.install_webhooks(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from billfold.domain import errors
 from billfold.domain import ledger as rules
@@ -23,6 +23,7 @@ from billfold.entrypoints.http.deps import IdempotencyKey, Limit, ServicesDep, S
 from billfold.entrypoints.http.openapi import errors_of
 from billfold.schemas import (
     AccountResponse,
+    BalanceExplainResponse,
     GrantCreatedResponse,
     GrantResponse,
     ListResponse,
@@ -75,6 +76,30 @@ def update_account(
     values = {name: getattr(body, name) for name in body.model_fields_set}
     services.accounts.update(UpdateAccount(account_id=account_id, values=values))
     return presenters.account(services.views.account(account_id, must_exist=False))
+
+
+@router.get(
+    "/accounts/{account_id}/balance/explain",
+    response_model=BalanceExplainResponse,
+    responses=errors_of(400, 401, 403, 404),
+)
+def explain_balance(
+    account_id: AccountId,
+    services: ServicesDep,
+    principal: ReaderDep,
+    unit: Annotated[
+        str | None,
+        Query(min_length=1, max_length=64, description="The unit (default: the catalog's first)."),
+    ] = None,
+) -> BalanceExplainResponse:
+    """What the balance in one unit is made of: every lot (grant) with something left, where it
+    came from (the order or invoice and the Stripe objects behind it, or a manual grant), what drew
+    on it; the holds and the debt against it; what refunds and disputes took back. The amounts
+    add up: ``balance == sum(lots.remaining) - held - debt``."""
+    own_account(principal, account_id)
+    return presenters.explanation(
+        services.views.explain(account_id, unit, must_exist=must_exist(principal))
+    )
 
 
 @router.get(

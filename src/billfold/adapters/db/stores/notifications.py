@@ -1,0 +1,191 @@
+"""The outbox and the application's endpoints in SQL (implements
+``service.ports.NotificationStore``)."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from typing import Any, cast
+
+import sqlalchemy as sa
+
+from billfold.adapters.db import tables as t
+from billfold.adapters.db.stores._sql import is_pg
+from billfold.domain.notifications import EndpointRecord, NotificationRecord, NotificationStatus
+from billfold.service.ports import NewNotification
+
+
+class SqlNotificationStore:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.is_pg = is_pg(conn)
+
+    def add(self, notification: NewNotification) -> None:
+        self.conn.execute(
+            t.notifications.insert().values(
+                id=notification.id,
+                type=notification.type,
+                account_id=notification.account_id,
+                data=dict(notification.data),
+                created=notification.created,
+                status="pending",
+                attempts=0,
+                next_attempt_at=notification.created,
+                delivered_to=[],
+                updated=notification.created,
+            )
+        )
+
+    def get(self, notification_id: str) -> NotificationRecord | None:
+        row = self.conn.execute(
+            sa.select(t.notifications).where(t.notifications.c.id == notification_id)
+        ).first()
+        return _record(row) if row is not None else None
+
+    def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
+        c = t.notifications.c
+        due = (
+            sa.select(c.id)
+            .where(
+                c.status == "pending",
+                c.next_attempt_at <= now,
+                sa.or_(c.lease_expires_at.is_(None), c.lease_expires_at <= now),
+            )
+            .order_by(c.next_attempt_at, c.id)
+            .limit(limit)
+        )
+        if self.is_pg:
+            due = due.with_for_update(skip_locked=True)
+        result = self.conn.execute(
+            t.notifications.update()
+            .where(c.id.in_(due.scalar_subquery()))
+            .values(lease_owner=owner, lease_expires_at=now + lease_seconds)
+            .returning(c.id)
+        )
+        return sorted(r[0] for r in result)
+
+    def finish(
+        self,
+        notification_id: str,
+        *,
+        owner: str,
+        status: NotificationStatus,
+        attempts: int,
+        next_attempt_at: int | None,
+        last_error: str | None,
+        delivered_to: Sequence[str],
+        now: int,
+    ) -> bool:
+        c = t.notifications.c
+        result = self.conn.execute(
+            t.notifications.update()
+            .where(c.id == notification_id, c.lease_owner == owner, c.status == "pending")
+            .values(
+                status=status,
+                attempts=attempts,
+                next_attempt_at=next_attempt_at,
+                last_error=last_error,
+                delivered_to=list(delivered_to),
+                lease_owner=None,
+                lease_expires_at=None,
+                updated=now,
+            )
+        )
+        return bool(result.rowcount)
+
+    def redeliver(self, notification_id: str, *, now: int) -> bool:
+        c = t.notifications.c
+        result = self.conn.execute(
+            t.notifications.update()
+            .where(c.id == notification_id)
+            .values(
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                delivered_to=[],
+                lease_owner=None,
+                lease_expires_at=None,
+                updated=now,
+            )
+        )
+        return bool(result.rowcount)
+
+    def list(
+        self,
+        *,
+        status: NotificationStatus | None,
+        type_: str | None,
+        account_id: str | None,
+        limit: int,
+        starting_after: str | None,
+    ) -> list[NotificationRecord]:
+        c = t.notifications.c
+        stmt = sa.select(t.notifications)
+        if status:
+            stmt = stmt.where(c.status == status)
+        if type_:
+            stmt = stmt.where(c.type == type_)
+        if account_id:
+            stmt = stmt.where(c.account_id == account_id)
+        if starting_after:
+            stmt = stmt.where(c.id < starting_after)  # ids grow with time
+        rows = self.conn.execute(stmt.order_by(c.id.desc()).limit(limit))
+        return [_record(r) for r in rows]
+
+    def add_endpoint(self, endpoint: EndpointRecord) -> None:
+        self.conn.execute(
+            t.notification_endpoints.insert().values(
+                id=endpoint.id,
+                url=endpoint.url,
+                secrets=list(endpoint.secrets),
+                types=list(endpoint.types),
+                created=endpoint.created,
+            )
+        )
+
+    def get_endpoint(self, endpoint_id: str) -> EndpointRecord | None:
+        row = self.conn.execute(
+            sa.select(t.notification_endpoints).where(t.notification_endpoints.c.id == endpoint_id)
+        ).first()
+        return _endpoint(row) if row is not None else None
+
+    def set_endpoint_secrets(self, endpoint_id: str, secrets: Sequence[str]) -> None:
+        self.conn.execute(
+            t.notification_endpoints.update()
+            .where(t.notification_endpoints.c.id == endpoint_id)
+            .values(secrets=list(secrets))
+        )
+
+    def endpoints(self) -> builtins.list[EndpointRecord]:
+        rows = self.conn.execute(
+            sa.select(t.notification_endpoints).order_by(
+                t.notification_endpoints.c.created, t.notification_endpoints.c.id
+            )
+        )
+        return [_endpoint(r) for r in rows]
+
+
+def _record(row: Any) -> NotificationRecord:
+    return NotificationRecord(
+        id=row.id,
+        type=row.type,
+        account_id=row.account_id,
+        data=row.data,
+        created=row.created,
+        status=cast(NotificationStatus, row.status),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        delivered_to=tuple(row.delivered_to or ()),
+        updated=row.updated,
+    )
+
+
+def _endpoint(row: Any) -> EndpointRecord:
+    return EndpointRecord(
+        id=row.id,
+        url=row.url,
+        secrets=tuple(row.secrets),
+        types=tuple(row.types or ()),
+        created=row.created,
+    )

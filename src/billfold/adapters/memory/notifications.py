@@ -1,0 +1,128 @@
+"""The outbox and the application's endpoints in memory (``service.ports.NotificationStore``)."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from dataclasses import replace
+
+from billfold.adapters.memory._tables import Work
+from billfold.domain.notifications import EndpointRecord, NotificationRecord, NotificationStatus
+from billfold.service.ports import NewNotification
+
+
+def add_notification(work: Work, notification: NewNotification) -> None:
+    work.tables.notifications[notification.id] = NotificationRecord(
+        id=notification.id,
+        type=notification.type,
+        account_id=notification.account_id,
+        data=dict(notification.data),
+        created=notification.created,
+        status="pending",
+        attempts=0,
+        next_attempt_at=notification.created,
+        last_error=None,
+        delivered_to=(),
+        updated=notification.created,
+    )
+
+
+class MemoryNotificationStore:
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    def add(self, notification: NewNotification) -> None:
+        add_notification(self._work, notification)
+
+    def get(self, notification_id: str) -> NotificationRecord | None:
+        return self._work.tables.notifications.get(notification_id)
+
+    def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
+        tables = self._work.tables
+        due = sorted(
+            (
+                n
+                for n in tables.notifications.values()
+                if n.status == "pending"
+                and n.next_attempt_at is not None
+                and n.next_attempt_at <= now
+                and tables.notification_leases.get(n.id, ("", 0))[1] <= now
+            ),
+            key=lambda n: (n.next_attempt_at or 0, n.id),
+        )[:limit]
+        for n in due:
+            tables.notification_leases[n.id] = (owner, now + lease_seconds)
+        return sorted(n.id for n in due)
+
+    def finish(
+        self,
+        notification_id: str,
+        *,
+        owner: str,
+        status: NotificationStatus,
+        attempts: int,
+        next_attempt_at: int | None,
+        last_error: str | None,
+        delivered_to: Sequence[str],
+        now: int,
+    ) -> bool:
+        tables = self._work.tables
+        found = tables.notifications.get(notification_id)
+        lease = tables.notification_leases.get(notification_id)
+        if found is None or found.status != "pending" or lease is None or lease[0] != owner:
+            return False
+        del tables.notification_leases[notification_id]
+        tables.notifications[notification_id] = replace(
+            found,
+            status=status,
+            attempts=attempts,
+            next_attempt_at=next_attempt_at,
+            last_error=last_error,
+            delivered_to=tuple(delivered_to),
+            updated=now,
+        )
+        return True
+
+    def redeliver(self, notification_id: str, *, now: int) -> bool:
+        tables = self._work.tables
+        found = tables.notifications.get(notification_id)
+        if found is None:
+            return False
+        tables.notification_leases.pop(notification_id, None)
+        tables.notifications[notification_id] = replace(
+            found, status="pending", attempts=0, next_attempt_at=now, delivered_to=(), updated=now
+        )
+        return True
+
+    def list(
+        self,
+        *,
+        status: NotificationStatus | None,
+        type_: str | None,
+        account_id: str | None,
+        limit: int,
+        starting_after: str | None,
+    ) -> list[NotificationRecord]:
+        found = [
+            n
+            for n in self._work.tables.notifications.values()
+            if (status is None or n.status == status)
+            and (type_ is None or n.type == type_)
+            and (account_id is None or n.account_id == account_id)
+            and (starting_after is None or n.id < starting_after)
+        ]
+        return sorted(found, key=lambda n: n.id, reverse=True)[:limit]
+
+    def add_endpoint(self, endpoint: EndpointRecord) -> None:
+        self._work.tables.endpoints[endpoint.id] = endpoint
+
+    def get_endpoint(self, endpoint_id: str) -> EndpointRecord | None:
+        return self._work.tables.endpoints.get(endpoint_id)
+
+    def set_endpoint_secrets(self, endpoint_id: str, secrets: Sequence[str]) -> None:
+        found = self._work.tables.endpoints.get(endpoint_id)
+        if found is not None:
+            self._work.tables.endpoints[endpoint_id] = replace(found, secrets=tuple(secrets))
+
+    def endpoints(self) -> builtins.list[EndpointRecord]:
+        return sorted(self._work.tables.endpoints.values(), key=lambda e: (e.created, e.id))

@@ -1,0 +1,496 @@
+"""``billfold.client.Client``: billfold's HTTP API from synchronous code.
+
+``AsyncClient`` (``_async.py``) has the same methods, awaited, and async iterators for the
+lists; keep the two in step (a test compares their signatures).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Literal
+
+import httpx
+
+from billfold import schemas as s
+from billfold.client import _core
+from billfold.client._core import Call, M, body, moving
+from billfold.client._paths import UNSET, Item, P, Unset, account_fields
+
+
+class Client:
+    """billfold's HTTP API: typed answers, idempotency keys, retries and billfold's exceptions.
+
+    Credentials: ``api_key`` (the application's backend: everything but admin), ``user_token``
+    (an end user's token: their own account only) or ``admin_token`` (operators). Value-moving
+    calls send an ``Idempotency-Key`` (yours, or a new UUID4) that every retry of the call reuses.
+    Connection errors, 5xx and 429 are retried ``max_retries`` times with exponential backoff and
+    jitter, honouring ``Retry-After``. Errors raise the exceptions of ``billfold.domain.errors``
+    (``InsufficientBalance`` with ``available``, ``NotFound``, ``Forbidden``, ...), and
+    ``APIConnectionError`` when billfold cannot be reached."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        user_token: str | None = None,
+        admin_token: str | None = None,
+        timeout: float = _core.DEFAULT_TIMEOUT,
+        max_retries: int = _core.DEFAULT_MAX_RETRIES,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError("max_retries must be 0 or more")
+        self.max_retries = max_retries
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            transport=transport,
+            headers={
+                "Authorization": _core.auth_header(api_key, user_token, admin_token),
+                "User-Agent": _core.USER_AGENT,
+            },
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- sending -------------------------------------------------------------------------------
+
+    def _send(self, call: Call[M]) -> M:
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(
+                    call.method,
+                    call.path,
+                    params=call.query(),
+                    json=call.body,
+                    headers=call.headers(),
+                )
+            except httpx.TransportError as exc:
+                if attempt >= self.max_retries:
+                    raise _core.APIConnectionError(
+                        f"billfold could not be reached: {type(exc).__name__}."
+                    ) from exc
+                delay = _core.backoff(attempt)
+            else:
+                if response.is_success:
+                    return _core.parse(call, response)
+                wait = _core.retry_delay(response, attempt)
+                if wait is None or attempt >= self.max_retries:
+                    raise _core.exception_for(response)
+                delay = wait
+            attempt += 1
+            self._sleep(delay)
+
+    def _pages(self, call: Call[s.ListResponse[Item]]) -> Iterator[Item]:
+        while True:
+            page = self._send(call)
+            yield from page.data
+            if not page.has_more or not page.data:
+                return
+            call = dataclasses.replace(
+                call, params={**call.params, "starting_after": page.data[-1].id}
+            )
+
+    # --- the catalog and health ------------------------------------------------------------------
+
+    def health(self) -> s.HealthResponse:
+        """``GET /healthz``: the database, the webhook secret and the inbox backlog."""
+        return self._send(Call("GET", "/healthz", s.HealthResponse))
+
+    def get_catalog(self) -> s.CatalogResponse:
+        """``GET /v1/catalog``: units, packages and plans."""
+        return self._send(Call("GET", "/v1/catalog", s.CatalogResponse))
+
+    # --- accounts ------------------------------------------------------------------------------
+
+    def get_account(self, account_id: str) -> s.AccountResponse:
+        """``GET /v1/accounts/{id}``: the account and its balances, held amounts and debt."""
+        return self._send(Call("GET", P.account(account_id), s.AccountResponse))
+
+    def update_account(
+        self,
+        account_id: str,
+        *,
+        email: str | Unset | None = UNSET,
+        stripe_customer_id: str | Unset | None = UNSET,
+        metadata: Mapping[str, str] | Unset | None = UNSET,
+    ) -> s.AccountResponse:
+        """``PUT /v1/accounts/{id}``: create or update; fields left out stay, ``None`` clears."""
+        fields = account_fields(email, stripe_customer_id, metadata)
+        return self._send(Call("PUT", P.account(account_id), s.AccountResponse, body=fields))
+
+    def list_grants(
+        self,
+        account_id: str,
+        *,
+        live: bool = False,
+        limit: int | None = None,
+        starting_after: str | None = None,
+    ) -> Iterator[s.GrantResponse]:
+        """``GET /v1/accounts/{id}/grants``, newest first, every page (``limit`` per request)."""
+        params = {"live": live, "limit": limit, "starting_after": starting_after}
+        return self._pages(
+            Call("GET", P.account(account_id, "grants"), s.ListResponse[s.GrantResponse], params)
+        )
+
+    def list_transactions(
+        self, account_id: str, *, limit: int | None = None, starting_after: str | None = None
+    ) -> Iterator[s.TransactionResponse]:
+        """``GET /v1/accounts/{id}/transactions``, newest first, every page."""
+        params = {"limit": limit, "starting_after": starting_after}
+        model = s.ListResponse[s.TransactionResponse]
+        return self._pages(Call("GET", P.account(account_id, "transactions"), model, params))
+
+    def create_grant(
+        self,
+        account_id: str,
+        unit: str,
+        amount: int,
+        *,
+        reason: str,
+        expires_at: int | None = None,
+        priority: int | None = None,
+        kind: Literal["manual", "promotion"] | None = None,
+        idempotency_key: str | None = None,
+    ) -> s.GrantCreatedResponse:
+        """``POST /v1/accounts/{id}/grants`` (admin token): a manual grant or a promotion."""
+        fields = body(
+            unit=unit,
+            amount=amount,
+            reason=reason,
+            expires_at=expires_at,
+            priority=priority,
+            kind=kind,
+        )
+        return self._send(
+            Call(
+                "POST",
+                P.account(account_id, "grants"),
+                s.GrantCreatedResponse,
+                body=fields,
+                idempotency_key=moving(idempotency_key),
+            )
+        )
+
+    # --- spending ------------------------------------------------------------------------------
+
+    def spend(
+        self,
+        account_id: str,
+        unit: str,
+        amount: int,
+        *,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> s.SpendResponse:
+        """``POST /v1/accounts/{id}/spend``; ``InsufficientBalance`` (402) when short."""
+        return self._send(
+            Call(
+                "POST",
+                P.account(account_id, "spend"),
+                s.SpendResponse,
+                body=body(unit=unit, amount=amount, reason=reason),
+                idempotency_key=moving(idempotency_key),
+            )
+        )
+
+    def create_hold(
+        self,
+        account_id: str,
+        unit: str,
+        amount: int,
+        *,
+        reason: str | None = None,
+        ttl_seconds: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> s.HoldResponse:
+        """``POST /v1/accounts/{id}/holds``: reserve ``amount`` until captured or released."""
+        return self._send(
+            Call(
+                "POST",
+                P.account(account_id, "holds"),
+                s.HoldResponse,
+                body=body(unit=unit, amount=amount, reason=reason, ttl_seconds=ttl_seconds),
+                idempotency_key=moving(idempotency_key),
+            )
+        )
+
+    def get_hold(self, hold_id: str) -> s.HoldResponse:
+        """``GET /v1/holds/{id}``."""
+        return self._send(Call("GET", P.hold(hold_id), s.HoldResponse))
+
+    def capture_hold(
+        self, hold_id: str, *, amount: int | None = None, idempotency_key: str | None = None
+    ) -> s.HoldResponse:
+        """``POST /v1/holds/{id}/capture``: all of it, or ``amount`` and release the rest."""
+        return self._send(
+            Call(
+                "POST",
+                P.hold(hold_id, "capture"),
+                s.HoldResponse,
+                body=body(amount=amount),
+                idempotency_key=moving(idempotency_key),
+            )
+        )
+
+    def release_hold(self, hold_id: str, *, idempotency_key: str | None = None) -> s.HoldResponse:
+        """``POST /v1/holds/{id}/release``: give the whole hold back."""
+        return self._send(
+            Call(
+                "POST",
+                P.hold(hold_id, "release"),
+                s.HoldResponse,
+                idempotency_key=moving(idempotency_key),
+            )
+        )
+
+    # --- checkout ------------------------------------------------------------------------------
+
+    def create_checkout_session(
+        self,
+        account_id: str,
+        *,
+        package: str | None = None,
+        plan: str | None = None,
+        amount: int | None = None,
+        success_url: str | None = None,
+        cancel_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> s.CheckoutSessionResponse:
+        """``POST /v1/checkout/sessions``: a Stripe Checkout for a package (or a plan); send the
+        customer to ``.url``. ``success_url`` may carry ``{CHECKOUT_SESSION_ID}``."""
+        fields = body(
+            account_id=account_id,
+            package=package,
+            plan=plan,
+            amount=amount,
+            success_url=success_url,
+            cancel_url=cancel_url,
+        )
+        return self._send(
+            Call(
+                "POST",
+                "/v1/checkout/sessions",
+                s.CheckoutSessionResponse,
+                body=fields,
+                idempotency_key=moving(idempotency_key),
+            )
+        )
+
+    def fulfill_checkout_session(self, session_id: str) -> s.FulfillmentResponse:
+        """``POST /v1/checkout/sessions/{id}/fulfill`` (the success page): grants once, whoever
+        asks first, the webhook or this call."""
+        return self._send(Call("POST", P.session(session_id), s.FulfillmentResponse))
+
+    # --- subscriptions and entitlements ------------------------------------------------------
+
+    def get_entitlements(self, account_id: str) -> s.EntitlementsResponse:
+        """``GET /v1/accounts/{id}/entitlements``: the plan, features and limits as of now."""
+        return self._send(
+            Call("GET", P.account(account_id, "entitlements"), s.EntitlementsResponse)
+        )
+
+    def check(
+        self,
+        account_id: str,
+        *,
+        feature: str | None = None,
+        limit: str | None = None,
+        usage: int | None = None,
+        unit: str | None = None,
+        amount: int | None = None,
+    ) -> s.CheckResponse:
+        """``POST /v1/accounts/{id}/check``: allowed, and every reason why not (spends nothing)."""
+        fields = body(feature=feature, limit=limit, usage=usage, unit=unit, amount=amount)
+        return self._send(
+            Call("POST", P.account(account_id, "check"), s.CheckResponse, body=fields)
+        )
+
+    def list_subscriptions(
+        self, account_id: str, *, limit: int | None = None, starting_after: str | None = None
+    ) -> Iterator[s.SubscriptionResponse]:
+        """``GET /v1/accounts/{id}/subscriptions``, newest first, every page."""
+        params = {"limit": limit, "starting_after": starting_after}
+        model = s.ListResponse[s.SubscriptionResponse]
+        return self._pages(Call("GET", P.account(account_id, "subscriptions"), model, params))
+
+    def change_plan(
+        self,
+        account_id: str,
+        plan: str,
+        *,
+        proration: Literal["create_prorations", "always_invoice", "none"] | None = None,
+    ) -> s.SubscriptionResponse:
+        """``POST /v1/accounts/{id}/subscription``: move the subscription to ``plan``."""
+        return self._send(
+            Call(
+                "POST",
+                P.account(account_id, "subscription"),
+                s.SubscriptionResponse,
+                body=body(plan=plan, proration=proration),
+            )
+        )
+
+    def cancel_subscription(
+        self, account_id: str, *, at_period_end: bool = True
+    ) -> s.SubscriptionResponse:
+        """``DELETE /v1/accounts/{id}/subscription``: at the period's end, or now."""
+        return self._send(
+            Call(
+                "DELETE",
+                P.account(account_id, "subscription"),
+                s.SubscriptionResponse,
+                params={"at_period_end": at_period_end},
+            )
+        )
+
+    def billing_portal(
+        self, account_id: str, *, return_url: str | None = None
+    ) -> s.BillingPortalResponse:
+        """``POST /v1/accounts/{id}/billing-portal``: a customer-portal URL."""
+        return self._send(
+            Call(
+                "POST",
+                P.account(account_id, "billing-portal"),
+                s.BillingPortalResponse,
+                body=body(return_url=return_url),
+            )
+        )
+
+    def sync_account(self, account_id: str) -> s.SyncResponse:
+        """``POST /v1/accounts/{id}/sync``: re-read the account's subscriptions from Stripe."""
+        return self._send(Call("POST", P.account(account_id, "sync"), s.SyncResponse))
+
+    def list_all_subscriptions(
+        self,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        starting_after: str | None = None,
+    ) -> Iterator[s.SubscriptionResponse]:
+        """``GET /v1/subscriptions`` (admin token): every subscription billfold keeps."""
+        params = {"status": status, "limit": limit, "starting_after": starting_after}
+        model = s.ListResponse[s.SubscriptionResponse]
+        return self._pages(Call("GET", "/v1/subscriptions", model, params))
+
+    def sync_all_subscriptions(self) -> s.SyncResponse:
+        """``POST /v1/subscriptions/sync`` (admin token): sync every account with Stripe."""
+        return self._send(Call("POST", "/v1/subscriptions/sync", s.SyncResponse))
+
+    # --- operators: events and orders (admin token) -----------------------------------------
+
+    def list_events(
+        self,
+        *,
+        status: str | None = None,
+        type: str | None = None,
+        limit: int | None = None,
+        starting_after: str | None = None,
+    ) -> Iterator[s.EventResponse]:
+        """``GET /v1/events``: the Stripe event inbox, newest first."""
+        params: dict[str, Any] = {"status": status, "type": type, "limit": limit}
+        params["starting_after"] = starting_after
+        return self._pages(Call("GET", "/v1/events", s.ListResponse[s.EventResponse], params))
+
+    def get_event(self, event_id: str) -> s.EventResponse:
+        """``GET /v1/events/{id}``, with the payload as Stripe sent it."""
+        return self._send(Call("GET", P.event(event_id), s.EventResponse))
+
+    def retry_event(self, event_id: str) -> s.EventResponse:
+        """``POST /v1/events/{id}/retry``: process a failed or dead event again, now."""
+        return self._send(Call("POST", P.event(event_id, "retry"), s.EventResponse))
+
+    def list_orders(
+        self,
+        *,
+        status: str | None = None,
+        account_id: str | None = None,
+        limit: int | None = None,
+        starting_after: str | None = None,
+    ) -> Iterator[s.OrderResponse]:
+        """``GET /v1/orders``, newest first; ``status="needs_attention"`` for the queue."""
+        params: dict[str, Any] = {"status": status, "account_id": account_id, "limit": limit}
+        params["starting_after"] = starting_after
+        return self._pages(Call("GET", "/v1/orders", s.ListResponse[s.OrderResponse], params))
+
+    def get_order(self, order_id: str) -> s.OrderResponse:
+        """``GET /v1/orders/{id}``."""
+        return self._send(Call("GET", P.order(order_id), s.OrderResponse))
+
+    def resolve_order(
+        self, order_id: str, *, account_id: str | None = None, package: str | None = None
+    ) -> s.OrderResponse:
+        """``POST /v1/orders/{id}/resolve``: fulfil an order that needs attention."""
+        return self._send(
+            Call(
+                "POST",
+                P.order(order_id, "resolve"),
+                s.OrderResponse,
+                body=body(account_id=account_id, package=package),
+            )
+        )
+
+    def explain_balance(
+        self, account_id: str, *, unit: str | None = None
+    ) -> s.BalanceExplainResponse:
+        """``GET /v1/accounts/{id}/balance/explain``: the lots that make up a balance, with their
+        provenance and what drew from them, holds, debt and reversals (they sum to the balance)."""
+        return self._send(
+            Call(
+                "GET",
+                P.account(account_id, "balance/explain"),
+                s.BalanceExplainResponse,
+                {"unit": unit},
+            )
+        )
+
+    def start_reconciliation(
+        self, *, since: int | None = None, until: int | None = None
+    ) -> s.ReconciliationRunCreated:
+        """``POST /v1/reconciliation/runs`` (admin): start a run against Stripe (or get the one
+        already running); read it with :meth:`get_reconciliation_run`."""
+        return self._send(
+            Call(
+                "POST",
+                "/v1/reconciliation/runs",
+                s.ReconciliationRunCreated,
+                body=body(since=since, until=until),
+            )
+        )
+
+    def list_reconciliation_runs(
+        self, *, limit: int | None = None, starting_after: str | None = None
+    ) -> Iterator[s.ReconciliationRunResponse]:
+        """``GET /v1/reconciliation/runs`` (admin), newest first, every page."""
+        params: dict[str, Any] = {"limit": limit, "starting_after": starting_after}
+        return self._pages(
+            Call(
+                "GET",
+                "/v1/reconciliation/runs",
+                s.ListResponse[s.ReconciliationRunResponse],
+                params,
+            )
+        )
+
+    def get_reconciliation_run(self, run_id: str) -> s.ReconciliationRunResponse:
+        """``GET /v1/reconciliation/runs/{id}`` (admin): status, drift per class and items."""
+        return self._send(Call("GET", P.reconciliation_run(run_id), s.ReconciliationRunResponse))
