@@ -251,9 +251,13 @@ def list_events(call: Call) -> Obj:
     created = created_filter(params)
     deliverer = call.sim.deliverer
 
+    exact = {p for p in patterns if not any(c in p for c in "*?[")}
+    wild = [p for p in patterns if p not in exact]
+
     def keep(event: Obj) -> bool:
+        kind = event["type"]
         return (
-            (not patterns or any(fnmatch.fnmatchcase(event["type"], p) for p in patterns))
+            (not patterns or kind in exact or any(fnmatch.fnmatchcase(kind, p) for p in wild))
             and created(event)
             and (delivered is None or deliverer.succeeded(event["id"]) == delivered)
         )

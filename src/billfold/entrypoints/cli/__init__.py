@@ -6,6 +6,7 @@
     orders.py      orders list / resolve
     ledger.py      grant, balance
     reconcile.py   reconcile
+    audit.py       audit (the chaos audit; its driver is billfold.audit)
     subscriptions.py  subscriptions list / show / sync
     _console.py    consoles, one-line errors, settings, the services
 
@@ -21,6 +22,7 @@ import typer
 
 from billfold.domain import errors
 from billfold.entrypoints.cli import (
+    audit,
     db,
     events,
     ledger,
@@ -51,6 +53,7 @@ app.add_typer(subscriptions.subscriptions_app, name="subscriptions")
 app.command()(ledger.grant)
 app.command()(ledger.balance)
 app.command()(reconcile.reconcile)
+app.command()(audit.audit)
 
 
 def main() -> None:
