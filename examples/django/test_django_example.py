@@ -15,6 +15,10 @@ import pytest
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creditsite.settings")
 os.environ["DJANGO_DB"] = ":memory:"  # the site's own tables: one connection, this thread
+# In `make test` the browser tests run first in the same process, and Playwright's sync API keeps an
+# event loop running in the main thread, which Django takes for an async context: this test is
+# synchronous through and through.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 import django
 
