@@ -385,3 +385,33 @@ notification_endpoints = Table(
     Column("types", JSON, nullable=False, server_default=text("'[]'")),  # [] = every type
     Column("created", BigInteger, nullable=False),
 )
+
+# --- the operator console (issue 14) --------------------------------------------------------------
+
+operator_actions = Table(
+    "operator_actions",
+    metadata,
+    Column("id", ID, primary_key=True),  # time-ordered: newest first is id descending
+    Column("created", BigInteger, nullable=False),
+    Column("actor", String(200), nullable=False),  # who: the name the operator signed in with
+    Column("action", String(32), nullable=False),  # resolve, retry, replay, grant, adjust, ...
+    Column("target_type", String(32), nullable=False),  # event, order, account, notification
+    Column("target_id", String(255), nullable=False),
+    Column("reason", Text, nullable=False),  # why: required of every action
+    Column("outcome", Text, nullable=True),  # what came of it (a status, an error)
+    CheckConstraint("length(reason) > 0", name="reason_given"),
+    Index(None, "target_type", "target_id"),
+    Index(None, "created"),
+)
+
+event_attempts = Table(
+    "event_attempts",
+    metadata,
+    Column("event_id", String(255), ForeignKey("events.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),  # 1, 2, ...: the event's attempts counter
+    Column("at", BigInteger, nullable=False),
+    Column("outcome", String(16), nullable=False),  # processed, ignored, failed, dead
+    Column("error", Text, nullable=True),
+    Column("worker", String(200), nullable=True),  # the lease owner, or "operator:<name>"
+    PrimaryKeyConstraint("event_id", "attempt"),
+)
