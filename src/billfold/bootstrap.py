@@ -24,6 +24,7 @@ from billfold.domain.catalog import Catalog
 from billfold.domain.notifications import EndpointRecord
 from billfold.service.accounts import Accounts
 from billfold.service.admin_sessions import AdminSessions
+from billfold.service.attention import Attention
 from billfold.service.billing import Billing
 from billfold.service.checkout import Checkout
 from billfold.service.handlers import EventHandlers
@@ -72,6 +73,7 @@ class Services:
     ledger: Ledger
     inbox: Inbox
     orders: OrderDesk
+    attention: Attention
     checkout: Checkout
     accounts: Accounts
     billing: Billing
@@ -172,6 +174,7 @@ def build(
         clock=tick,
         lease_seconds=settings.worker_lease_seconds,
     )
+    desk = OrderDesk(uow_factory=uow, fulfilment=fulfilment, stripe=stripe, clock=tick)
     return Services(
         settings=settings,
         catalog=catalog,
@@ -186,7 +189,8 @@ def build(
             low=catalog.low_balances(),
         ),
         inbox=inbox,
-        orders=OrderDesk(uow_factory=uow, fulfilment=fulfilment, stripe=stripe, clock=tick),
+        orders=desk,
+        attention=Attention(uow_factory=uow, clock=tick, views=views, inbox=inbox, desk=desk),
         checkout=Checkout(
             uow_factory=uow,
             catalog=catalog,

@@ -64,9 +64,40 @@ class OrderResponse(BaseModel):
     fulfilled_at: int | None
 
 
-class ResolveOrderRequest(BaseModel):
+class OperatorNote(BaseModel):
+    """Who acts, and why: recorded with the action (see ``GET /v1/operator-actions``)."""
+
+    reason: str | None = Field(
+        default=None, max_length=500, description="Why: recorded with the action."
+    )
+    operator: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who: the operator's name (recorded as 'admin token' when not given).",
+    )
+
+
+class ReplayEventRequest(OperatorNote):
+    reason: str = Field(
+        min_length=1, max_length=500, description="Why: required, recorded with the replay."
+    )
+
+
+class ResolveOrderRequest(OperatorNote):
     account_id: str | None = Field(default=None, min_length=1, max_length=200)
     package: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class OperatorActionResponse(BaseModel):
+    id: str
+    object: str = "operator_action"
+    created: int
+    operator: str = Field(description="Who acted.")
+    action: str = Field(description="retry, replay, resolve, grant, adjust or redeliver")
+    target_type: str = Field(description="event, order, account or notification")
+    target_id: str
+    reason: str = Field(description="Why, as the operator gave it.")
+    outcome: str | None = Field(description="What came of it: a status, or why it was refused.")
 
 
 class HealthResponse(BaseModel):
@@ -827,3 +858,16 @@ NOTIFICATION_DATA: dict[str, type[BaseModel]] = {
     "reconciliation.drift": ReconciliationDriftData,
 }
 """The ``data`` of each notification type (documented in the OpenAPI document's ``webhooks``)."""
+
+
+class AttentionResponse(BaseModel):
+    """``GET /v1/attention``: what needs a person, the first 50 of each kind."""
+
+    object: str = "attention"
+    count: int = Field(description="Orders shown plus every failed and dead event.")
+    orders: list[OrderResponse] = Field(description="Orders in needs_attention, newest first.")
+    orders_has_more: bool
+    failed_events: list[EventResponse] = Field(description="Waiting for a retry.")
+    failed_count: int
+    dead_events: list[EventResponse] = Field(description="Given up on: retry or replay.")
+    dead_count: int

@@ -1,11 +1,12 @@
-"""Payments (the gate row of a payment intent), reversals and the console's sessions: the same on
-memory, SQLite and PostgreSQL."""
+"""Payments (the gate row of a payment intent), reversals, the console's sessions and operators'
+actions: the same on memory, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import pytest
 
 from billfold.domain import errors
+from billfold.domain.actions import OperatorAction, SessionRecord
 from billfold.service.ports import NewReversal
 from tests.contract.backends import T0, Backend, new_order
 
@@ -100,15 +101,86 @@ def test_given_a_reversal_then_its_checks_refuse_what_it_cannot_be(
 def test_given_an_admin_session_then_it_is_found_until_revoked(backend: Backend) -> None:
     with backend.uow() as uow:
         uow.admin_sessions.insert("s" * 64, created=T0, expires_at=T0 + 60)
+        uow.admin_sessions.insert("n" * 64, created=T0, expires_at=T0 + 60, operator="Ada")
         uow.commit()
     with backend.uow() as uow:
-        assert uow.admin_sessions.get("s" * 64) == (T0 + 60, None)
+        assert uow.admin_sessions.get("s" * 64) == SessionRecord(
+            expires_at=T0 + 60, revoked_at=None
+        )
+        assert uow.admin_sessions.get("n" * 64) == SessionRecord(
+            expires_at=T0 + 60, revoked_at=None, operator="Ada"
+        )
         assert uow.admin_sessions.get("nobody") is None
         uow.admin_sessions.revoke("s" * 64, now=T0 + 5)
         uow.admin_sessions.revoke("s" * 64, now=T0 + 9)  # revoked once: the first time stays
         uow.commit()
     with backend.uow() as uow:
-        assert uow.admin_sessions.get("s" * 64) == (T0 + 60, T0 + 5)
+        assert uow.admin_sessions.get("s" * 64) == SessionRecord(
+            expires_at=T0 + 60, revoked_at=T0 + 5
+        )
+
+
+def action(n: int, *, target_id: str = "evt_1", reason: str = "why") -> OperatorAction:
+    return OperatorAction(
+        id=f"oa_{n:04d}",
+        created=T0 + n,
+        actor="Ada",
+        action="retry",
+        target_type="event",
+        target_id=target_id,
+        reason=reason,
+        outcome="processed" if n % 2 else None,
+    )
+
+
+def test_given_operator_actions_then_they_list_newest_first_by_target_and_page(
+    backend: Backend,
+) -> None:
+    with backend.uow() as uow:
+        for n in range(1, 6):
+            uow.admin_sessions.record_action(action(n, target_id="evt_a" if n % 2 else "evt_b"))
+        uow.commit()
+    with backend.uow() as uow:
+        store = uow.admin_sessions
+
+        def ids(**kw: object) -> list[str]:
+            query = {"target_type": None, "target_id": None, "limit": 10, "starting_after": None}
+            return [a.id for a in store.actions(**{**query, **kw})]  # type: ignore[arg-type]
+
+        assert ids() == ["oa_0005", "oa_0004", "oa_0003", "oa_0002", "oa_0001"]
+        assert ids(target_id="evt_a") == ["oa_0005", "oa_0003", "oa_0001"]
+        assert ids(target_type="order") == []
+        assert ids(limit=2, starting_after="oa_0004") == ["oa_0003", "oa_0002"]
+        assert store.actions(
+            target_type="event", target_id="evt_b", limit=1, starting_after=None
+        ) == [action(4, target_id="evt_b")]
+
+
+@pytest.mark.parametrize(
+    ("bad", "constraint"),
+    [
+        (action(1, reason=""), "ck_operator_actions_reason_given"),
+        (action(1), "pk_operator_actions"),
+    ],
+)
+def test_given_an_action_without_a_reason_or_twice_then_it_is_refused(
+    backend: Backend, bad: OperatorAction, constraint: str
+) -> None:
+    with backend.uow() as uow:
+        uow.admin_sessions.record_action(action(1))
+        uow.commit()
+    with pytest.raises(errors.ConstraintViolation) as refused, backend.uow() as uow:
+        uow.admin_sessions.record_action(bad)
+    assert refused.value.constraint == constraint
+    with backend.uow() as uow:
+        assert (
+            len(
+                uow.admin_sessions.actions(
+                    target_type=None, target_id=None, limit=10, starting_after=None
+                )
+            )
+            == 1
+        )
 
 
 def test_given_reversals_settled_on_two_accounts_orders_then_each_account_sees_its_own(

@@ -25,6 +25,7 @@ from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedS
 from billfold.domain.facts import RefundInfo
 from billfold.domain.orders import LineItem, OrderRecord, OrderStatus
 from billfold.domain.records import EventRecord, GrantRecord, InboundEvent, TransactionRecord
+from billfold.service.attention import Attention
 from billfold.service.handlers import Applied, EventHandlers, Fetched, Needs
 from billfold.service.inbox import Inbox, Outcome, WebhookReceipt
 from billfold.service.ledger import Ledger
@@ -215,6 +216,15 @@ class Shop:
     def desk(self, stripe: StripeGateway | None = None) -> OrderDesk:
         return OrderDesk(
             uow_factory=self.db.uow, fulfilment=self.fulfilment, stripe=stripe, clock=self.clock
+        )
+
+    def attention(self, stripe: StripeGateway | None = None) -> Attention:
+        return Attention(
+            uow_factory=self.db.uow,
+            clock=self.clock,
+            views=self.views,
+            inbox=self.inbox,
+            desk=self.desk(stripe),
         )
 
     # --- Stripe's side ---

@@ -317,6 +317,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/attention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Needs Attention
+         * @description Orders and subscription invoices billfold could not resolve, and failed and dead events.
+         */
+        get: operations["needs_attention_v1_attention_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/catalog": {
         parameters: {
             query?: never;
@@ -422,6 +442,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events/{event_id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay Event
+         * @description Process any event again, whatever its status. Every effect is keyed, so replaying an event
+         *     that was processed changes nothing; one that was ignored (a price the catalog did not sell
+         *     then) is completed. ``reason`` is required and recorded with the operator's name.
+         */
+        post: operations["replay_event_v1_events__event_id__replay_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events/{event_id}/retry": {
         parameters: {
             query?: never;
@@ -433,7 +475,8 @@ export interface paths {
         put?: never;
         /**
          * Retry Event
-         * @description Process a failed or dead event again, now.
+         * @description Process a failed or dead event again, now. The operator and reason, when given, are
+         *     recorded with the action (``GET /v1/operator-actions``).
          */
         post: operations["retry_event_v1_events__event_id__retry_post"];
         delete?: never;
@@ -590,6 +633,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/operator-actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Operator Actions
+         * @description What operators did (retries, replays, resolutions, ...), newest first, with who and why.
+         */
+        get: operations["list_operator_actions_v1_operator_actions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orders": {
         parameters: {
             query?: never;
@@ -638,7 +701,8 @@ export interface paths {
         put?: never;
         /**
          * Resolve Order
-         * @description Fulfil an order in ``needs_attention``, naming the account and package where needed.
+         * @description Fulfil an order in ``needs_attention``, naming the account and package where needed. The
+         *     operator and reason, when given, are recorded with the action (``GET /v1/operator-actions``).
          */
         post: operations["resolve_order_v1_orders__order_id__resolve_post"];
         delete?: never;
@@ -1014,6 +1078,43 @@ export interface components {
             stripe_customer_id: string | null;
             /** Updated */
             updated: number | null;
+        };
+        /**
+         * AttentionResponse
+         * @description ``GET /v1/attention``: what needs a person, the first 50 of each kind.
+         */
+        AttentionResponse: {
+            /**
+             * Count
+             * @description Orders shown plus every failed and dead event.
+             */
+            count: number;
+            /** Dead Count */
+            dead_count: number;
+            /**
+             * Dead Events
+             * @description Given up on: retry or replay.
+             */
+            dead_events: components["schemas"]["EventResponse"][];
+            /** Failed Count */
+            failed_count: number;
+            /**
+             * Failed Events
+             * @description Waiting for a retry.
+             */
+            failed_events: components["schemas"]["EventResponse"][];
+            /**
+             * Object
+             * @default attention
+             */
+            object: string;
+            /**
+             * Orders
+             * @description Orders in needs_attention, newest first.
+             */
+            orders: components["schemas"]["OrderResponse"][];
+            /** Orders Has More */
+            orders_has_more: boolean;
         };
         /** BalanceAlertData */
         BalanceAlertData: {
@@ -1880,6 +1981,18 @@ export interface components {
              */
             object: string;
         };
+        /** ListResponse[OperatorActionResponse] */
+        ListResponse_OperatorActionResponse_: {
+            /** Data */
+            data: components["schemas"]["OperatorActionResponse"][];
+            /** Has More */
+            has_more: boolean;
+            /**
+             * Object
+             * @default list
+             */
+            object: string;
+        };
         /** ListResponse[OrderResponse] */
         ListResponse_OrderResponse_: {
             /** Data */
@@ -2079,6 +2192,61 @@ export interface components {
             status: string;
             /** Type */
             type: string;
+        };
+        /** OperatorActionResponse */
+        OperatorActionResponse: {
+            /**
+             * Action
+             * @description retry, replay, resolve, grant, adjust or redeliver
+             */
+            action: string;
+            /** Created */
+            created: number;
+            /** Id */
+            id: string;
+            /**
+             * Object
+             * @default operator_action
+             */
+            object: string;
+            /**
+             * Operator
+             * @description Who acted.
+             */
+            operator: string;
+            /**
+             * Outcome
+             * @description What came of it: a status, or why it was refused.
+             */
+            outcome: string | null;
+            /**
+             * Reason
+             * @description Why, as the operator gave it.
+             */
+            reason: string;
+            /** Target Id */
+            target_id: string;
+            /**
+             * Target Type
+             * @description event, order, account or notification
+             */
+            target_type: string;
+        };
+        /**
+         * OperatorNote
+         * @description Who acts, and why: recorded with the action (see ``GET /v1/operator-actions``).
+         */
+        OperatorNote: {
+            /**
+             * Operator
+             * @description Who: the operator's name (recorded as 'admin token' when not given).
+             */
+            operator?: string | null;
+            /**
+             * Reason
+             * @description Why: recorded with the action.
+             */
+            reason?: string | null;
         };
         /** OrderFulfilledNotification */
         OrderFulfilledNotification: {
@@ -2474,12 +2642,35 @@ export interface components {
              */
             unrecovered: number;
         };
+        /** ReplayEventRequest */
+        ReplayEventRequest: {
+            /**
+             * Operator
+             * @description Who: the operator's name (recorded as 'admin token' when not given).
+             */
+            operator?: string | null;
+            /**
+             * Reason
+             * @description Why: required, recorded with the replay.
+             */
+            reason: string;
+        };
         /** ResolveOrderRequest */
         ResolveOrderRequest: {
             /** Account Id */
             account_id?: string | null;
+            /**
+             * Operator
+             * @description Who: the operator's name (recorded as 'admin token' when not given).
+             */
+            operator?: string | null;
             /** Package */
             package?: string | null;
+            /**
+             * Reason
+             * @description Why: recorded with the action.
+             */
+            reason?: string | null;
         };
         /** SpendRequest */
         SpendRequest: {
@@ -3947,6 +4138,62 @@ export interface operations {
             };
         };
     };
+    needs_attention_v1_attention_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttentionResponse"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     get_catalog_v1_catalog_get: {
         parameters: {
             query?: never;
@@ -4273,6 +4520,77 @@ export interface operations {
             };
         };
     };
+    replay_event_v1_events__event_id__replay_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReplayEventRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventResponse"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such object (or not one these credentials may see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     retry_event_v1_events__event_id__retry_post: {
         parameters: {
             query?: never;
@@ -4282,7 +4600,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["OperatorNote"] | null;
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
@@ -4884,6 +5206,70 @@ export interface operations {
             };
             /** @description No such object (or not one these credentials may see). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_operator_actions_v1_operator_actions_get: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: number;
+                /** @description Cursor: the id of the last object of the previous page. */
+                starting_after?: string | null;
+                /** @description event, order, account, notification */
+                target_type?: string | null;
+                target_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListResponse_OperatorActionResponse_"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -415,9 +415,52 @@ class Client:
         """``GET /v1/events/{id}``, with the payload as Stripe sent it."""
         return self._send(Call("GET", P.event(event_id), s.EventResponse))
 
-    def retry_event(self, event_id: str) -> s.EventResponse:
-        """``POST /v1/events/{id}/retry``: process a failed or dead event again, now."""
-        return self._send(Call("POST", P.event(event_id, "retry"), s.EventResponse))
+    def retry_event(
+        self, event_id: str, *, reason: str | None = None, operator: str | None = None
+    ) -> s.EventResponse:
+        """``POST /v1/events/{id}/retry``: process a failed or dead event again, now (who and why
+        are recorded with the action)."""
+        return self._send(
+            Call(
+                "POST",
+                P.event(event_id, "retry"),
+                s.EventResponse,
+                body=body(reason=reason, operator=operator),
+            )
+        )
+
+    def replay_event(
+        self, event_id: str, *, reason: str, operator: str | None = None
+    ) -> s.EventResponse:
+        """``POST /v1/events/{id}/replay``: process any event again (every effect is keyed, so
+        what was done is not done twice); the reason is required and recorded."""
+        return self._send(
+            Call(
+                "POST",
+                P.event(event_id, "replay"),
+                s.EventResponse,
+                body=body(reason=reason, operator=operator),
+            )
+        )
+
+    def needs_attention(self) -> s.AttentionResponse:
+        """``GET /v1/attention``: orders billfold could not resolve, failed and dead events."""
+        return self._send(Call("GET", "/v1/attention", s.AttentionResponse))
+
+    def list_operator_actions(
+        self,
+        *,
+        target_type: str | None = None,
+        target_id: str | None = None,
+        limit: int | None = None,
+        starting_after: str | None = None,
+    ) -> Iterator[s.OperatorActionResponse]:
+        """``GET /v1/operator-actions``: what operators did, with who and why, newest first."""
+        params: dict[str, Any] = {"target_type": target_type, "target_id": target_id}
+        params |= {"limit": limit, "starting_after": starting_after}
+        return self._pages(
+            Call("GET", "/v1/operator-actions", s.ListResponse[s.OperatorActionResponse], params)
+        )
 
     def list_orders(
         self,
@@ -437,15 +480,22 @@ class Client:
         return self._send(Call("GET", P.order(order_id), s.OrderResponse))
 
     def resolve_order(
-        self, order_id: str, *, account_id: str | None = None, package: str | None = None
+        self,
+        order_id: str,
+        *,
+        account_id: str | None = None,
+        package: str | None = None,
+        reason: str | None = None,
+        operator: str | None = None,
     ) -> s.OrderResponse:
-        """``POST /v1/orders/{id}/resolve``: fulfil an order that needs attention."""
+        """``POST /v1/orders/{id}/resolve``: fulfil an order that needs attention (who and why
+        are recorded with the action)."""
         return self._send(
             Call(
                 "POST",
                 P.order(order_id, "resolve"),
                 s.OrderResponse,
-                body=body(account_id=account_id, package=package),
+                body=body(account_id=account_id, package=package, reason=reason, operator=operator),
             )
         )
 

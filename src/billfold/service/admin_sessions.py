@@ -1,8 +1,9 @@
 """The operator console's sessions: opened with the admin token, ended by signing out.
 
 A session is a random secret the browser keeps in an HttpOnly cookie; the database keeps only a
-hash of it (keyed by the admin token, so rotating the token ends every session) with its expiry and
-whether it was revoked. Signing out revokes it for good: the old cookie stops working at once, in
+hash of it (keyed by the admin token, so rotating the token ends every session) with its expiry,
+whether it was revoked, and the name the operator signed in with (recorded with every action taken
+in the session). Signing out revokes it for good: the old cookie stops working at once, in
 every process serving the console.
 """
 
@@ -13,10 +14,12 @@ import hmac
 import secrets
 from typing import Final
 
+from billfold.domain.actions import SessionRecord
 from billfold.service.ports import Clock, UnitOfWorkFactory
 
 LIFETIME: Final = 8 * 60 * 60
 MAX_SECRET: Final = 200
+MAX_OPERATOR: Final = 200
 
 
 class AdminSessions:
@@ -43,26 +46,37 @@ class AdminSessions:
             return False
         return hmac.compare_digest(candidate.strip(" \t\r\n").encode(), self._key)
 
-    def open(self) -> str:
-        """A new session; the secret to keep in the cookie."""
+    def open(self, operator: str | None = None) -> str:
+        """A new session for ``operator`` (who acts in it); the secret to keep in the cookie."""
         secret = secrets.token_urlsafe(32)
         now = self._clock()
         with self._uow() as uow:
             uow.admin_sessions.insert(
-                self._id(secret), created=now, expires_at=now + self.lifetime_seconds
+                self._id(secret),
+                created=now,
+                expires_at=now + self.lifetime_seconds,
+                operator=operator.strip()[:MAX_OPERATOR] or None if operator else None,
             )
             uow.commit()
         return secret
 
     def valid(self, secret: str | None) -> bool:
+        return self._live(secret) is not None
+
+    def operator(self, secret: str | None) -> str | None:
+        """The name the session's operator signed in with (None: not a live session, or none
+        given)."""
+        found = self._live(secret)
+        return found.operator if found is not None else None
+
+    def _live(self, secret: str | None) -> SessionRecord | None:
         if self._key is None or not secret or len(secret) > MAX_SECRET:
-            return False
+            return None
         with self._uow() as uow:
             found = uow.admin_sessions.get(self._id(secret))
-        if found is None:
-            return False
-        expires_at, revoked_at = found
-        return revoked_at is None and expires_at > self._clock()
+        if found is None or found.revoked_at is not None or found.expires_at <= self._clock():
+            return None
+        return found
 
     def close(self, secret: str | None) -> None:
         """End the session for good (signing out)."""

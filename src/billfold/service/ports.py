@@ -19,6 +19,7 @@ from typing import Any, Protocol, Self
 
 from billfold.domain import facts
 from billfold.domain import reconciliation as rc
+from billfold.domain.actions import OperatorAction, SessionRecord, TargetType
 from billfold.domain.catalog import Plan
 from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedSession
 from billfold.domain.ledger import GrantState, HoldStatus, Line
@@ -469,13 +470,28 @@ class SubscriptionStore(Protocol):
 
 
 class AdminSessionStore(Protocol):
-    def insert(self, session_id: str, *, created: int, expires_at: int) -> None: ...
+    """The console's sessions, and the record of what operators did."""
 
-    def get(self, session_id: str) -> tuple[int, int | None] | None:
-        """(expires_at, revoked_at) of a session, or None."""
-        ...
+    def insert(
+        self, session_id: str, *, created: int, expires_at: int, operator: str | None = None
+    ) -> None: ...
+
+    def get(self, session_id: str) -> SessionRecord | None: ...
 
     def revoke(self, session_id: str, *, now: int) -> None: ...
+
+    def record_action(self, action: OperatorAction) -> None: ...
+
+    def actions(
+        self,
+        *,
+        target_type: TargetType | None,
+        target_id: str | None,
+        limit: int,
+        starting_after: str | None,
+    ) -> list[OperatorAction]:
+        """Newest first (by id)."""
+        ...
 
 
 class ReconciliationStore(Protocol):

@@ -285,6 +285,7 @@ admin_sessions = Table(
     Column("created", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
+    Column("operator", String(200), nullable=True),  # the name given at sign-in: who acts
 )
 
 # --- subscriptions (issue 11) -------------------------------------------------------------------

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Final, NoReturn
 
 from billfold.domain import errors
+from billfold.domain.actions import OperatorAction
 from billfold.domain.notifications import EndpointRecord, NotificationRecord
 from billfold.domain.orders import OrderRecord
 from billfold.domain.reconciliation import Lease, RunRecord
@@ -36,6 +37,8 @@ UQ_ORDERS_KEY: Final = "uq_orders_key"
 UQ_ORDERS_PAYMENT_INTENT_ID: Final = "uq_orders_payment_intent_id"
 UQ_REVERSALS_KEY: Final = "uq_reversals_key"
 PK_ADMIN_SESSIONS: Final = "pk_admin_sessions"
+PK_OPERATOR_ACTIONS: Final = "pk_operator_actions"
+CK_OPERATOR_ACTIONS_REASON_GIVEN: Final = "ck_operator_actions_reason_given"
 FK_PAYMENTS_ORDER: Final = "fk_payments_order_id_orders"
 CK_REVERSALS_AMOUNT_NON_NEGATIVE: Final = "ck_reversals_amount_non_negative"
 CK_REVERSALS_KIND_KNOWN: Final = "ck_reversals_kind_known"
@@ -260,6 +263,7 @@ class SessionRow:
     created: int
     expires_at: int
     revoked_at: int | None
+    operator: str | None = None
 
 
 @dataclass(slots=True)
@@ -282,6 +286,7 @@ class Tables:
     reversals: dict[str, ReversalRecord] = field(default_factory=dict)
     reversal_keys: dict[str, str] = field(default_factory=dict)  # key -> id
     admin_sessions: dict[str, SessionRow] = field(default_factory=dict)
+    operator_actions: dict[str, OperatorAction] = field(default_factory=dict)
     subscriptions: dict[str, SubscriptionRecord] = field(default_factory=dict)
     reconciliation_runs: dict[str, RunRecord] = field(default_factory=dict)
     reconciliation_lease: Lease | None = None  # None: the state row does not exist yet
@@ -309,6 +314,7 @@ class Tables:
             reversals=dict(self.reversals),
             reversal_keys=dict(self.reversal_keys),
             admin_sessions=dict(self.admin_sessions),
+            operator_actions=dict(self.operator_actions),
             subscriptions=dict(self.subscriptions),
             reconciliation_runs=dict(self.reconciliation_runs),
             reconciliation_lease=self.reconciliation_lease,

@@ -1,4 +1,5 @@
-"""Payments, reversals and the console's sessions in memory (as ``adapters/db/stores/payments``)."""
+"""Payments, reversals, the console's sessions and operators' actions in memory (as
+``adapters/db/stores/payments``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, Final
 
 from billfold.adapters.memory import _tables as t
 from billfold.adapters.memory._tables import PaymentRow, SessionRow, Work, refuse
+from billfold.domain.actions import OperatorAction, SessionRecord, TargetType
 from billfold.domain.reversals import ReversalRecord
 from billfold.service.ports import NewReversal
 
@@ -107,24 +109,67 @@ class MemoryAdminSessionStore:
     def __init__(self, work: Work) -> None:
         self._work = work
 
-    def insert(self, session_id: str, *, created: int, expires_at: int) -> None:
-        t.varchar((session_id, 64))
+    def insert(
+        self, session_id: str, *, created: int, expires_at: int, operator: str | None = None
+    ) -> None:
+        t.varchar((session_id, 64), (operator, 200))
         sessions = self._work.tables.admin_sessions
         if session_id in sessions:
             refuse(t.PK_ADMIN_SESSIONS)
         sessions[session_id] = SessionRow(
-            id=session_id, created=created, expires_at=expires_at, revoked_at=None
+            id=session_id,
+            created=created,
+            expires_at=expires_at,
+            revoked_at=None,
+            operator=operator,
         )
 
-    def get(self, session_id: str) -> tuple[int, int | None] | None:
+    def get(self, session_id: str) -> SessionRecord | None:
         row = self._work.tables.admin_sessions.get(session_id)
-        return None if row is None else (row.expires_at, row.revoked_at)
+        if row is None:
+            return None
+        return SessionRecord(
+            expires_at=row.expires_at, revoked_at=row.revoked_at, operator=row.operator
+        )
 
     def revoke(self, session_id: str, *, now: int) -> None:
         sessions = self._work.tables.admin_sessions
         row = sessions.get(session_id)
         if row is not None and row.revoked_at is None:
             sessions[session_id] = replace(row, revoked_at=now)
+
+    def record_action(self, action: OperatorAction) -> None:
+        t.varchar(
+            (action.id, 64),
+            (action.actor, 200),
+            (action.action, 32),
+            (action.target_type, 32),
+            (action.target_id, 255),
+        )
+        t.bigint(action.created)
+        if not action.reason:
+            refuse(t.CK_OPERATOR_ACTIONS_REASON_GIVEN)
+        found = self._work.tables.operator_actions
+        if action.id in found:
+            refuse(t.PK_OPERATOR_ACTIONS)
+        found[action.id] = action
+
+    def actions(
+        self,
+        *,
+        target_type: TargetType | None,
+        target_id: str | None,
+        limit: int,
+        starting_after: str | None,
+    ) -> list[OperatorAction]:
+        rows = sorted(self._work.tables.operator_actions.values(), key=lambda a: a.id, reverse=True)
+        return [
+            a
+            for a in rows
+            if (target_type is None or a.target_type == target_type)
+            and (target_id is None or a.target_id == target_id)
+            and (starting_after is None or a.id < starting_after)
+        ][:limit]
 
 
 def _check(record: ReversalRecord) -> None:

@@ -8,12 +8,14 @@ from billfold import schemas as s
 from billfold.domain import catalog as cat
 from billfold.domain import entitlements as ent
 from billfold.domain import errors
+from billfold.domain.actions import OperatorAction
 from billfold.domain.notifications import EndpointRecord, NotificationRecord
 from billfold.domain.orders import OrderRecord
 from billfold.domain.reconciliation import RunRecord
 from billfold.domain.records import EventRecord, GrantRecord, HoldRecord, TransactionRecord
 from billfold.domain.subscriptions import SubscriptionRecord
 from billfold.service import explain as explaining
+from billfold.service.attention import Queue
 from billfold.service.billing import SyncReport
 from billfold.service.checkout import Fulfillment
 from billfold.service.ledger import GrantResult, HoldResult, SpendResult
@@ -443,4 +445,29 @@ def _reversal(
     ]
     return s.DisputeExplainedResponse.model_validate(
         common | {"dispute": r.stripe_id, "funds": funds}
+    )
+
+
+def operator_action(a: OperatorAction) -> s.OperatorActionResponse:
+    return s.OperatorActionResponse(
+        id=a.id,
+        created=a.created,
+        operator=a.actor,
+        action=a.action,
+        target_type=a.target_type,
+        target_id=a.target_id,
+        reason=a.reason,
+        outcome=a.outcome,
+    )
+
+
+def attention(q: Queue) -> s.AttentionResponse:
+    return s.AttentionResponse(
+        count=q.count,
+        orders=[order(o) for o in q.orders],
+        orders_has_more=q.orders_more,
+        failed_events=[event(e) for e in q.failed],
+        failed_count=q.failed_count,
+        dead_events=[event(e) for e in q.dead],
+        dead_count=q.dead_count,
     )

@@ -1,4 +1,5 @@
-"""Payments, reversals and the console's sessions in SQL (the service's ports of the same names)."""
+"""Payments, reversals, the console's sessions and operators' actions in SQL (the service's ports
+of the same names)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 
 from billfold.adapters.db import tables as t
 from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
+from billfold.domain.actions import OperatorAction, SessionRecord, TargetType
 from billfold.domain.reversals import ReversalRecord
 from billfold.service.ports import NewReversal
 
@@ -53,7 +55,9 @@ class _Statements:
             sa.select(t.reversals).where(rev.order_id.in_(orders)).order_by(rev.created, rev.id)
         )
         self.insert_session = t.admin_sessions.insert()
-        self.get_session = sa.select(ses.expires_at, ses.revoked_at).where(ses.id == P("w_id"))
+        self.get_session = sa.select(ses.expires_at, ses.revoked_at, ses.operator).where(
+            ses.id == P("w_id")
+        )
         self.revoke_session = (
             t.admin_sessions.update()
             .where(ses.id == P("w_id"), ses.revoked_at.is_(None))
@@ -117,18 +121,51 @@ class SqlAdminSessionStore:
         self.conn = conn
         self.sql = statements(is_pg(conn))
 
-    def insert(self, session_id: str, *, created: int, expires_at: int) -> None:
+    def insert(
+        self, session_id: str, *, created: int, expires_at: int, operator: str | None = None
+    ) -> None:
         self.conn.execute(
             self.sql.insert_session,
-            {"id": session_id, "created": created, "expires_at": expires_at, "revoked_at": None},
+            {
+                "id": session_id,
+                "created": created,
+                "expires_at": expires_at,
+                "revoked_at": None,
+                "operator": operator,
+            },
         )
 
-    def get(self, session_id: str) -> tuple[int, int | None] | None:
+    def get(self, session_id: str) -> SessionRecord | None:
         row = self.conn.execute(self.sql.get_session, {"w_id": session_id}).first()
-        return None if row is None else (int(row.expires_at), row.revoked_at)
+        if row is None:
+            return None
+        return SessionRecord(
+            expires_at=int(row.expires_at), revoked_at=row.revoked_at, operator=row.operator
+        )
 
     def revoke(self, session_id: str, *, now: int) -> None:
         self.conn.execute(self.sql.revoke_session, {"w_id": session_id, "revoked_at": now})
+
+    def record_action(self, action: OperatorAction) -> None:
+        self.conn.execute(t.operator_actions.insert().values(**asdict(action)))
+
+    def actions(
+        self,
+        *,
+        target_type: TargetType | None,
+        target_id: str | None,
+        limit: int,
+        starting_after: str | None,
+    ) -> list[OperatorAction]:
+        c = t.operator_actions.c
+        query = sa.select(t.operator_actions).order_by(c.id.desc()).limit(limit)
+        if target_type is not None:
+            query = query.where(c.target_type == target_type)
+        if target_id is not None:
+            query = query.where(c.target_id == target_id)
+        if starting_after is not None:
+            query = query.where(c.id < starting_after)
+        return [OperatorAction(**row._mapping) for row in self.conn.execute(query)]
 
 
 def _reversal(row: Any) -> ReversalRecord:

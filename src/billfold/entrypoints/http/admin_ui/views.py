@@ -6,6 +6,10 @@
     POST /events/{id}/retry       process it again now
     GET  /orders                  orders (needing attention first), each with a Resolve form
     POST /orders/{id}/resolve     fulfil it, naming the account and the package
+    GET  /attention               what needs a person: orders and invoices billfold could not
+                                  resolve, failed and dead events; resolve / retry / replay, each
+                                  with a required reason; and what operators did lately
+    POST /events/{id}/replay      process any event again (a reason is required)
     GET  /subscriptions           billfold's copies of Stripe's subscriptions (status filter);
                                   those whose price no plan sells are marked for a look
     GET  /accounts?id=            balances, plan and entitlements (grace state), subscriptions,
@@ -14,7 +18,8 @@
     GET, POST /login; POST /logout
 
 Every page needs the session cookie that ``/login`` sets for the admin token; the token itself
-never appears in a page, a URL or a log line. The pages call the API with the admin token, so
+never appears in a page, a URL or a log line. The name given at sign-in is recorded, with the reason
+given, on every action taken in the session (``GET /v1/operator-actions``). The pages call the API with the admin token, so
 they can do exactly what the admin API allows, with the same checks.
 """
 
@@ -65,6 +70,7 @@ SUBSCRIPTION_STATUSES = (
 )
 DONE = {
     "retried": "Event processed again: its new status is below.",
+    "replayed": "Event replayed: its status is below.",
     "resolved": "Order resolved.",
     "granted": "Grant recorded.",
     "signed_out": "Signed out.",
@@ -123,6 +129,8 @@ class AdminView:
             Route("/events", self.events, methods=["GET"]),
             Route("/events/{event_id}", self.event, methods=["GET"]),
             Route("/events/{event_id}/retry", self.retry, methods=["POST"]),
+            Route("/events/{event_id}/replay", self.replay, methods=["POST"]),
+            Route("/attention", self.attention, methods=["GET"]),
             Route("/orders", self.orders, methods=["GET"]),
             Route("/orders/{order_id}/resolve", self.resolve, methods=["POST"]),
             Route("/subscriptions", self.subscriptions, methods=["GET"]),
@@ -187,9 +195,10 @@ class AdminView:
             return self._login_page(request, error="That is not the admin token.", status=401)
         target = _safe_next(request, str(form.get("next") or "")) or f"{_root(request)}/"
         response = RedirectResponse(target, status_code=303)
+        operator = str(form.get("operator") or "").strip()[:200] or None
         response.set_cookie(
             COOKIE,
-            self.sessions.open(),
+            self.sessions.open(operator),
             max_age=self.sessions.lifetime_seconds,
             path=f"{_root(request)}/",
             httponly=True,
@@ -299,16 +308,66 @@ class AdminView:
         return self._render(request, "event.html", context, cookie=cookie)
 
     async def retry(self, request: Request) -> Response:
+        return await self._event_action(request, "retry", "retried")
+
+    async def replay(self, request: Request) -> Response:
+        return await self._event_action(request, "replay", "replayed")
+
+    async def _event_action(self, request: Request, action: str, done: str) -> Response:
         cookie, form = await self._checked_form(request)
         if cookie is None:
             return self._forbidden(request) if self._cookie(request) else self._to_login(request)
         event_id = request.path_params["event_id"]
         back = _safe_next(request, str(form.get("back") or "")) or f"{_root(request)}/events"
+        note = self._note(cookie, form)
+        if (action == "replay" or form.get("need_reason")) and not note["reason"]:
+            return await self._back_with_error(
+                request, back, "A reason is required: it is recorded with the action."
+            )
         try:
-            await self._admin("POST", f"/v1/events/{quote(event_id, safe='')}/retry")
+            await self._admin("POST", f"/v1/events/{quote(event_id, safe='')}/{action}", json=note)
         except ApiError as exc:
-            return await self.events(request, error=f"Retry failed: {exc.message}", status=400)
-        return RedirectResponse(_with_done(back, "retried"), status_code=303)
+            return await self._back_with_error(
+                request, back, f"{action.capitalize()} failed: {exc.message}"
+            )
+        return RedirectResponse(_with_done(back, done), status_code=303)
+
+    async def _back_with_error(self, request: Request, back: str, error: str) -> Response:
+        """The page a failed action came from, with why it failed (400)."""
+        if back.partition("?")[0].endswith("/attention"):
+            return await self.attention(request, error=error, status=400)
+        return await self.events(request, error=error, status=400)
+
+    def _note(self, cookie: str, form: Mapping[str, Any]) -> dict[str, str | None]:
+        """Who acts (the name given at sign-in) and why (the form's reason)."""
+        operator = self.sessions.operator(cookie) if self.sessions else None
+        reason = str(form.get("reason") or "").strip()[:500]
+        return {"operator": operator or "console", "reason": reason or None}
+
+    async def attention(
+        self, request: Request, *, error: str | None = None, status: int = 200
+    ) -> Response:
+        cookie = self._cookie(request)
+        if cookie is None:
+            return self._to_login(request)
+        try:
+            queue, actions, catalog = await asyncio.gather(
+                self._admin("GET", "/v1/attention"),
+                self._admin("GET", "/v1/operator-actions", params={"limit": 15}),
+                self.api.request("GET", "/v1/catalog", token=None),
+            )
+        except ApiError as exc:
+            return self._failure(request, cookie, exc)
+        context = {
+            "section": "attention",
+            "queue": queue,
+            "orders": [_order_row(o) for o in queue["orders"]],
+            "actions": actions["data"],
+            "packages": catalog["packages"],
+            "error": error,
+            "notice": self._done(request),
+        }
+        return self._render(request, "attention.html", context, cookie=cookie, status=status)
 
     async def orders(
         self,
@@ -357,23 +416,30 @@ class AdminView:
         if cookie is None:
             return self._forbidden(request) if self._cookie(request) else self._to_login(request)
         order_id = request.path_params["order_id"]
-        body: dict[str, str] = {}
+        body: dict[str, str | None] = self._note(cookie, form)
         for name in ("account_id", "package"):
             value = str(form.get(name) or "").strip()
             if value:
                 body[name] = value
+        back = _safe_next(request, str(form.get("back") or ""))
+        if form.get("need_reason") and not body["reason"]:
+            error = "A reason is required: it is recorded with the action."
+            return await self._back_with_error(request, back or "", error)
         try:
             await self._admin("POST", f"/v1/orders/{quote(order_id, safe='')}/resolve", json=body)
         except ApiError as exc:
+            if back:
+                return await self._back_with_error(
+                    request, back, f"Could not resolve: {exc.message}"
+                )
             return await self.orders(
                 request,
                 error=f"Could not resolve: {exc.message}",
                 error_order=order_id,
                 status=400 if exc.status < 500 else exc.status,
             )
-        return RedirectResponse(
-            f"{_root(request)}/orders?status=all&done=resolved", status_code=303
-        )
+        target = back or f"{_root(request)}/orders?status=all"
+        return RedirectResponse(_with_done(target, "resolved"), status_code=303)
 
     async def subscriptions(self, request: Request) -> Response:
         cookie = self._cookie(request)

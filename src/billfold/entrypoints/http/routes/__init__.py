@@ -7,6 +7,7 @@
     spending.py   spends and holds
     events.py     the event inbox (admin)
     orders.py     orders, and resolving those needing attention (admin)
+    attention.py  the needs-attention queue, event replays, what operators did (admin)
     reconciliation.py  reconciliation runs with Stripe (admin)
     notifications.py  endpoints, the outbox and redelivery (admin); the OpenAPI ``webhooks``
     health.py     /healthz
@@ -21,6 +22,7 @@ from fastapi import FastAPI
 
 from billfold.entrypoints.http.routes import (
     accounts,
+    attention,
     catalog,
     checkout,
     events,
@@ -41,6 +43,7 @@ ROUTERS = (
     spending.router,
     events.router,
     orders.router,
+    attention.router,
     reconciliation.router,
     notifications.router,
 )

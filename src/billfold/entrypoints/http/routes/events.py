@@ -14,7 +14,8 @@ from billfold.entrypoints.http import presenters
 from billfold.entrypoints.http.access import AdminDep
 from billfold.entrypoints.http.deps import Limit, ServicesDep, StartingAfter
 from billfold.entrypoints.http.openapi import errors_of
-from billfold.schemas import EventResponse, ListResponse
+from billfold.schemas import EventResponse, ListResponse, OperatorNote
+from billfold.service.attention import Who
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
@@ -57,9 +58,13 @@ def get_event(event_id: str, services: ServicesDep, _admin: AdminDep) -> EventRe
     response_model=EventResponse,
     responses=errors_of(401, 403, 404, 409),
 )
-async def retry_event(event_id: str, services: ServicesDep, _admin: AdminDep) -> EventResponse:
-    """Process a failed or dead event again, now."""
-    retried = await run_in_threadpool(services.inbox.retry, event_id)
+async def retry_event(
+    event_id: str, services: ServicesDep, _admin: AdminDep, body: OperatorNote | None = None
+) -> EventResponse:
+    """Process a failed or dead event again, now. The operator and reason, when given, are
+    recorded with the action (``GET /v1/operator-actions``)."""
+    who = Who(actor=body.operator, reason=body.reason) if body else Who()
+    retried = await run_in_threadpool(services.attention.retry, event_id, who)
     return presenters.event(retried.event)
 
 

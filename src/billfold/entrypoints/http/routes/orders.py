@@ -14,6 +14,7 @@ from billfold.entrypoints.http.access import AdminDep
 from billfold.entrypoints.http.deps import Limit, ServicesDep, StartingAfter
 from billfold.entrypoints.http.openapi import errors_of
 from billfold.schemas import ListResponse, OrderResponse, ResolveOrderRequest
+from billfold.service.attention import Who
 from billfold.service.orders.desk import ResolveOrder
 
 router = APIRouter(prefix="/v1", tags=["admin"])
@@ -64,6 +65,8 @@ async def resolve_order(
     services: ServicesDep,
     _admin: AdminDep,
 ) -> OrderResponse:
-    """Fulfil an order in ``needs_attention``, naming the account and package where needed."""
+    """Fulfil an order in ``needs_attention``, naming the account and package where needed. The
+    operator and reason, when given, are recorded with the action (``GET /v1/operator-actions``)."""
     command = ResolveOrder(order_id=order_id, account_id=body.account_id, package=body.package)
-    return presenters.order(await run_in_threadpool(services.orders.resolve, command))
+    who = Who(actor=body.operator, reason=body.reason)
+    return presenters.order(await run_in_threadpool(services.attention.resolve, command, who))

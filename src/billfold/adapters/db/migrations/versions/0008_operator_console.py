@@ -1,4 +1,5 @@
-"""operator actions (who did what, and why) and event processing attempts
+"""operator actions (who did what, and why), the operator's name on a console session, and event
+processing attempts
 
 Revision ID: 0008
 Revises: 0007
@@ -17,6 +18,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("admin_sessions") as batch:
+        batch.add_column(sa.Column("operator", sa.String(length=200), nullable=True))
     op.create_table(
         "operator_actions",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -59,3 +62,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_operator_actions_target_type_target_id"), table_name="operator_actions")
     op.drop_index(op.f("ix_operator_actions_created"), table_name="operator_actions")
     op.drop_table("operator_actions")
+    with op.batch_alter_table("admin_sessions") as batch:
+        batch.drop_column("operator")
