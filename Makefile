@@ -82,8 +82,11 @@ typescript-install-client: setup
 	@cd clients/typescript && test -d node_modules || npm ci --silent --no-audit --no-fund --ignore-scripts
 
 # Branch coverage is measured on every run and summarised (the least-covered files and the total).
+# Test files run in parallel (pytest-xdist; a file stays on one worker, so module fixtures are
+# shared): PYTEST_WORKERS=0 runs everything in this process.
+PYTEST_WORKERS ?= 3
 pytest: setup browser
-	$(BIN)/pytest --cov --cov-branch --cov-report=
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --cov --cov-branch --cov-report=
 	@$(BIN)/coverage report --skip-covered --sort=-cover --precision=1 | tail -n 12
 
 test: lint hadolint typecheck imports migrations-check typescript pytest

@@ -2,7 +2,9 @@
 
 PostgreSQL comes from BILLFOLD_TEST_DATABASE_URL (CI) or a throwaway cluster started here when
 initdb and pg_ctl are on the machine. Without either, the PostgreSQL tests are skipped with one line
-saying so, except under CI=true, where they fail instead.
+saying so, except under CI=true, where they fail instead. Under pytest-xdist (``make test`` runs
+test files in parallel) each worker gets a database of its own next to the named one
+(``<name>_gw0``, ...), made at start and dropped at the end.
 """
 
 from __future__ import annotations
@@ -24,13 +26,22 @@ from billfold.adapters.db.uow import SqlUnitOfWork
 from billfold.adapters.db.verify import verify
 from tests.support import postgres
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist's workers start with COLUMNS=80 and LINES=24 set, which rich reads once, when a
+    # Console is made: the CLI's tables would be cut to 80 columns whatever a test asks for.
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
 _PG_STATE: dict[str, str | None] = {"url": None, "why": None}
 _STACK = contextlib.ExitStack()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     url = os.environ.get("BILLFOLD_TEST_DATABASE_URL")
-    if url:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if url and worker:
+        _PG_STATE["url"] = _STACK.enter_context(postgres.database_of_its_own(url, worker))
+    elif url:
         _PG_STATE["url"] = url
     elif postgres.available():
         try:

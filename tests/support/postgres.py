@@ -105,3 +105,24 @@ def wait_ready(url: str, timeout: float = 20.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def database_of_its_own(url: str, worker: str) -> Iterator[str]:
+    """A database for one pytest-xdist worker beside the one ``url`` names (``<name>_<worker>``),
+    made empty now and dropped afterwards: workers never empty each other's tables."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database or 'postgres'}_{worker}"[:63]
+    server = base.set(database="postgres").render_as_string(hide_password=False)
+    wait_ready(server)
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
