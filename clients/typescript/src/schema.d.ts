@@ -391,7 +391,9 @@ export interface paths {
         };
         /**
          * List Events
-         * @description The event inbox, newest first.
+         * @description The event inbox, newest received first. ``created[gt|gte|lt|lte]`` (Unix seconds, as
+         *     Stripe's List Events takes them) bound the event's ``created`` time at Stripe; an event that
+         *     carries none is placed at the time billfold received it.
          */
         get: operations["list_events_v1_events_get"];
         put?: never;
@@ -411,9 +413,30 @@ export interface paths {
         };
         /**
          * Get Event
-         * @description One event, with the payload exactly as Stripe sent it.
+         * @description One event, with the payload parsed from what Stripe sent, and its attempt history:
+         *     failed attempts and operators' retries, oldest first.
          */
         get: operations["get_event_v1_events__event_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/{event_id}/payload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Event Payload
+         * @description The event's body exactly as it was received, byte for byte (whitespace, key order).
+         */
+        get: operations["get_event_payload_v1_events__event_id__payload_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1596,6 +1619,75 @@ export interface components {
             error: components["schemas"]["ErrorDetail"];
             /** Message */
             message: string;
+        };
+        /** EventAttemptResponse */
+        EventAttemptResponse: {
+            /** At */
+            at: number;
+            /**
+             * Attempt
+             * @description The event's attempts counter after this attempt: 1, 2, ...
+             */
+            attempt: number;
+            /** Error */
+            error: string | null;
+            /**
+             * Outcome
+             * @description failed or dead; for an operator's retry, also processed or ignored
+             */
+            outcome: string;
+            /**
+             * Worker
+             * @description The worker's lease, webhook, or operator:<name>
+             */
+            worker: string | null;
+        };
+        /**
+         * EventDetailResponse
+         * @description One event (``GET /v1/events/{id}``): with its payload and its attempt history.
+         */
+        EventDetailResponse: {
+            /**
+             * Attempt History
+             * @description Failed attempts and operators' retries, oldest first (successes by the worker or the webhook show in status and processed_at only)
+             */
+            attempt_history?: components["schemas"]["EventAttemptResponse"][];
+            /** Attempts */
+            attempts: number;
+            /** Id */
+            id: string;
+            /** Last Error */
+            last_error: string | null;
+            /** Livemode */
+            livemode: boolean;
+            /** Next Attempt At */
+            next_attempt_at: number | null;
+            /**
+             * Object
+             * @default event
+             */
+            object: string;
+            /** Object Id */
+            object_id: string | null;
+            /** Outcome */
+            outcome: string | null;
+            /** Payload */
+            payload?: {
+                [key: string]: unknown;
+            } | null;
+            /** Processed At */
+            processed_at: number | null;
+            /** Received At */
+            received_at: number;
+            /**
+             * Status
+             * @description received, processed, ignored, failed or dead
+             */
+            status: string;
+            /** Stripe Created */
+            stripe_created: number | null;
+            /** Type */
+            type: string;
         };
         /** EventResponse */
         EventResponse: {
@@ -4152,6 +4244,14 @@ export interface operations {
                 /** @description received, processed, ignored, failed, dead */
                 status?: string | null;
                 type?: string | null;
+                /** @description Only events created after this time (Unix seconds). */
+                "created[gt]"?: number | null;
+                /** @description Only events created at or after this time (Unix seconds). */
+                "created[gte]"?: number | null;
+                /** @description Only events created before this time (Unix seconds). */
+                "created[lt]"?: number | null;
+                /** @description Only events created at or before this time (Unix seconds). */
+                "created[lte]"?: number | null;
             };
             header?: never;
             path?: never;
@@ -4223,7 +4323,74 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["EventResponse"];
+                    "application/json": components["schemas"]["EventDetailResponse"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such object (or not one these credentials may see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_event_payload_v1_events__event_id__payload_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The body as received. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
             /** @description Invalid request: the message names the field; nothing was written. */
