@@ -38,6 +38,26 @@ class EventResponse(BaseModel):
     payload: dict[str, Any] | None = None
 
 
+class EventAttemptResponse(BaseModel):
+    attempt: int = Field(description="The event's attempts counter after this attempt: 1, 2, ...")
+    at: int
+    outcome: str = Field(
+        description="failed or dead; for an operator's retry, also processed or ignored"
+    )
+    error: str | None
+    worker: str | None = Field(description="The worker's lease, webhook, or operator:<name>")
+
+
+class EventDetailResponse(EventResponse):
+    """One event (``GET /v1/events/{id}``): with its payload and its attempt history."""
+
+    attempt_history: list[EventAttemptResponse] = Field(
+        default_factory=list,
+        description="Failed attempts and operators' retries, oldest first (successes by the "
+        "worker or the webhook show in status and processed_at only)",
+    )
+
+
 class OrderResponse(BaseModel):
     id: str
     object: str = "order"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from billfold.domain import errors
-from billfold.domain.records import EventRecord, EventStatus
+from billfold.domain.records import EventAttempt, EventRecord, EventStatus, TimeRange
 from billfold.service.ports import UnitOfWork
 from tests.contract.backends import T0, Backend, attempt, disagrees, inbound
 
@@ -438,3 +438,124 @@ def test_a_heartbeat_rolled_back_is_not_kept(backend: Backend) -> None:
         uow.inbox.beat("worker:a", now=T0)
     with backend.uow() as uow:
         assert uow.inbox.last_beat() is None
+
+
+# --- the created filter and the attempt history ----------------------------------------------------
+
+
+def test_given_events_then_list_bounds_their_stripe_created_time_or_else_their_receipt(
+    backend: Backend,
+) -> None:
+    # evt_none carries no created time: it is placed at its receipt, T0 + 25.
+    with backend.uow() as uow:
+        for event_id, created in [("evt_10", T0 + 10), ("evt_20", T0 + 20), ("evt_30", T0 + 30)]:
+            uow.inbox.insert(inbound(event_id, created=created), now=T0 + 100, lease=None)
+        uow.inbox.insert(inbound("evt_none", created=None), now=T0 + 25, lease=None)
+        set_status(uow, "evt_20", "processed")
+        uow.commit()
+
+    def listed(**bounds: int) -> list[str]:
+        with backend.uow() as uow:
+            rows = uow.inbox.list(
+                status=None, type_=None, limit=10, starting_after=None, created=TimeRange(**bounds)
+            )
+        return sorted(e.id for e in rows)
+
+    assert listed() == ["evt_10", "evt_20", "evt_30", "evt_none"]
+    assert listed(gte=T0 + 20) == ["evt_20", "evt_30", "evt_none"]
+    assert listed(gt=T0 + 20) == ["evt_30", "evt_none"]
+    assert listed(lte=T0 + 20) == ["evt_10", "evt_20"]
+    assert listed(lt=T0 + 20) == ["evt_10"]
+    assert listed(gte=T0 + 20, lte=T0 + 25) == ["evt_20", "evt_none"]
+    assert listed(gt=T0 + 30) == []
+    with backend.uow() as uow:
+        newest = uow.inbox.list(
+            status="received",
+            type_=None,
+            limit=1,
+            starting_after=None,
+            created=TimeRange(lt=T0 + 31),
+        )
+        after = uow.inbox.list(
+            status="received",
+            type_=None,
+            limit=5,
+            starting_after=newest[0].id,
+            created=TimeRange(lt=T0 + 31),
+        )
+    # With the status and paging: newest received first (ties by id), evt_20 is processed.
+    assert [e.id for e in newest + after] == ["evt_30", "evt_10", "evt_none"]
+
+
+def test_given_failures_then_each_is_in_the_attempt_history_with_its_error_and_worker(
+    backend: Backend,
+) -> None:
+    receive(backend, "evt_1", lease=("worker:a", T0 + 60))
+    with backend.uow() as uow:
+        uow.inbox.fail(
+            "evt_1", error="E1", now=T0 + 1, next_attempt_at=T0 + 9, dead=False, worker="worker:a"
+        )
+        uow.commit()
+    with backend.uow() as uow:
+        uow.inbox.fail("evt_1", error="E2", now=T0 + 9, next_attempt_at=None, dead=True)
+        uow.inbox.fail("evt_1", error="late", now=T0 + 10, next_attempt_at=None, dead=True)
+        uow.commit()
+    with backend.uow() as uow:
+        history = uow.inbox.attempt_history("evt_1")
+        assert uow.inbox.attempt_history("evt_unknown") == []
+    # The third fail found the event dead: it changed nothing and recorded nothing.
+    assert history == [
+        EventAttempt(
+            event_id="evt_1", attempt=1, at=T0 + 1, outcome="failed", error="E1", worker="worker:a"
+        ),
+        EventAttempt(
+            event_id="evt_1", attempt=2, at=T0 + 9, outcome="dead", error="E2", worker=None
+        ),
+    ]
+
+
+def test_given_an_operators_retry_then_record_attempt_adds_the_latest_attempt(
+    backend: Backend,
+) -> None:
+    receive(backend, "evt_1")
+    with backend.uow() as uow:
+        set_status(uow, "evt_1", "dead")
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.inbox.retry("evt_1", now=T0 + 5)
+        assert uow.inbox.finish(
+            "evt_1", status="processed", outcome="ok", now=T0 + 5, from_statuses=("received",)
+        )
+        uow.inbox.record_attempt(
+            "evt_1", outcome="processed", now=T0 + 5, error=None, worker="operator:ann"
+        )
+        uow.inbox.record_attempt(
+            "evt_unknown", outcome="processed", now=T0 + 5, error=None, worker=None
+        )
+        uow.commit()
+    with backend.uow() as uow:
+        history = uow.inbox.attempt_history("evt_1")
+    assert [(a.attempt, a.outcome, a.error, a.worker) for a in history] == [
+        (1, "dead", "boom", None),
+        (2, "processed", None, "operator:ann"),
+    ]
+    # The same attempt twice is refused by the primary key, and changes nothing.
+    with pytest.raises(errors.ConstraintViolation) as refused:
+        attempt(
+            backend,
+            lambda uow: uow.inbox.record_attempt(
+                "evt_1", outcome="processed", now=T0 + 6, error=None, worker=None
+            ),
+        )
+    assert refused.value.constraint == "pk_event_attempts"
+    with backend.uow() as uow:
+        assert len(uow.inbox.attempt_history("evt_1")) == 2
+
+
+def test_an_attempt_rolled_back_is_not_kept(backend: Backend) -> None:
+    receive(backend, "evt_1")
+    with backend.uow() as uow:
+        uow.inbox.fail("evt_1", error="E", now=T0, next_attempt_at=None, dead=False)
+        # no commit
+    with backend.uow() as uow:
+        assert uow.inbox.attempt_history("evt_1") == []

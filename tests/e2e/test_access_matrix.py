@@ -157,6 +157,7 @@ ROUTES = [
     ),
     Route("GET", "/v1/events", None, 200, only(200, "admin")),
     Route("GET", "/v1/events/evt_unknown", None, 404, only(404, "admin")),
+    Route("GET", "/v1/events/evt_unknown/payload", None, 404, only(404, "admin")),
     Route("POST", "/v1/events/evt_unknown/retry", None, 404, only(404, "admin")),
     Route("POST", "/v1/events/evt_unknown/replay", {"reason": "matrix"}, 404, only(404, "admin")),
     Route("GET", "/v1/attention", None, 200, only(200, "admin")),

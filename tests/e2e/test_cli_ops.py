@@ -101,6 +101,12 @@ def test_given_an_event_when_listing_showing_and_replaying_then_it_is_granted_on
         replayed = run(db_url, "events", "replay", event["id"])
         assert replayed.exit_code == 0, replayed.output
         assert balances(services, "user_1") == {"credits": 500}
+        # The replay is in the event's attempt history: the second attempt, by the CLI.
+        with services.infra.uow() as uow:
+            history = uow.inbox.attempt_history(event["id"])
+        assert [(a.attempt, a.outcome, a.error, a.worker) for a in history] == [
+            (2, "processed", None, "operator:cli")
+        ]
         missing = run(db_url, "events", "show", "evt_missing")
         assert missing.exit_code == 1
         assert "no event" in missing.output

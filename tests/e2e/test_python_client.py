@@ -5,6 +5,7 @@ retries through a proxy that drops connections and answers 503 and 429."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import time
 import uuid
@@ -184,10 +185,35 @@ def test_checkout_fulfil_orders_and_events(live: Live, admin: Client, account: s
     shown = admin.get_event(mine[0].id)
     assert shown.payload is not None
     assert shown.payload["data"]["object"]["id"] == session.id
+    assert shown.attempt_history == []  # processed at the first attempt
+    assert json.loads(admin.get_event_payload(mine[0].id)) == shown.payload
+    created = shown.stripe_created
+    assert created is not None
+    around = list(admin.list_events(created={"gte": created, "lte": created}))
+    assert mine[0].id in [e.id for e in around]
+    assert list(admin.list_events(created={"gt": created}, type=shown.type)) == [
+        e for e in admin.list_events(type=shown.type) if (e.stripe_created or 0) > created
+    ]
+    with pytest.raises(ValueError, match="created takes gt, gte, lt, lte"):
+        admin.list_events(created={"since": created})
+    with pytest.raises(errors.ValidationError, match=r"created\[gte\]"):
+        list(admin.list_events(created={"gte": -1}))
     with pytest.raises(errors.EventNotRetryable):
         admin.retry_event(mine[0].id)
     with pytest.raises(errors.NotFound):
         admin.get_event("evt_does_not_exist")
+    with pytest.raises(errors.NotFound):
+        admin.get_event_payload("evt_does_not_exist")
+
+    async def in_async() -> tuple[bytes, list[str]]:
+        async with AsyncClient(live.url, admin_token=live.admin_token) as client:
+            raw = await client.get_event_payload(mine[0].id)
+            ids = [e.id async for e in client.list_events(created={"gte": created, "lte": created})]
+        return raw, ids
+
+    raw, ids = aio.run(in_async())
+    assert raw == admin.get_event_payload(mine[0].id)
+    assert mine[0].id in ids
 
 
 def test_subscriptions_and_entitlements(
@@ -333,6 +359,7 @@ OPERATIONS = {
     ("POST", "/v1/subscriptions/sync"): "sync_all_subscriptions",
     ("GET", "/v1/events"): "list_events",
     ("GET", "/v1/events/{event_id}"): "get_event",
+    ("GET", "/v1/events/{event_id}/payload"): "get_event_payload",
     ("POST", "/v1/events/{event_id}/retry"): "retry_event",
     ("POST", "/v1/events/{event_id}/replay"): "replay_event",
     ("GET", "/v1/attention"): "needs_attention",

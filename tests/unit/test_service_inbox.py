@@ -525,6 +525,17 @@ def test_given_a_handler_that_keeps_failing_then_failed_with_backoff_then_dead_t
         4,
     )
     assert shop.balances("user_1") == {"credits": 500}
+    # Each failure is in the history with its error; the operator's retry too, whatever it did.
+    _, history = shop.views.event_with_attempts(event["id"])
+    assert [(a.attempt, a.outcome, a.error) for a in history] == [
+        (1, "failed", "RuntimeError: the handler broke"),
+        (2, "failed", "RuntimeError: the handler broke"),
+        (3, "dead", "RuntimeError: the handler broke"),
+        (4, "processed", None),
+    ]
+    assert [a.worker for a in history][::3] == ["webhook", "operator"]
+    assert history[1].worker is not None
+    assert history[1].worker.startswith("worker")
 
 
 def test_given_a_handler_failing_once_then_the_worker_succeeds_when_it_is_due(

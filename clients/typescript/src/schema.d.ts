@@ -317,26 +317,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/attention": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Needs Attention
-         * @description Orders and subscription invoices billfold could not resolve, and failed and dead events.
-         */
-        get: operations["needs_attention_v1_attention_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/v1/catalog": {
         parameters: {
             query?: never;
@@ -411,7 +391,9 @@ export interface paths {
         };
         /**
          * List Events
-         * @description The event inbox, newest first.
+         * @description The event inbox, newest received first. ``created[gt|gte|lt|lte]`` (Unix seconds, as
+         *     Stripe's List Events takes them) bound the event's ``created`` time at Stripe; an event that
+         *     carries none is placed at the time billfold received it.
          */
         get: operations["list_events_v1_events_get"];
         put?: never;
@@ -431,7 +413,8 @@ export interface paths {
         };
         /**
          * Get Event
-         * @description One event, with the payload exactly as Stripe sent it.
+         * @description One event, with the payload parsed from what Stripe sent, and its attempt history:
+         *     failed attempts and operators' retries, oldest first.
          */
         get: operations["get_event_v1_events__event_id__get"];
         put?: never;
@@ -442,22 +425,20 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/events/{event_id}/replay": {
+    "/v1/events/{event_id}/payload": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get?: never;
-        put?: never;
         /**
-         * Replay Event
-         * @description Process any event again, whatever its status. Every effect is keyed, so replaying an event
-         *     that was processed changes nothing; one that was ignored (a price the catalog did not sell
-         *     then) is completed. ``reason`` is required and recorded with the operator's name.
+         * Get Event Payload
+         * @description The event's body exactly as it was received, byte for byte (whitespace, key order).
          */
-        post: operations["replay_event_v1_events__event_id__replay_post"];
+        get: operations["get_event_payload_v1_events__event_id__payload_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -475,8 +456,7 @@ export interface paths {
         put?: never;
         /**
          * Retry Event
-         * @description Process a failed or dead event again, now. The operator and reason, when given, are
-         *     recorded with the action (``GET /v1/operator-actions``).
+         * @description Process a failed or dead event again, now.
          */
         post: operations["retry_event_v1_events__event_id__retry_post"];
         delete?: never;
@@ -633,26 +613,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/v1/operator-actions": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * List Operator Actions
-         * @description What operators did (retries, replays, resolutions, ...), newest first, with who and why.
-         */
-        get: operations["list_operator_actions_v1_operator_actions_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/v1/orders": {
         parameters: {
             query?: never;
@@ -701,8 +661,7 @@ export interface paths {
         put?: never;
         /**
          * Resolve Order
-         * @description Fulfil an order in ``needs_attention``, naming the account and package where needed. The
-         *     operator and reason, when given, are recorded with the action (``GET /v1/operator-actions``).
+         * @description Fulfil an order in ``needs_attention``, naming the account and package where needed.
          */
         post: operations["resolve_order_v1_orders__order_id__resolve_post"];
         delete?: never;
@@ -1078,43 +1037,6 @@ export interface components {
             stripe_customer_id: string | null;
             /** Updated */
             updated: number | null;
-        };
-        /**
-         * AttentionResponse
-         * @description ``GET /v1/attention``: what needs a person, the first 50 of each kind.
-         */
-        AttentionResponse: {
-            /**
-             * Count
-             * @description Orders shown plus every failed and dead event.
-             */
-            count: number;
-            /** Dead Count */
-            dead_count: number;
-            /**
-             * Dead Events
-             * @description Given up on: retry or replay.
-             */
-            dead_events: components["schemas"]["EventResponse"][];
-            /** Failed Count */
-            failed_count: number;
-            /**
-             * Failed Events
-             * @description Waiting for a retry.
-             */
-            failed_events: components["schemas"]["EventResponse"][];
-            /**
-             * Object
-             * @default attention
-             */
-            object: string;
-            /**
-             * Orders
-             * @description Orders in needs_attention, newest first.
-             */
-            orders: components["schemas"]["OrderResponse"][];
-            /** Orders Has More */
-            orders_has_more: boolean;
         };
         /** BalanceAlertData */
         BalanceAlertData: {
@@ -1698,6 +1620,75 @@ export interface components {
             /** Message */
             message: string;
         };
+        /** EventAttemptResponse */
+        EventAttemptResponse: {
+            /** At */
+            at: number;
+            /**
+             * Attempt
+             * @description The event's attempts counter after this attempt: 1, 2, ...
+             */
+            attempt: number;
+            /** Error */
+            error: string | null;
+            /**
+             * Outcome
+             * @description failed or dead; for an operator's retry, also processed or ignored
+             */
+            outcome: string;
+            /**
+             * Worker
+             * @description The worker's lease, webhook, or operator:<name>
+             */
+            worker: string | null;
+        };
+        /**
+         * EventDetailResponse
+         * @description One event (``GET /v1/events/{id}``): with its payload and its attempt history.
+         */
+        EventDetailResponse: {
+            /**
+             * Attempt History
+             * @description Failed attempts and operators' retries, oldest first (successes by the worker or the webhook show in status and processed_at only)
+             */
+            attempt_history?: components["schemas"]["EventAttemptResponse"][];
+            /** Attempts */
+            attempts: number;
+            /** Id */
+            id: string;
+            /** Last Error */
+            last_error: string | null;
+            /** Livemode */
+            livemode: boolean;
+            /** Next Attempt At */
+            next_attempt_at: number | null;
+            /**
+             * Object
+             * @default event
+             */
+            object: string;
+            /** Object Id */
+            object_id: string | null;
+            /** Outcome */
+            outcome: string | null;
+            /** Payload */
+            payload?: {
+                [key: string]: unknown;
+            } | null;
+            /** Processed At */
+            processed_at: number | null;
+            /** Received At */
+            received_at: number;
+            /**
+             * Status
+             * @description received, processed, ignored, failed or dead
+             */
+            status: string;
+            /** Stripe Created */
+            stripe_created: number | null;
+            /** Type */
+            type: string;
+        };
         /** EventResponse */
         EventResponse: {
             /** Attempts */
@@ -1981,18 +1972,6 @@ export interface components {
              */
             object: string;
         };
-        /** ListResponse[OperatorActionResponse] */
-        ListResponse_OperatorActionResponse_: {
-            /** Data */
-            data: components["schemas"]["OperatorActionResponse"][];
-            /** Has More */
-            has_more: boolean;
-            /**
-             * Object
-             * @default list
-             */
-            object: string;
-        };
         /** ListResponse[OrderResponse] */
         ListResponse_OrderResponse_: {
             /** Data */
@@ -2192,61 +2171,6 @@ export interface components {
             status: string;
             /** Type */
             type: string;
-        };
-        /** OperatorActionResponse */
-        OperatorActionResponse: {
-            /**
-             * Action
-             * @description retry, replay, resolve, grant, adjust or redeliver
-             */
-            action: string;
-            /** Created */
-            created: number;
-            /** Id */
-            id: string;
-            /**
-             * Object
-             * @default operator_action
-             */
-            object: string;
-            /**
-             * Operator
-             * @description Who acted.
-             */
-            operator: string;
-            /**
-             * Outcome
-             * @description What came of it: a status, or why it was refused.
-             */
-            outcome: string | null;
-            /**
-             * Reason
-             * @description Why, as the operator gave it.
-             */
-            reason: string;
-            /** Target Id */
-            target_id: string;
-            /**
-             * Target Type
-             * @description event, order, account or notification
-             */
-            target_type: string;
-        };
-        /**
-         * OperatorNote
-         * @description Who acts, and why: recorded with the action (see ``GET /v1/operator-actions``).
-         */
-        OperatorNote: {
-            /**
-             * Operator
-             * @description Who: the operator's name (recorded as 'admin token' when not given).
-             */
-            operator?: string | null;
-            /**
-             * Reason
-             * @description Why: recorded with the action.
-             */
-            reason?: string | null;
         };
         /** OrderFulfilledNotification */
         OrderFulfilledNotification: {
@@ -2642,35 +2566,12 @@ export interface components {
              */
             unrecovered: number;
         };
-        /** ReplayEventRequest */
-        ReplayEventRequest: {
-            /**
-             * Operator
-             * @description Who: the operator's name (recorded as 'admin token' when not given).
-             */
-            operator?: string | null;
-            /**
-             * Reason
-             * @description Why: required, recorded with the replay.
-             */
-            reason: string;
-        };
         /** ResolveOrderRequest */
         ResolveOrderRequest: {
             /** Account Id */
             account_id?: string | null;
-            /**
-             * Operator
-             * @description Who: the operator's name (recorded as 'admin token' when not given).
-             */
-            operator?: string | null;
             /** Package */
             package?: string | null;
-            /**
-             * Reason
-             * @description Why: recorded with the action.
-             */
-            reason?: string | null;
         };
         /** SpendRequest */
         SpendRequest: {
@@ -4138,62 +4039,6 @@ export interface operations {
             };
         };
     };
-    needs_attention_v1_attention_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["AttentionResponse"];
-                };
-            };
-            /** @description Invalid request: the message names the field; nothing was written. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Missing, malformed, expired or forged credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description These credentials may not do this, or not for this account. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description The database is unavailable; try again. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-        };
-    };
     get_catalog_v1_catalog_get: {
         parameters: {
             query?: never;
@@ -4399,6 +4244,14 @@ export interface operations {
                 /** @description received, processed, ignored, failed, dead */
                 status?: string | null;
                 type?: string | null;
+                /** @description Only events created after this time (Unix seconds). */
+                "created[gt]"?: number | null;
+                /** @description Only events created at or after this time (Unix seconds). */
+                "created[gte]"?: number | null;
+                /** @description Only events created before this time (Unix seconds). */
+                "created[lt]"?: number | null;
+                /** @description Only events created at or before this time (Unix seconds). */
+                "created[lte]"?: number | null;
             };
             header?: never;
             path?: never;
@@ -4470,7 +4323,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["EventResponse"];
+                    "application/json": components["schemas"]["EventDetailResponse"];
                 };
             };
             /** @description Invalid request: the message names the field; nothing was written. */
@@ -4520,7 +4373,7 @@ export interface operations {
             };
         };
     };
-    replay_event_v1_events__event_id__replay_post: {
+    get_event_payload_v1_events__event_id__payload_get: {
         parameters: {
             query?: never;
             header?: never;
@@ -4529,19 +4382,15 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ReplayEventRequest"];
-            };
-        };
+        requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The body as received. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["EventResponse"];
+                    "application/json": unknown;
                 };
             };
             /** @description Invalid request: the message names the field; nothing was written. */
@@ -4600,11 +4449,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
-            content: {
-                "application/json": components["schemas"]["OperatorNote"] | null;
-            };
-        };
+        requestBody?: never;
         responses: {
             /** @description Successful Response */
             200: {
@@ -5206,70 +5051,6 @@ export interface operations {
             };
             /** @description No such object (or not one these credentials may see). */
             404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description The database is unavailable; try again. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-        };
-    };
-    list_operator_actions_v1_operator_actions_get: {
-        parameters: {
-            query?: {
-                /** @description Page size, 1 to 100. */
-                limit?: number;
-                /** @description Cursor: the id of the last object of the previous page. */
-                starting_after?: string | null;
-                /** @description event, order, account, notification */
-                target_type?: string | null;
-                target_id?: string | null;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ListResponse_OperatorActionResponse_"];
-                };
-            };
-            /** @description Invalid request: the message names the field; nothing was written. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Missing, malformed, expired or forged credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description These credentials may not do this, or not for this account. */
-            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 import httpx
+from pydantic import BaseModel
 
 from billfold import schemas as s
 from billfold.client import _core
@@ -74,6 +75,10 @@ class AsyncClient:
     # --- sending -------------------------------------------------------------------------------
 
     async def _send(self, call: Call[M]) -> M:
+        return _core.parse(call, await self._respond(call))
+
+    async def _respond(self, call: Call[M]) -> httpx.Response:
+        """The successful answer to ``call``, retried as the class says; or billfold's error."""
         attempt = 0
         while True:
             try:
@@ -92,7 +97,7 @@ class AsyncClient:
                 delay = _core.backoff(attempt)
             else:
                 if response.is_success:
-                    return _core.parse(call, response)
+                    return response
                 wait = _core.retry_delay(response, attempt)
                 if wait is None or attempt >= self.max_retries:
                     raise _core.exception_for(response)
@@ -406,17 +411,25 @@ class AsyncClient:
         *,
         status: str | None = None,
         type: str | None = None,
+        created: Mapping[str, int] | None = None,
         limit: int | None = None,
         starting_after: str | None = None,
     ) -> AsyncIterator[s.EventResponse]:
-        """``GET /v1/events``: the Stripe event inbox, newest first."""
+        """``GET /v1/events``: the Stripe event inbox, newest received first. ``created`` as
+        Stripe's: ``{"gte": t0, "lt": t1}`` (Unix seconds; ``gt``, ``gte``, ``lt``, ``lte``)."""
         params: dict[str, Any] = {"status": status, "type": type, "limit": limit}
+        params.update(_core.bounds("created", created))
         params["starting_after"] = starting_after
         return self._pages(Call("GET", "/v1/events", s.ListResponse[s.EventResponse], params))
 
-    async def get_event(self, event_id: str) -> s.EventResponse:
-        """``GET /v1/events/{id}``, with the payload as Stripe sent it."""
-        return await self._send(Call("GET", P.event(event_id), s.EventResponse))
+    async def get_event(self, event_id: str) -> s.EventDetailResponse:
+        """``GET /v1/events/{id}``, with the payload and the attempt history."""
+        return await self._send(Call("GET", P.event(event_id), s.EventDetailResponse))
+
+    async def get_event_payload(self, event_id: str) -> bytes:
+        """``GET /v1/events/{id}/payload``: the body exactly as it was received."""
+        call = Call("GET", P.event(event_id, "payload"), BaseModel)
+        return (await self._respond(call)).content
 
     async def retry_event(
         self, event_id: str, *, reason: str | None = None, operator: str | None = None

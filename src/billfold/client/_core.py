@@ -69,6 +69,19 @@ def _param(value: Any) -> Any:
     return ("true" if value else "false") if isinstance(value, bool) else value
 
 
+BOUNDS: Final = ("gt", "gte", "lt", "lte")
+
+
+def bounds(name: str, given: Mapping[str, int] | None) -> dict[str, int]:
+    """Stripe's range parameters: ``{"gte": 5}`` for ``name`` is ``name[gte]=5``."""
+    if not given:
+        return {}
+    unknown = set(given) - set(BOUNDS)
+    if unknown:
+        raise ValueError(f"{name} takes {', '.join(BOUNDS)}, not {', '.join(sorted(unknown))}")
+    return {f"{name}[{op}]": value for op, value in given.items()}
+
+
 def moving(idempotency_key: str | None) -> str:
     """The key of a value-moving call: the caller's, else a new one."""
     return idempotency_key or str(uuid.uuid4())

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 import httpx
+from pydantic import BaseModel
 
 from billfold import schemas as s
 from billfold.client import _core
@@ -74,6 +75,10 @@ class Client:
     # --- sending -------------------------------------------------------------------------------
 
     def _send(self, call: Call[M]) -> M:
+        return _core.parse(call, self._respond(call))
+
+    def _respond(self, call: Call[M]) -> httpx.Response:
+        """The successful answer to ``call``, retried as the class says; or billfold's error."""
         attempt = 0
         while True:
             try:
@@ -92,7 +97,7 @@ class Client:
                 delay = _core.backoff(attempt)
             else:
                 if response.is_success:
-                    return _core.parse(call, response)
+                    return response
                 wait = _core.retry_delay(response, attempt)
                 if wait is None or attempt >= self.max_retries:
                     raise _core.exception_for(response)
@@ -403,17 +408,25 @@ class Client:
         *,
         status: str | None = None,
         type: str | None = None,
+        created: Mapping[str, int] | None = None,
         limit: int | None = None,
         starting_after: str | None = None,
     ) -> Iterator[s.EventResponse]:
-        """``GET /v1/events``: the Stripe event inbox, newest first."""
+        """``GET /v1/events``: the Stripe event inbox, newest received first. ``created`` as
+        Stripe's: ``{"gte": t0, "lt": t1}`` (Unix seconds; ``gt``, ``gte``, ``lt``, ``lte``)."""
         params: dict[str, Any] = {"status": status, "type": type, "limit": limit}
+        params.update(_core.bounds("created", created))
         params["starting_after"] = starting_after
         return self._pages(Call("GET", "/v1/events", s.ListResponse[s.EventResponse], params))
 
-    def get_event(self, event_id: str) -> s.EventResponse:
-        """``GET /v1/events/{id}``, with the payload as Stripe sent it."""
-        return self._send(Call("GET", P.event(event_id), s.EventResponse))
+    def get_event(self, event_id: str) -> s.EventDetailResponse:
+        """``GET /v1/events/{id}``, with the payload and the attempt history."""
+        return self._send(Call("GET", P.event(event_id), s.EventDetailResponse))
+
+    def get_event_payload(self, event_id: str) -> bytes:
+        """``GET /v1/events/{id}/payload``: the body exactly as it was received."""
+        call = Call("GET", P.event(event_id, "payload"), BaseModel)
+        return (self._respond(call)).content
 
     def retry_event(
         self, event_id: str, *, reason: str | None = None, operator: str | None = None

@@ -68,6 +68,42 @@ class EventRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EventAttempt:
+    """One attempt at processing an event that did not simply succeed: a failure (``failed``,
+    ``dead``), or an operator's retry or replay, whatever became of it. ``attempt`` is the event's
+    attempts counter after it; ``worker`` the lease owner, ``webhook``, or ``operator:<name>``."""
+
+    event_id: str
+    attempt: int
+    at: int
+    outcome: str
+    error: str | None
+    worker: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimeRange:
+    """Stripe's ``created[gt|gte|lt|lte]``: Unix seconds, each bound optional."""
+
+    gt: int | None = None
+    gte: int | None = None
+    lt: int | None = None
+    lte: int | None = None
+
+    def __contains__(self, at: int) -> bool:
+        return (
+            (self.gt is None or at > self.gt)
+            and (self.gte is None or at >= self.gte)
+            and (self.lt is None or at < self.lt)
+            and (self.lte is None or at <= self.lte)
+        )
+
+    @property
+    def unbounded(self) -> bool:
+        return self.gt is None and self.gte is None and self.lt is None and self.lte is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GrantRecord:
     """A grant as the API shows it."""
 

@@ -124,7 +124,7 @@ class Attention:
             event_id,
             actor,
             reason,
-            lambda: self._inbox.retry(event_id),
+            lambda: self._inbox.retry(event_id, by=f"operator:{actor}"[:200]),
             lambda done: (
                 f"{done.event.status}" + (f": {done.outcome.note}" if done.outcome.note else "")
             ),
@@ -135,7 +135,7 @@ class Attention:
         actor, reason = who.checked(reason_required=True)
 
         def run() -> EventRecord:
-            self._inbox.replay(event_id)
+            self._inbox.replay(event_id, by=f"operator:{actor}"[:200])
             return self._views.event(event_id)
 
         return self._recorded(

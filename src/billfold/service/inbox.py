@@ -44,6 +44,9 @@ from billfold.service.ports import (
 log = logging.getLogger("billfold.events")
 
 MAX_ERROR = 2000
+MAX_WORKER = 200  # event_attempts.worker
+WEBHOOK = "webhook"  # the attempt made inside the webhook request
+OPERATOR = "operator"  # an operator's retry or replay, when no name is given
 
 OutcomeStatus = Literal["processed", "ignored", "failed", "dead", "received", "skipped"]
 
@@ -236,7 +239,12 @@ class Inbox:
                 mismatch = self._mode_mismatch(fact)
                 if mismatch is not None:
                     uow.inbox.fail(
-                        event.id, error=mismatch, now=now, next_attempt_at=None, dead=True
+                        event.id,
+                        error=mismatch,
+                        now=now,
+                        next_attempt_at=None,
+                        dead=True,
+                        worker=WEBHOOK,
                     )
                     uow.commit()
                     log.warning(
@@ -276,6 +284,7 @@ class Inbox:
                     now=now,
                     next_attempt_at=None if dead else now + self.backoff(1),
                     dead=dead,
+                    worker=WEBHOOK,
                 )
                 status = "dead" if dead else "failed"
             uow.commit()
@@ -293,26 +302,39 @@ class Inbox:
     # --- processing ----------------------------------------------------------------------------
 
     def process(
-        self, event_id: str, *, call_stripe: bool = True, fact: f.Fact | None = None
+        self,
+        event_id: str,
+        *,
+        call_stripe: bool = True,
+        fact: f.Fact | None = None,
+        by: str | None = None,
     ) -> Outcome:
         """Process one event in one transaction: ledger writes and the event status together.
 
         When the fact needs something from Stripe, the transaction is rolled back, Stripe is asked
         outside it, and the fact applied again; without ``call_stripe`` the event is left to the
-        worker."""
+        worker. A failure is recorded in the event's attempt history (``worker``: ``by``, else
+        the lease owner); a success is not (its status and ``processed_at`` say it), unless
+        ``by`` names the operator who asked for it."""
         started = time.perf_counter()
         seen: list[EventRecord] = []
-        outcome = self._process_fetching(event_id, fact, call_stripe, seen)
+        by = by[:MAX_WORKER] if by else None
+        outcome = self._process_fetching(event_id, fact, call_stripe, seen, by)
         if seen:
             self._observe(seen[0].type, seen[0].stripe_created, outcome.status, started)
         return outcome
 
     def _process_fetching(
-        self, event_id: str, fact: f.Fact | None, call_stripe: bool, seen: list[EventRecord]
+        self,
+        event_id: str,
+        fact: f.Fact | None,
+        call_stripe: bool,
+        seen: list[EventRecord],
+        by: str | None,
     ) -> Outcome:
         fetched = Fetched()
         while True:
-            done = self._process(event_id, fact, fetched, seen)
+            done = self._process(event_id, fact, fetched, seen, by)
             if isinstance(done, Outcome):
                 return done
             if not call_stripe or self.stripe is None:
@@ -321,7 +343,7 @@ class Inbox:
                 # The call to Stripe happens here, between transactions, never while holding a lock.
                 fetched = self._fetch(done, fetched)
             except Exception as exc:
-                return self._failed(event_id, exc, self._clock())
+                return self._failed(event_id, exc, self._clock(), by)
 
     def _fetch(self, needs: Needs, fetched: Fetched) -> Fetched:
         stripe = self.stripe
@@ -368,10 +390,12 @@ class Inbox:
         fact: f.Fact | None,
         fetched: Fetched,
         seen: list[EventRecord] | None = None,
+        by: str | None = None,
     ) -> Outcome | Needs:
         now = self._clock()
         try:
             with self._uow() as uow:
+                worker = by
                 if fact is None:
                     record = uow.inbox.lock(event_id)
                     if record is None:
@@ -380,12 +404,18 @@ class Inbox:
                         return Outcome(event_id=event_id, status="skipped", note=record.status)
                     if seen is not None and not seen:
                         seen.append(record)
+                    worker = by or record.lease_owner
                     fact = self.events.read(record.payload or "")
                 mismatch = self._mode_mismatch(fact)
                 if mismatch is not None:
                     # Not retried: an operator looks at it (it is listed with the dead events).
                     uow.inbox.fail(
-                        event_id, error=mismatch, now=now, next_attempt_at=None, dead=True
+                        event_id,
+                        error=mismatch,
+                        now=now,
+                        next_attempt_at=None,
+                        dead=True,
+                        worker=worker,
                     )
                     uow.commit()
                     log.warning(
@@ -397,12 +427,16 @@ class Inbox:
                     return applied  # leaving without commit rolls back
                 if not self._finish(uow, event_id, applied, now):
                     return Outcome(event_id=event_id, status="skipped", note="already processed")
+                if by is not None:  # an operator's retry or replay: never the worker's success
+                    uow.inbox.record_attempt(
+                        event_id, outcome=applied.status, now=now, error=None, worker=by
+                    )
                 uow.commit()
                 return Outcome(event_id=event_id, status=applied.status, note=applied.note)
         except errors.StorageUnavailable:
             raise
         except Exception as exc:
-            return self._failed(event_id, exc, now)
+            return self._failed(event_id, exc, now, by)
 
     def _mode_mismatch(self, fact: f.Fact) -> str | None:
         """Why a live event must not move value in a test setup (or the reverse), if it must not."""
@@ -434,7 +468,7 @@ class Inbox:
             uow.commit()
         return Outcome(event_id=event_id, status="received", note="needs Stripe")
 
-    def _failed(self, event_id: str, exc: Exception, now: int) -> Outcome:
+    def _failed(self, event_id: str, exc: Exception, now: int, by: str | None) -> Outcome:
         message = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
         log.warning("event %s failed: %s", event_id, message, extra={"event_id": event_id})
         with self._uow() as uow:
@@ -447,6 +481,7 @@ class Inbox:
                 now=now,
                 next_attempt_at=None if dead else now + self.backoff(attempts),
                 dead=dead,
+                worker=by or (record.lease_owner if record else None),
             )
             uow.commit()
         return Outcome(event_id=event_id, status="dead" if dead else "failed", note=message)
@@ -504,19 +539,21 @@ class Inbox:
                 failed += 1
         return Imported(seen=seen, missing=missing, processed=processed, failed=failed)
 
-    def replay(self, event_id: str) -> Outcome:
+    def replay(self, event_id: str, *, by: str = OPERATOR) -> Outcome:
         """Process an event again, whatever its status. Every effect is keyed, so a replay of an
-        event that was processed changes nothing; one that was not is completed."""
+        event that was processed changes nothing; one that was not is completed. Its outcome is
+        recorded in the event's attempt history, ``by`` the operator."""
         now = self._clock()
         with self._uow() as uow:
             if uow.inbox.get(event_id, with_payload=False) is None:
                 raise errors.EventNotFound(f"No event {event_id!r} in the inbox.")
             uow.inbox.reopen(event_id, now=now)
             uow.commit()
-        return self.process(event_id)
+        return self.process(event_id, by=by)
 
-    def retry(self, event_id: str) -> Retried:
-        """An operator's retry: process the event now, whatever its attempts so far."""
+    def retry(self, event_id: str, *, by: str = OPERATOR) -> Retried:
+        """An operator's retry: process the event now, whatever its attempts so far. Its outcome
+        is recorded in the event's attempt history, ``by`` the operator."""
         now = self._clock()
         with self._uow() as uow:
             record = uow.inbox.get(event_id, with_payload=False)
@@ -529,7 +566,7 @@ class Inbox:
                 )
             uow.inbox.retry(event_id, now=now)
             uow.commit()
-        outcome = self.process(event_id)
+        outcome = self.process(event_id, by=by)
         with self._uow() as uow:
             after = uow.inbox.get(event_id, with_payload=False)
         assert after is not None

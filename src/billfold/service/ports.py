@@ -27,12 +27,14 @@ from billfold.domain.notifications import EndpointRecord, NotificationRecord, No
 from billfold.domain.orders import LineItem, OrderRecord, OrderStatus
 from billfold.domain.records import (
     AccountRecord,
+    EventAttempt,
     EventRecord,
     EventStatus,
     GrantRecord,
     HoldRecord,
     InboundEvent,
     LedgerTrail,
+    TimeRange,
     TransactionRecord,
 )
 from billfold.domain.reversals import Lot, ReversalKind, ReversalRecord
@@ -308,8 +310,31 @@ class InboxStore(Protocol):
     ) -> bool: ...
 
     def fail(
-        self, event_id: str, *, error: str, now: int, next_attempt_at: int | None, dead: bool
-    ) -> None: ...
+        self,
+        event_id: str,
+        *,
+        error: str,
+        now: int,
+        next_attempt_at: int | None,
+        dead: bool,
+        worker: str | None = None,
+    ) -> None:
+        """Count a failed attempt (``dead``: the last one) on an event still received or failed,
+        and record it in the event's attempt history, in the same transaction; otherwise nothing
+        changes."""
+        ...
+
+    def record_attempt(
+        self, event_id: str, *, outcome: str, now: int, error: str | None, worker: str | None
+    ) -> None:
+        """Add the event's latest attempt (its attempts counter, as it stands) to its history:
+        for an outcome that ``fail`` does not record, an operator's retry or replay. Nothing
+        for an unknown event."""
+        ...
+
+    def attempt_history(self, event_id: str) -> builtins.list[EventAttempt]:
+        """The event's recorded attempts, oldest first."""
+        ...
 
     def release(self, event_id: str, *, now: int, note: str) -> None: ...
 
@@ -331,7 +356,11 @@ class InboxStore(Protocol):
         type_: str | None,
         limit: int,
         starting_after: str | None,
-    ) -> list[EventRecord]: ...
+        created: TimeRange | None = None,
+    ) -> list[EventRecord]:
+        """Newest received first, without payloads. ``created`` bounds Stripe's ``created``
+        time of the event, or, for an event without one, when billfold received it."""
+        ...
 
     def backlog(self) -> dict[str, int]: ...
 

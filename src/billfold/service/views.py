@@ -15,11 +15,13 @@ from billfold.domain import ledger as rules
 from billfold.domain.orders import OrderRecord, OrderStatus
 from billfold.domain.records import (
     AccountRecord,
+    EventAttempt,
     EventRecord,
     EventStatus,
     GrantRecord,
     HoldRecord,
     Page,
+    TimeRange,
     TransactionRecord,
 )
 from billfold.service import explain as explaining
@@ -214,12 +216,19 @@ class Views:
         type_: str | None = None,
         limit: int = 10,
         starting_after: str | None = None,
+        created: TimeRange | None = None,
     ) -> Page[EventRecord]:
+        """The inbox, newest received first. ``created`` bounds the event's time at Stripe (its
+        ``created``), or, for an event that carries none, the time billfold received it."""
         with self._uow() as uow:
             if starting_after and uow.inbox.get(starting_after, with_payload=False) is None:
                 raise errors.CursorNotFound(starting_after)
             rows = uow.inbox.list(
-                status=status, type_=type_, limit=limit + 1, starting_after=starting_after
+                status=status,
+                type_=type_,
+                limit=limit + 1,
+                starting_after=starting_after,
+                created=created,
             )
         return page(rows, limit)
 
@@ -230,6 +239,15 @@ class Views:
         if record is None:
             raise errors.EventNotFound(f"No event {event_id!r} in the inbox.")
         return record
+
+    def event_with_attempts(self, event_id: str) -> tuple[EventRecord, list[EventAttempt]]:
+        """One event and its attempt history (failures, operators' retries), oldest first."""
+        with self._uow() as uow:
+            record = uow.inbox.get(event_id)
+            history = uow.inbox.attempt_history(event_id) if record is not None else []
+        if record is None:
+            raise errors.EventNotFound(f"No event {event_id!r} in the inbox.")
+        return record, history
 
     def orders(
         self,

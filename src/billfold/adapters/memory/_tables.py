@@ -21,7 +21,7 @@ from billfold.domain.actions import OperatorAction
 from billfold.domain.notifications import EndpointRecord, NotificationRecord
 from billfold.domain.orders import OrderRecord
 from billfold.domain.reconciliation import Lease, RunRecord
-from billfold.domain.records import EventRecord
+from billfold.domain.records import EventAttempt, EventRecord
 from billfold.domain.reversals import ReversalRecord
 from billfold.domain.subscriptions import SubscriptionRecord
 from billfold.service.ports import BalanceRow
@@ -68,6 +68,7 @@ FK_ALLOCATIONS_HOLD: Final = "fk_hold_allocations_hold_id_holds"
 FK_ALLOCATIONS_GRANT: Final = "fk_hold_allocations_grant_id_grants"
 LEDGER_APPEND_ONLY: Final = "ledger_append_only"
 PK_RECONCILIATION_RUNS: Final = "pk_reconciliation_runs"
+PK_EVENT_ATTEMPTS: Final = "pk_event_attempts"
 CK_RECONCILIATION_RUNS_STATUS_KNOWN: Final = "ck_reconciliation_runs_status_known"
 
 CONSTRAINTS: Final = frozenset(
@@ -100,6 +101,7 @@ CONSTRAINTS: Final = frozenset(
         CK_EVENTS_STATUS_KNOWN,
         CK_ORDERS_STATUS_KNOWN,
         PK_RECONCILIATION_RUNS,
+        PK_EVENT_ATTEMPTS,
         CK_RECONCILIATION_RUNS_STATUS_KNOWN,
         CK_ORDERS_REFUNDED_NON_NEGATIVE,
         FK_BALANCES_ACCOUNT,
@@ -280,6 +282,7 @@ class Tables:
     holds: dict[str, HoldRow] = field(default_factory=dict)
     allocations: dict[str, tuple[AllocationRow, ...]] = field(default_factory=dict)  # by hold
     events: dict[str, EventRecord] = field(default_factory=dict)
+    event_attempts: dict[tuple[str, int], EventAttempt] = field(default_factory=dict)
     orders: dict[str, OrderRecord] = field(default_factory=dict)
     order_keys: dict[str, str] = field(default_factory=dict)  # key -> id
     payments: dict[str, PaymentRow] = field(default_factory=dict)  # by payment intent
@@ -308,6 +311,7 @@ class Tables:
             holds=dict(self.holds),
             allocations=dict(self.allocations),
             events=dict(self.events),
+            event_attempts=dict(self.event_attempts),
             orders=dict(self.orders),
             order_keys=dict(self.order_keys),
             payments=dict(self.payments),

@@ -7,7 +7,13 @@ from typing import Any
 
 from billfold.adapters.memory import _tables as t
 from billfold.adapters.memory._tables import Work, refuse
-from billfold.domain.records import EventRecord, EventStatus, InboundEvent
+from billfold.domain.records import (
+    EventAttempt,
+    EventRecord,
+    EventStatus,
+    InboundEvent,
+    TimeRange,
+)
 
 _CLAIMABLE = ("received", "failed")
 _FAILABLE = ("received", "failed")
@@ -77,17 +83,54 @@ class MemoryInboxStore:
         )
 
     def fail(
-        self, event_id: str, *, error: str, now: int, next_attempt_at: int | None, dead: bool
+        self,
+        event_id: str,
+        *,
+        error: str,
+        now: int,
+        next_attempt_at: int | None,
+        dead: bool,
+        worker: str | None = None,
     ) -> None:
-        self._update(
+        status = "dead" if dead else "failed"
+        failed = self._update(
             event_id,
             _FAILABLE,
-            status="dead" if dead else "failed",
+            status=status,
             last_error=error,
             attempts=lambda r: r.attempts + 1,
             next_attempt_at=next_attempt_at,
             lease_owner=None,
             lease_expires_at=None,
+        )
+        if failed:
+            self.record_attempt(event_id, outcome=status, now=now, error=error, worker=worker)
+
+    def record_attempt(
+        self, event_id: str, *, outcome: str, now: int, error: str | None, worker: str | None
+    ) -> None:
+        event = self._work.tables.events.get(event_id)
+        if event is None:
+            return  # INSERT ... SELECT from no row
+        attempt = EventAttempt(
+            event_id=event_id,
+            attempt=event.attempts,
+            at=now,
+            outcome=outcome,
+            error=error,
+            worker=worker,
+        )
+        t.bigint(now)
+        t.varchar((outcome, 16), (worker, 200))
+        history = self._work.tables.event_attempts
+        if (event_id, attempt.attempt) in history:
+            refuse(t.PK_EVENT_ATTEMPTS)
+        history[(event_id, attempt.attempt)] = attempt
+
+    def attempt_history(self, event_id: str) -> list[EventAttempt]:
+        history = self._work.tables.event_attempts
+        return sorted(
+            (a for (e, _), a in history.items() if e == event_id), key=lambda a: a.attempt
         )
 
     def release(self, event_id: str, *, now: int, note: str) -> None:
@@ -151,12 +194,15 @@ class MemoryInboxStore:
         type_: str | None,
         limit: int,
         starting_after: str | None,
+        created: TimeRange | None = None,
     ) -> list[EventRecord]:
         events = self._work.tables.events
         rows = [
             r
             for r in events.values()
-            if (not status or r.status == status) and (not type_ or r.type == type_)
+            if (not status or r.status == status)
+            and (not type_ or r.type == type_)
+            and (created is None or _created(r) in created)
         ]
         anchor = events.get(starting_after) if starting_after else None
         if anchor is not None:
@@ -203,6 +249,11 @@ class MemoryInboxStore:
         _check(record)
         events[event_id] = record
         return True
+
+
+def _created(record: EventRecord) -> int:
+    """Stripe's time of the event, or when it was received (as ``COALESCE`` in SQL)."""
+    return record.received_at if record.stripe_created is None else record.stripe_created
 
 
 def _check(record: EventRecord) -> None:

@@ -66,7 +66,7 @@ def events_show(event_id: str) -> None:
 def events_retry(event_id: str) -> None:
     """Process a failed or dead event now."""
     with services() as svc:
-        retried = svc.inbox.retry(event_id)
+        retried = svc.inbox.retry(event_id, by="operator:cli")
     console.print(f"{retried.event.id}: {retried.event.status} ({retried.outcome.note or ''})")
 
 
@@ -74,5 +74,5 @@ def events_retry(event_id: str) -> None:
 def events_replay(event_id: str) -> None:
     """Process an event again whatever its status; keyed effects make it safe."""
     with services() as svc:
-        outcome = svc.inbox.replay(event_id)
+        outcome = svc.inbox.replay(event_id, by="operator:cli")
     console.print(f"{event_id}: {outcome.status} ({outcome.note or ''})")

@@ -51,6 +51,22 @@ class ApiClient:
         params: Mapping[str, str | int] | None = None,
         idempotency_key: str | None = None,
     ) -> Any:
+        response = await self._send(method, path, token, json, params, idempotency_key)
+        return response.json()
+
+    async def raw(self, path: str, *, token: str | None) -> bytes:
+        """A GET's body, exactly as the API answered it (an event's payload as received)."""
+        return (await self._send("GET", path, token, None, None, None)).content
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        token: str | None,
+        json: Mapping[str, Any] | None,
+        params: Mapping[str, str | int] | None,
+        idempotency_key: str | None,
+    ) -> httpx.Response:
         headers = {"Accept": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -65,7 +81,7 @@ class ApiClient:
                 503, "api_unreachable", f"billfold's API did not answer ({type(exc).__name__}).", {}
             ) from exc
         if response.is_success:
-            return response.json()
+            return response
         try:
             body = response.json()
         except ValueError:

@@ -12,7 +12,13 @@ from billfold.domain.actions import OperatorAction
 from billfold.domain.notifications import EndpointRecord, NotificationRecord
 from billfold.domain.orders import OrderRecord
 from billfold.domain.reconciliation import RunRecord
-from billfold.domain.records import EventRecord, GrantRecord, HoldRecord, TransactionRecord
+from billfold.domain.records import (
+    EventAttempt,
+    EventRecord,
+    GrantRecord,
+    HoldRecord,
+    TransactionRecord,
+)
 from billfold.domain.subscriptions import SubscriptionRecord
 from billfold.service import explain as explaining
 from billfold.service.attention import Queue
@@ -37,6 +43,20 @@ def event(e: EventRecord, *, payload: dict[str, Any] | None = None) -> s.EventRe
         stripe_created=e.stripe_created,
         object_id=e.object_id,
         payload=payload,
+    )
+
+
+def event_detail(
+    e: EventRecord, history: list[EventAttempt], *, payload: dict[str, Any] | None
+) -> s.EventDetailResponse:
+    return s.EventDetailResponse(
+        **event(e, payload=payload).model_dump(),
+        attempt_history=[
+            s.EventAttemptResponse(
+                attempt=a.attempt, at=a.at, outcome=a.outcome, error=a.error, worker=a.worker
+            )
+            for a in history
+        ],
     )
 
 

@@ -8,7 +8,13 @@ import sqlalchemy as sa
 
 from billfold.adapters.db import tables as t
 from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
-from billfold.domain.records import EventRecord, EventStatus, InboundEvent
+from billfold.domain.records import (
+    EventAttempt,
+    EventRecord,
+    EventStatus,
+    InboundEvent,
+    TimeRange,
+)
 
 
 class _Statements:
@@ -94,14 +100,22 @@ class SqlInboxStore:
         return bool(result.rowcount)
 
     def fail(
-        self, event_id: str, *, error: str, now: int, next_attempt_at: int | None, dead: bool
+        self,
+        event_id: str,
+        *,
+        error: str,
+        now: int,
+        next_attempt_at: int | None,
+        dead: bool,
+        worker: str | None = None,
     ) -> None:
         c = t.events.c
-        self.conn.execute(
+        status = "dead" if dead else "failed"
+        failed = self.conn.execute(
             t.events.update()
             .where(c.id == event_id, c.status.in_(("received", "failed")))
             .values(
-                status="dead" if dead else "failed",
+                status=status,
                 last_error=error,
                 attempts=c.attempts + 1,
                 next_attempt_at=next_attempt_at,
@@ -109,6 +123,45 @@ class SqlInboxStore:
                 lease_expires_at=None,
             )
         )
+        if failed.rowcount:
+            self.record_attempt(event_id, outcome=status, now=now, error=error, worker=worker)
+
+    def record_attempt(
+        self, event_id: str, *, outcome: str, now: int, error: str | None, worker: str | None
+    ) -> None:
+        c = t.events.c
+        # The attempt's number is the event's counter, read in the same statement.
+        row = sa.select(
+            c.id,
+            c.attempts,
+            sa.literal(now, sa.BigInteger),
+            sa.literal(outcome, sa.String),
+            sa.literal(error, sa.Text),
+            sa.literal(worker, sa.String),
+        ).where(c.id == event_id)
+        a = t.event_attempts.c
+        self.conn.execute(
+            t.event_attempts.insert().from_select(
+                [a.event_id, a.attempt, a.at, a.outcome, a.error, a.worker], row
+            )
+        )
+
+    def attempt_history(self, event_id: str) -> list[EventAttempt]:
+        a = t.event_attempts.c
+        rows = self.conn.execute(
+            sa.select(t.event_attempts).where(a.event_id == event_id).order_by(a.attempt)
+        )
+        return [
+            EventAttempt(
+                event_id=r.event_id,
+                attempt=r.attempt,
+                at=r.at,
+                outcome=r.outcome,
+                error=r.error,
+                worker=r.worker,
+            )
+            for r in rows
+        ]
 
     def release(self, event_id: str, *, now: int, note: str) -> None:
         """Hand an event to the worker (it needs a call to Stripe): keep it received, unleased."""
@@ -175,6 +228,7 @@ class SqlInboxStore:
         type_: str | None,
         limit: int,
         starting_after: str | None,
+        created: TimeRange | None = None,
     ) -> list[EventRecord]:
         c = t.events.c
         cols = [col for col in t.events.columns if col.name != "payload"]
@@ -183,6 +237,16 @@ class SqlInboxStore:
             stmt = stmt.where(c.status == status)
         if type_:
             stmt = stmt.where(c.type == type_)
+        if created is not None and not created.unbounded:
+            at = sa.func.coalesce(c.stripe_created, c.received_at)
+            if created.gt is not None:
+                stmt = stmt.where(at > created.gt)
+            if created.gte is not None:
+                stmt = stmt.where(at >= created.gte)
+            if created.lt is not None:
+                stmt = stmt.where(at < created.lt)
+            if created.lte is not None:
+                stmt = stmt.where(at <= created.lte)
         if starting_after:
             anchor = self.conn.execute(
                 sa.select(c.received_at).where(c.id == starting_after)

@@ -1,8 +1,10 @@
 """The admin view: what an operator looks at, over billfold's admin API.
 
     GET  /                        -> the event inbox
-    GET  /events                  the inbox: status, attempts, last error; Retry for failed/dead
-    GET  /events/{id}             one event with its payload
+    GET  /events                  the inbox: status, attempts, last error; Retry for failed/dead;
+                                  filtered by status, type and Stripe's time (from, to: UTC)
+    GET  /events/{id}             one event: its payload as received, its attempts
+    GET  /events/{id}/payload     the payload as received, to download
     POST /events/{id}/retry       process it again now
     GET  /orders                  orders (needing attention first), each with a Resolve form
     POST /orders/{id}/resolve     fulfil it, naming the account and the package
@@ -28,12 +30,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import json
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -128,6 +130,7 @@ class AdminView:
             Route("/logout", self.logout, methods=["POST"]),
             Route("/events", self.events, methods=["GET"]),
             Route("/events/{event_id}", self.event, methods=["GET"]),
+            Route("/events/{event_id}/payload", self.event_payload, methods=["GET"]),
             Route("/events/{event_id}/retry", self.retry, methods=["POST"]),
             Route("/events/{event_id}/replay", self.replay, methods=["POST"]),
             Route("/attention", self.attention, methods=["GET"]),
@@ -249,6 +252,8 @@ class AdminView:
             params["status"] = wanted
         if type_:
             params["type"] = type_
+        span, span_error = _time_span(query.get("from"), query.get("to"))
+        params.update(span.api)
         after = query.get("starting_after")
         if after:
             params["starting_after"] = after[:255]
@@ -259,7 +264,7 @@ class AdminView:
         except ApiError as exc:
             return self._failure(request, cookie, exc)
         rows = page["data"]
-        next_params = {k: v for k, v in params.items() if k != "limit"}
+        next_params = {k: v for k, v in params.items() if k in ("status", "type")} | span.form
         if rows and page["has_more"]:
             next_params["starting_after"] = rows[-1]["id"]
         context = {
@@ -272,7 +277,9 @@ class AdminView:
             "counts": counts,
             "older": urlencode(next_params) if page["has_more"] else None,
             "paged": bool(after),
-            "error": error,
+            "span": span,
+            "quick": _quick_spans(int(time.time()), wanted, type_),
+            "error": error or span_error,
             "notice": self._done(request),
         }
         return self._render(request, "events.html", context, cookie=cookie, status=status)
@@ -293,19 +300,38 @@ class AdminView:
         cookie = self._cookie(request)
         if cookie is None:
             return self._to_login(request)
-        event_id = request.path_params["event_id"]
+        path = f"/v1/events/{quote(request.path_params['event_id'], safe='')}"
         try:
-            record = await self._admin("GET", f"/v1/events/{quote(event_id, safe='')}")
+            record, raw = await asyncio.gather(
+                self._admin("GET", path),
+                self.api.raw(f"{path}/payload", token=self.config.admin_token),
+            )
         except ApiError as exc:
             return self._failure(request, cookie, exc)
         context = {
             "section": "events",
             "event": record,
-            "payload": json.dumps(record.get("payload"), indent=2, sort_keys=True),
+            "payload": raw.decode("utf-8", errors="replace"),  # verbatim: never re-serialised
             "retryable": RETRYABLE,
             "notice": self._done(request),
         }
         return self._render(request, "event.html", context, cookie=cookie)
+
+    async def event_payload(self, request: Request) -> Response:
+        """The event's body as received, to download."""
+        if self._cookie(request) is None:
+            return self._to_login(request)
+        event_id = request.path_params["event_id"]
+        try:
+            raw = await self.api.raw(
+                f"/v1/events/{quote(event_id, safe='')}/payload", token=self.config.admin_token
+            )
+        except ApiError as exc:
+            return Response(exc.message, status_code=exc.status, media_type="text/plain")
+        name = "".join(c for c in event_id if c.isalnum() or c in "_-")[:100] or "event"
+        disposition = f'attachment; filename="{name}.json"'
+        headers = HEADERS | {"Content-Disposition": disposition}
+        return Response(raw, media_type="application/json", headers=headers)
 
     async def retry(self, request: Request) -> Response:
         return await self._event_action(request, "retry", "retried")
@@ -761,3 +787,58 @@ def _without_done(target: str) -> str:
     path, _, query = target.partition("?")
     kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "done"]
     return f"{path}?{urlencode(kept)}" if kept else path
+
+
+# --- the events page's time filter -----------------------------------------------------------------
+
+_LOCAL = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends (seconds optional)
+QUICK_SPANS = (("last hour", 3600), ("24 h", 86_400), ("7 days", 7 * 86_400))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimeSpan:
+    """The From/To of the events page, in UTC: as the form shows them and as the API takes them
+    (``created[gte]``; ``created[lte]`` at the end of To's minute, so that To includes it)."""
+
+    start: str = ""
+    end: str = ""
+    api: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def form(self) -> dict[str, str]:
+        return {k: v for k, v in (("from", self.start), ("to", self.end)) if v}
+
+
+def _time_span(start: str | None, end: str | None) -> tuple[TimeSpan, str | None]:
+    """The span the form asks for; a value that is no date and time is left out, and said."""
+    shown: dict[str, str] = {}
+    api: dict[str, int] = {}
+    bad = []
+    for name, value, bound in (("From", start, "created[gte]"), ("To", end, "created[lte]")):
+        text = (value or "").strip()[:32]
+        if not text:
+            continue
+        try:
+            at = dt.datetime.fromisoformat(text)
+        except ValueError:
+            bad.append(name)
+            continue
+        at = at.astimezone(dt.UTC) if at.tzinfo else at.replace(tzinfo=dt.UTC)
+        whole_minute = 59 if bound == "created[lte]" and text.count(":") < 2 else 0
+        api[bound] = max(0, int(at.timestamp()) + whole_minute)
+        shown[name] = text
+    span = TimeSpan(start=shown.get("From", ""), end=shown.get("To", ""), api=api)
+    error = f"{' and '.join(bad)}: not a date and time (YYYY-MM-DDTHH:MM, UTC)." if bad else None
+    return span, error
+
+
+def _quick_spans(now: int, status: str | None, type_: str | None) -> list[tuple[str, str]]:
+    """The "last hour / 24 h / 7 days" links: From that long ago, the other filters kept."""
+    keep = {k: v for k, v in (("status", status), ("type", type_)) if v}
+    return [
+        (label, urlencode(keep | {"from": _local(now - seconds)})) for label, seconds in QUICK_SPANS
+    ]
+
+
+def _local(timestamp: int) -> str:
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).strftime(_LOCAL)
