@@ -382,6 +382,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Dashboard
+         * @description Figures of the last ``days`` days, per UTC day (and per hour over the last 24 hours).
+         */
+        get: operations["get_dashboard_v1_dashboard_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -1015,6 +1035,41 @@ export interface components {
             /** Updated */
             updated: number | null;
         };
+        /** AttentionResponse */
+        AttentionResponse: {
+            /**
+             * Count
+             * @description orders + failed_events + dead_events
+             */
+            count: number;
+            /** Dead Events */
+            dead_events: number;
+            /** Failed Events */
+            failed_events: number;
+            /**
+             * Orders
+             * @description Orders in needs_attention.
+             */
+            orders: number;
+        };
+        /** BacklogResponse */
+        BacklogResponse: {
+            /**
+             * Failed
+             * @description Events that failed, waiting for a retry.
+             */
+            failed: number;
+            /**
+             * Oldest Age
+             * @description Seconds the oldest of them has waited.
+             */
+            oldest_age: number | null;
+            /**
+             * Received
+             * @description Events waiting to be processed.
+             */
+            received: number;
+        };
         /** BalanceAlertData */
         BalanceAlertData: {
             /** Account Id */
@@ -1374,6 +1429,71 @@ export interface components {
             /** Min */
             min: number;
         };
+        /** DashboardResponse */
+        DashboardResponse: {
+            backlog: components["schemas"]["BacklogResponse"];
+            /** Credits Per Day */
+            credits_per_day: components["schemas"]["DayCreditsResponse"][];
+            /** Days */
+            days: number;
+            /** @description From Stripe's first event to the grant. */
+            latency: components["schemas"]["LatencyResponse"];
+            needs_attention: components["schemas"]["AttentionResponse"];
+            /**
+             * Object
+             * @default dashboard
+             * @constant
+             */
+            object: "dashboard";
+            /** Purchases Per Day */
+            purchases_per_day: components["schemas"]["DayPurchasesResponse"][];
+            revenue: components["schemas"]["RevenueFiguresResponse"];
+            /**
+             * Since
+             * @description Unix seconds: now - days * 86400.
+             */
+            since: number;
+            /**
+             * Until
+             * @description Unix seconds: now.
+             */
+            until: number;
+            webhooks: components["schemas"]["WebhookFiguresResponse"];
+        };
+        /** DayCreditsResponse */
+        DayCreditsResponse: {
+            /**
+             * Day
+             * @description Unix seconds: the UTC day's start.
+             */
+            day: number;
+            /**
+             * Free
+             * @description Per unit: bonuses, promotions, manual grants.
+             */
+            free: {
+                [key: string]: number;
+            };
+            /**
+             * Paid
+             * @description Per unit: granted by purchases and allowances.
+             */
+            paid: {
+                [key: string]: number;
+            };
+        };
+        /** DayPurchasesResponse */
+        DayPurchasesResponse: {
+            /** Count */
+            count: number;
+            /**
+             * Day
+             * @description Unix seconds: the UTC day's start.
+             */
+            day: number;
+            /** Sales */
+            sales: components["schemas"]["SaleResponse"][];
+        };
         /** DisputeExplainedResponse */
         DisputeExplainedResponse: {
             /**
@@ -1597,6 +1717,29 @@ export interface components {
             /** Message */
             message: string;
         };
+        /** EventCountsResponse */
+        EventCountsResponse: {
+            /** Dead */
+            dead: number;
+            /** Failed */
+            failed: number;
+            /** Ignored */
+            ignored: number;
+            /** Processed */
+            processed: number;
+            /** Received */
+            received: number;
+            /**
+             * Start
+             * @description Unix seconds: the bucket's start (UTC).
+             */
+            start: number;
+            /**
+             * Success Rate
+             * @description (processed + ignored) / (processed + ignored + failed + dead), 0 to 1; null when none finished.
+             */
+            success_rate: number | null;
+        };
         /** EventResponse */
         EventResponse: {
             /** Attempts */
@@ -1818,6 +1961,24 @@ export interface components {
             transaction_id?: string | null;
             /** Unit */
             unit: string;
+        };
+        /** LatencyResponse */
+        LatencyResponse: {
+            /**
+             * Count
+             * @description Orders measured (the newest 5000 at most).
+             */
+            count: number;
+            /**
+             * P50
+             * @description Seconds (nearest rank); null without orders.
+             */
+            p50: number | null;
+            /**
+             * P99
+             * @description Seconds (nearest rank); null without orders.
+             */
+            p99: number | null;
         };
         /** LineResponse */
         LineResponse: {
@@ -2481,6 +2642,49 @@ export interface components {
             /** Package */
             package?: string | null;
         };
+        /** RevenueFiguresResponse */
+        RevenueFiguresResponse: {
+            /** By Package */
+            by_package: components["schemas"]["RevenueResponse"][];
+            /** By Plan */
+            by_plan: components["schemas"]["RevenueResponse"][];
+        };
+        /** RevenueResponse */
+        RevenueResponse: {
+            /**
+             * Amount
+             * @description Minor units of `currency`.
+             */
+            amount: number;
+            /** Count */
+            count: number;
+            /** Currency */
+            currency: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Refunded
+             * @description Minor units of `currency`.
+             */
+            refunded: number;
+        };
+        /** SaleResponse */
+        SaleResponse: {
+            /**
+             * Amount
+             * @description Minor units of `currency`.
+             */
+            amount: number;
+            /** Count */
+            count: number;
+            /** Currency */
+            currency: string | null;
+            /**
+             * Kind
+             * @description checkout, payment_intent or invoice
+             */
+            kind: string;
+        };
         /** SpendRequest */
         SpendRequest: {
             /**
@@ -2728,6 +2932,34 @@ export interface components {
             } | null;
             /** Stripe Customer Id */
             stripe_customer_id?: string | null;
+        };
+        /** WebhookFiguresResponse */
+        WebhookFiguresResponse: {
+            /** Dead */
+            dead: number;
+            /** Failed */
+            failed: number;
+            /** Ignored */
+            ignored: number;
+            /**
+             * Per Day
+             * @description Every UTC day of the window.
+             */
+            per_day: components["schemas"]["EventCountsResponse"][];
+            /**
+             * Per Hour
+             * @description Every hour of the last 24 hours.
+             */
+            per_hour: components["schemas"]["EventCountsResponse"][];
+            /** Processed */
+            processed: number;
+            /** Received */
+            received: number;
+            /**
+             * Success Rate
+             * @description Over the window, 0 to 1; null when none.
+             */
+            success_rate: number | null;
         };
     };
     responses: never;
@@ -4124,6 +4356,65 @@ export interface operations {
             };
             /** @description Stripe could not be reached, refused, or is not configured. */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_dashboard_v1_dashboard_get: {
+        parameters: {
+            query?: {
+                /** @description The window in days, 1 to 90. */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardResponse"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

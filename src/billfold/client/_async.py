@@ -422,6 +422,10 @@ class AsyncClient:
         """``POST /v1/events/{id}/retry``: process a failed or dead event again, now."""
         return await self._send(Call("POST", P.event(event_id, "retry"), s.EventResponse))
 
+    async def dashboard(self, days: int = 7) -> s.DashboardResponse:
+        """``GET /v1/dashboard``: the figures of the last ``days`` days (1 to 90)."""
+        return await self._send(Call("GET", "/v1/dashboard", s.DashboardResponse, {"days": days}))
+
     def list_orders(
         self,
         *,

@@ -419,6 +419,10 @@ class Client:
         """``POST /v1/events/{id}/retry``: process a failed or dead event again, now."""
         return self._send(Call("POST", P.event(event_id, "retry"), s.EventResponse))
 
+    def dashboard(self, days: int = 7) -> s.DashboardResponse:
+        """``GET /v1/dashboard``: the figures of the last ``days`` days (1 to 90)."""
+        return self._send(Call("GET", "/v1/dashboard", s.DashboardResponse, {"days": days}))
+
     def list_orders(
         self,
         *,

@@ -6,6 +6,7 @@
     subscriptions.py  entitlements, checks, subscriptions, plan changes, portal, sync
     spending.py   spends and holds
     events.py     the event inbox (admin)
+    dashboard.py  the operator's dashboard figures (admin)
     orders.py     orders, and resolving those needing attention (admin)
     reconciliation.py  reconciliation runs with Stripe (admin)
     notifications.py  endpoints, the outbox and redelivery (admin); the OpenAPI ``webhooks``
@@ -23,6 +24,7 @@ from billfold.entrypoints.http.routes import (
     accounts,
     catalog,
     checkout,
+    dashboard,
     events,
     health,
     notifications,
@@ -40,6 +42,7 @@ ROUTERS = (
     subscriptions.router,
     spending.router,
     events.router,
+    dashboard.router,
     orders.router,
     reconciliation.router,
     notifications.router,
