@@ -78,22 +78,43 @@ def seed(backend: Backend) -> None:
         _event(uow, "evt_5", at=T0 + DAY + 7_200, status="received")
         _event(uow, "evt_old", at=OLD, status="processed", object_id="cs_old", created=OLD)
         _order(
-            uow, "ord_a", stripe_id="cs_a", status="fulfilled", package="starter",
+            uow,
+            "ord_a",
+            stripe_id="cs_a",
+            status="fulfilled",
+            package="starter",
             fulfilled_at=T0 + 30,
-        )  # fmt: skip
+        )
         _order(
-            uow, "ord_b", stripe_id="cs_b", amount=1999, status="refunded", package="pro",
-            refunded_amount=500, fulfilled_at=T0 + DAY + 50,
-        )  # fmt: skip
+            uow,
+            "ord_b",
+            stripe_id="cs_b",
+            amount=1999,
+            status="refunded",
+            package="pro",
+            refunded_amount=500,
+            fulfilled_at=T0 + DAY + 50,
+        )
         _order(
-            uow, "ord_c", kind="invoice", stripe_id="in_c", amount=1000, currency="eur",
-            status="fulfilled", plan="team", fulfilled_at=T0 + 200,
-        )  # fmt: skip
+            uow,
+            "ord_c",
+            kind="invoice",
+            stripe_id="in_c",
+            amount=1000,
+            currency="eur",
+            status="fulfilled",
+            plan="team",
+            fulfilled_at=T0 + 200,
+        )
         _order(uow, "ord_d", status="needs_attention")
         _order(
-            uow, "ord_old", stripe_id="cs_old", status="fulfilled", package="starter",
+            uow,
+            "ord_old",
+            stripe_id="cs_old",
+            status="fulfilled",
+            package="starter",
             fulfilled_at=OLD + 5,
-        )  # fmt: skip
+        )
         _grant(uow, "purchase", 500, at=T0)
         _grant(uow, "bonus", 50, at=T0 + 10)
         _grant(uow, "allowance", 1000, at=T0 + DAY)
