@@ -78,7 +78,7 @@ def test_the_home_page_is_the_dashboard_with_its_figures_and_charts(ui: TestClie
         "revenue-package",
         "revenue-plan",
     }
-    label = {name: root.get("aria-label") for name, root in charts.items()}
+    label = {name: root.get("aria-label", "") for name, root in charts.items()}
     assert label["events-per-hour"] == (
         "Events per hour by outcome, last 24 hours: "
         "2 processed, 1 ignored, 1 received, 1 failed, 1 dead (total 6)"
