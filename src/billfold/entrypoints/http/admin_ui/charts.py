@@ -23,7 +23,7 @@ from billfold.domain.money import format_money
 
 WIDTH: Final = 480
 HEIGHT: Final = 240
-LEFT: Final = 44
+LEFT: Final = 64
 RIGHT: Final = 472
 TOP: Final = 34
 BOTTOM: Final = 190
@@ -102,14 +102,14 @@ def _open(summary: str, height: int, name: str) -> str:
     )
 
 
-def _legend(items: Sequence[tuple[str, str]]) -> str:
-    parts, x = [], float(LEFT)
+def _legend(items: Sequence[tuple[str, str]], start: float = LEFT) -> str:
+    parts, x = [], float(start)
     for name, color in items:
         parts.append(
             f'<rect x="{_n(x)}" y="8" width="10" height="10" rx="2" fill="{escape(color)}"/>'
         )
         parts.append(_text(x + 14, 17, name, fill=INK))
-        x += 14 + 7 * len(name) + 14
+        x += 14 + 8 * len(name) + 14  # room for the larger type of narrow screens
     return f'<g class="legend">{"".join(parts)}</g>'
 
 
@@ -148,8 +148,8 @@ def _axes(
         _text(LEFT - 6, TOP + 4, top_label, anchor="end"),
         _text(LEFT - 6, BOTTOM + 4, zero_label, anchor="end"),
         _text(LEFT, HEIGHT - 6, f"{x_title} →", cls="axis-title"),
-        f'<text x="12" y="{_n(mid)}" font-size="{FONT}" fill="{MUTED}" text-anchor="middle" '
-        f'transform="rotate(-90 12 {_n(mid)})" class="axis-title">{escape(y_title)}</text>',
+        f'<text x="14" y="{_n(mid)}" font-size="{FONT}" fill="{MUTED}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {_n(mid)})" class="axis-title">{escape(y_title)}</text>',
     ]
     if mid_label is not None:
         parts.insert(
@@ -162,12 +162,17 @@ def _axes(
 
 
 def _x_labels(labels: Sequence[str], slot: float) -> str:
-    every = _every(len(labels), max(1, int((RIGHT - LEFT) // 52)))
-    parts = [
-        _text(LEFT + slot * (i + 0.5), BOTTOM + 16, label, anchor="middle")
-        for i, label in enumerate(labels)
-        if i % every == 0 or (i == len(labels) - 1 and every == 1)
-    ]
+    """Labels under the bars, as many as fit; every other one is marked ``x-odd`` (a narrow
+    screen, drawing the chart smaller, hides those: see ``admin.css``)."""
+    every = _every(len(labels), max(1, int((RIGHT - LEFT) // 48)))
+    shown = [i for i in range(len(labels)) if i % every == 0]
+    parts = []
+    for n, i in enumerate(shown):
+        x, anchor = LEFT + slot * (i + 0.5), "middle"
+        if x > RIGHT - 24:  # a label centred there would run past the edge
+            x, anchor = float(WIDTH - 2), "end"
+        cls = "x-odd" if n % 2 and len(shown) > 4 else ""
+        parts.append(_text(x, BOTTOM + 16, labels[i], anchor=anchor, cls=cls))
     return f'<g class="x-labels">{"".join(parts)}</g>'
 
 
@@ -324,7 +329,7 @@ def horizontal_bars(title: str, bars: Sequence[Bar], *, name: str = "revenue") -
     foot = "Bars: each in proportion to the largest amount in its currency"
     return _svg(
         _open(summary, height, name)
-        + _legend([("Revenue", PALETTE[0]), ("Refunded", COLORS["dead"])])
+        + _legend([("Revenue", PALETTE[0]), ("Refunded", COLORS["dead"])], start=8)
         + f'<g class="bars">{"".join(rows)}</g>'
         + _text(8, height - 6, foot, cls="axis-title", size=11)
         + "</svg>"
