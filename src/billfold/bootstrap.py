@@ -27,6 +27,7 @@ from billfold.service.admin_sessions import AdminSessions
 from billfold.service.attention import Attention
 from billfold.service.billing import Billing
 from billfold.service.checkout import Checkout
+from billfold.service.dashboard import Dashboard
 from billfold.service.handlers import EventHandlers
 from billfold.service.inbox import Inbox
 from billfold.service.ledger import Ledger
@@ -78,6 +79,7 @@ class Services:
     accounts: Accounts
     billing: Billing
     views: Views
+    dashboard: Dashboard
     admin_sessions: AdminSessions
     maintenance: Maintenance
     reconciliation: Reconciliation
@@ -203,6 +205,7 @@ def build(
         accounts=Accounts(uow, catalog, tick),
         billing=billing,
         views=views,
+        dashboard=Dashboard(uow, tick, units=[u.name for u in catalog.units]),
         admin_sessions=AdminSessions(
             uow,
             session_clock or tick,

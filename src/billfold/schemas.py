@@ -724,6 +724,98 @@ class ReconciliationRunResponse(BaseModel):
     finished: int | None
 
 
+# --- the operator's dashboard ------------------------------------------------------------------
+
+
+class EventCountsResponse(BaseModel):
+    start: int = Field(description="Unix seconds: the bucket's start (UTC).")
+    received: int
+    processed: int
+    ignored: int
+    failed: int
+    dead: int
+    success_rate: float | None = Field(
+        description="(processed + ignored) / (processed + ignored + failed + dead), 0 to 1; "
+        "null when none finished."
+    )
+
+
+class WebhookFiguresResponse(BaseModel):
+    received: int
+    processed: int
+    ignored: int
+    failed: int
+    dead: int
+    success_rate: float | None = Field(description="Over the window, 0 to 1; null when none.")
+    per_day: list[EventCountsResponse] = Field(description="Every UTC day of the window.")
+    per_hour: list[EventCountsResponse] = Field(description="Every hour of the last 24 hours.")
+
+
+class SaleResponse(BaseModel):
+    kind: str = Field(description="checkout, payment_intent or invoice")
+    currency: str | None
+    count: int
+    amount: int = Field(description="Minor units of `currency`.")
+
+
+class DayPurchasesResponse(BaseModel):
+    day: int = Field(description="Unix seconds: the UTC day's start.")
+    count: int
+    sales: list[SaleResponse]
+
+
+class DayCreditsResponse(BaseModel):
+    day: int = Field(description="Unix seconds: the UTC day's start.")
+    paid: dict[str, int] = Field(description="Per unit: granted by purchases and allowances.")
+    free: dict[str, int] = Field(description="Per unit: bonuses, promotions, manual grants.")
+
+
+class RevenueResponse(BaseModel):
+    name: str
+    currency: str | None
+    count: int
+    amount: int = Field(description="Minor units of `currency`.")
+    refunded: int = Field(description="Minor units of `currency`.")
+
+
+class RevenueFiguresResponse(BaseModel):
+    by_package: list[RevenueResponse]
+    by_plan: list[RevenueResponse]
+
+
+class LatencyResponse(BaseModel):
+    count: int = Field(description="Orders measured (the newest 5000 at most).")
+    p50: int | None = Field(description="Seconds (nearest rank); null without orders.")
+    p99: int | None = Field(description="Seconds (nearest rank); null without orders.")
+
+
+class BacklogResponse(BaseModel):
+    received: int = Field(description="Events waiting to be processed.")
+    oldest_age: int | None = Field(description="Seconds the oldest of them has waited.")
+    failed: int = Field(description="Events that failed, waiting for a retry.")
+
+
+class AttentionResponse(BaseModel):
+    count: int = Field(description="orders + failed_events + dead_events")
+    orders: int = Field(description="Orders in needs_attention.")
+    failed_events: int
+    dead_events: int
+
+
+class DashboardResponse(BaseModel):
+    object: Literal["dashboard"] = "dashboard"
+    days: int
+    since: int = Field(description="Unix seconds: now - days * 86400.")
+    until: int = Field(description="Unix seconds: now.")
+    webhooks: WebhookFiguresResponse
+    purchases_per_day: list[DayPurchasesResponse]
+    credits_per_day: list[DayCreditsResponse]
+    revenue: RevenueFiguresResponse
+    latency: LatencyResponse = Field(description="From Stripe's first event to the grant.")
+    backlog: BacklogResponse
+    needs_attention: AttentionResponse
+
+
 # --- notifications to the application ----------------------------------------------------------
 
 NotificationType = Literal[

@@ -54,6 +54,8 @@ def test_an_operator_resolves_an_order_and_grants_credits(
     shot(page, "wrong-token")
 
     sign_in(page, shop, shop.admin_token)
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()  # the console's home
+    page.get_by_role("link", name="Events", exact=True).click()
     expect(page.get_by_role("heading", name="Event inbox")).to_be_visible()
     events = page.locator("#events")
     expect(events).to_contain_text("checkout.session.completed")

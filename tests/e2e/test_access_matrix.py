@@ -156,6 +156,7 @@ ROUTES = [
         only(201, "admin"),
     ),
     Route("GET", "/v1/events", None, 200, only(200, "admin")),
+    Route("GET", "/v1/dashboard", None, 200, only(200, "admin")),
     Route("GET", "/v1/events/evt_unknown", None, 404, only(404, "admin")),
     Route("GET", "/v1/events/evt_unknown/payload", None, 404, only(404, "admin")),
     Route("POST", "/v1/events/evt_unknown/retry", None, 404, only(404, "admin")),

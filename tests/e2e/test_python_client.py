@@ -216,6 +216,28 @@ def test_checkout_fulfil_orders_and_events(live: Live, admin: Client, account: s
     assert mine[0].id in ids
 
 
+def test_the_dashboard_counts_a_purchase(live: Live, admin: Client, account: str) -> None:
+    before = admin.dashboard(days=1)
+    with Client(live.url, user_token=live.user_token(account)) as user:
+        session = user.create_checkout_session(account, package="starter")
+        live.pay(session.id)
+        assert user.fulfill_checkout_session(session.id).status == "fulfilled"
+    after = admin.dashboard(days=1)
+    assert (after.object, after.days, after.until - after.since) == ("dashboard", 1, 86_400)
+    assert sum(d.count for d in after.purchases_per_day) == (
+        sum(d.count for d in before.purchases_per_day) + 1
+    )
+    paid = sum(d.paid.get("credits", 0) for d in after.credits_per_day)
+    assert paid == sum(d.paid.get("credits", 0) for d in before.credits_per_day) + 500
+    with pytest.raises(errors.ValidationError):
+        admin.dashboard(days=0)
+    with (
+        Client(live.url, user_token=live.user_token(account)) as user,
+        pytest.raises(errors.Forbidden),
+    ):
+        user.dashboard()
+
+
 def test_subscriptions_and_entitlements(
     live: Live, app: Client, admin: Client, account: str
 ) -> None:
@@ -358,6 +380,7 @@ OPERATIONS = {
     ("GET", "/v1/subscriptions"): "list_all_subscriptions",
     ("POST", "/v1/subscriptions/sync"): "sync_all_subscriptions",
     ("GET", "/v1/events"): "list_events",
+    ("GET", "/v1/dashboard"): "dashboard",
     ("GET", "/v1/events/{event_id}"): "get_event",
     ("GET", "/v1/events/{event_id}/payload"): "get_event_payload",
     ("POST", "/v1/events/{event_id}/retry"): "retry_event",

@@ -382,6 +382,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Dashboard
+         * @description Figures of the last ``days`` days, per UTC day (and per hour over the last 24 hours).
+         */
+        get: operations["get_dashboard_v1_dashboard_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -391,9 +411,7 @@ export interface paths {
         };
         /**
          * List Events
-         * @description The event inbox, newest received first. ``created[gt|gte|lt|lte]`` (Unix seconds, as
-         *     Stripe's List Events takes them) bound the event's ``created`` time at Stripe; an event that
-         *     carries none is placed at the time billfold received it.
+         * @description The event inbox, newest first.
          */
         get: operations["list_events_v1_events_get"];
         put?: never;
@@ -413,30 +431,9 @@ export interface paths {
         };
         /**
          * Get Event
-         * @description One event, with the payload parsed from what Stripe sent, and its attempt history:
-         *     failed attempts and operators' retries, oldest first.
+         * @description One event, with the payload exactly as Stripe sent it.
          */
         get: operations["get_event_v1_events__event_id__get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/events/{event_id}/payload": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Get Event Payload
-         * @description The event's body exactly as it was received, byte for byte (whitespace, key order).
-         */
-        get: operations["get_event_payload_v1_events__event_id__payload_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1038,6 +1035,41 @@ export interface components {
             /** Updated */
             updated: number | null;
         };
+        /** AttentionResponse */
+        AttentionResponse: {
+            /**
+             * Count
+             * @description orders + failed_events + dead_events
+             */
+            count: number;
+            /** Dead Events */
+            dead_events: number;
+            /** Failed Events */
+            failed_events: number;
+            /**
+             * Orders
+             * @description Orders in needs_attention.
+             */
+            orders: number;
+        };
+        /** BacklogResponse */
+        BacklogResponse: {
+            /**
+             * Failed
+             * @description Events that failed, waiting for a retry.
+             */
+            failed: number;
+            /**
+             * Oldest Age
+             * @description Seconds the oldest of them has waited.
+             */
+            oldest_age: number | null;
+            /**
+             * Received
+             * @description Events waiting to be processed.
+             */
+            received: number;
+        };
         /** BalanceAlertData */
         BalanceAlertData: {
             /** Account Id */
@@ -1397,6 +1429,71 @@ export interface components {
             /** Min */
             min: number;
         };
+        /** DashboardResponse */
+        DashboardResponse: {
+            backlog: components["schemas"]["BacklogResponse"];
+            /** Credits Per Day */
+            credits_per_day: components["schemas"]["DayCreditsResponse"][];
+            /** Days */
+            days: number;
+            /** @description From Stripe's first event to the grant. */
+            latency: components["schemas"]["LatencyResponse"];
+            needs_attention: components["schemas"]["AttentionResponse"];
+            /**
+             * Object
+             * @default dashboard
+             * @constant
+             */
+            object: "dashboard";
+            /** Purchases Per Day */
+            purchases_per_day: components["schemas"]["DayPurchasesResponse"][];
+            revenue: components["schemas"]["RevenueFiguresResponse"];
+            /**
+             * Since
+             * @description Unix seconds: now - days * 86400.
+             */
+            since: number;
+            /**
+             * Until
+             * @description Unix seconds: now.
+             */
+            until: number;
+            webhooks: components["schemas"]["WebhookFiguresResponse"];
+        };
+        /** DayCreditsResponse */
+        DayCreditsResponse: {
+            /**
+             * Day
+             * @description Unix seconds: the UTC day's start.
+             */
+            day: number;
+            /**
+             * Free
+             * @description Per unit: bonuses, promotions, manual grants.
+             */
+            free: {
+                [key: string]: number;
+            };
+            /**
+             * Paid
+             * @description Per unit: granted by purchases and allowances.
+             */
+            paid: {
+                [key: string]: number;
+            };
+        };
+        /** DayPurchasesResponse */
+        DayPurchasesResponse: {
+            /** Count */
+            count: number;
+            /**
+             * Day
+             * @description Unix seconds: the UTC day's start.
+             */
+            day: number;
+            /** Sales */
+            sales: components["schemas"]["SaleResponse"][];
+        };
         /** DisputeExplainedResponse */
         DisputeExplainedResponse: {
             /**
@@ -1620,74 +1717,28 @@ export interface components {
             /** Message */
             message: string;
         };
-        /** EventAttemptResponse */
-        EventAttemptResponse: {
-            /** At */
-            at: number;
+        /** EventCountsResponse */
+        EventCountsResponse: {
+            /** Dead */
+            dead: number;
+            /** Failed */
+            failed: number;
+            /** Ignored */
+            ignored: number;
+            /** Processed */
+            processed: number;
+            /** Received */
+            received: number;
             /**
-             * Attempt
-             * @description The event's attempts counter after this attempt: 1, 2, ...
+             * Start
+             * @description Unix seconds: the bucket's start (UTC).
              */
-            attempt: number;
-            /** Error */
-            error: string | null;
+            start: number;
             /**
-             * Outcome
-             * @description failed or dead; for an operator's retry, also processed or ignored
+             * Success Rate
+             * @description (processed + ignored) / (processed + ignored + failed + dead), 0 to 1; null when none finished.
              */
-            outcome: string;
-            /**
-             * Worker
-             * @description The worker's lease, webhook, or operator:<name>
-             */
-            worker: string | null;
-        };
-        /**
-         * EventDetailResponse
-         * @description One event (``GET /v1/events/{id}``): with its payload and its attempt history.
-         */
-        EventDetailResponse: {
-            /**
-             * Attempt History
-             * @description Failed attempts and operators' retries, oldest first (successes by the worker or the webhook show in status and processed_at only)
-             */
-            attempt_history?: components["schemas"]["EventAttemptResponse"][];
-            /** Attempts */
-            attempts: number;
-            /** Id */
-            id: string;
-            /** Last Error */
-            last_error: string | null;
-            /** Livemode */
-            livemode: boolean;
-            /** Next Attempt At */
-            next_attempt_at: number | null;
-            /**
-             * Object
-             * @default event
-             */
-            object: string;
-            /** Object Id */
-            object_id: string | null;
-            /** Outcome */
-            outcome: string | null;
-            /** Payload */
-            payload?: {
-                [key: string]: unknown;
-            } | null;
-            /** Processed At */
-            processed_at: number | null;
-            /** Received At */
-            received_at: number;
-            /**
-             * Status
-             * @description received, processed, ignored, failed or dead
-             */
-            status: string;
-            /** Stripe Created */
-            stripe_created: number | null;
-            /** Type */
-            type: string;
+            success_rate: number | null;
         };
         /** EventResponse */
         EventResponse: {
@@ -1910,6 +1961,24 @@ export interface components {
             transaction_id?: string | null;
             /** Unit */
             unit: string;
+        };
+        /** LatencyResponse */
+        LatencyResponse: {
+            /**
+             * Count
+             * @description Orders measured (the newest 5000 at most).
+             */
+            count: number;
+            /**
+             * P50
+             * @description Seconds (nearest rank); null without orders.
+             */
+            p50: number | null;
+            /**
+             * P99
+             * @description Seconds (nearest rank); null without orders.
+             */
+            p99: number | null;
         };
         /** LineResponse */
         LineResponse: {
@@ -2573,6 +2642,49 @@ export interface components {
             /** Package */
             package?: string | null;
         };
+        /** RevenueFiguresResponse */
+        RevenueFiguresResponse: {
+            /** By Package */
+            by_package: components["schemas"]["RevenueResponse"][];
+            /** By Plan */
+            by_plan: components["schemas"]["RevenueResponse"][];
+        };
+        /** RevenueResponse */
+        RevenueResponse: {
+            /**
+             * Amount
+             * @description Minor units of `currency`.
+             */
+            amount: number;
+            /** Count */
+            count: number;
+            /** Currency */
+            currency: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Refunded
+             * @description Minor units of `currency`.
+             */
+            refunded: number;
+        };
+        /** SaleResponse */
+        SaleResponse: {
+            /**
+             * Amount
+             * @description Minor units of `currency`.
+             */
+            amount: number;
+            /** Count */
+            count: number;
+            /** Currency */
+            currency: string | null;
+            /**
+             * Kind
+             * @description checkout, payment_intent or invoice
+             */
+            kind: string;
+        };
         /** SpendRequest */
         SpendRequest: {
             /**
@@ -2820,6 +2932,34 @@ export interface components {
             } | null;
             /** Stripe Customer Id */
             stripe_customer_id?: string | null;
+        };
+        /** WebhookFiguresResponse */
+        WebhookFiguresResponse: {
+            /** Dead */
+            dead: number;
+            /** Failed */
+            failed: number;
+            /** Ignored */
+            ignored: number;
+            /**
+             * Per Day
+             * @description Every UTC day of the window.
+             */
+            per_day: components["schemas"]["EventCountsResponse"][];
+            /**
+             * Per Hour
+             * @description Every hour of the last 24 hours.
+             */
+            per_hour: components["schemas"]["EventCountsResponse"][];
+            /** Processed */
+            processed: number;
+            /** Received */
+            received: number;
+            /**
+             * Success Rate
+             * @description Over the window, 0 to 1; null when none.
+             */
+            success_rate: number | null;
         };
     };
     responses: never;
@@ -4234,6 +4374,65 @@ export interface operations {
             };
         };
     };
+    get_dashboard_v1_dashboard_get: {
+        parameters: {
+            query?: {
+                /** @description The window in days, 1 to 90. */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardResponse"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     list_events_v1_events_get: {
         parameters: {
             query?: {
@@ -4244,14 +4443,6 @@ export interface operations {
                 /** @description received, processed, ignored, failed, dead */
                 status?: string | null;
                 type?: string | null;
-                /** @description Only events created after this time (Unix seconds). */
-                "created[gt]"?: number | null;
-                /** @description Only events created at or after this time (Unix seconds). */
-                "created[gte]"?: number | null;
-                /** @description Only events created before this time (Unix seconds). */
-                "created[lt]"?: number | null;
-                /** @description Only events created at or before this time (Unix seconds). */
-                "created[lte]"?: number | null;
             };
             header?: never;
             path?: never;
@@ -4323,74 +4514,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["EventDetailResponse"];
-                };
-            };
-            /** @description Invalid request: the message names the field; nothing was written. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Missing, malformed, expired or forged credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description These credentials may not do this, or not for this account. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description No such object (or not one these credentials may see). */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description The database is unavailable; try again. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-        };
-    };
-    get_event_payload_v1_events__event_id__payload_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                event_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The body as received. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["EventResponse"];
                 };
             };
             /** @description Invalid request: the message names the field; nothing was written. */

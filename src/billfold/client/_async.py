@@ -478,6 +478,10 @@ class AsyncClient:
             Call("GET", "/v1/operator-actions", s.ListResponse[s.OperatorActionResponse], params)
         )
 
+    async def dashboard(self, days: int = 7) -> s.DashboardResponse:
+        """``GET /v1/dashboard``: the figures of the last ``days`` days (1 to 90)."""
+        return await self._send(Call("GET", "/v1/dashboard", s.DashboardResponse, {"days": days}))
+
     def list_orders(
         self,
         *,

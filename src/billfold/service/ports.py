@@ -639,6 +639,92 @@ class NotificationStore(Protocol):
         ...
 
 
+# --- the dashboard (read only) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BucketCount:
+    """How many rows of a kind fall in one time bucket (``bucket`` = ``ts - ts % width``)."""
+
+    bucket: int
+    key: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PurchaseRow:
+    """Orders fulfilled in one UTC day, of one kind and currency."""
+
+    day: int
+    kind: str
+    currency: str | None
+    count: int
+    amount: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GrantSum:
+    """What grants of one kind created in one UTC day granted, in one unit."""
+
+    day: int
+    kind: str
+    unit: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevenueRow:
+    """Fulfilled orders of one package (or plan) in one currency."""
+
+    name: str
+    currency: str | None
+    count: int
+    amount: int
+    refunded: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BacklogRow:
+    received: int
+    oldest_received_at: int | None
+    failed: int
+    dead: int
+    needs_attention_orders: int
+
+
+class DashboardStore(Protocol):
+    """The operator's dashboard: aggregates over the inbox, orders and grants. Reads only.
+    Times are seconds; a bucket is ``ts - ts % width`` (UTC days for ``86400``)."""
+
+    def events(self, *, since: int, width: int) -> list[BucketCount]:
+        """Events received at or after ``since``, per bucket of ``width`` seconds and status."""
+        ...
+
+    def purchases(self, *, since: int) -> list[PurchaseRow]:
+        """Orders fulfilled at or after ``since``, per UTC day, kind and currency."""
+        ...
+
+    def grants(self, *, since: int) -> list[GrantSum]:
+        """Grants created at or after ``since``, per UTC day, kind and unit."""
+        ...
+
+    def revenue(self, *, since: int, by: str) -> list[RevenueRow]:
+        """Orders fulfilled at or after ``since`` with a ``by`` (``package`` or ``plan``), per
+        name and currency."""
+        ...
+
+    def latencies(self, *, since: int, limit: int) -> list[int]:
+        """For the newest ``limit`` orders fulfilled at or after ``since``: seconds from the
+        earliest Stripe ``created`` of the events about the order's Stripe object to its
+        fulfilment (orders without such an event are left out)."""
+        ...
+
+    def backlog(self) -> BacklogRow:
+        """Events waiting (``received``, the oldest's arrival), ``failed`` (to be retried),
+        ``dead``, and orders needing attention."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. ``commit`` makes it durable; leaving without it rolls back."""
 
@@ -671,6 +757,9 @@ class UnitOfWork(Protocol):
 
     @property
     def notifications(self) -> NotificationStore: ...
+
+    @property
+    def dashboard(self) -> DashboardStore: ...
 
     def __enter__(self) -> Self: ...
 

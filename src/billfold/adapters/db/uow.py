@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from billfold.adapters.db import engine as db_engine
 from billfold.adapters.db.errors import translated
 from billfold.adapters.db.stores.accounts import SqlAccountStore
+from billfold.adapters.db.stores.dashboard import SqlDashboardStore
 from billfold.adapters.db.stores.inbox import SqlInboxStore
 from billfold.adapters.db.stores.ledger import SqlLedgerStore
 from billfold.adapters.db.stores.notifications import SqlNotificationStore
@@ -42,6 +43,7 @@ class SqlUnitOfWork:
     subscriptions: SqlSubscriptionStore
     reconciliation: SqlReconciliationStore
     notifications: SqlNotificationStore
+    dashboard: SqlDashboardStore
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -79,6 +81,7 @@ class SqlUnitOfWork:
         self.subscriptions = SqlSubscriptionStore(self._conn)
         self.reconciliation = SqlReconciliationStore(self._conn)
         self.notifications = SqlNotificationStore(self._conn)
+        self.dashboard = SqlDashboardStore(self._conn)
         return self
 
     def __exit__(

@@ -16,6 +16,7 @@ from typing import Final
 
 from billfold.adapters.memory._tables import Tables, Work
 from billfold.adapters.memory.accounts import MemoryAccountStore
+from billfold.adapters.memory.dashboard import MemoryDashboardStore
 from billfold.adapters.memory.inbox import MemoryInboxStore
 from billfold.adapters.memory.ledger import MemoryLedgerStore
 from billfold.adapters.memory.notifications import MemoryNotificationStore
@@ -78,6 +79,7 @@ class MemoryUnitOfWork:
         self._subscriptions: MemorySubscriptionStore | None = None
         self._reconciliation: MemoryReconciliationStore | None = None
         self._notifications: MemoryNotificationStore | None = None
+        self._dashboard: MemoryDashboardStore | None = None
 
     @property
     def ledger(self) -> MemoryLedgerStore:
@@ -129,6 +131,11 @@ class MemoryUnitOfWork:
         assert self._notifications is not None, "use the unit of work in a with block"
         return self._notifications
 
+    @property
+    def dashboard(self) -> MemoryDashboardStore:
+        assert self._dashboard is not None, "use the unit of work in a with block"
+        return self._dashboard
+
     def __enter__(self) -> MemoryUnitOfWork:
         self._storage.begin()
         work = Work(tables=self._storage.tables.copy())
@@ -143,6 +150,7 @@ class MemoryUnitOfWork:
         self._subscriptions = MemorySubscriptionStore(work)
         self._reconciliation = MemoryReconciliationStore(work)
         self._notifications = MemoryNotificationStore(work)
+        self._dashboard = MemoryDashboardStore(work)
         return self
 
     def __exit__(
@@ -162,6 +170,7 @@ class MemoryUnitOfWork:
         self._subscriptions = None
         self._reconciliation = None
         self._notifications = None
+        self._dashboard = None
         self._storage.end()
 
     def commit(self) -> None:

@@ -1,6 +1,8 @@
 """The admin view: what an operator looks at, over billfold's admin API.
 
-    GET  /                        -> the event inbox
+    GET  /                        -> the dashboard
+    GET  /dashboard?days=7        backlog, needs attention, latency; charts of webhooks, purchases,
+                                  credits and revenue (server-side SVG)
     GET  /events                  the inbox: status, attempts, last error; Retry for failed/dead;
                                   filtered by status, type and Stripe's time (from, to: UTC)
     GET  /events/{id}             one event: its payload as received, its attempts
@@ -21,8 +23,8 @@
 
 Every page needs the session cookie that ``/login`` sets for the admin token; the token itself
 never appears in a page, a URL or a log line. The name given at sign-in is recorded, with the reason
-given, on every action taken in the session (``GET /v1/operator-actions``). The pages call the API with the admin token, so
-they can do exactly what the admin API allows, with the same checks.
+given, on every action taken in the session (``GET /v1/operator-actions``). The pages call the API
+with the admin token, so they can do exactly what the admin API allows, with the same checks.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from billfold.domain import money
+from billfold.entrypoints.http.admin_ui import dashboard_page
 from billfold.entrypoints.http.client import ApiClient, ApiError
 from billfold.service.admin_sessions import AdminSessions
 
@@ -128,6 +131,7 @@ class AdminView:
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
             Route("/logout", self.logout, methods=["POST"]),
+            Route("/dashboard", self.dashboard, methods=["GET"]),
             Route("/events", self.events, methods=["GET"]),
             Route("/events/{event_id}", self.event, methods=["GET"]),
             Route("/events/{event_id}/payload", self.event_payload, methods=["GET"]),
@@ -236,7 +240,19 @@ class AdminView:
     async def home(self, request: Request) -> Response:
         if not self._cookie(request):
             return self._to_login(request)
-        return await self.events(request)
+        return await self.dashboard(request)
+
+    async def dashboard(self, request: Request) -> Response:
+        cookie = self._cookie(request)
+        if cookie is None:
+            return self._to_login(request)
+        days = dashboard_page.days_of(request.query_params.get("days"))
+        try:
+            body = await self._admin("GET", "/v1/dashboard", params={"days": days})
+        except ApiError as exc:
+            return self._failure(request, cookie, exc)
+        context = {"section": "dashboard", **dashboard_page.context(body)}
+        return self._render(request, "dashboard.html", context, cookie=cookie)
 
     async def events(
         self, request: Request, *, error: str | None = None, status: int = 200

@@ -6,6 +6,7 @@
     subscriptions.py  entitlements, checks, subscriptions, plan changes, portal, sync
     spending.py   spends and holds
     events.py     the event inbox (admin)
+    dashboard.py  the operator's dashboard figures (admin)
     orders.py     orders, and resolving those needing attention (admin)
     attention.py  the needs-attention queue, event replays, what operators did (admin)
     reconciliation.py  reconciliation runs with Stripe (admin)
@@ -25,6 +26,7 @@ from billfold.entrypoints.http.routes import (
     attention,
     catalog,
     checkout,
+    dashboard,
     events,
     health,
     notifications,
@@ -42,6 +44,7 @@ ROUTERS = (
     subscriptions.router,
     spending.router,
     events.router,
+    dashboard.router,
     orders.router,
     attention.router,
     reconciliation.router,
