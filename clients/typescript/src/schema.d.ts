@@ -45,6 +45,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/accounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Accounts
+         * @description Accounts, newest first, each as ``GET /v1/accounts/{id}`` answers it; every filter given
+         *     narrows the list. ``starting_after`` is an account id.
+         */
+        get: operations["list_accounts_v1_accounts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/accounts/{account_id}": {
         parameters: {
             query?: never;
@@ -64,6 +85,29 @@ export interface paths {
          */
         put: operations["update_account_v1_accounts__account_id__put"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/accounts/{account_id}/adjustments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Adjustment
+         * @description A negative adjustment by an operator: ``amount`` leaves the available balance (drawn from
+         *     the lots as a spend is) in a ledger transaction of kind ``adjustment``; ``reason`` is
+         *     required and recorded on it. 402 ``insufficient_balance`` when the available balance is
+         *     short: an adjustment never records debt.
+         */
+        post: operations["create_adjustment_v1_accounts__account_id__adjustments_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -191,7 +235,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List Holds
+         * @description The account's holds, newest first, each as it stands now: a hold whose time ran out is
+         *     ``expired`` (and ``status=active`` leaves it out) before the sweep writes it.
+         *     ``starting_after`` is a hold id.
+         */
+        get: operations["list_holds_v1_accounts__account_id__holds_get"];
         put?: never;
         /**
          * Create Hold
@@ -1015,6 +1065,58 @@ export interface components {
             /** Updated */
             updated: number | null;
         };
+        /**
+         * AdjustmentRequest
+         * @description Take value away from an account (a negative adjustment).
+         */
+        AdjustmentRequest: {
+            /**
+             * Amount
+             * @description What to take away: a positive integer, in minor units.
+             */
+            amount: number;
+            /**
+             * Reason
+             * @description Why: required, recorded on the adjustment's transaction.
+             */
+            reason: string;
+            /** Unit */
+            unit: string;
+        };
+        /** AdjustmentResponse */
+        AdjustmentResponse: {
+            /** Account Id */
+            account_id: string;
+            /**
+             * Amount
+             * @description What was taken away (positive), in minor units.
+             */
+            amount: number;
+            /**
+             * Balance
+             * @description What is left to spend of this unit.
+             */
+            balance: number;
+            /** Created */
+            created: number;
+            /**
+             * Draws
+             * @description The lots (grants) it took from.
+             */
+            draws: components["schemas"]["DrawResponse"][];
+            /**
+             * Object
+             * @default adjustment
+             * @constant
+             */
+            object: "adjustment";
+            /** Reason */
+            reason: string;
+            /** Transaction Id */
+            transaction_id: string;
+            /** Unit */
+            unit: string;
+        };
         /** BalanceAlertData */
         BalanceAlertData: {
             /** Account Id */
@@ -1832,6 +1934,18 @@ export interface components {
             /** Unit */
             unit: string;
         };
+        /** ListResponse[AccountResponse] */
+        ListResponse_AccountResponse_: {
+            /** Data */
+            data: components["schemas"]["AccountResponse"][];
+            /** Has More */
+            has_more: boolean;
+            /**
+             * Object
+             * @default list
+             */
+            object: string;
+        };
         /** ListResponse[EventResponse] */
         ListResponse_EventResponse_: {
             /** Data */
@@ -1848,6 +1962,18 @@ export interface components {
         ListResponse_GrantResponse_: {
             /** Data */
             data: components["schemas"]["GrantResponse"][];
+            /** Has More */
+            has_more: boolean;
+            /**
+             * Object
+             * @default list
+             */
+            object: string;
+        };
+        /** ListResponse[HoldResponse] */
+        ListResponse_HoldResponse_: {
+            /** Data */
+            data: components["schemas"]["HoldResponse"][];
             /** Has More */
             has_more: boolean;
             /**
@@ -1936,7 +2062,7 @@ export interface components {
             created: number;
             /**
              * Kind
-             * @description spend, capture, clawback, expire, hold_expire, debt_repayment, or restore (value given back: a negative amount)
+             * @description spend, capture, clawback, adjustment (an operator's), expire, hold_expire, debt_repayment, or restore (value given back: a negative amount)
              */
             kind: string;
             /**
@@ -2787,6 +2913,73 @@ export interface operations {
             };
         };
     };
+    list_accounts_v1_accounts_get: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: number;
+                /** @description Cursor: the id of the last object of the previous page. */
+                starting_after?: string | null;
+                /** @description Exactly, ignoring case. */
+                email?: string | null;
+                /** @description Exactly (cus_...). */
+                stripe_customer_id?: string | null;
+                /** @description An account id prefix, an e-mail (ignoring case) or a Stripe customer id. */
+                query?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListResponse_AccountResponse_"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     get_account_v1_accounts__account_id__get: {
         parameters: {
             query?: never;
@@ -2891,6 +3084,90 @@ export interface operations {
             };
             /** @description Missing, malformed, expired or forged credentials. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict: the idempotency key was used with another request, or the state forbids it. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_adjustment_v1_accounts__account_id__adjustments_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retry safely: the same key and body answer the first answer again. */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description Your account id. */
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdjustmentRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdjustmentResponse"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient balance: `error.available` says what can be spent. */
+            402: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3341,6 +3618,81 @@ export interface operations {
             };
             /** @description Conflict: the idempotency key was used with another request, or the state forbids it. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_holds_v1_accounts__account_id__holds_get: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: number;
+                /** @description Cursor: the id of the last object of the previous page. */
+                starting_after?: string | null;
+                /** @description active, captured, released, expired */
+                status?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description Your account id. */
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListResponse_HoldResponse_"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such object (or not one these credentials may see). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
