@@ -348,8 +348,8 @@ class LotDrawResponse(BaseModel):
         description="null for expiry the sweep has not written yet (it already counts)"
     )
     kind: str = Field(
-        description="spend, capture, clawback, expire, hold_expire, debt_repayment, or restore "
-        "(value given back: a negative amount)"
+        description="spend, capture, clawback, adjustment (an operator's), expire, hold_expire, "
+        "debt_repayment, or restore (value given back: a negative amount)"
     )
     amount: int
     created: int
@@ -507,6 +507,26 @@ class ManualGrantRequest(_Body):
     expires_at: Annotated[StrictInt, Field(ge=1, le=MAX_TIMESTAMP)] | None = None
     priority: Annotated[StrictInt, Field(ge=-1_000_000, le=1_000_000)] = 0
     kind: Literal["manual", "promotion"] = "manual"
+
+
+class AdjustmentRequest(_Body):
+    """Take value away from an account (a negative adjustment)."""
+
+    unit: UnitName
+    amount: Amount = Field(description="What to take away: a positive integer, in minor units.")
+    reason: Text = Field(description="Why: required, recorded on the adjustment's transaction.")
+
+
+class AdjustmentResponse(BaseModel):
+    object: Literal["adjustment"] = "adjustment"
+    transaction_id: str
+    account_id: str
+    unit: str
+    amount: int = Field(description="What was taken away (positive), in minor units.")
+    reason: str
+    balance: int = Field(description="What is left to spend of this unit.")
+    draws: list[DrawResponse] = Field(description="The lots (grants) it took from.")
+    created: int
 
 
 class GrantCreatedResponse(BaseModel):

@@ -157,3 +157,70 @@ def test_given_a_non_ascii_email_then_by_email_is_case_insensitive_too(backend: 
     with backend.uow() as uow:
         found = [a.id for a in uow.accounts.by_email("émile@example.com")]
     assert found == ["user_1"]
+
+
+# --- search (``GET /v1/accounts``) -----------------------------------------------------------------
+
+
+def given_accounts_to_search(backend: Backend) -> None:
+    """Five accounts created a second apart (two in the same second), oldest first."""
+    with backend.uow() as uow:
+        uow.accounts.upsert("acme", now=T0, email="Ops@Acme.example", stripe_customer_id="cus_A1")
+        uow.accounts.upsert("acme_eu", now=T0 + 1, email="eu@acme.example")
+        uow.accounts.upsert("bob", now=T0 + 2, email="ops@acme.example", stripe_customer_id="cus_B")
+        uow.accounts.upsert("carol", now=T0 + 2, stripe_customer_id="cus_C")
+        uow.accounts.upsert("dave", now=T0 + 3, email="acme")
+        uow.commit()
+
+
+def searched(backend: Backend, **filters: object) -> list[str]:
+    with backend.uow() as uow:
+        return [a.id for a in uow.accounts.search(limit=100, **filters)]  # type: ignore[arg-type]
+
+
+def test_given_accounts_then_search_lists_them_newest_first_by_created_then_id(
+    backend: Backend,
+) -> None:
+    given_accounts_to_search(backend)
+    assert searched(backend) == ["dave", "carol", "bob", "acme_eu", "acme"]
+
+
+def test_given_accounts_then_search_filters_by_email_ignoring_case_and_by_customer_exactly(
+    backend: Backend,
+) -> None:
+    given_accounts_to_search(backend)
+    assert searched(backend, email="OPS@acme.example") == ["bob", "acme"]
+    assert searched(backend, email="ops@acme") == []
+    assert searched(backend, stripe_customer_id="cus_C") == ["carol"]
+    assert searched(backend, stripe_customer_id="cus_c") == []
+    assert searched(backend, stripe_customer_id="cus_A") == []
+    assert searched(backend, email="ops@acme.example", stripe_customer_id="cus_B") == ["bob"]
+
+
+def test_given_accounts_then_a_query_matches_an_id_prefix_an_email_or_a_customer(
+    backend: Backend,
+) -> None:
+    given_accounts_to_search(backend)
+    assert searched(backend, query="acme") == ["dave", "acme_eu", "acme"]  # prefix, e-mail
+    assert searched(backend, query="acme_") == ["acme_eu"]
+    assert searched(backend, query="ACME") == ["dave"]  # an id prefix is case-sensitive
+    assert searched(backend, query="eu@ACME.example") == ["acme_eu"]
+    assert searched(backend, query="cus_B") == ["bob"]
+    assert searched(backend, query="cus_") == []  # no customer id prefix
+    assert searched(backend, query="a%") == []  # no wildcards
+    assert searched(backend, query="_") == []
+    assert searched(backend, query="nobody") == []
+
+
+def test_given_accounts_then_search_pages_after_a_cursor_and_up_to_a_limit(
+    backend: Backend,
+) -> None:
+    given_accounts_to_search(backend)
+    with backend.uow() as uow:
+        first = uow.accounts.search(limit=2)
+        assert [a.id for a in first] == ["dave", "carol"]
+        last = first[-1]
+        second = uow.accounts.search(limit=2, starting_after=(last.created, last.id))
+        assert [a.id for a in second] == ["bob", "acme_eu"]
+        assert [a.id for a in uow.accounts.search(limit=2, starting_after=(T0, "acme"))] == []
+    assert first[0] == account(backend, "dave")

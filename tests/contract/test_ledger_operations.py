@@ -197,3 +197,83 @@ def test_given_spends_a_capture_clawbacks_and_a_repaid_debt_then_the_trail_expla
     assert trail.debt == 0
     assert (nothing.grants, nothing.draws, nothing.holds, nothing.debt) == ((), (), (), 0)
     assert backend.verify() == []
+
+
+def test_given_an_adjustment_then_it_draws_like_a_spend_into_adjustments_and_never_makes_debt(
+    backend: Backend,
+) -> None:
+    clock = Clock()
+    ledger = L.Ledger(backend.uow, clock, units=frozenset({"credits"}))
+    first = ledger.grant(
+        L.Grant(key="g1", account_id="user_1", unit="credits", amount=100, expires_at=T0 + HOUR)
+    )
+    second = ledger.grant(L.Grant(key="g2", account_id="user_1", unit="credits", amount=50))
+    command = L.Adjust(
+        key="a1", account_id="user_1", unit="credits", amount=120, reason="duplicate grants"
+    )
+    adjusted = ledger.adjust(command)
+    assert (adjusted.amount, adjusted.balance, adjusted.reason) == (120, 30, "duplicate grants")
+    assert adjusted.draws == [(first.grant_id, 100), (second.grant_id, 20)]  # soonest expiry first
+    with backend.uow() as uow:
+        trail = uow.ledger.trail("user_1", "credits")
+    assert [(d.grant_id, d.transaction_id, d.kind, d.amount) for d in trail.draws] == [
+        (second.grant_id, adjusted.transaction_id, "adjustment", 20),
+    ]  # the first lot has nothing left: not part of the balance any more
+    again = ledger.adjust(command)
+    assert again == adjusted
+    assert again.replayed
+    with pytest.raises(errors.IdempotencyConflict):
+        ledger.adjust(
+            L.Adjust(key="a1", account_id="user_1", unit="credits", amount=1, reason="other")
+        )
+    for refused, error in (
+        (
+            L.Adjust(key="a2", account_id="user_1", unit="credits", amount=31, reason="r"),
+            errors.InsufficientBalance,
+        ),
+        (
+            L.Adjust(key="a3", account_id="nobody", unit="credits", amount=1, reason="r"),
+            errors.InsufficientBalance,
+        ),
+        (
+            L.Adjust(key="a4", account_id="user_1", unit="credits", amount=1, reason=" "),
+            errors.ValidationError,
+        ),
+        (
+            L.Adjust(key="a5", account_id="user_1", unit="credits", amount=0, reason="r"),
+            errors.ValidationError,
+        ),
+        (
+            L.Adjust(key="a6", account_id="user_1", unit="gold", amount=1, reason="r"),
+            errors.UnknownUnit,
+        ),
+    ):
+        with pytest.raises(error):
+            ledger.adjust(refused)
+    # With debt recorded, what the grants hold is encumbered: nothing can be taken.
+    ledger.clawback(
+        L.Clawback(
+            key="cb1", account_id="user_1", unit="credits", amount=40, origin="ord_x", policy="debt"
+        )
+    )
+    with pytest.raises(errors.InsufficientBalance):
+        ledger.adjust(L.Adjust(key="a7", account_id="user_1", unit="credits", amount=1, reason="r"))
+    assert ledger.balances("user_1")["credits"] == BalanceView(
+        unit="credits", available=-10, held=0, debt=10
+    )
+
+    with backend.uow() as uow:
+        history = uow.ledger.list_transactions("user_1", limit=10, starting_after=None)
+    [adjustment] = [x for x in history if x.kind == "adjustment"]
+    assert (adjustment.id, adjustment.reason, adjustment.net_for("user_1")) == (
+        adjusted.transaction_id,
+        "duplicate grants",
+        -120,
+    )
+    assert {(ln.account_id, ln.amount) for ln in adjustment.lines} == {
+        ("user_1", -100),
+        ("sys:adjustments", 100),
+        ("user_1", -20),
+        ("sys:adjustments", 20),
+    }
+    assert backend.verify() == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from billfold.domain import errors
-from billfold.domain.ledger import Line
+from billfold.domain.ledger import HoldStatus, Line
 from billfold.service.ports import BalanceRow, UnitOfWork
 from tests.contract.backends import (
     T0,
@@ -833,3 +833,43 @@ def test_given_a_spent_grant_then_its_state_lists_no_more(backend: Backend) -> N
         )
     assert states == []
     assert [x.remaining for x in listed] == [0]
+
+
+def test_given_holds_then_they_list_newest_first_per_account_filtered_as_they_stand(
+    backend: Backend,
+) -> None:
+    active = new_hold("user_1", hold_id="hold_01", expires_at=T0 + 60)
+    lapsed = new_hold("user_1", hold_id="hold_02", expires_at=T0 + 10)
+    captured = new_hold("user_1", hold_id="hold_03", expires_at=T0 + 60)
+    written = new_hold("user_1", hold_id="hold_04", status="expired", expires_at=T0 + 5)
+    theirs = new_hold("user_2", hold_id="hold_05")
+    with backend.uow() as uow:
+        account_with_balance(uow)
+        account_with_balance(uow, "user_2")
+        txn = claim(uow)
+        for hold in (active, lapsed, captured, written, theirs):
+            uow.ledger.insert_hold(hold, txn)
+        uow.ledger.close_hold("hold_03", status="captured", captured=10, transaction_id=txn)
+        uow.commit()
+
+    def listed(
+        status: HoldStatus | None, *, limit: int = 10, after: str | None = None
+    ) -> list[str]:
+        with backend.uow() as uow:
+            rows = uow.ledger.list_holds(
+                "user_1", status=status, now=T0 + 30, limit=limit, starting_after=after
+            )
+        return [h.id for h in rows]
+
+    assert listed(None) == ["hold_04", "hold_03", "hold_02", "hold_01"]
+    assert listed("active") == ["hold_01"]
+    assert listed("expired") == ["hold_04", "hold_02"]  # lapsed counts before the sweep
+    assert listed("captured") == ["hold_03"]
+    assert listed("released") == []
+    assert listed(None, limit=2) == ["hold_04", "hold_03"]
+    assert listed(None, limit=2, after="hold_03") == ["hold_02", "hold_01"]
+    with backend.uow() as uow:
+        [row] = uow.ledger.list_holds(
+            "user_1", status="captured", now=T0 + 30, limit=5, starting_after=None
+        )
+    assert (row.status, row.captured) == ("captured", 10)

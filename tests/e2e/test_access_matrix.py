@@ -85,6 +85,7 @@ ROUTES = [
         200,
         only(200, "self", "server", other=404),
     ),
+    Route("GET", "/v1/accounts", None, 200, only(200, "admin")),
     Route("GET", "/v1/accounts/user_1", None, 200, only(200, "self", "server", "admin")),
     Route("PUT", "/v1/accounts/user_1", {"metadata": {"a": "b"}}, 200, only(200, "server")),
     Route("GET", "/v1/accounts/user_1/grants", None, 200, only(200, "self", "server", "admin")),
@@ -95,6 +96,7 @@ ROUTES = [
         200,
         only(200, "self", "server", "admin"),
     ),
+    Route("GET", "/v1/accounts/user_1/holds", None, 200, only(200, "self", "server", "admin")),
     Route(
         "GET", "/v1/accounts/user_1/transactions", None, 200, only(200, "self", "server", "admin")
     ),
@@ -151,6 +153,13 @@ ROUTES = [
     Route(
         "POST",
         "/v1/accounts/user_1/grants",
+        {"unit": "credits", "amount": 1, "reason": "matrix"},
+        201,
+        only(201, "admin"),
+    ),
+    Route(
+        "POST",
+        "/v1/accounts/user_1/adjustments",
         {"unit": "credits", "amount": 1, "reason": "matrix"},
         201,
         only(201, "admin"),

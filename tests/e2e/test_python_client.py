@@ -148,6 +148,30 @@ def test_lists_page_with_starting_after(app: Client, admin: Client, account: str
         next(app.list_transactions(account, starting_after="not-a-cursor"))
 
 
+def test_accounts_searched_holds_listed_and_an_adjustment(
+    app: Client, admin: Client, account: str
+) -> None:
+    customer = f"cus_{account.removeprefix('user_')}"
+    app.update_account(account, email=f"{account}@Example.com", stripe_customer_id=customer)
+    admin.create_grant(account, "credits", 100, reason="start")
+    [found] = admin.list_accounts(email=f"{account}@example.com")
+    assert (found.id, found.balances["credits"]) == (account, 100)
+    assert [a.id for a in admin.list_accounts(stripe_customer_id=customer)] == [account]
+    assert [a.id for a in admin.list_accounts(query=customer, limit=1)] == [account]
+    hold = app.create_hold(account, "credits", 10)
+    assert [h.id for h in app.list_holds(account, status="active")] == [hold.id]
+    assert list(admin.list_holds(account, status="released")) == []
+    done = admin.create_adjustment(account, "credits", 30, reason="ticket 9", idempotency_key="a9")
+    assert (done.amount, done.balance, done.reason) == (30, 60, "ticket 9")
+    again = admin.create_adjustment(account, "credits", 30, reason="ticket 9", idempotency_key="a9")
+    assert again == done
+    with pytest.raises(errors.InsufficientBalance) as short:
+        admin.create_adjustment(account, "credits", 61, reason="too much")
+    assert short.value.available == 60
+    with pytest.raises(errors.Forbidden):
+        next(app.list_accounts(query=account))
+
+
 def test_credentials_are_checked_and_errors_are_typed(live: Live, account: str) -> None:
     with Client(live.url, api_key="sk_wrong") as wrong, pytest.raises(errors.Unauthenticated):
         wrong.get_account(account)
@@ -358,6 +382,7 @@ def test_when_billfold_stays_unreachable_the_connection_error_is_raised(
 OPERATIONS = {
     ("GET", "/healthz"): "health",
     ("GET", "/v1/catalog"): "get_catalog",
+    ("GET", "/v1/accounts"): "list_accounts",
     ("GET", "/v1/accounts/{account_id}"): "get_account",
     ("PUT", "/v1/accounts/{account_id}"): "update_account",
     ("GET", "/v1/accounts/{account_id}/grants"): "list_grants",
@@ -365,6 +390,8 @@ OPERATIONS = {
     ("GET", "/v1/accounts/{account_id}/transactions"): "list_transactions",
     ("POST", "/v1/accounts/{account_id}/spend"): "spend",
     ("POST", "/v1/accounts/{account_id}/holds"): "create_hold",
+    ("GET", "/v1/accounts/{account_id}/holds"): "list_holds",
+    ("POST", "/v1/accounts/{account_id}/adjustments"): "create_adjustment",
     ("GET", "/v1/holds/{hold_id}"): "get_hold",
     ("POST", "/v1/holds/{hold_id}/capture"): "capture_hold",
     ("POST", "/v1/holds/{hold_id}/release"): "release_hold",

@@ -1,5 +1,5 @@
 """The explain property (issue 13), on SQLite and PostgreSQL: after any sequence of grants (with
-priorities and expiry), purchases, spends, holds, captures, releases, refunds (partial, failed),
+priorities and expiry), purchases, spends, operators' adjustments, holds, captures, releases, refunds (partial, failed),
 disputes (open, won, lost) under the ``debt`` and ``floor`` policies, and time passing, the
 explanation adds up to the balance every read shows, and each lot's draws account for exactly what
 it no longer holds."""
@@ -67,6 +67,7 @@ ops = st.one_of(
     ),
     st.tuples(st.just("buy"), st.sampled_from(sorted(PRICES))),
     st.tuples(st.just("spend"), st.integers(1, 600)),
+    st.tuples(st.just("adjust"), st.integers(1, 300)),
     st.tuples(st.just("hold"), st.integers(1, 400), st.sampled_from([30, 3_000, 200_000])),
     st.tuples(st.just("capture"), st.integers(0, 5), st.integers(0, 100)),
     st.tuples(st.just("release"), st.integers(0, 5)),
@@ -124,6 +125,16 @@ class Story:
             elif name == "spend":
                 ledger.spend(
                     L.Spend(key=self.key(), account_id=self.account, unit="credits", amount=op[1])
+                )
+            elif name == "adjust":
+                ledger.adjust(
+                    L.Adjust(
+                        key=self.key(),
+                        account_id=self.account,
+                        unit="credits",
+                        amount=op[1],
+                        reason="an operator's correction",
+                    )
                 )
             elif name == "hold":
                 done = ledger.hold(

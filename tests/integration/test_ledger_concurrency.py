@@ -117,6 +117,51 @@ def test_given_exactly_500_credits_when_16_threads_race_800_spends_of_1_then_exa
     assert scalar(engine, "SELECT SUM(remaining) FROM grants") == 0
 
 
+def test_given_500_credits_when_threads_race_adjustments_and_spends_then_never_below_zero(
+    ledger: L.Ledger, engine: Engine
+) -> None:
+    for i in range(5):
+        grant(ledger, "adjusted", 100, f"g{i}")
+
+    def take_50(thread: int) -> Counter[str]:
+        outcome: Counter[str] = Counter()
+        for n in range(50):
+            key = f"t-{thread}-{n}"
+            try:
+                if (thread + n) % 2:
+                    ledger.adjust(
+                        L.Adjust(
+                            key=key, account_id="adjusted", unit="credits", amount=1, reason="race"
+                        )
+                    )
+                    outcome["adjusted"] += 1
+                else:
+                    ledger.spend(L.Spend(key=key, account_id="adjusted", unit="credits", amount=1))
+                    outcome["spent"] += 1
+            except errors.InsufficientBalance as exc:
+                outcome[f"refused with {exc.available} available"] += 1
+        return outcome
+
+    total = sum(race(THREADS, take_50), Counter())
+
+    assert total["adjusted"] + total["spent"] == 500
+    assert total["refused with 0 available"] == 300
+    assert available(ledger, "adjusted") == (0, 0, 0)
+    adjustments = scalar(
+        engine, "SELECT COUNT(*) FROM ledger_transactions WHERE kind = 'adjustment'"
+    )
+    assert adjustments == total["adjusted"]
+    assert (
+        scalar(
+            engine,
+            "SELECT COALESCE(SUM(amount), 0) FROM ledger_lines "
+            "WHERE account_id = 'sys:adjustments' AND grant_id IS NOT NULL AND amount > 0",
+        )
+        == total["adjusted"]
+    )
+    assert scalar(engine, "SELECT SUM(remaining) FROM grants") == 0
+
+
 def test_given_one_idempotency_key_when_16_threads_send_it_at_once_then_one_transaction(
     ledger: L.Ledger, engine: Engine
 ) -> None:

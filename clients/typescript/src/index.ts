@@ -154,6 +154,17 @@ export function createClient(config: ClientOptions) {
       paginate((starting_after) => client.listGrants(accountId, { ...query, starting_after })),
     grant: (accountId: string, body: JsonBody<"/v1/accounts/{account_id}/grants", "post">, o?: RequestOptions) =>
       unwrap(api.POST("/v1/accounts/{account_id}/grants", { params: account(accountId), body, ...options(o) })),
+    /** Operators (admin token): take value away, with a reason; 402 when the balance is short. */
+    adjust: (accountId: string, body: JsonBody<"/v1/accounts/{account_id}/adjustments", "post">, o?: RequestOptions) =>
+      unwrap(api.POST("/v1/accounts/{account_id}/adjustments", { params: account(accountId), body, ...options(o) })),
+    listHolds: (accountId: string, query: Query<"/v1/accounts/{account_id}/holds", "get"> = {}) =>
+      unwrap(api.GET("/v1/accounts/{account_id}/holds", { params: { ...account(accountId), query } })),
+    holds: (accountId: string, query: Omit<Query<"/v1/accounts/{account_id}/holds", "get">, "starting_after"> = {}) =>
+      paginate((starting_after) => client.listHolds(accountId, { ...query, starting_after })),
+    /** Operators (admin token): search accounts by `email`, `stripe_customer_id` or `query`. */
+    listAccounts: (query: Query<"/v1/accounts", "get"> = {}) => unwrap(api.GET("/v1/accounts", { params: { query } })),
+    accounts: (query: Omit<Query<"/v1/accounts", "get">, "starting_after"> = {}) =>
+      paginate((starting_after) => client.listAccounts({ ...query, starting_after })),
 
     // --- spending -------------------------------------------------------------------------------
     spend: (accountId: string, body: JsonBody<"/v1/accounts/{account_id}/spend", "post">, o?: RequestOptions) =>

@@ -45,6 +45,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/accounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Accounts
+         * @description Accounts, newest first, each as ``GET /v1/accounts/{id}`` answers it; every filter given
+         *     narrows the list. ``starting_after`` is an account id.
+         */
+        get: operations["list_accounts_v1_accounts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/accounts/{account_id}": {
         parameters: {
             query?: never;
@@ -64,6 +85,29 @@ export interface paths {
          */
         put: operations["update_account_v1_accounts__account_id__put"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/accounts/{account_id}/adjustments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Adjustment
+         * @description A negative adjustment by an operator: ``amount`` leaves the available balance (drawn from
+         *     the lots as a spend is) in a ledger transaction of kind ``adjustment``; ``reason`` is
+         *     required and recorded on it. 402 ``insufficient_balance`` when the available balance is
+         *     short: an adjustment never records debt.
+         */
+        post: operations["create_adjustment_v1_accounts__account_id__adjustments_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -191,7 +235,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List Holds
+         * @description The account's holds, newest first, each as it stands now: a hold whose time ran out is
+         *     ``expired`` (and ``status=active`` leaves it out) before the sweep writes it.
+         *     ``starting_after`` is a hold id.
+         */
+        get: operations["list_holds_v1_accounts__account_id__holds_get"];
         put?: never;
         /**
          * Create Hold
@@ -376,26 +426,6 @@ export interface paths {
          *     balances. The webhook does the same; whichever comes first grants, the other finds it done.
          */
         post: operations["fulfill_checkout_session_v1_checkout_sessions__session_id__fulfill_post"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/v1/dashboard": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Get Dashboard
-         * @description Figures of the last ``days`` days, per UTC day (and per hour over the last 24 hours).
-         */
-        get: operations["get_dashboard_v1_dashboard_get"];
-        put?: never;
-        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1035,40 +1065,57 @@ export interface components {
             /** Updated */
             updated: number | null;
         };
-        /** AttentionResponse */
-        AttentionResponse: {
+        /**
+         * AdjustmentRequest
+         * @description Take value away from an account (a negative adjustment).
+         */
+        AdjustmentRequest: {
             /**
-             * Count
-             * @description orders + failed_events + dead_events
+             * Amount
+             * @description What to take away: a positive integer, in minor units.
              */
-            count: number;
-            /** Dead Events */
-            dead_events: number;
-            /** Failed Events */
-            failed_events: number;
+            amount: number;
             /**
-             * Orders
-             * @description Orders in needs_attention.
+             * Reason
+             * @description Why: required, recorded on the adjustment's transaction.
              */
-            orders: number;
+            reason: string;
+            /** Unit */
+            unit: string;
         };
-        /** BacklogResponse */
-        BacklogResponse: {
+        /** AdjustmentResponse */
+        AdjustmentResponse: {
+            /** Account Id */
+            account_id: string;
             /**
-             * Failed
-             * @description Events that failed, waiting for a retry.
+             * Amount
+             * @description What was taken away (positive), in minor units.
              */
-            failed: number;
+            amount: number;
             /**
-             * Oldest Age
-             * @description Seconds the oldest of them has waited.
+             * Balance
+             * @description What is left to spend of this unit.
              */
-            oldest_age: number | null;
+            balance: number;
+            /** Created */
+            created: number;
             /**
-             * Received
-             * @description Events waiting to be processed.
+             * Draws
+             * @description The lots (grants) it took from.
              */
-            received: number;
+            draws: components["schemas"]["DrawResponse"][];
+            /**
+             * Object
+             * @default adjustment
+             * @constant
+             */
+            object: "adjustment";
+            /** Reason */
+            reason: string;
+            /** Transaction Id */
+            transaction_id: string;
+            /** Unit */
+            unit: string;
         };
         /** BalanceAlertData */
         BalanceAlertData: {
@@ -1429,71 +1476,6 @@ export interface components {
             /** Min */
             min: number;
         };
-        /** DashboardResponse */
-        DashboardResponse: {
-            backlog: components["schemas"]["BacklogResponse"];
-            /** Credits Per Day */
-            credits_per_day: components["schemas"]["DayCreditsResponse"][];
-            /** Days */
-            days: number;
-            /** @description From Stripe's first event to the grant. */
-            latency: components["schemas"]["LatencyResponse"];
-            needs_attention: components["schemas"]["AttentionResponse"];
-            /**
-             * Object
-             * @default dashboard
-             * @constant
-             */
-            object: "dashboard";
-            /** Purchases Per Day */
-            purchases_per_day: components["schemas"]["DayPurchasesResponse"][];
-            revenue: components["schemas"]["RevenueFiguresResponse"];
-            /**
-             * Since
-             * @description Unix seconds: now - days * 86400.
-             */
-            since: number;
-            /**
-             * Until
-             * @description Unix seconds: now.
-             */
-            until: number;
-            webhooks: components["schemas"]["WebhookFiguresResponse"];
-        };
-        /** DayCreditsResponse */
-        DayCreditsResponse: {
-            /**
-             * Day
-             * @description Unix seconds: the UTC day's start.
-             */
-            day: number;
-            /**
-             * Free
-             * @description Per unit: bonuses, promotions, manual grants.
-             */
-            free: {
-                [key: string]: number;
-            };
-            /**
-             * Paid
-             * @description Per unit: granted by purchases and allowances.
-             */
-            paid: {
-                [key: string]: number;
-            };
-        };
-        /** DayPurchasesResponse */
-        DayPurchasesResponse: {
-            /** Count */
-            count: number;
-            /**
-             * Day
-             * @description Unix seconds: the UTC day's start.
-             */
-            day: number;
-            /** Sales */
-            sales: components["schemas"]["SaleResponse"][];
-        };
         /** DisputeExplainedResponse */
         DisputeExplainedResponse: {
             /**
@@ -1717,29 +1699,6 @@ export interface components {
             /** Message */
             message: string;
         };
-        /** EventCountsResponse */
-        EventCountsResponse: {
-            /** Dead */
-            dead: number;
-            /** Failed */
-            failed: number;
-            /** Ignored */
-            ignored: number;
-            /** Processed */
-            processed: number;
-            /** Received */
-            received: number;
-            /**
-             * Start
-             * @description Unix seconds: the bucket's start (UTC).
-             */
-            start: number;
-            /**
-             * Success Rate
-             * @description (processed + ignored) / (processed + ignored + failed + dead), 0 to 1; null when none finished.
-             */
-            success_rate: number | null;
-        };
         /** EventResponse */
         EventResponse: {
             /** Attempts */
@@ -1962,24 +1921,6 @@ export interface components {
             /** Unit */
             unit: string;
         };
-        /** LatencyResponse */
-        LatencyResponse: {
-            /**
-             * Count
-             * @description Orders measured (the newest 5000 at most).
-             */
-            count: number;
-            /**
-             * P50
-             * @description Seconds (nearest rank); null without orders.
-             */
-            p50: number | null;
-            /**
-             * P99
-             * @description Seconds (nearest rank); null without orders.
-             */
-            p99: number | null;
-        };
         /** LineResponse */
         LineResponse: {
             /** Account Id */
@@ -1992,6 +1933,18 @@ export interface components {
             hold_id: string | null;
             /** Unit */
             unit: string;
+        };
+        /** ListResponse[AccountResponse] */
+        ListResponse_AccountResponse_: {
+            /** Data */
+            data: components["schemas"]["AccountResponse"][];
+            /** Has More */
+            has_more: boolean;
+            /**
+             * Object
+             * @default list
+             */
+            object: string;
         };
         /** ListResponse[EventResponse] */
         ListResponse_EventResponse_: {
@@ -2009,6 +1962,18 @@ export interface components {
         ListResponse_GrantResponse_: {
             /** Data */
             data: components["schemas"]["GrantResponse"][];
+            /** Has More */
+            has_more: boolean;
+            /**
+             * Object
+             * @default list
+             */
+            object: string;
+        };
+        /** ListResponse[HoldResponse] */
+        ListResponse_HoldResponse_: {
+            /** Data */
+            data: components["schemas"]["HoldResponse"][];
             /** Has More */
             has_more: boolean;
             /**
@@ -2097,7 +2062,7 @@ export interface components {
             created: number;
             /**
              * Kind
-             * @description spend, capture, clawback, expire, hold_expire, debt_repayment, or restore (value given back: a negative amount)
+             * @description spend, capture, clawback, adjustment (an operator's), expire, hold_expire, debt_repayment, or restore (value given back: a negative amount)
              */
             kind: string;
             /**
@@ -2642,49 +2607,6 @@ export interface components {
             /** Package */
             package?: string | null;
         };
-        /** RevenueFiguresResponse */
-        RevenueFiguresResponse: {
-            /** By Package */
-            by_package: components["schemas"]["RevenueResponse"][];
-            /** By Plan */
-            by_plan: components["schemas"]["RevenueResponse"][];
-        };
-        /** RevenueResponse */
-        RevenueResponse: {
-            /**
-             * Amount
-             * @description Minor units of `currency`.
-             */
-            amount: number;
-            /** Count */
-            count: number;
-            /** Currency */
-            currency: string | null;
-            /** Name */
-            name: string;
-            /**
-             * Refunded
-             * @description Minor units of `currency`.
-             */
-            refunded: number;
-        };
-        /** SaleResponse */
-        SaleResponse: {
-            /**
-             * Amount
-             * @description Minor units of `currency`.
-             */
-            amount: number;
-            /** Count */
-            count: number;
-            /** Currency */
-            currency: string | null;
-            /**
-             * Kind
-             * @description checkout, payment_intent or invoice
-             */
-            kind: string;
-        };
         /** SpendRequest */
         SpendRequest: {
             /**
@@ -2933,34 +2855,6 @@ export interface components {
             /** Stripe Customer Id */
             stripe_customer_id?: string | null;
         };
-        /** WebhookFiguresResponse */
-        WebhookFiguresResponse: {
-            /** Dead */
-            dead: number;
-            /** Failed */
-            failed: number;
-            /** Ignored */
-            ignored: number;
-            /**
-             * Per Day
-             * @description Every UTC day of the window.
-             */
-            per_day: components["schemas"]["EventCountsResponse"][];
-            /**
-             * Per Hour
-             * @description Every hour of the last 24 hours.
-             */
-            per_hour: components["schemas"]["EventCountsResponse"][];
-            /** Processed */
-            processed: number;
-            /** Received */
-            received: number;
-            /**
-             * Success Rate
-             * @description Over the window, 0 to 1; null when none.
-             */
-            success_rate: number | null;
-        };
     };
     responses: never;
     parameters: never;
@@ -3015,6 +2909,73 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ReadyResponse"];
+                };
+            };
+        };
+    };
+    list_accounts_v1_accounts_get: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: number;
+                /** @description Cursor: the id of the last object of the previous page. */
+                starting_after?: string | null;
+                /** @description Exactly, ignoring case. */
+                email?: string | null;
+                /** @description Exactly (cus_...). */
+                stripe_customer_id?: string | null;
+                /** @description An account id prefix, an e-mail (ignoring case) or a Stripe customer id. */
+                query?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListResponse_AccountResponse_"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -3123,6 +3084,90 @@ export interface operations {
             };
             /** @description Missing, malformed, expired or forged credentials. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict: the idempotency key was used with another request, or the state forbids it. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_adjustment_v1_accounts__account_id__adjustments_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retry safely: the same key and body answer the first answer again. */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                /** @description Your account id. */
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdjustmentRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdjustmentResponse"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Insufficient balance: `error.available` says what can be spent. */
+            402: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3573,6 +3618,81 @@ export interface operations {
             };
             /** @description Conflict: the idempotency key was used with another request, or the state forbids it. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_holds_v1_accounts__account_id__holds_get: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: number;
+                /** @description Cursor: the id of the last object of the previous page. */
+                starting_after?: string | null;
+                /** @description active, captured, released, expired */
+                status?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description Your account id. */
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListResponse_HoldResponse_"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such object (or not one these credentials may see). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4356,65 +4476,6 @@ export interface operations {
             };
             /** @description Stripe could not be reached, refused, or is not configured. */
             502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description The database is unavailable; try again. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-        };
-    };
-    get_dashboard_v1_dashboard_get: {
-        parameters: {
-            query?: {
-                /** @description The window in days, 1 to 90. */
-                days?: number;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["DashboardResponse"];
-                };
-            };
-            /** @description Invalid request: the message names the field; nothing was written. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Missing, malformed, expired or forged credentials. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description These credentials may not do this, or not for this account. */
-            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -128,6 +128,22 @@ class AsyncClient:
 
     # --- accounts ------------------------------------------------------------------------------
 
+    def list_accounts(
+        self,
+        *,
+        email: str | None = None,
+        stripe_customer_id: str | None = None,
+        query: str | None = None,
+        limit: int | None = None,
+        starting_after: str | None = None,
+    ) -> AsyncIterator[s.AccountResponse]:
+        """``GET /v1/accounts`` (admin token): accounts newest first, every page; ``email``
+        (ignoring case), ``stripe_customer_id``, or ``query`` (an id prefix, an e-mail or a
+        Stripe customer id) narrow it."""
+        params: dict[str, Any] = {"email": email, "stripe_customer_id": stripe_customer_id}
+        params |= {"query": query, "limit": limit, "starting_after": starting_after}
+        return self._pages(Call("GET", "/v1/accounts", s.ListResponse[s.AccountResponse], params))
+
     async def get_account(self, account_id: str) -> s.AccountResponse:
         """``GET /v1/accounts/{id}``: the account and its balances, held amounts and debt."""
         return await self._send(Call("GET", P.account(account_id), s.AccountResponse))
@@ -166,6 +182,21 @@ class AsyncClient:
         model = s.ListResponse[s.TransactionResponse]
         return self._pages(Call("GET", P.account(account_id, "transactions"), model, params))
 
+    def list_holds(
+        self,
+        account_id: str,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        starting_after: str | None = None,
+    ) -> AsyncIterator[s.HoldResponse]:
+        """``GET /v1/accounts/{id}/holds``, newest first, every page; ``status`` (active,
+        captured, released, expired) as the holds stand now."""
+        params = {"status": status, "limit": limit, "starting_after": starting_after}
+        return self._pages(
+            Call("GET", P.account(account_id, "holds"), s.ListResponse[s.HoldResponse], params)
+        )
+
     async def create_grant(
         self,
         account_id: str,
@@ -193,6 +224,27 @@ class AsyncClient:
                 P.account(account_id, "grants"),
                 s.GrantCreatedResponse,
                 body=fields,
+                idempotency_key=moving(idempotency_key),
+            )
+        )
+
+    async def create_adjustment(
+        self,
+        account_id: str,
+        unit: str,
+        amount: int,
+        *,
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> s.AdjustmentResponse:
+        """``POST /v1/accounts/{id}/adjustments`` (admin token): take ``amount`` away, with a
+        reason; ``InsufficientBalance`` (402) when the available balance is short."""
+        return await self._send(
+            Call(
+                "POST",
+                P.account(account_id, "adjustments"),
+                s.AdjustmentResponse,
+                body=body(unit=unit, amount=amount, reason=reason),
                 idempotency_key=moving(idempotency_key),
             )
         )

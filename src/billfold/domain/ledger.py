@@ -7,7 +7,7 @@ that does not balance per unit cannot be constructed.
 System accounts (``SYSTEM_ACCOUNTS``) are the other side of every movement:
 
 - ``stripe``: where purchased value comes from;
-- ``adjustments``: manual grants and corrections;
+- ``adjustments``: manual grants, and what operators' negative adjustments take back;
 - ``promotions``: free grants;
 - ``spent``: what customers used;
 - ``held``: reserved by active holds;
@@ -53,7 +53,15 @@ GRANT_KINDS: Final[tuple[str, ...]] = get_args(GrantKind)
 HoldStatus: TypeAlias = Literal["active", "captured", "released", "expired"]
 
 TransactionKind: TypeAlias = Literal[
-    "grant", "spend", "hold", "capture", "release", "clawback", "expire", "hold_expire"
+    "grant",
+    "spend",
+    "adjustment",
+    "hold",
+    "capture",
+    "release",
+    "clawback",
+    "expire",
+    "hold_expire",
 ]
 
 

@@ -10,7 +10,7 @@ transactions.
 
 Each lot's draws explain its remainder: ``amount - sum(draw.amount) == remaining``, where a draw is
 one ledger line that took value out of the lot for good (a spend, the capture of a hold, a clawback,
-an expiry), the debt the grant repaid when it was written (``debt_repayment``), or value a failed
+an operator's ``adjustment``, an expiry), the debt the grant repaid when it was written (``debt_repayment``), or value a failed
 refund gave back (``restore``, a negative draw). Holds only reserve: they are listed apart.
 """
 

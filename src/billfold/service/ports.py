@@ -260,6 +260,19 @@ class LedgerStore(Protocol):
 
     def has_grant(self, account_id: str, grant_id: str) -> bool: ...
 
+    def list_holds(
+        self,
+        account_id: str,
+        *,
+        status: HoldStatus | None,
+        now: int,
+        limit: int,
+        starting_after: str | None,
+    ) -> list[HoldRecord]:
+        """The account's holds, newest first (by id). ``status`` as a reader sees it at ``now``:
+        a lapsed active hold is ``expired``, not ``active``, before the sweep writes it."""
+        ...
+
     def has_transaction(self, account_id: str, transaction_id: str) -> bool:
         """Whether the transaction moved ``account_id``'s balance (a line of it)."""
         ...
@@ -420,6 +433,21 @@ class AccountStore(Protocol):
 
     def with_customers(self, *, limit: int, starting_after: str | None) -> list[AccountRecord]:
         """Accounts linked to a Stripe customer, by id, ascending."""
+        ...
+
+    def search(
+        self,
+        *,
+        email: str | None = None,
+        stripe_customer_id: str | None = None,
+        query: str | None = None,
+        limit: int,
+        starting_after: tuple[int, str] | None = None,
+    ) -> list[AccountRecord]:
+        """Accounts newest first (``created``, then ``id``, descending); every filter given
+        narrows: ``email`` case-insensitively, ``stripe_customer_id`` exactly, ``query`` an id
+        prefix or an e-mail (case-insensitively) or a Stripe customer id. ``starting_after`` is
+        (created, id) of the previous page's last account."""
         ...
 
 

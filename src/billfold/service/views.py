@@ -6,12 +6,13 @@ time (``limit`` plus one row is read to know whether there is more).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from billfold.domain import catalog as cat
 from billfold.domain import errors
 from billfold.domain import ledger as rules
+from billfold.domain.ledger import HoldStatus
 from billfold.domain.orders import OrderRecord, OrderStatus
 from billfold.domain.records import (
     AccountRecord,
@@ -77,6 +78,11 @@ def page(rows: list[T], limit: int) -> Page[T]:
     return Page(data=tuple(rows[:limit]), has_more=len(rows) > limit)
 
 
+def _as_of(hold: HoldRecord, now: int) -> HoldRecord:
+    status = hold.status_at(now)
+    return hold if status == hold.status else replace(hold, status=status)
+
+
 class Views:
     def __init__(self, uow_factory: UnitOfWorkFactory, catalog: cat.Catalog, clock: Clock) -> None:
         self._uow = uow_factory
@@ -108,12 +114,49 @@ class Views:
         now = self._clock()
         with self._uow() as uow:
             record = self._must(uow, account_id, must_exist)
-            rows = uow.ledger.balances(account_id)
-            return AccountView(
-                account_id=account_id,
-                record=record,
-                balances=self._balances(uow, account_id, now),
-                **self._alerts(rows),
+            return self._account(uow, account_id, record, now)
+
+    def _account(
+        self, uow: UnitOfWork, account_id: str, record: AccountRecord | None, now: int
+    ) -> AccountView:
+        rows = uow.ledger.balances(account_id)
+        return AccountView(
+            account_id=account_id,
+            record=record,
+            balances=self._balances(uow, account_id, now),
+            **self._alerts(rows),
+        )
+
+    def accounts(
+        self,
+        *,
+        email: str | None = None,
+        stripe_customer_id: str | None = None,
+        query: str | None = None,
+        limit: int = 10,
+        starting_after: str | None = None,
+    ) -> Page[AccountView]:
+        """Accounts newest first, each with its balances; every filter given narrows (see
+        ``AccountStore.search``). ``starting_after`` is an account id."""
+        now = self._clock()
+        with self._uow() as uow:
+            after = None
+            if starting_after:
+                cursor = uow.accounts.get(starting_after)
+                if cursor is None:
+                    raise errors.CursorNotFound(starting_after)
+                after = (cursor.created, cursor.id)
+            rows = uow.accounts.search(
+                email=email,
+                stripe_customer_id=stripe_customer_id,
+                query=query,
+                limit=limit + 1,
+                starting_after=after,
+            )
+            found = page(rows, limit)
+            return Page(
+                data=tuple(self._account(uow, r.id, r, now) for r in found.data),
+                has_more=found.has_more,
             )
 
     def explain(
@@ -185,20 +228,35 @@ class Views:
             found = uow.ledger.get_hold(hold_id)
         if found is None:
             raise errors.HoldNotFound(f"No hold {hold_id!r}.")
-        status = found.status_at(now)
-        if status == found.status:
-            return found
-        return HoldRecord(
-            id=found.id,
-            account_id=found.account_id,
-            unit=found.unit,
-            amount=found.amount,
-            captured=found.captured,
-            status=status,
-            expires_at=found.expires_at,
-            reason=found.reason,
-            created=found.created,
-        )
+        return _as_of(found, now)
+
+    def holds(
+        self,
+        account_id: str,
+        *,
+        must_exist: bool,
+        status: HoldStatus | None = None,
+        limit: int = 10,
+        starting_after: str | None = None,
+    ) -> Page[HoldRecord]:
+        """The account's holds, newest first, each as it stands now (``status`` filters on that:
+        a lapsed hold is ``expired``). ``starting_after`` is a hold id of this account."""
+        rules.check_account_id(account_id)
+        now = self._clock()
+        with self._uow() as uow:
+            self._must(uow, account_id, must_exist)
+            if starting_after:
+                cursor = uow.ledger.get_hold(starting_after)
+                if cursor is None or cursor.account_id != account_id:
+                    raise errors.CursorNotFound(starting_after)
+            rows = uow.ledger.list_holds(
+                account_id,
+                status=status,
+                now=now,
+                limit=limit + 1,
+                starting_after=starting_after,
+            )
+        return page([_as_of(h, now) for h in rows], limit)
 
     @staticmethod
     def _must(uow: UnitOfWork, account_id: str, must_exist: bool) -> AccountRecord | None:

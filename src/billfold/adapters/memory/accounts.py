@@ -88,6 +88,38 @@ class MemoryAccountStore:
         )
         return [_account(row) for row in rows[:limit]]
 
+    def search(
+        self,
+        *,
+        email: str | None = None,
+        stripe_customer_id: str | None = None,
+        query: str | None = None,
+        limit: int,
+        starting_after: tuple[int, str] | None = None,
+    ) -> list[AccountRecord]:
+        def lower(value: str | None) -> str | None:
+            return None if value is None else value.lower()
+
+        def matches(row: AccountRow) -> bool:
+            if email is not None and lower(row.email) != email.lower():
+                return False
+            if stripe_customer_id is not None and row.stripe_customer_id != stripe_customer_id:
+                return False
+            if query is not None and not (
+                row.id.startswith(query)
+                or lower(row.email) == query.lower()
+                or row.stripe_customer_id == query
+            ):
+                return False
+            return starting_after is None or (row.created, row.id) < starting_after
+
+        rows = sorted(
+            (row for row in self._work.tables.accounts.values() if matches(row)),
+            key=lambda row: (row.created, row.id),
+            reverse=True,
+        )
+        return [_account(row) for row in rows[:limit]]
+
     def fill_email(self, account_id: str, email: str, *, now: int) -> None:
         """Record an e-mail on an account that has none."""
         accounts = self._work.tables.accounts

@@ -599,6 +599,28 @@ class MemoryLedgerStore:
         _check_hold(row)
         holds[hold_id] = row
 
+    def list_holds(
+        self,
+        account_id: str,
+        *,
+        status: HoldStatus | None,
+        now: int,
+        limit: int,
+        starting_after: str | None,
+    ) -> list[HoldRecord]:
+        rows = sorted(
+            (
+                h
+                for h in self._work.tables.holds.values()
+                if h.account_id == account_id
+                and (status is None or _hold(h).status_at(now) == status)
+                and (not starting_after or h.id < starting_after)
+            ),
+            key=lambda h: h.id,
+            reverse=True,
+        )
+        return [_hold(h) for h in rows[:limit]]
+
     def lapsed_holds(self, account_id: str | None, now: int, limit: int) -> list[HoldRecord]:
         rows = sorted(
             (
@@ -619,7 +641,7 @@ class MemoryLedgerStore:
 
 
 DRAW_SINKS = frozenset(
-    rules.system_account(n) for n in (rules.SPENT, rules.REFUNDED, rules.EXPIRED)
+    rules.system_account(n) for n in (rules.SPENT, rules.REFUNDED, rules.EXPIRED, rules.ADJUSTMENTS)
 )
 
 

@@ -5,9 +5,11 @@ an end user may touch, per-credential rate limits, and whose idempotency keys a 
     GET  /v1/catalog                           public: no credentials needed
     POST /v1/checkout/sessions                 any account  own account       403
     POST /v1/checkout/sessions/{id}/fulfill    any session  own session(404)  403
+    GET  /v1/accounts (search)                 403          403               yes
     GET  /v1/accounts/{id}                     yes          own account       yes
     PUT  /v1/accounts/{id}                     yes          403               403
     GET  /v1/accounts/{id}/grants              yes          own account       yes
+    GET  /v1/accounts/{id}/holds               yes          own account       yes
     GET  /v1/accounts/{id}/transactions        yes          own account       yes
     GET  /v1/accounts/{id}/entitlements        yes          own account       yes
     POST /v1/accounts/{id}/check               yes          own account       yes
@@ -21,11 +23,12 @@ an end user may touch, per-credential rate limits, and whose idempotency keys a 
     GET  /v1/holds/{id}                        yes          own hold (404)    yes
     POST /v1/holds/{id}/capture, /release      yes          403               403
     POST /v1/accounts/{id}/grants              403          403               yes (reason required)
+    POST /v1/accounts/{id}/adjustments         403          403               yes (reason required)
     /v1/events..., /v1/orders...               403          403               yes
     GET  /v1/subscriptions, POST .../sync      403          403               yes
 
 The admin token reads accounts (an operator looks before granting) but moves value only through
-manual grants; spending and holding are the application's, with its server key. Changing a
+manual grants and adjustments (both with a reason); spending and holding are the application's, with its server key. Changing a
 subscription goes through Stripe on the customer's behalf: the application's, or the customer's
 own (those calls count against the checkout rate limit, as they reach Stripe).
 """

@@ -24,7 +24,7 @@ from billfold.service import explain as explaining
 from billfold.service.attention import Queue
 from billfold.service.billing import SyncReport
 from billfold.service.checkout import Fulfillment
-from billfold.service.ledger import GrantResult, HoldResult, SpendResult
+from billfold.service.ledger import AdjustmentResult, GrantResult, HoldResult, SpendResult
 from billfold.service.views import AccountView
 
 
@@ -177,6 +177,19 @@ def spend(done: SpendResult) -> s.SpendResponse:
         amount=done.amount,
         balance=done.balance,
         draws=[s.DrawResponse(grant_id=g, amount=a) for g, a in done.draws],
+    )
+
+
+def adjusted(done: AdjustmentResult) -> s.AdjustmentResponse:
+    return s.AdjustmentResponse(
+        transaction_id=done.transaction_id,
+        account_id=done.account_id,
+        unit=done.unit,
+        amount=done.amount,
+        reason=done.reason,
+        balance=done.balance,
+        draws=[s.DrawResponse(grant_id=g, amount=a) for g, a in done.draws],
+        created=done.created,
     )
 
 

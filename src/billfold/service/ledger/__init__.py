@@ -1,4 +1,5 @@
-"""The ledger's use cases: grant, spend, hold, capture, release, clawback, sweep, balances.
+"""The ledger's use cases: grant, spend, adjust, hold, capture, release, clawback, sweep,
+balances.
 
     commands.py      the commands and their results
     idempotency.py   the envelope around every write: claim the key, or replay the first result
@@ -23,6 +24,8 @@ from billfold.service.combining import Combiner, CombinerStats
 from billfold.service.ledger import batch, expiry, movement
 from billfold.service.ledger.commands import (
     MAX_HOLD_TTL,
+    Adjust,
+    AdjustmentResult,
     Capture,
     Clawback,
     ClawbackResult,
@@ -42,6 +45,8 @@ from billfold.service.ports import Clock, UnitOfWorkFactory
 
 __all__ = [
     "MAX_HOLD_TTL",
+    "Adjust",
+    "AdjustmentResult",
     "Capture",
     "Clawback",
     "ClawbackResult",
@@ -156,6 +161,11 @@ class Ledger:
 
     def clawback(self, cmd: Clawback) -> ClawbackResult:
         return self._write(movement.clawback, cmd)
+
+    def adjust(self, cmd: Adjust) -> AdjustmentResult:
+        """An operator's negative adjustment (one transaction of its own, kind ``adjustment``);
+        InsufficientBalance when the available balance is short: it never records debt."""
+        return self._write(movement.adjust, cmd)
 
     def _write(self, operation: Callable[..., R], cmd: C) -> R:
         now = self._clock()

@@ -289,6 +289,17 @@ class Overlay:
     def has_grant(self, account_id: str, grant_id: str) -> bool:
         raise self._not_batched("has_grant")
 
+    def list_holds(
+        self,
+        account_id: str,
+        *,
+        status: HoldStatus | None,
+        now: int,
+        limit: int,
+        starting_after: str | None,
+    ) -> list[HoldRecord]:
+        raise self._not_batched("list_holds")
+
     def has_transaction(self, account_id: str, transaction_id: str) -> bool:
         raise self._not_batched("has_transaction")
 

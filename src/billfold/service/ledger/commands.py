@@ -45,6 +45,19 @@ class Spend:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Adjust:
+    """An operator takes value away (a negative adjustment): ``amount`` leaves the available
+    balance, drawn from the live grants as a spend is, into ``sys:adjustments``. The reason is
+    required; the balance never goes below zero (no debt is recorded)."""
+
+    key: str
+    account_id: str
+    unit: str
+    amount: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Hold:
     key: str
     account_id: str
@@ -120,7 +133,7 @@ class HoldLots:
 
 
 LedgerCommand = (
-    Grant | Spend | Hold | Capture | Release | Clawback | ClawLots | RestoreLots | HoldLots
+    Grant | Spend | Adjust | Hold | Capture | Release | Clawback | ClawLots | RestoreLots | HoldLots
 )
 
 
@@ -151,6 +164,19 @@ class SpendResult:
     amount: int
     balance: int
     draws: list[tuple[str, int]] = field(default_factory=list)
+    replayed: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdjustmentResult:
+    transaction_id: str
+    account_id: str
+    unit: str
+    amount: int
+    reason: str
+    balance: int
+    draws: list[tuple[str, int]] = field(default_factory=list)
+    created: int = 0
     replayed: bool = field(default=False, compare=False)
 
 
@@ -236,6 +262,7 @@ class SweepResult:
 LedgerResult = (
     GrantResult
     | SpendResult
+    | AdjustmentResult
     | HoldResult
     | ClawbackResult
     | ClawLotsResult

@@ -19,6 +19,8 @@ from billfold.service.ledger.commands import (
     MAX_HOLD_TTL,
     MAX_TIMESTAMP,
     SOURCES,
+    Adjust,
+    AdjustmentResult,
     Capture,
     Clawback,
     ClawbackResult,
@@ -182,6 +184,47 @@ def spend(
         draws=list(plan),
     )
     idempotency.finish(store, txn_id, "spend", lines, result)
+    return result
+
+
+def adjust(
+    store: LedgerStore, cmd: Adjust, now: int, *, units: Units = None, low: Thresholds = None
+) -> AdjustmentResult:
+    """A negative adjustment: a spend into ``sys:adjustments`` with a required reason."""
+    rules.check_key(cmd.key)
+    rules.check_account_id(cmd.account_id)
+    check_unit(cmd.unit, units)
+    rules.check_amount(cmd.amount)
+    reason = rules.check_text(cmd.reason, what="reason", required=True)
+    assert reason is not None
+    digest = idempotency.request_hash(cmd)
+    txn_id = ids.new_id("txn")
+    if not _claim(store, "adjustment", cmd, txn_id, digest, now):
+        return idempotency.replay(store, cmd.key, digest, AdjustmentResult)
+    bal, plan, by_id = _reserve(store, cmd, now)
+    store.update_grants([(gid, by_id[gid].remaining - take, by_id[gid].held) for gid, take in plan])
+    adjustments = rules.system_account(rules.ADJUSTMENTS)
+    lines: list[Line] = []
+    for gid, take in plan:
+        lines.extend(
+            rules.transfer(
+                source=cmd.account_id, target=adjustments, unit=cmd.unit, amount=take, grant_id=gid
+            )
+        )
+    new_bal = with_(bal, available=bal.available - cmd.amount)
+    store.set_balance(new_bal)
+    outbox.watch_balance(store, bal, new_bal, now, low=low, granted=False, transaction_id=txn_id)
+    result = AdjustmentResult(
+        transaction_id=txn_id,
+        account_id=cmd.account_id,
+        unit=cmd.unit,
+        amount=cmd.amount,
+        reason=reason,
+        balance=new_bal.available,
+        draws=list(plan),
+        created=now,
+    )
+    idempotency.finish(store, txn_id, "adjustment", lines, result)
     return result
 
 
@@ -380,7 +423,7 @@ def clawback(
 def _claim(
     store: LedgerStore,
     kind: str,
-    cmd: Grant | Spend | Hold | Clawback,
+    cmd: Grant | Spend | Adjust | Hold | Clawback,
     txn_id: str,
     digest: str,
     now: int,
@@ -400,7 +443,7 @@ def _claim(
 
 
 def _reserve(
-    store: LedgerStore, cmd: Spend | Hold, now: int
+    store: LedgerStore, cmd: Spend | Adjust | Hold, now: int
 ) -> tuple[BalanceRow, list[tuple[str, int]], dict[str, GrantState]]:
     """Lock the balance, settle it, and plan drawing ``cmd.amount`` from the live grants:
     (balance, [(grant id, amount)], grants by id). InsufficientBalance when it is not there."""

@@ -78,6 +78,38 @@ class SqlAccountStore:
             stmt = stmt.where(c.id > starting_after)
         return [_account(r) for r in self.conn.execute(stmt.order_by(c.id).limit(limit))]
 
+    def search(
+        self,
+        *,
+        email: str | None = None,
+        stripe_customer_id: str | None = None,
+        query: str | None = None,
+        limit: int,
+        starting_after: tuple[int, str] | None = None,
+    ) -> list[AccountRecord]:
+        c = t.accounts.c
+        stmt = sa.select(t.accounts)
+        if email is not None:
+            stmt = stmt.where(sa.func.lower(c.email) == email.lower())
+        if stripe_customer_id is not None:
+            stmt = stmt.where(c.stripe_customer_id == stripe_customer_id)
+        if query is not None:
+            # substr, not LIKE: exact and case-sensitive on both dialects, no wildcards to escape.
+            stmt = stmt.where(
+                sa.or_(
+                    sa.func.substr(c.id, 1, len(query)) == query,
+                    sa.func.lower(c.email) == query.lower(),
+                    c.stripe_customer_id == query,
+                )
+            )
+        if starting_after is not None:
+            created, last_id = starting_after
+            stmt = stmt.where(
+                sa.or_(c.created < created, sa.and_(c.created == created, c.id < last_id))
+            )
+        stmt = stmt.order_by(c.created.desc(), c.id.desc()).limit(limit)
+        return [_account(r) for r in self.conn.execute(stmt)]
+
     def fill_email(self, account_id: str, email: str, *, now: int) -> None:
         """Record an e-mail on an account that has none."""
         self.conn.execute(self.sql.fill_email, {"w_id": account_id, "email": email, "updated": now})

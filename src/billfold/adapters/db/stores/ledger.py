@@ -612,6 +612,29 @@ class SqlLedgerStore:
             .values(status=status, captured=captured, closed_transaction_id=transaction_id)
         )
 
+    def list_holds(
+        self,
+        account_id: str,
+        *,
+        status: HoldStatus | None,
+        now: int,
+        limit: int,
+        starting_after: str | None,
+    ) -> list[HoldRecord]:
+        c = t.holds.c
+        stmt = sa.select(t.holds).where(c.account_id == account_id)
+        if status == "active":
+            stmt = stmt.where(c.status == "active", c.expires_at > now)
+        elif status == "expired":
+            lapsed = sa.and_(c.status == "active", c.expires_at <= now)
+            stmt = stmt.where(sa.or_(c.status == "expired", lapsed))
+        elif status is not None:
+            stmt = stmt.where(c.status == status)
+        if starting_after:
+            stmt = stmt.where(c.id < starting_after)
+        rows = self.conn.execute(stmt.order_by(c.id.desc()).limit(limit))
+        return [_hold(r) for r in rows]
+
     def lapsed_holds(self, account_id: str | None, now: int, limit: int) -> list[HoldRecord]:
         c = t.holds.c
         stmt = sa.select(t.holds).where(c.status == "active", c.expires_at <= now)
@@ -620,7 +643,9 @@ class SqlLedgerStore:
         return [_hold(r) for r in self.conn.execute(stmt.order_by(c.id).limit(limit))]
 
 
-DRAW_SINKS = tuple(rules.system_account(n) for n in (rules.SPENT, rules.REFUNDED, rules.EXPIRED))
+DRAW_SINKS = tuple(
+    rules.system_account(n) for n in (rules.SPENT, rules.REFUNDED, rules.EXPIRED, rules.ADJUSTMENTS)
+)
 """Where value a grant gives up goes: a line with the grant's id into one of these is a draw."""
 
 

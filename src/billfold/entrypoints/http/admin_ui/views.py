@@ -16,9 +16,13 @@
     POST /events/{id}/replay      process any event again (a reason is required)
     GET  /subscriptions           billfold's copies of Stripe's subscriptions (status filter);
                                   those whose price no plan sells are marked for a look
-    GET  /accounts?id=            balances, plan and entitlements (grace state), subscriptions,
-                                  live grants, history; a manual grant form
+    GET  /accounts?q=             search by account id (prefix), e-mail or Stripe customer: one
+                                  match shows it, several are listed
+    GET  /accounts?id=            balances (alert state), lots with provenance, holds, history
+                                  (``after=`` pages), plan and entitlements, subscriptions,
+                                  notifications sent; manual grant and adjustment forms
     POST /accounts/{id}/grants    a manual grant; the reason is required
+    POST /accounts/{id}/adjustments  take value away; the reason is required
     GET, POST /login; POST /logout
 
 Every page needs the session cookie that ``/login`` sets for the admin token; the token itself
@@ -51,7 +55,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from billfold.domain import money
-from billfold.entrypoints.http.admin_ui import dashboard_page
+from billfold.entrypoints.http.admin_ui import account_page, dashboard_page
 from billfold.entrypoints.http.client import ApiClient, ApiError
 from billfold.service.admin_sessions import AdminSessions
 
@@ -78,6 +82,7 @@ DONE = {
     "replayed": "Event replayed: its status is below.",
     "resolved": "Order resolved.",
     "granted": "Grant recorded.",
+    "adjusted": "Adjustment recorded.",
     "signed_out": "Signed out.",
 }
 HEADERS = {
@@ -143,6 +148,7 @@ class AdminView:
             Route("/subscriptions", self.subscriptions, methods=["GET"]),
             Route("/accounts", self.accounts, methods=["GET"]),
             Route("/accounts/{account_id}/grants", self.grant, methods=["POST"]),
+            Route("/accounts/{account_id}/adjustments", self.adjust, methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=STATIC)),
         ]
 
@@ -529,54 +535,85 @@ class AdminView:
         cookie = self._cookie(request)
         if cookie is None:
             return self._to_login(request)
-        account_id = (
-            request.path_params.get("account_id") or request.query_params.get("id") or ""
-        ).strip()[:200]
+        query = request.query_params
+        account_id = (request.path_params.get("account_id") or query.get("id") or "").strip()[:200]
+        search = "" if account_id else (query.get("q") or "").strip()[:320]
         context: dict[str, Any] = {
             "section": "accounts",
             "account_id": account_id,
+            "search": search or account_id,
+            "matches": None,
             "account": None,
             "missing": False,
             "error": error,
             "notice": self._done(request),
             "form": dict(form_values or {}),
             "grant_nonce": secrets.token_urlsafe(16),
+            "adjust_nonce": secrets.token_urlsafe(16),
         }
         try:
             catalog = await self.api.request("GET", "/v1/catalog", token=None)
+            found = (
+                await self._admin("GET", "/v1/accounts", params={"query": search, "limit": 50})
+                if search
+                else None
+            )
         except ApiError as exc:
             return self._failure(request, cookie, exc)
         decimals = {u["name"]: int(u["decimals"]) for u in catalog["units"]}
+        show = account_page.Shown(decimals)
         context["units"] = list(decimals)
+        if found is not None and len(found["data"]) == 1:
+            only = urlencode({"id": found["data"][0]["id"]})
+            return RedirectResponse(f"{_root(request)}/accounts?{only}", status_code=303)
+        if found is not None:
+            context["matches"] = [account_page.match(a, show) for a in found["data"]]
+            context["more_matches"] = found["has_more"]
         if account_id:
-            path = f"/v1/accounts/{quote(account_id, safe='')}"
+            after = query.get("after") or None
             try:
-                account, grants, history, entitlements, subscriptions = await asyncio.gather(
-                    self._admin("GET", path),
-                    self._admin("GET", f"{path}/grants", params={"live": "true", "limit": 50}),
-                    self._admin("GET", f"{path}/transactions", params={"limit": 20}),
-                    self._admin("GET", f"{path}/entitlements"),
-                    self._admin("GET", f"{path}/subscriptions", params={"limit": 20}),
-                )
+                got = await account_page.load(self._admin, account_id, list(decimals), after=after)
             except ApiError as exc:
                 if exc.status != 404:
                     return self._failure(request, cookie, exc)
                 context["missing"] = True
             else:
-                context["account"] = _account_view(account, grants, history, decimals)
+                account = got["account"]
+                history = got["transactions"]
+                context["account"] = {
+                    **account,
+                    "balances": account_page.balances(account, show),
+                    "lots": account_page.lots(got["explanations"], show),
+                    "holds": account_page.holds(got["holds"], show),
+                    "history": account_page.history(history, show),
+                    "notifications": got["notifications"]["data"],
+                }
+                rows = history["data"]
+                older = {"id": account_id, "after": rows[-1]["id"]} if rows else {}
+                context["older"] = urlencode(older) if history["has_more"] else None
+                context["paged"] = bool(after)
                 titles = {p["id"]: p.get("title") or p["id"] for p in catalog["plans"]}
-                context["plan"] = _entitlements_view(entitlements, titles)
+                context["plan"] = _entitlements_view(got["entitlements"], titles)
                 context["subscriptions"] = [
-                    _subscription_row(x, titles) for x in subscriptions["data"]
+                    _subscription_row(x, titles) for x in got["subscriptions"]["data"]
                 ]
         return self._render(request, "accounts.html", context, cookie=cookie, status=status)
 
     async def grant(self, request: Request) -> Response:
+        return await self._move(request, "grants")
+
+    async def adjust(self, request: Request) -> Response:
+        return await self._move(request, "adjustments")
+
+    async def _move(self, request: Request, what: str) -> Response:
+        """A manual grant or an adjustment from the account page: the reason is required."""
         cookie, form = await self._checked_form(request)
         if cookie is None:
             return self._forbidden(request) if self._cookie(request) else self._to_login(request)
         account_id = request.path_params["account_id"]
+        noun = "grant" if what == "grants" else "adjustment"
         values = {k: str(form.get(k) or "").strip() for k in ("unit", "amount", "reason")}
+        values["kind"] = noun
         nonce = str(form.get("nonce") or "")[:64] or secrets.token_urlsafe(16)
         try:
             catalog = await self.api.request("GET", "/v1/catalog", token=None)
@@ -590,7 +627,7 @@ class AdminView:
         if values["unit"] not in decimals:
             return await again("Choose a unit.")
         if not values["reason"]:
-            return await again("A reason is required: it is recorded with the grant.")
+            return await again(f"A reason is required: it is recorded with the {noun}.")
         try:
             amount = money.parse_major(values["amount"], decimals[values["unit"]])
         except ValueError as exc:
@@ -600,13 +637,14 @@ class AdminView:
         try:
             await self._admin(
                 "POST",
-                f"/v1/accounts/{quote(account_id, safe='')}/grants",
+                f"/v1/accounts/{quote(account_id, safe='')}/{what}",
                 json={"unit": values["unit"], "amount": amount, "reason": values["reason"]},
-                idempotency_key=f"admin-grant-{nonce}",
+                idempotency_key=f"admin-{noun}-{nonce}",
             )
         except ApiError as exc:
-            return await again(f"The grant was refused: {exc.message}", exc.status)
-        target = f"{_root(request)}/accounts?{urlencode({'id': account_id, 'done': 'granted'})}"
+            return await again(f"The {noun} was refused: {exc.message}", exc.status)
+        done = "granted" if what == "grants" else "adjusted"
+        target = f"{_root(request)}/accounts?{urlencode({'id': account_id, 'done': done})}"
         return RedirectResponse(target, status_code=303)
 
     # --- helpers -----------------------------------------------------------------------------
@@ -689,52 +727,6 @@ def _order_row(order: Mapping[str, Any]) -> dict[str, Any]:
     return {
         **order,
         "price": money.format_money(amount, currency) if amount is not None and currency else "—",
-    }
-
-
-def _account_view(
-    account: Mapping[str, Any],
-    grants: Mapping[str, Any],
-    history: Mapping[str, Any],
-    decimals: Mapping[str, int],
-) -> dict[str, Any]:
-    def show(amount: int, unit: str) -> str:
-        return money.format_units(amount, unit, decimals.get(unit, 0))
-
-    def signed(amount: int, unit: str) -> str:
-        return money.format_signed_units(amount, unit, decimals.get(unit, 0))
-
-    return {
-        "id": account["id"],
-        "email": account.get("email"),
-        "stripe_customer_id": account.get("stripe_customer_id"),
-        "created": account.get("created"),
-        "balances": [
-            {
-                "unit": unit,
-                "available": show(amount, unit),
-                "held": show(account["held"].get(unit, 0), unit),
-                "debt": show(account["debt"].get(unit, 0), unit),
-                "has_held": bool(account["held"].get(unit, 0)),
-                "has_debt": bool(account["debt"].get(unit, 0)),
-            }
-            for unit, amount in account["balances"].items()
-        ],
-        "grants": [
-            {
-                **g,
-                "remaining_text": show(g["remaining"], g["unit"]),
-                "amount_text": show(g["amount"], g["unit"]),
-            }
-            for g in grants["data"]
-        ],
-        "history": [
-            {
-                **x,
-                "net_text": signed(x["net"], x["unit"]) if x.get("unit") else str(x["net"]),
-            }
-            for x in history["data"]
-        ],
     }
 
 
