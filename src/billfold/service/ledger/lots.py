@@ -15,7 +15,6 @@ from billfold.domain import ledger as rules
 from billfold.domain import reversals as rv
 from billfold.domain.ledger import GrantState, Line
 from billfold.domain.records import HoldRecord
-from billfold.service import outbox
 from billfold.service.ledger import idempotency
 from billfold.service.ledger.commands import (
     MAX_HOLD_TTL,
