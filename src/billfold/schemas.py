@@ -806,6 +806,12 @@ class EntitlementsUpdatedData(_NotificationData):
     current_period_end: int | None
     grace_until: int | None
     previous_plan: str | None
+    reason: str | None = Field(
+        default=None,
+        description="grace_period_ended when a past_due subscription's grace period ran out "
+        "(no Stripe event says so: the worker tells it, once); absent when a Stripe event "
+        "changed the entitlements.",
+    )
 
 
 class ReconciliationDriftData(_NotificationData):

@@ -1547,6 +1547,11 @@ export interface components {
             plan: string | null;
             /** Previous Plan */
             previous_plan: string | null;
+            /**
+             * Reason
+             * @description grace_period_ended when a past_due subscription's grace period ran out (no Stripe event says so: the worker tells it, once); absent when a Stripe event changed the entitlements.
+             */
+            reason?: string | null;
             /** Source */
             source: string;
             /** Status */
