@@ -133,3 +133,14 @@ def test_two_workers_racing_tell_each_lapse_once(app: App) -> None:
     told = lapses(app)
     assert sorted(d["account_id"] for d in told) == sorted(s.account for s in stories)
     assert all(Worker(app[1]).notify_grace_lapses() == 0 for _ in range(2))
+
+
+def test_the_worker_loop_checks_with_its_expiry_sweep(app: App) -> None:
+    story = Story("user_loop")
+    subscribed(app, story)
+    grace_end = fail_renewal(app, story, 1)
+    at(app, grace_end + 1)
+    worker = Worker(app[1], name="worker:loop")
+    worker.run_once()  # a new worker sweeps on its first round
+    worker.run_once()  # the next sweep is an interval away: nothing more either way
+    assert [d["account_id"] for d in lapses(app)] == ["user_loop"]

@@ -206,7 +206,12 @@ class Billing:
                 )
                 for row in rows:
                     until = ent.grace_end(row, self.catalog)
-                    if until is not None and until <= now and row.grace_lapse_notified != until:
+                    if (
+                        until is not None
+                        and until <= now
+                        and row.grace_lapse_notified != until
+                        and row.account_id  # no account yet: nobody to tell
+                    ):
                         due.append(row.id)
                 if len(rows) < page_size:
                     break
