@@ -1,9 +1,15 @@
-"""What the notifications outbox costs on the webhook and spend paths, measured in one run.
+"""What the notifications outbox and the metrics cost on the webhook and spend paths, in one run.
 
-Two arms on the same database and process, interleaved (A B A B ...) so that a noisy machine
-weighs on both alike: ``outbox`` (as shipped: a paid checkout writes ``credits.granted`` and
-``order.fulfilled`` in its transaction; a spend reads its threshold from the balance row it locks
-and writes nothing unless it crosses it) and ``none`` (the outbox's writes replaced by no-ops).
+Three arms on the same database and process, interleaved (the order turns each round) so that a
+noisy machine weighs on all alike: ``outbox`` (as shipped: a paid checkout writes
+``credits.granted`` and ``order.fulfilled`` in its transaction; a spend reads its threshold from
+the balance row it locks and writes nothing unless it crosses it; every webhook and spend counted
+by the Prometheus observer), ``none`` (the outbox's writes replaced by no-ops) and ``nometrics``
+(the outbox as shipped, the service layer's observers replaced by ``NullObserver``). There is no
+setting that turns metrics or the outbox off: both are part of what billfold promises, so the
+baselines are made here, in the benchmark's process only. The paths are called in-process (no
+HTTP), so the per-request latency histogram of the HTTP middleware is not part of ``nometrics``'
+saving.
 
     .venv/bin/python -m bench.outbox_cost --database-url sqlite:////tmp/outbox.db --n 300
     .venv/bin/python -m bench.outbox_cost --database-url postgresql://postgres@127.0.0.1/db
@@ -23,15 +29,28 @@ from tests.builders import stripe_events as se
 from billfold.bootstrap import Services, build, schema_only
 from billfold.service import outbox
 from billfold.service.ledger import Grant, Spend
+from billfold.service.observe import NullObserver
 from billfold.settings import load_settings
 
 SECRET = "whsec_bench_outbox"
 
 
+ARMS = ("outbox", "none", "nometrics")
+
+
 @contextmanager
-def arm(name: str) -> Iterator[None]:
+def arm(name: str, services: Services) -> Iterator[None]:
     if name == "outbox":
         yield
+        return
+    if name == "nometrics":
+        inbox, ledger, notifications = services.inbox, services.ledger, services.notifications
+        saved = (inbox.observer, ledger.observer, notifications.observer)
+        inbox.observer = ledger.observer = notifications.observer = NullObserver()
+        try:
+            yield
+        finally:
+            inbox.observer, ledger.observer, notifications.observer = saved
         return
     emit, watch = outbox.emit, outbox.watch_balance
 
@@ -92,19 +111,22 @@ def main() -> None:
     }
     try:
         for r in range(args.rounds):
-            for name in ("outbox", "none") if r % 2 == 0 else ("none", "outbox"):
+            for name in ARMS[r % len(ARMS) :] + ARMS[: r % len(ARMS)]:
                 for path, run in paths.items():
-                    with arm(name):
+                    with arm(name, services):
                         seconds = run(services, args.n, f"{name}{r}{time.time_ns()}")
                     results.setdefault((path, name), []).append(seconds)
     finally:
         services.close()
     for path in paths:
-        with_outbox = statistics.median(results[(path, "outbox")])
+        shipped = statistics.median(results[(path, "outbox")])
         without = statistics.median(results[(path, "none")])
+        unmetered = statistics.median(results[(path, "nometrics")])
         print(
-            f"{path:8} outbox {with_outbox * 1000:7.3f} ms/op   none {without * 1000:7.3f} ms/op"
-            f"   cost {100 * (with_outbox / without - 1):+6.1f}%"
+            f"{path:8} shipped {shipped * 1000:7.3f} ms/op"
+            f"   no outbox {without * 1000:7.3f} ms/op ({100 * (shipped / without - 1):+5.1f}%)"
+            f"   no metrics {unmetered * 1000:7.3f} ms/op"
+            f" ({100 * (shipped / unmetered - 1):+5.1f}%)"
         )
 
 

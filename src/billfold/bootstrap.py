@@ -233,6 +233,7 @@ def build(
             new_secret=notify.new_secret,
             lease_seconds=settings.worker_lease_seconds,
             threads=settings.notify_threads,
+            observer=metrics,
         ),
         infra=Infrastructure(database=database, stripe=stripe),
         metrics=metrics,

@@ -815,7 +815,7 @@ class BacklogResponse(BaseModel):
     failed: int = Field(description="Events that failed, waiting for a retry.")
 
 
-class AttentionResponse(BaseModel):
+class AttentionCountsResponse(BaseModel):
     count: int = Field(description="orders + failed_events + dead_events")
     orders: int = Field(description="Orders in needs_attention.")
     failed_events: int
@@ -833,7 +833,7 @@ class DashboardResponse(BaseModel):
     revenue: RevenueFiguresResponse
     latency: LatencyResponse = Field(description="From Stripe's first event to the grant.")
     backlog: BacklogResponse
-    needs_attention: AttentionResponse
+    needs_attention: AttentionCountsResponse
 
 
 # --- notifications to the application ----------------------------------------------------------
@@ -969,6 +969,12 @@ class EntitlementsUpdatedData(_NotificationData):
     current_period_end: int | None
     grace_until: int | None
     previous_plan: str | None
+    reason: str | None = Field(
+        default=None,
+        description="grace_period_ended when a past_due subscription's grace period ran out "
+        "(no Stripe event says so: the worker tells it, once); absent when a Stripe event "
+        "changed the entitlements.",
+    )
 
 
 class ReconciliationDriftData(_NotificationData):

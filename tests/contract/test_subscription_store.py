@@ -46,6 +46,7 @@ def test_given_an_update_then_every_field_reads_back_as_written(backend: Backend
         "state_created": T0 + 11,
         "past_due_since": T0 + 12,
         "grace_invoice_id": "in_1",
+        "grace_lapse_notified": T0 + 3 * 86_400,
         "note": "trial_will_end at 1800000000",
         "updated": T0 + 13,
     }

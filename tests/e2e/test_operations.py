@@ -1,15 +1,19 @@
-"""Operations: /metrics after a scripted run, the metrics token, request ids, /readyz."""
+"""Operations: /metrics after a scripted run (webhooks, spends, notification deliveries), the
+metrics token, request ids, /readyz."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from billfold.adapters import notify
 from billfold.bootstrap import build
+from billfold.domain.notifications import RETRY_DELAYS
 from billfold.entrypoints.http.app import create_app
 from billfold.entrypoints.worker import Worker
 from tests.builders import stripe_events as se
@@ -120,6 +124,59 @@ def test_given_a_scripted_run_then_metrics_count_events_spends_402s_and_requests
     assert names
     assert all(name.startswith("billfold_") for name in names)
     assert "user_metrics_42" not in text
+
+
+def test_given_deliveries_retries_and_dead_letters_then_metrics_count_them_by_type(
+    db_url: str, clock: FakeClock
+) -> None:
+    status = {"code": 200}
+
+    def endpoint(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status["code"])
+
+    services = build(
+        settings_for(db_url, notify_urls="http://app.test/hooks"),
+        clock=clock,
+        notify_sender=notify.HttpSender(transport=httpx.MockTransport(endpoint)),
+    )
+    try:
+        with TestClient(create_app(services=services, run_worker=False)) as client:
+            worker = Worker(services, name="worker:metrics")
+            assert deliver(client, paid("user_metrics_7")).status_code == 200
+            assert worker.deliver_notifications() == 2  # credits.granted, order.fulfilled
+            status["code"] = 503
+            assert deliver(client, paid("user_metrics_8")).status_code == 200
+            for delay in RETRY_DELAYS:  # the whole schedule fails: 7 retries, then dead
+                clock.advance(delay)
+                assert worker.deliver_notifications() == 2
+            clock.advance(86_400)
+            assert worker.deliver_notifications() == 0  # dead stays dead
+            status["code"] = 204
+            dead = client.get(
+                "/v1/notifications",
+                params={"status": "dead", "type": "credits.granted"},
+                headers=admin_headers(),
+            ).json()["data"]
+            [letter] = dead
+            redelivered = client.post(
+                f"/v1/notifications/{letter['id']}/redeliver", headers=admin_headers()
+            )
+            assert redelivered.is_success, redelivered.text
+            assert worker.deliver_notifications() == 1
+            text = client.get("/metrics").text
+    finally:
+        services.close()
+    got = samples(text)
+
+    def count(outcome: str, type_: str) -> float:
+        return got.get((f"billfold_notifications_{outcome}_total", (("type", type_),)), 0)
+
+    granted, fulfilled = "credits.granted", "order.fulfilled"
+    assert (count("delivered", granted), count("delivered", fulfilled)) == (2, 1)
+    assert (count("retried", granted), count("retried", fulfilled)) == (7, 7)
+    assert (count("dead", granted), count("dead", fulfilled)) == (1, 1)
+    assert "user_metrics_7" not in text
+    assert "user_metrics_8" not in text
 
 
 def test_given_a_metrics_token_then_metrics_need_it_as_a_bearer_token(tmp_path: Any) -> None:

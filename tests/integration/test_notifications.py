@@ -243,6 +243,138 @@ def test_given_an_account_threshold_then_it_overrides_the_catalog(
         accounts.update(UpdateAccount(account_id="user_1", values={"low_balance": {"gold": 1}}))
 
 
+# --- every change that lowers a balance, the expiry sweep included -------------------------------
+
+
+def expiring(ledger: L.Ledger, key: str, amount: int, expires_at: int) -> None:
+    ledger.grant(
+        L.Grant(key=key, account_id="user_1", unit=UNIT, amount=amount, expires_at=expires_at)
+    )
+
+
+def kinds_of(engine: Engine, transaction_id: str) -> list[str]:
+    with SqlUnitOfWork(engine) as uow:
+        rows = uow.ledger.list_transactions("user_1", limit=100, starting_after=None)
+    return [r.kind for r in rows if r.id == transaction_id]
+
+
+def test_given_lots_expiring_below_the_threshold_then_the_sweep_writes_balance_low_once(
+    engine: Engine, clock: FakeClock
+) -> None:
+    ledger = ledger_on(engine, clock)
+    grant(ledger, "g1", 95)  # forever
+    expiring(ledger, "g2", 10, clock() + 100)  # 105: above the threshold of 100
+    expiring(ledger, "g3", 10, clock() + 100)  # 115
+    assert alerts(engine) == []
+    clock.advance(100)
+    swept = ledger.sweep()
+    assert (swept.grants_expired, swept.amount_expired) == (2, 20)
+    # Two expiry transactions (115 -> 105 -> 95): the second crossed, and carries the alert.
+    [low] = notes(engine, "balance.low")
+    assert (low.data["previous_balance"], low.data["balance"], low.data["threshold"]) == (
+        105,
+        95,
+        100,
+    )
+    assert kinds_of(engine, low.data["transaction_id"]) == ["expire"]
+    with SqlUnitOfWork(engine) as uow:
+        row = uow.ledger.lock_balance("user_1", UNIT)
+    assert row is not None
+    assert (row.low_alert, row.available) == (True, 95)
+    assert ledger.sweep().grants_expired == 0
+    spend(ledger, "s1", 45)  # 50, already low: nothing more
+    assert alerts(engine) == [("balance.low", 95)]
+    grant(ledger, "g4", 50)  # 100: re-armed
+    assert alerts(engine) == [("balance.low", 95), ("balance.restored", 100)]
+
+
+def test_given_an_expiry_the_sweep_has_not_written_then_the_next_spend_reports_it_once(
+    engine: Engine, clock: FakeClock
+) -> None:
+    ledger = ledger_on(engine, clock)
+    grant(ledger, "g1", 80)
+    expiring(ledger, "g2", 70, clock() + 10)  # 150
+    clock.advance(10)
+    spend(ledger, "s1", 5)  # settles the expiry first (150 -> 80: crossed), then 75
+    [low] = notes(engine, "balance.low")
+    assert (low.data["previous_balance"], low.data["balance"]) == (150, 80)
+    assert kinds_of(engine, low.data["transaction_id"]) == ["expire"]
+    assert alerts(engine) == [("balance.low", 80)]
+
+
+def test_given_an_expiry_inside_a_batch_then_its_crossing_is_written_once(
+    engine: Engine, clock: FakeClock
+) -> None:
+    ledger = ledger_on(engine, clock)
+    grant(ledger, "g1", 80)
+    expiring(ledger, "g2", 70, clock() + 10)
+    clock.advance(10)
+    commands: list[batch.BatchCommand] = [
+        L.Spend(key="b1", account_id="user_1", unit=UNIT, amount=5),
+        L.Spend(key="b2", account_id="user_1", unit=UNIT, amount=5),
+    ]
+    batch.run_batch(
+        lambda: SqlUnitOfWork(engine), commands, clock(), units=ledger.units, low=ledger.low
+    )
+    assert alerts(engine) == [("balance.low", 80)]
+    assert ledger.balances("user_1")[UNIT].available == 70
+
+
+def test_given_an_expiry_rolled_back_then_its_alert_is_rolled_back_with_it(
+    engine: Engine, clock: FakeClock
+) -> None:
+    from billfold.service.ledger import expiry
+
+    ledger = ledger_on(engine, clock)
+    grant(ledger, "g1", 80)
+    expiring(ledger, "g2", 70, clock() + 10)
+    clock.advance(10)
+    with SqlUnitOfWork(engine) as uow:
+        expiry.sweep_balance(uow.ledger, "user_1", UNIT, clock(), low=ledger.low)
+        assert [
+            n.type
+            for n in uow.notifications.list(
+                status=None, type_="balance.low", account_id=None, limit=10, starting_after=None
+            )
+        ] == ["balance.low"]
+        # leaving without commit rolls back the expiry and its notification together
+    assert alerts(engine) == []
+    ledger.sweep()
+    assert alerts(engine) == [("balance.low", 80)]
+
+
+def test_given_a_claw_back_of_lots_or_a_dispute_hold_then_the_crossing_is_reported(
+    engine: Engine, clock: FakeClock
+) -> None:
+    from billfold.service.ledger import lots
+    from billfold.service.ledger.commands import ClawLots, HoldLots
+
+    ledger = ledger_on(engine, clock)
+    ledger.grant(L.Grant(key="g1", account_id="user_1", unit=UNIT, amount=150, origin="ord_1"))
+    ledger.grant(L.Grant(key="g2", account_id="user_2", unit=UNIT, amount=150, origin="ord_2"))
+    with SqlUnitOfWork(engine) as uow:
+        [lot1] = [g.grant_id for g in uow.ledger.lots("ord_1")]
+        [lot2] = [g.grant_id for g in uow.ledger.lots("ord_2")]
+        lots.claw_lots(
+            uow.ledger,
+            ClawLots(key="c1", account_id="user_1", unit=UNIT, wants=((lot1, 60),), policy="debt"),
+            clock(),
+            low=ledger.low,
+        )
+        lots.hold_lots(
+            uow.ledger,
+            HoldLots(key="h1", account_id="user_2", unit=UNIT, wants=((lot2, 70),), ttl_seconds=60),
+            clock(),
+            low=ledger.low,
+        )
+        uow.commit()
+    lows = {n.account_id: n.data["balance"] for n in notes(engine, "balance.low")}
+    assert lows == {"user_1": 90, "user_2": 80}
+    with pytest.raises(errors.InsufficientBalance):
+        spend(ledger, "s1", 81, account="user_2")  # held by the dispute
+    assert len(notes(engine, "balance.low")) == 2
+
+
 # --- the outbox ----------------------------------------------------------------------------------
 
 

@@ -367,6 +367,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/attention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Needs Attention
+         * @description Orders and subscription invoices billfold could not resolve, and failed and dead events.
+         */
+        get: operations["needs_attention_v1_attention_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/catalog": {
         parameters: {
             query?: never;
@@ -432,6 +452,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Dashboard
+         * @description Figures of the last ``days`` days, per UTC day (and per hour over the last 24 hours).
+         */
+        get: operations["get_dashboard_v1_dashboard_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -441,7 +481,9 @@ export interface paths {
         };
         /**
          * List Events
-         * @description The event inbox, newest first.
+         * @description The event inbox, newest received first. ``created[gt|gte|lt|lte]`` (Unix seconds, as
+         *     Stripe's List Events takes them) bound the event's ``created`` time at Stripe; an event that
+         *     carries none is placed at the time billfold received it.
          */
         get: operations["list_events_v1_events_get"];
         put?: never;
@@ -461,11 +503,54 @@ export interface paths {
         };
         /**
          * Get Event
-         * @description One event, with the payload exactly as Stripe sent it.
+         * @description One event, with the payload parsed from what Stripe sent, and its attempt history:
+         *     failed attempts and operators' retries, oldest first.
          */
         get: operations["get_event_v1_events__event_id__get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/{event_id}/payload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Event Payload
+         * @description The event's body exactly as it was received, byte for byte (whitespace, key order).
+         */
+        get: operations["get_event_payload_v1_events__event_id__payload_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/{event_id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay Event
+         * @description Process any event again, whatever its status. Every effect is keyed, so replaying an event
+         *     that was processed changes nothing; one that was ignored (a price the catalog did not sell
+         *     then) is completed. ``reason`` is required and recorded with the operator's name.
+         */
+        post: operations["replay_event_v1_events__event_id__replay_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -483,7 +568,8 @@ export interface paths {
         put?: never;
         /**
          * Retry Event
-         * @description Process a failed or dead event again, now.
+         * @description Process a failed or dead event again, now. The operator and reason, when given, are
+         *     recorded with the action (``GET /v1/operator-actions``).
          */
         post: operations["retry_event_v1_events__event_id__retry_post"];
         delete?: never;
@@ -640,6 +726,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/operator-actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Operator Actions
+         * @description What operators did (retries, replays, resolutions, ...), newest first, with who and why.
+         */
+        get: operations["list_operator_actions_v1_operator_actions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orders": {
         parameters: {
             query?: never;
@@ -688,7 +794,8 @@ export interface paths {
         put?: never;
         /**
          * Resolve Order
-         * @description Fulfil an order in ``needs_attention``, naming the account and package where needed.
+         * @description Fulfil an order in ``needs_attention``, naming the account and package where needed. The
+         *     operator and reason, when given, are recorded with the action (``GET /v1/operator-actions``).
          */
         post: operations["resolve_order_v1_orders__order_id__resolve_post"];
         delete?: never;
@@ -1117,6 +1224,78 @@ export interface components {
             /** Unit */
             unit: string;
         };
+        /** AttentionCountsResponse */
+        AttentionCountsResponse: {
+            /**
+             * Count
+             * @description orders + failed_events + dead_events
+             */
+            count: number;
+            /** Dead Events */
+            dead_events: number;
+            /** Failed Events */
+            failed_events: number;
+            /**
+             * Orders
+             * @description Orders in needs_attention.
+             */
+            orders: number;
+        };
+        /**
+         * AttentionResponse
+         * @description ``GET /v1/attention``: what needs a person, the first 50 of each kind.
+         */
+        AttentionResponse: {
+            /**
+             * Count
+             * @description Orders shown plus every failed and dead event.
+             */
+            count: number;
+            /** Dead Count */
+            dead_count: number;
+            /**
+             * Dead Events
+             * @description Given up on: retry or replay.
+             */
+            dead_events: components["schemas"]["EventResponse"][];
+            /** Failed Count */
+            failed_count: number;
+            /**
+             * Failed Events
+             * @description Waiting for a retry.
+             */
+            failed_events: components["schemas"]["EventResponse"][];
+            /**
+             * Object
+             * @default attention
+             */
+            object: string;
+            /**
+             * Orders
+             * @description Orders in needs_attention, newest first.
+             */
+            orders: components["schemas"]["OrderResponse"][];
+            /** Orders Has More */
+            orders_has_more: boolean;
+        };
+        /** BacklogResponse */
+        BacklogResponse: {
+            /**
+             * Failed
+             * @description Events that failed, waiting for a retry.
+             */
+            failed: number;
+            /**
+             * Oldest Age
+             * @description Seconds the oldest of them has waited.
+             */
+            oldest_age: number | null;
+            /**
+             * Received
+             * @description Events waiting to be processed.
+             */
+            received: number;
+        };
         /** BalanceAlertData */
         BalanceAlertData: {
             /** Account Id */
@@ -1476,6 +1655,71 @@ export interface components {
             /** Min */
             min: number;
         };
+        /** DashboardResponse */
+        DashboardResponse: {
+            backlog: components["schemas"]["BacklogResponse"];
+            /** Credits Per Day */
+            credits_per_day: components["schemas"]["DayCreditsResponse"][];
+            /** Days */
+            days: number;
+            /** @description From Stripe's first event to the grant. */
+            latency: components["schemas"]["LatencyResponse"];
+            needs_attention: components["schemas"]["AttentionCountsResponse"];
+            /**
+             * Object
+             * @default dashboard
+             * @constant
+             */
+            object: "dashboard";
+            /** Purchases Per Day */
+            purchases_per_day: components["schemas"]["DayPurchasesResponse"][];
+            revenue: components["schemas"]["RevenueFiguresResponse"];
+            /**
+             * Since
+             * @description Unix seconds: now - days * 86400.
+             */
+            since: number;
+            /**
+             * Until
+             * @description Unix seconds: now.
+             */
+            until: number;
+            webhooks: components["schemas"]["WebhookFiguresResponse"];
+        };
+        /** DayCreditsResponse */
+        DayCreditsResponse: {
+            /**
+             * Day
+             * @description Unix seconds: the UTC day's start.
+             */
+            day: number;
+            /**
+             * Free
+             * @description Per unit: bonuses, promotions, manual grants.
+             */
+            free: {
+                [key: string]: number;
+            };
+            /**
+             * Paid
+             * @description Per unit: granted by purchases and allowances.
+             */
+            paid: {
+                [key: string]: number;
+            };
+        };
+        /** DayPurchasesResponse */
+        DayPurchasesResponse: {
+            /** Count */
+            count: number;
+            /**
+             * Day
+             * @description Unix seconds: the UTC day's start.
+             */
+            day: number;
+            /** Sales */
+            sales: components["schemas"]["SaleResponse"][];
+        };
         /** DisputeExplainedResponse */
         DisputeExplainedResponse: {
             /**
@@ -1649,6 +1893,11 @@ export interface components {
             plan: string | null;
             /** Previous Plan */
             previous_plan: string | null;
+            /**
+             * Reason
+             * @description grace_period_ended when a past_due subscription's grace period ran out (no Stripe event says so: the worker tells it, once); absent when a Stripe event changed the entitlements.
+             */
+            reason?: string | null;
             /** Source */
             source: string;
             /** Status */
@@ -1698,6 +1947,98 @@ export interface components {
             error: components["schemas"]["ErrorDetail"];
             /** Message */
             message: string;
+        };
+        /** EventAttemptResponse */
+        EventAttemptResponse: {
+            /** At */
+            at: number;
+            /**
+             * Attempt
+             * @description The event's attempts counter after this attempt: 1, 2, ...
+             */
+            attempt: number;
+            /** Error */
+            error: string | null;
+            /**
+             * Outcome
+             * @description failed or dead; for an operator's retry, also processed or ignored
+             */
+            outcome: string;
+            /**
+             * Worker
+             * @description The worker's lease, webhook, or operator:<name>
+             */
+            worker: string | null;
+        };
+        /** EventCountsResponse */
+        EventCountsResponse: {
+            /** Dead */
+            dead: number;
+            /** Failed */
+            failed: number;
+            /** Ignored */
+            ignored: number;
+            /** Processed */
+            processed: number;
+            /** Received */
+            received: number;
+            /**
+             * Start
+             * @description Unix seconds: the bucket's start (UTC).
+             */
+            start: number;
+            /**
+             * Success Rate
+             * @description (processed + ignored) / (processed + ignored + failed + dead), 0 to 1; null when none finished.
+             */
+            success_rate: number | null;
+        };
+        /**
+         * EventDetailResponse
+         * @description One event (``GET /v1/events/{id}``): with its payload and its attempt history.
+         */
+        EventDetailResponse: {
+            /**
+             * Attempt History
+             * @description Failed attempts and operators' retries, oldest first (successes by the worker or the webhook show in status and processed_at only)
+             */
+            attempt_history?: components["schemas"]["EventAttemptResponse"][];
+            /** Attempts */
+            attempts: number;
+            /** Id */
+            id: string;
+            /** Last Error */
+            last_error: string | null;
+            /** Livemode */
+            livemode: boolean;
+            /** Next Attempt At */
+            next_attempt_at: number | null;
+            /**
+             * Object
+             * @default event
+             */
+            object: string;
+            /** Object Id */
+            object_id: string | null;
+            /** Outcome */
+            outcome: string | null;
+            /** Payload */
+            payload?: {
+                [key: string]: unknown;
+            } | null;
+            /** Processed At */
+            processed_at: number | null;
+            /** Received At */
+            received_at: number;
+            /**
+             * Status
+             * @description received, processed, ignored, failed or dead
+             */
+            status: string;
+            /** Stripe Created */
+            stripe_created: number | null;
+            /** Type */
+            type: string;
         };
         /** EventResponse */
         EventResponse: {
@@ -1921,6 +2262,24 @@ export interface components {
             /** Unit */
             unit: string;
         };
+        /** LatencyResponse */
+        LatencyResponse: {
+            /**
+             * Count
+             * @description Orders measured (the newest 5000 at most).
+             */
+            count: number;
+            /**
+             * P50
+             * @description Seconds (nearest rank); null without orders.
+             */
+            p50: number | null;
+            /**
+             * P99
+             * @description Seconds (nearest rank); null without orders.
+             */
+            p99: number | null;
+        };
         /** LineResponse */
         LineResponse: {
             /** Account Id */
@@ -1998,6 +2357,18 @@ export interface components {
         ListResponse_NotificationResponse_: {
             /** Data */
             data: components["schemas"]["NotificationResponse"][];
+            /** Has More */
+            has_more: boolean;
+            /**
+             * Object
+             * @default list
+             */
+            object: string;
+        };
+        /** ListResponse[OperatorActionResponse] */
+        ListResponse_OperatorActionResponse_: {
+            /** Data */
+            data: components["schemas"]["OperatorActionResponse"][];
             /** Has More */
             has_more: boolean;
             /**
@@ -2205,6 +2576,61 @@ export interface components {
             status: string;
             /** Type */
             type: string;
+        };
+        /** OperatorActionResponse */
+        OperatorActionResponse: {
+            /**
+             * Action
+             * @description retry, replay, resolve, grant, adjust or redeliver
+             */
+            action: string;
+            /** Created */
+            created: number;
+            /** Id */
+            id: string;
+            /**
+             * Object
+             * @default operator_action
+             */
+            object: string;
+            /**
+             * Operator
+             * @description Who acted.
+             */
+            operator: string;
+            /**
+             * Outcome
+             * @description What came of it: a status, or why it was refused.
+             */
+            outcome: string | null;
+            /**
+             * Reason
+             * @description Why, as the operator gave it.
+             */
+            reason: string;
+            /** Target Id */
+            target_id: string;
+            /**
+             * Target Type
+             * @description event, order, account or notification
+             */
+            target_type: string;
+        };
+        /**
+         * OperatorNote
+         * @description Who acts, and why: recorded with the action (see ``GET /v1/operator-actions``).
+         */
+        OperatorNote: {
+            /**
+             * Operator
+             * @description Who: the operator's name (recorded as 'admin token' when not given).
+             */
+            operator?: string | null;
+            /**
+             * Reason
+             * @description Why: recorded with the action.
+             */
+            reason?: string | null;
         };
         /** OrderFulfilledNotification */
         OrderFulfilledNotification: {
@@ -2600,12 +3026,78 @@ export interface components {
              */
             unrecovered: number;
         };
+        /** ReplayEventRequest */
+        ReplayEventRequest: {
+            /**
+             * Operator
+             * @description Who: the operator's name (recorded as 'admin token' when not given).
+             */
+            operator?: string | null;
+            /**
+             * Reason
+             * @description Why: required, recorded with the replay.
+             */
+            reason: string;
+        };
         /** ResolveOrderRequest */
         ResolveOrderRequest: {
             /** Account Id */
             account_id?: string | null;
+            /**
+             * Operator
+             * @description Who: the operator's name (recorded as 'admin token' when not given).
+             */
+            operator?: string | null;
             /** Package */
             package?: string | null;
+            /**
+             * Reason
+             * @description Why: recorded with the action.
+             */
+            reason?: string | null;
+        };
+        /** RevenueFiguresResponse */
+        RevenueFiguresResponse: {
+            /** By Package */
+            by_package: components["schemas"]["RevenueResponse"][];
+            /** By Plan */
+            by_plan: components["schemas"]["RevenueResponse"][];
+        };
+        /** RevenueResponse */
+        RevenueResponse: {
+            /**
+             * Amount
+             * @description Minor units of `currency`.
+             */
+            amount: number;
+            /** Count */
+            count: number;
+            /** Currency */
+            currency: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Refunded
+             * @description Minor units of `currency`.
+             */
+            refunded: number;
+        };
+        /** SaleResponse */
+        SaleResponse: {
+            /**
+             * Amount
+             * @description Minor units of `currency`.
+             */
+            amount: number;
+            /** Count */
+            count: number;
+            /** Currency */
+            currency: string | null;
+            /**
+             * Kind
+             * @description checkout, payment_intent or invoice
+             */
+            kind: string;
         };
         /** SpendRequest */
         SpendRequest: {
@@ -2854,6 +3346,34 @@ export interface components {
             } | null;
             /** Stripe Customer Id */
             stripe_customer_id?: string | null;
+        };
+        /** WebhookFiguresResponse */
+        WebhookFiguresResponse: {
+            /** Dead */
+            dead: number;
+            /** Failed */
+            failed: number;
+            /** Ignored */
+            ignored: number;
+            /**
+             * Per Day
+             * @description Every UTC day of the window.
+             */
+            per_day: components["schemas"]["EventCountsResponse"][];
+            /**
+             * Per Hour
+             * @description Every hour of the last 24 hours.
+             */
+            per_hour: components["schemas"]["EventCountsResponse"][];
+            /** Processed */
+            processed: number;
+            /** Received */
+            received: number;
+            /**
+             * Success Rate
+             * @description Over the window, 0 to 1; null when none.
+             */
+            success_rate: number | null;
         };
     };
     responses: never;
@@ -4299,6 +4819,62 @@ export interface operations {
             };
         };
     };
+    needs_attention_v1_attention_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttentionResponse"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     get_catalog_v1_catalog_get: {
         parameters: {
             query?: never;
@@ -4494,6 +5070,65 @@ export interface operations {
             };
         };
     };
+    get_dashboard_v1_dashboard_get: {
+        parameters: {
+            query?: {
+                /** @description The window in days, 1 to 90. */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardResponse"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     list_events_v1_events_get: {
         parameters: {
             query?: {
@@ -4504,6 +5139,14 @@ export interface operations {
                 /** @description received, processed, ignored, failed, dead */
                 status?: string | null;
                 type?: string | null;
+                /** @description Only events created after this time (Unix seconds). */
+                "created[gt]"?: number | null;
+                /** @description Only events created at or after this time (Unix seconds). */
+                "created[gte]"?: number | null;
+                /** @description Only events created before this time (Unix seconds). */
+                "created[lt]"?: number | null;
+                /** @description Only events created at or before this time (Unix seconds). */
+                "created[lte]"?: number | null;
             };
             header?: never;
             path?: never;
@@ -4575,6 +5218,144 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    "application/json": components["schemas"]["EventDetailResponse"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such object (or not one these credentials may see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_event_payload_v1_events__event_id__payload_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The body as received. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such object (or not one these credentials may see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    replay_event_v1_events__event_id__replay_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReplayEventRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
                     "application/json": components["schemas"]["EventResponse"];
                 };
             };
@@ -4634,7 +5415,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["OperatorNote"] | null;
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
@@ -5236,6 +6021,70 @@ export interface operations {
             };
             /** @description No such object (or not one these credentials may see). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; try again. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_operator_actions_v1_operator_actions_get: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: number;
+                /** @description Cursor: the id of the last object of the previous page. */
+                starting_after?: string | null;
+                /** @description event, order, account, notification */
+                target_type?: string | null;
+                target_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListResponse_OperatorActionResponse_"];
+                };
+            };
+            /** @description Invalid request: the message names the field; nothing was written. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, expired or forged credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description These credentials may not do this, or not for this account. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -23,9 +23,13 @@ scrape time and added as they are, so every process answers the same.
                                                          not yet processed (0: none)
     billfold_worker_last_heartbeat_seconds               scrape-time: seconds since a worker last
                                                          reported (absent: never)
+    billfold_notifications_delivered_total{type}         outbox notifications delivered (every
+                                                         endpoint that wants one has it)
+    billfold_notifications_retried_total{type}           failed delivery attempts, another one
+                                                         scheduled
+    billfold_notifications_dead_total{type}              notifications whose last attempt failed
 
-Notifications and reconciliation add theirs in ``PrometheusMetrics.__init__`` (and their hooks to
-``billfold.service.observe.Observer``).
+A new metric: a hook on ``billfold.service.observe.Observer`` and its counter here.
 """
 
 from __future__ import annotations
@@ -133,6 +137,25 @@ class PrometheusMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self._notifications = {
+            outcome: Counter(
+                f"billfold_notifications_{outcome}",
+                help_,
+                ["type"],
+                registry=r,
+            )
+            for outcome, help_ in (
+                (
+                    "delivered",
+                    "Notifications delivered to every endpoint that wants them, by type.",
+                ),
+                (
+                    "retried",
+                    "Failed notification delivery attempts with a retry scheduled, by type.",
+                ),
+                ("dead", "Notifications dead after the last attempt of the schedule, by type."),
+            )
+        }
         # Labelled children, cached: ``labels()`` costs more than the increment itself.
         self._children: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
@@ -162,6 +185,11 @@ class PrometheusMetrics:
         self._child(self._writes, operation, unit, outcome).inc()
         if outcome == "insufficient":
             self._child(self._insufficient, unit).inc()
+
+    def notification_finished(self, notification_type: str, outcome: str) -> None:
+        counter = self._notifications.get(outcome)
+        if counter is not None:
+            self._child(counter, notification_type).inc()
 
     def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self._child(self._http, method, route, str(status)).observe(seconds)

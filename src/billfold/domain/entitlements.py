@@ -56,6 +56,28 @@ def grace_until(sub: SubscriptionRecord, plan: cat.Plan) -> int | None:
     return sub.past_due_since + plan.grace_period_days * DAY
 
 
+def _grace_end(sub: SubscriptionRecord, plan: cat.Plan) -> int:
+    until = grace_until(sub, plan)
+    if until is None:
+        # No failed payment recorded yet (the invoice event is late): the grace clock starts
+        # at the earliest at the period start.
+        start = sub.current_period_start or sub.state_created
+        until = start + plan.grace_period_days * DAY
+    return until
+
+
+def grace_end(sub: SubscriptionRecord, catalog: cat.Catalog) -> int | None:
+    """When a ``past_due`` subscription's grace period ends (its plan gives way to the default
+    then); None for any other subscription, or one whose plan the catalog no longer has."""
+    if sub.status != "past_due" or sub.plan is None:
+        return None
+    try:
+        plan = catalog.plan(sub.plan)
+    except errors.UnknownPlan:
+        return None
+    return _grace_end(sub, plan)
+
+
 def _candidate(
     sub: SubscriptionRecord, catalog: cat.Catalog, now: int
 ) -> tuple[_Candidate | None, int | None]:
@@ -74,12 +96,7 @@ def _candidate(
             plan=plan, source="subscription", subscription=sub, grace_until=None
         ), None
     if sub.status == "past_due":
-        until = grace_until(sub, plan)
-        if until is None:
-            # No failed payment recorded yet (the invoice event is late): the grace clock starts
-            # at the earliest at the period start.
-            start = sub.current_period_start or sub.state_created
-            until = start + plan.grace_period_days * DAY
+        until = _grace_end(sub, plan)
         if now < until:
             return _Candidate(plan=plan, source="grace", subscription=sub, grace_until=until), until
         return None, until

@@ -107,6 +107,9 @@ class SubscriptionRecord:
     past_due_since: int | None
     """When the first payment of the period failed (Stripe's time): the grace clock."""
     grace_invoice_id: str | None
+    grace_lapse_notified: int | None = None
+    """The grace end (``entitlements.grace_end``) whose lapse has been notified: a later grace
+    period, with another end, is notified again."""
     note: str | None
     created: int
     updated: int

@@ -1,5 +1,6 @@
 """The worker: claim events with a lease, process them several at a time (``worker_threads``),
-retry with backoff; sweep expiry; sync subscriptions from Stripe on a schedule
+retry with backoff; sweep expiry and tell lapsed grace periods (``entitlements.updated``), every
+``BILLFOLD_SWEEP_INTERVAL_SECONDS``; sync subscriptions from Stripe on a schedule
 (``BILLFOLD_SUBSCRIPTION_SYNC_SECONDS``, 0 turns it off), in a thread of its own so a long sync
 never holds up the events; reconcile with Stripe on a schedule (``BILLFOLD_RECONCILE_SECONDS``,
 0 turns it off), in another thread: one run at a time across every process (a lease in the
@@ -66,6 +67,7 @@ class Worker:
         if time.monotonic() - self._last_sweep >= interval:
             self._last_sweep = time.monotonic()
             self.services.ledger.sweep()
+            self.notify_grace_lapses()
         self._maybe_sync()
         self._maybe_reconcile()
         return processed
@@ -166,6 +168,20 @@ class Worker:
             len(report.changes),
             len(report.failures),
         )
+
+    def notify_grace_lapses(self) -> int:
+        """Tell the application about grace periods that ended (no Stripe event does): each once,
+        whichever worker sees it first."""
+        try:
+            written = self.services.billing.notify_grace_lapses()
+        except errors.StorageUnavailable:
+            raise
+        except Exception:
+            log.exception("grace period check failed")
+            return 0
+        if written:
+            log.info("grace periods ended: %d entitlements.updated written", written)
+        return written
 
     def deliver_notifications(self) -> int:
         """One round of the outbox: what was due, delivered or rescheduled."""

@@ -190,6 +190,39 @@ class Billing:
             # Outside the transaction (rolled back): which plans the lines' prices sell.
             keys = self._stripe().price_lookup_keys(done.price_ids)
 
+    # --- time ------------------------------------------------------------------------------------
+
+    def notify_grace_lapses(self, *, page_size: int = 500) -> int:
+        """The worker's check: every ``past_due`` subscription whose grace period is over and
+        whose lapse has not been told gets its ``entitlements.updated``, once (each in its own
+        transaction, under the subscription's lock). How many were written."""
+        now = self._clock()
+        due: list[str] = []
+        after: str | None = None
+        with self._uow() as uow:
+            while True:
+                rows = uow.subscriptions.list(
+                    status="past_due", account_id=None, limit=page_size, starting_after=after
+                )
+                for row in rows:
+                    until = ent.grace_end(row, self.catalog)
+                    if (
+                        until is not None
+                        and until <= now
+                        and row.grace_lapse_notified != until
+                        and row.account_id  # no account yet: nobody to tell
+                    ):
+                        due.append(row.id)
+                if len(rows) < page_size:
+                    break
+                after = rows[-1].id
+        written = 0
+        for subscription_id in due:
+            with self._uow() as uow:
+                written += self.book.notify_lapse(uow, subscription_id, now)
+                uow.commit()
+        return written
+
     # --- changes through Stripe --------------------------------------------------------------------
 
     def change_plan(self, cmd: ChangePlan) -> SubscriptionRecord:

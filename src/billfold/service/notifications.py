@@ -5,7 +5,9 @@ lease (one short transaction), POST them concurrently outside any transaction, t
 attempt (another short one). A slow or failing endpoint therefore holds no lock and no connection
 that webhook processing or spends need. Retries follow Svix's schedule
 (``domain.notifications.RETRY_DELAYS``); after the last one the notification is ``dead`` until an
-admin redelivers it. An endpoint that answered 2xx is not sent the same notification again.
+admin redelivers it. An endpoint that answered 2xx is not sent the same notification again. Each
+recorded attempt is told to the ``Observer`` (by notification type: delivered, retried or dead)
+once its transaction has committed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from billfold.domain import errors, ids
 from billfold.domain import notifications as rules
 from billfold.domain.notifications import EndpointRecord, NotificationRecord, NotificationStatus
+from billfold.service.observe import NullObserver, Observer
 from billfold.service.ports import Clock, NotificationSender, UnitOfWorkFactory
 
 MAX_SECRETS = 2
@@ -52,6 +55,7 @@ class Notifications:
         new_secret: Callable[[], str],
         lease_seconds: int = 60,
         threads: int = 8,
+        observer: Observer | None = None,
     ) -> None:
         self._uow = uow_factory
         self._clock = clock
@@ -60,6 +64,7 @@ class Notifications:
         self._new_secret = new_secret
         self.lease_seconds = lease_seconds
         self.threads = threads
+        self.observer: Observer = observer or NullObserver()
 
     # --- the admin's view ------------------------------------------------------------------------
 
@@ -185,6 +190,7 @@ class Notifications:
             with ThreadPoolExecutor(threads, thread_name_prefix="billfold-notify") as pool:
                 outcomes = list(pool.map(lambda r: self._attempt(r, endpoints), rows))
         counts = {"delivered": 0, "pending": 0, "dead": 0}
+        finished: list[tuple[str, str]] = []
         now = self._clock()
         with self._uow() as uow:
             for row, (errors_seen, delivered_to) in zip(rows, outcomes, strict=True):
@@ -207,7 +213,10 @@ class Notifications:
                     now=now,
                 )
                 counts[status] += 1
+                finished.append((row.type, "retried" if status == "pending" else status))
             uow.commit()
+        for type_, outcome in finished:
+            self.observer.notification_finished(type_, outcome)
         return DeliveryReport(
             claimed=len(rows),
             delivered=counts["delivered"],

@@ -3,7 +3,7 @@
 The service layer calls these hooks on its hot paths (every webhook, every spend), so an observer
 must answer in a few microseconds and never raise; it never receives an account id (metric labels
 stay few). ``NullObserver`` is the default (library mode, tests); the Prometheus observer is in
-``billfold.adapters.metrics``. Notifications and reconciliation add their hooks here.
+``billfold.adapters.metrics``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ class Observer(Protocol):
         ``refused`` (any other error)."""
         ...
 
+    def notification_finished(self, notification_type: str, outcome: str) -> None:
+        """A delivery attempt of a notification was recorded: ``delivered`` (every endpoint that
+        wants it has it), ``retried`` (it failed; another attempt is scheduled) or ``dead`` (the
+        last attempt of the schedule failed)."""
+        ...
+
 
 class NullObserver:
     """Observes nothing."""
@@ -46,6 +52,9 @@ class NullObserver:
         return None
 
     def ledger_write(self, operation: str, unit: str, outcome: str) -> None:
+        return None
+
+    def notification_finished(self, notification_type: str, outcome: str) -> None:
         return None
 
 

@@ -11,6 +11,9 @@ subscription's copy forward, money facts grant allowances, failed payments start
   like a checkout. Invoices never write a subscription's status.
 - ``apply_payment_failed``: the first failed payment of an invoice starts the grace clock, at
   Stripe's time of that failure; later failures of the same invoice do not restart it.
+- ``notify_lapse``: no Stripe event says a grace period ended (entitlements are evaluated as of
+  now), so the worker checks past_due subscriptions and writes ``entitlements.updated`` once per
+  grace end, marked on the subscription in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from billfold.domain import allowances, errors
 from billfold.domain import catalog as cat
 from billfold.domain import facts as f
 from billfold.domain import ledger as rules
-from billfold.domain.entitlements import Entitlements, evaluate
+from billfold.domain.entitlements import Entitlements, evaluate, grace_end
 from billfold.domain.orders import NeedsLineItems, Payment, invoice_key
 from billfold.domain.subscriptions import (
     NeedsInvoicePayments,
@@ -410,23 +413,32 @@ class SubscriptionBook:
         after = evaluate(account_id, uow.subscriptions.of_account(account_id), self.catalog, now)
         if before is not None and _same(before, after):
             return
-        outbox.emit(
-            uow.ledger,
-            "entitlements.updated",
-            account_id=account_id,
-            data={
-                "plan": after.plan,
-                "source": after.source,
-                "status": after.status,
-                "features": dict(after.features),
-                "limits": dict(after.limits),
-                "current_period_end": after.current_period_end,
-                "grace_until": after.grace_until,
-                "previous_plan": before.plan if before else None,
-                "stripe": {"subscription": after.subscription_id},
-            },
-            now=now,
+        _notify_entitlements(uow, after, before, now, subscription_id=after.subscription_id)
+
+    # --- time ------------------------------------------------------------------------------------
+
+    def notify_lapse(self, uow: UnitOfWork, subscription_id: str, now: int) -> bool:
+        """If the grace period of a ``past_due`` subscription is over and its lapse has not been
+        told yet: mark it told (``grace_lapse_notified``, its grace end) and, when the account's
+        entitlements changed with it (another subscription may still give the plan), write
+        ``entitlements.updated`` (``reason: "grace_period_ended"``) in the same transaction.
+        Under the subscription's lock: of two workers checking at once, the second sees the mark.
+        Whether a notification was written."""
+        sub = uow.subscriptions.ensure_locked(subscription_id, now=now)
+        until = grace_end(sub, self.catalog)
+        account_id = sub.account_id
+        if until is None or until > now or sub.grace_lapse_notified == until or not account_id:
+            return False
+        uow.subscriptions.update(sub.id, grace_lapse_notified=until, updated=now)
+        rows = uow.subscriptions.of_account(account_id)
+        before = evaluate(account_id, rows, self.catalog, until - 1)
+        after = evaluate(account_id, rows, self.catalog, now)
+        if _same(before, after):
+            return False
+        _notify_entitlements(
+            uow, after, before, now, subscription_id=sub.id, reason="grace_period_ended"
         )
+        return True
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -481,6 +493,31 @@ def _plan(catalog: cat.Catalog, plan_id: str) -> cat.Plan | None:
 def _title(catalog: cat.Catalog, plan_id: str) -> str:
     plan = _plan(catalog, plan_id)
     return (plan.title or plan.id) if plan else plan_id
+
+
+def _notify_entitlements(
+    uow: UnitOfWork,
+    after: Entitlements,
+    before: Entitlements | None,
+    now: int,
+    *,
+    subscription_id: str | None,
+    reason: str | None = None,
+) -> None:
+    data: dict[str, Any] = {
+        "plan": after.plan,
+        "source": after.source,
+        "status": after.status,
+        "features": dict(after.features),
+        "limits": dict(after.limits),
+        "current_period_end": after.current_period_end,
+        "grace_until": after.grace_until,
+        "previous_plan": before.plan if before else None,
+        "stripe": {"subscription": subscription_id},
+    }
+    if reason is not None:
+        data["reason"] = reason
+    outbox.emit(uow.ledger, "entitlements.updated", account_id=after.account_id, data=data, now=now)
 
 
 def _same(a: Entitlements, b: Entitlements) -> bool:

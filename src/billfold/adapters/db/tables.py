@@ -316,6 +316,8 @@ subscriptions = Table(
     Column("state_created", BigInteger, nullable=False, server_default=text("0")),
     Column("past_due_since", BigInteger, nullable=True),
     Column("grace_invoice_id", String(255), nullable=True),
+    # The grace end whose lapse ``entitlements.updated`` has reported (the worker's check).
+    Column("grace_lapse_notified", BigInteger, nullable=True),
     Column("note", String(255), nullable=True),
     Column("created", BigInteger, nullable=False),
     Column("updated", BigInteger, nullable=False),

@@ -69,6 +69,8 @@ FK_ALLOCATIONS_GRANT: Final = "fk_hold_allocations_grant_id_grants"
 LEDGER_APPEND_ONLY: Final = "ledger_append_only"
 PK_RECONCILIATION_RUNS: Final = "pk_reconciliation_runs"
 PK_EVENT_ATTEMPTS: Final = "pk_event_attempts"
+PK_NOTIFICATIONS: Final = "pk_notifications"
+PK_NOTIFICATION_ENDPOINTS: Final = "pk_notification_endpoints"
 CK_RECONCILIATION_RUNS_STATUS_KNOWN: Final = "ck_reconciliation_runs_status_known"
 
 CONSTRAINTS: Final = frozenset(
@@ -102,6 +104,8 @@ CONSTRAINTS: Final = frozenset(
         CK_ORDERS_STATUS_KNOWN,
         PK_RECONCILIATION_RUNS,
         PK_EVENT_ATTEMPTS,
+        PK_NOTIFICATIONS,
+        PK_NOTIFICATION_ENDPOINTS,
         CK_RECONCILIATION_RUNS_STATUS_KNOWN,
         CK_ORDERS_REFUNDED_NON_NEGATIVE,
         FK_BALANCES_ACCOUNT,

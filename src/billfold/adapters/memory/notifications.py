@@ -6,12 +6,19 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import replace
 
-from billfold.adapters.memory._tables import Work
+from billfold.adapters.memory import _tables as t
+from billfold.adapters.memory._tables import Work, refuse
 from billfold.domain.notifications import EndpointRecord, NotificationRecord, NotificationStatus
 from billfold.service.ports import NewNotification
 
 
 def add_notification(work: Work, notification: NewNotification) -> None:
+    t.varchar(
+        (notification.id, t.ID), (notification.type, 64), (notification.account_id, t.ACCOUNT)
+    )
+    t.bigint(notification.created)
+    if notification.id in work.tables.notifications:
+        refuse(t.PK_NOTIFICATIONS)
     work.tables.notifications[notification.id] = NotificationRecord(
         id=notification.id,
         type=notification.type,
@@ -50,6 +57,8 @@ class MemoryNotificationStore:
             ),
             key=lambda n: (n.next_attempt_at or 0, n.id),
         )[:limit]
+        if due:
+            t.varchar((owner, 128))
         for n in due:
             tables.notification_leases[n.id] = (owner, now + lease_seconds)
         return sorted(n.id for n in due)
@@ -114,6 +123,9 @@ class MemoryNotificationStore:
         return sorted(found, key=lambda n: n.id, reverse=True)[:limit]
 
     def add_endpoint(self, endpoint: EndpointRecord) -> None:
+        t.varchar((endpoint.id, t.ID), (endpoint.url, 2048))
+        if endpoint.id in self._work.tables.endpoints:
+            refuse(t.PK_NOTIFICATION_ENDPOINTS)
         self._work.tables.endpoints[endpoint.id] = endpoint
 
     def get_endpoint(self, endpoint_id: str) -> EndpointRecord | None:

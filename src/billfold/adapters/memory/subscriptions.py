@@ -70,7 +70,12 @@ class MemorySubscriptionStore:
             (record.grace_invoice_id, 255),
             (record.note, 255),
         )
-        t.bigint(record.current_period_start, record.current_period_end, record.state_created)
+        t.bigint(
+            record.current_period_start,
+            record.current_period_end,
+            record.state_created,
+            record.grace_lapse_notified,
+        )
         if record.quantity < 0:
             refuse("ck_subscriptions_quantity_non_negative")
         rows[subscription_id] = record

@@ -185,7 +185,9 @@ class Ledger:
         grants_expired = amount = holds_expired = 0
         for account_id, unit in todo:
             with self._uow() as uow:
-                grants, value, holds = expiry.sweep_balance(uow.ledger, account_id, unit, now)
+                grants, value, holds = expiry.sweep_balance(
+                    uow.ledger, account_id, unit, now, low=self.low
+                )
                 uow.commit()
             grants_expired += grants
             amount += value

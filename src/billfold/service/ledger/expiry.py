@@ -5,6 +5,11 @@ its lock (lapsed holds release, expired grants' free remainders move to ``sys:ex
 count what the sweep has not written yet (``billfold.domain.ledger.pending_adjustment``). The
 worker's sweep writes the rest in the background, one balance at a time. Each expiry is its own
 ledger transaction with an internal key (``sys:expire:...``), so writing it twice is impossible.
+
+Every change that moves a balance is written through :func:`put_balance`, which applies the
+low-balance rule (``service.outbox.watch_balance``) to it in the same transaction: a spend, a hold,
+a claw-back, a dispute's hold and each grant's expiry alike, so ``balance.low`` fires once on the
+change that crosses the threshold, whichever it is.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from billfold.domain import errors, ids
 from billfold.domain import ledger as rules
 from billfold.domain.ledger import GrantState, Line
 from billfold.domain.records import HoldRecord
+from billfold.service import outbox
 from billfold.service.ports import BalanceRow, LedgerStore
 
 MAX_LAPSED_PER_BALANCE = 10_000
@@ -31,6 +37,24 @@ def with_(bal: BalanceRow, **changes: int) -> BalanceRow:
     )
 
 
+def put_balance(
+    store: LedgerStore,
+    before: BalanceRow,
+    after: BalanceRow,
+    now: int,
+    *,
+    low: outbox.Thresholds,
+    granted: bool,
+    transaction_id: str,
+) -> BalanceRow:
+    """Write the balance ``after`` (it was ``before``) and apply the low-balance rule to the change
+    in the same transaction; returns ``after`` with its alert as it now is."""
+    store.set_balance(after)
+    return outbox.watch_balance(
+        store, before, after, now, low=low, granted=granted, transaction_id=transaction_id
+    )
+
+
 def locked(store: LedgerStore, account_id: str, unit: str) -> BalanceRow:
     bal = store.lock_balance(account_id, unit)
     if bal is None:  # pragma: no cover - callers ensure the row first
@@ -39,7 +63,12 @@ def locked(store: LedgerStore, account_id: str, unit: str) -> BalanceRow:
 
 
 def settle(
-    store: LedgerStore, bal: BalanceRow, now: int, *, live_grants: bool = True
+    store: LedgerStore,
+    bal: BalanceRow,
+    now: int,
+    *,
+    low: outbox.Thresholds,
+    live_grants: bool = True,
 ) -> tuple[BalanceRow, list[GrantState]]:
     """Under the balance lock: write lapsed holds and expired grants; return the grants with
     something remaining (or nothing, when the caller has no use for them: ``live_grants=False``
@@ -47,16 +76,16 @@ def settle(
     if bal.held:
         for hold in store.lapsed_holds(bal.account_id, now, MAX_LAPSED_PER_BALANCE):
             if hold.unit == bal.unit:
-                bal = expire_hold(store, bal, hold, now)
+                bal = expire_hold(store, bal, hold, now, low=low)
     if not live_grants:
         expired = store.grant_states(bal.account_id, bal.unit, expired_at=now)
         if expired:
-            bal = expire_grants(store, bal, expired, now)
+            bal = expire_grants(store, bal, expired, now, low=low)
         return bal, []
     grants = store.grant_states(bal.account_id, bal.unit)
     expired = [g for g in grants if not g.is_live(now) and g.free > 0]
     if expired:
-        bal = expire_grants(store, bal, expired, now)
+        bal = expire_grants(store, bal, expired, now, low=low)
         grants = store.grant_states(bal.account_id, bal.unit)
     return bal, grants
 
@@ -67,9 +96,11 @@ def expire_grants(
     expired: Sequence[GrantState],
     now: int,
     *,
+    low: outbox.Thresholds,
     key_suffix: str = "",
 ) -> BalanceRow:
-    """One expiry transaction per grant, keyed by grant and remaining amount."""
+    """One expiry transaction per grant, keyed by grant and remaining amount; the expiry that
+    takes the balance below its threshold writes ``balance.low`` with it."""
     for grant in expired:
         amount = grant.free
         key = f"{rules.INTERNAL_KEY_PREFIX}expire:{grant.id}:{grant.remaining}{key_suffix}"
@@ -94,19 +125,34 @@ def expire_grants(
             amount=amount,
             grant_id=grant.id,
         )
-        bal = with_(bal, available=bal.available - amount)
+        bal = put_balance(
+            store,
+            bal,
+            with_(bal, available=bal.available - amount),
+            now,
+            low=low,
+            granted=False,
+            transaction_id=txn_id,
+        )
         entry = rules.JournalEntry(kind="expire", lines=lines)
         store.finish_transaction(
             txn_id, entry.lines, {"grant_id": grant.id, "amount": amount, "balance": bal.available}
         )
-    store.set_balance(bal)
     return bal
 
 
 def settle_hold(
-    store: LedgerStore, bal: BalanceRow, hold: HoldRecord, captured: int, now: int
+    store: LedgerStore,
+    bal: BalanceRow,
+    hold: HoldRecord,
+    captured: int,
+    now: int,
+    *,
+    low: outbox.Thresholds,
 ) -> tuple[BalanceRow, list[Line]]:
-    """Consume ``captured`` of the hold's allocations, return the rest, expire what has lapsed."""
+    """Consume ``captured`` of the hold's allocations, return the rest, expire what has lapsed.
+    (What is held is no longer available, so closing a hold never lowers the balance; only the
+    expiry it may bring does.)"""
     allocations = [
         rules.Allocation(grant_id=g, amount=a) for g, a in store.hold_allocations(hold.id)
     ]
@@ -162,11 +208,13 @@ def settle_hold(
     store.set_balance(bal)
     if now_expired:
         # Value released onto a grant that has expired meanwhile is never spendable: expire it now.
-        bal = expire_grants(store, bal, now_expired, now, key_suffix=f":{hold.id}")
+        bal = expire_grants(store, bal, now_expired, now, low=low, key_suffix=f":{hold.id}")
     return bal, lines
 
 
-def expire_hold(store: LedgerStore, bal: BalanceRow, hold: HoldRecord, now: int) -> BalanceRow:
+def expire_hold(
+    store: LedgerStore, bal: BalanceRow, hold: HoldRecord, now: int, *, low: outbox.Thresholds
+) -> BalanceRow:
     """A hold whose TTL passed releases itself, in its own transaction."""
     txn_id = ids.new_id("txn")
     key = f"{rules.INTERNAL_KEY_PREFIX}hold-expire:{hold.id}"
@@ -182,14 +230,16 @@ def expire_hold(store: LedgerStore, bal: BalanceRow, hold: HoldRecord, now: int)
         created=now,
     ):  # pragma: no cover - closed holds are never lapsed
         return bal
-    bal, lines = settle_hold(store, bal, hold, 0, now)
+    bal, lines = settle_hold(store, bal, hold, 0, now, low=low)
     store.close_hold(hold.id, status="expired", captured=0, transaction_id=txn_id)
     entry = rules.JournalEntry(kind="hold_expire", lines=tuple(lines))
     store.finish_transaction(txn_id, entry.lines, {"hold_id": hold.id, "balance": bal.available})
     return bal
 
 
-def sweep_balance(store: LedgerStore, account_id: str, unit: str, now: int) -> tuple[int, int, int]:
+def sweep_balance(
+    store: LedgerStore, account_id: str, unit: str, now: int, *, low: outbox.Thresholds
+) -> tuple[int, int, int]:
     """Write the expiry due on one balance: (grants expired, amount expired, holds expired)."""
     bal = store.lock_balance(account_id, unit)
     if bal is None:  # pragma: no cover - a grant always has its balance row
@@ -199,7 +249,7 @@ def sweep_balance(store: LedgerStore, account_id: str, unit: str, now: int) -> t
     ]
     expired = [g for g in store.grant_states(account_id, unit) if not g.is_live(now) and g.free > 0]
     before = bal.available + bal.held
-    bal, _ = settle(store, bal, now, live_grants=False)
+    bal, _ = settle(store, bal, now, low=low, live_grants=False)
     return len(expired), before - (bal.available + bal.held), len(lapsed)
 
 

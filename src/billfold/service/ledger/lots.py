@@ -15,7 +15,6 @@ from billfold.domain import ledger as rules
 from billfold.domain import reversals as rv
 from billfold.domain.ledger import GrantState, Line
 from billfold.domain.records import HoldRecord
-from billfold.service import outbox
 from billfold.service.ledger import idempotency
 from billfold.service.ledger.commands import (
     MAX_HOLD_TTL,
@@ -26,7 +25,7 @@ from billfold.service.ledger.commands import (
     RestoreLots,
     RestoreLotsResult,
 )
-from billfold.service.ledger.expiry import settle, with_
+from billfold.service.ledger.expiry import put_balance, settle, with_
 from billfold.service.ledger.movement import Thresholds, Units, check_unit
 from billfold.service.ports import BalanceRow, LedgerStore, NewGrant
 
@@ -41,7 +40,7 @@ def claw_lots(
     txn_id = ids.new_id("txn")
     if not _claim(store, "clawback", cmd, txn_id, digest, now, _total(cmd.wants)):
         return idempotency.replay(store, cmd.key, digest, ClawLotsResult)
-    bal, grants = _locked(store, cmd.account_id, cmd.unit, now)
+    bal, grants = _locked(store, cmd.account_id, cmd.unit, now, low=low)
     lots = _lots(grants, cmd.wants)
     takes = rv.take(lots, dict(cmd.wants))
     debt, unrecovered = rv.shortfall(takes, cmd.policy)
@@ -69,8 +68,7 @@ def claw_lots(
     store.update_grants(changes)
     taken = sum(t.taken for t in takes)
     new_bal = with_(bal, available=bal.available - taken - debt, debt=bal.debt + debt)
-    store.set_balance(new_bal)
-    outbox.watch_balance(store, bal, new_bal, now, low=low, granted=False, transaction_id=txn_id)
+    new_bal = put_balance(store, bal, new_bal, now, low=low, granted=False, transaction_id=txn_id)
     result = ClawLotsResult(
         transaction_id=txn_id,
         account_id=cmd.account_id,
@@ -96,7 +94,7 @@ def restore_lots(
     if not _claim(store, "restore", cmd, txn_id, digest, now, total or None):
         return idempotency.replay(store, cmd.key, digest, RestoreLotsResult)
     bal = store.ensure_locked_balance(cmd.account_id, cmd.unit)
-    bal, _ = settle(store, bal, now, live_grants=False)
+    bal, _ = settle(store, bal, now, low=low, live_grants=False)
     lots = {lot.grant_id: lot for lot in store.lots(cmd.origin) if lot.unit == cmd.unit}
     refunded = rules.system_account(rules.REFUNDED)
     lines: list[Line] = []
@@ -159,8 +157,7 @@ def restore_lots(
     new_bal = with_(
         bal, available=bal.available + restored + cleared + excess, debt=bal.debt - cleared
     )
-    store.set_balance(new_bal)
-    outbox.watch_balance(store, bal, new_bal, now, low=low, granted=True, transaction_id=txn_id)
+    new_bal = put_balance(store, bal, new_bal, now, low=low, granted=True, transaction_id=txn_id)
     result = RestoreLotsResult(
         transaction_id=txn_id,
         account_id=cmd.account_id,
@@ -176,7 +173,7 @@ def restore_lots(
 
 
 def hold_lots(
-    store: LedgerStore, cmd: HoldLots, now: int, *, units: Units = None
+    store: LedgerStore, cmd: HoldLots, now: int, *, units: Units = None, low: Thresholds = None
 ) -> HoldLotsResult:
     _check(cmd.key, cmd.account_id, cmd.unit, cmd.wants, units)
     if (
@@ -189,7 +186,7 @@ def hold_lots(
     txn_id = ids.new_id("txn")
     if not _claim(store, "hold", cmd, txn_id, digest, now, _total(cmd.wants)):
         return idempotency.replay(store, cmd.key, digest, HoldLotsResult)
-    bal, grants = _locked(store, cmd.account_id, cmd.unit, now)
+    bal, grants = _locked(store, cmd.account_id, cmd.unit, now, low=low)
     takes = [t for t in rv.take(_lots(grants, cmd.wants), dict(cmd.wants)) if t.taken]
     amount = sum(t.taken for t in takes)
     hold_id: str | None = None
@@ -227,8 +224,15 @@ def hold_lots(
                 hold_id=hold_id,
             )
         )
-        bal = with_(bal, available=bal.available - amount, held=bal.held + amount)
-        store.set_balance(bal)
+        bal = put_balance(
+            store,
+            bal,
+            with_(bal, available=bal.available - amount, held=bal.held + amount),
+            now,
+            low=low,
+            granted=False,
+            transaction_id=txn_id,
+        )
     result = HoldLotsResult(
         transaction_id=txn_id,
         account_id=cmd.account_id,
@@ -286,11 +290,11 @@ def _claim(
 
 
 def _locked(
-    store: LedgerStore, account_id: str, unit: str, now: int
+    store: LedgerStore, account_id: str, unit: str, now: int, *, low: Thresholds
 ) -> tuple[BalanceRow, list[GrantState]]:
     store.ensure_account(account_id, now)
     bal = store.ensure_locked_balance(account_id, unit)
-    return settle(store, bal, now)
+    return settle(store, bal, now, low=low)
 
 
 def _lots(grants: Sequence[GrantState], wants: Sequence[tuple[str, int]]) -> list[rv.Lot]:

@@ -32,7 +32,7 @@ from billfold.service.ledger.commands import (
     Spend,
     SpendResult,
 )
-from billfold.service.ledger.expiry import locked, settle, settle_hold, with_
+from billfold.service.ledger.expiry import locked, put_balance, settle, settle_hold, with_
 from billfold.service.ports import BalanceRow, LedgerStore, NewGrant
 
 Units = frozenset[str] | None
@@ -87,7 +87,7 @@ def grant(
         )
     store.ensure_account(cmd.account_id, now)
     bal = store.ensure_locked_balance(cmd.account_id, cmd.unit)
-    bal, _ = settle(store, bal, now, live_grants=False)  # the result shows the balance after expiry
+    bal, _ = settle(store, bal, now, low=low, live_grants=False)  # the result shows it after expiry
     repayment = rules.repay_debt(bal.debt, cmd.amount)
     grant_id = ids.new_id("gr")
     store.insert_grant(
@@ -114,7 +114,7 @@ def grant(
         grant_id=grant_id,
     )
     new_bal = with_(bal, available=bal.available + cmd.amount, debt=bal.debt - repayment.repaid)
-    store.set_balance(new_bal)
+    new_bal = put_balance(store, bal, new_bal, now, low=low, granted=True, transaction_id=txn_id)
     outbox.emit(
         store,
         "credits.granted",
@@ -132,7 +132,6 @@ def grant(
         },
         now=now,
     )
-    outbox.watch_balance(store, bal, new_bal, now, low=low, granted=True, transaction_id=txn_id)
     result = GrantResult(
         transaction_id=txn_id,
         grant_id=grant_id,
@@ -159,7 +158,7 @@ def spend(
     txn_id = ids.new_id("txn")
     if not _claim(store, "spend", cmd, txn_id, digest, now):
         return idempotency.replay(store, cmd.key, digest, SpendResult)
-    bal, plan, by_id = _reserve(store, cmd, now)
+    bal, plan, by_id = _reserve(store, cmd, now, low=low)
     store.update_grants([(gid, by_id[gid].remaining - take, by_id[gid].held) for gid, take in plan])
     lines: list[Line] = []
     for gid, take in plan:
@@ -173,8 +172,7 @@ def spend(
             )
         )
     new_bal = with_(bal, available=bal.available - cmd.amount)
-    store.set_balance(new_bal)
-    outbox.watch_balance(store, bal, new_bal, now, low=low, granted=False, transaction_id=txn_id)
+    new_bal = put_balance(store, bal, new_bal, now, low=low, granted=False, transaction_id=txn_id)
     result = SpendResult(
         transaction_id=txn_id,
         account_id=cmd.account_id,
@@ -201,7 +199,7 @@ def adjust(
     txn_id = ids.new_id("txn")
     if not _claim(store, "adjustment", cmd, txn_id, digest, now):
         return idempotency.replay(store, cmd.key, digest, AdjustmentResult)
-    bal, plan, by_id = _reserve(store, cmd, now)
+    bal, plan, by_id = _reserve(store, cmd, now, low=low)
     store.update_grants([(gid, by_id[gid].remaining - take, by_id[gid].held) for gid, take in plan])
     adjustments = rules.system_account(rules.ADJUSTMENTS)
     lines: list[Line] = []
@@ -212,8 +210,7 @@ def adjust(
             )
         )
     new_bal = with_(bal, available=bal.available - cmd.amount)
-    store.set_balance(new_bal)
-    outbox.watch_balance(store, bal, new_bal, now, low=low, granted=False, transaction_id=txn_id)
+    new_bal = put_balance(store, bal, new_bal, now, low=low, granted=False, transaction_id=txn_id)
     result = AdjustmentResult(
         transaction_id=txn_id,
         account_id=cmd.account_id,
@@ -249,7 +246,7 @@ def hold(
     txn_id = ids.new_id("txn")
     if not _claim(store, "hold", cmd, txn_id, digest, now):
         return idempotency.replay(store, cmd.key, digest, HoldResult)
-    bal, plan, by_id = _reserve(store, cmd, now)
+    bal, plan, by_id = _reserve(store, cmd, now, low=low)
     store.update_grants([(gid, by_id[gid].remaining, by_id[gid].held + take) for gid, take in plan])
     hold_id = ids.new_id("hold")
     record = HoldRecord(
@@ -273,8 +270,7 @@ def hold(
         hold_id=hold_id,
     )
     new_bal = with_(bal, available=bal.available - cmd.amount, held=bal.held + cmd.amount)
-    store.set_balance(new_bal)
-    outbox.watch_balance(store, bal, new_bal, now, low=low, granted=False, transaction_id=txn_id)
+    new_bal = put_balance(store, bal, new_bal, now, low=low, granted=False, transaction_id=txn_id)
     result = HoldResult(
         hold_id=hold_id,
         transaction_id=txn_id,
@@ -297,16 +293,18 @@ def capture(
 ) -> HoldResult:
     if cmd.amount is not None:
         rules.check_amount(cmd.amount)
-    return _close_hold(store, cmd, now)
+    return _close_hold(store, cmd, now, low=low)
 
 
 def release(
     store: LedgerStore, cmd: Release, now: int, *, units: Units = None, low: Thresholds = None
 ) -> HoldResult:
-    return _close_hold(store, cmd, now)
+    return _close_hold(store, cmd, now, low=low)
 
 
-def _close_hold(store: LedgerStore, cmd: Capture | Release, now: int) -> HoldResult:
+def _close_hold(
+    store: LedgerStore, cmd: Capture | Release, now: int, *, low: Thresholds
+) -> HoldResult:
     rules.check_key(cmd.key)
     is_release = isinstance(cmd, Release)
     capture_amount = None if isinstance(cmd, Release) else cmd.amount
@@ -330,7 +328,7 @@ def _close_hold(store: LedgerStore, cmd: Capture | Release, now: int) -> HoldRes
     ):
         return idempotency.replay(store, cmd.key, digest, HoldResult)
     bal = locked(store, found.account_id, found.unit)
-    bal, _ = settle(store, bal, now, live_grants=False)  # lapsed holds and expired grants first
+    bal, _ = settle(store, bal, now, low=low, live_grants=False)  # lapsed holds, expiry first
     held = store.get_hold(cmd.hold_id)  # re-read under the balance lock
     assert held is not None
     if held.status != "active" or held.expires_at <= now:
@@ -344,7 +342,7 @@ def _close_hold(store: LedgerStore, cmd: Capture | Release, now: int) -> HoldRes
         )
     amount = held.amount if (is_release or capture_amount is None) else capture_amount
     captured = 0 if is_release else amount
-    bal, lines = settle_hold(store, bal, held, captured, now)
+    bal, lines = settle_hold(store, bal, held, captured, now, low=low)
     status: HoldStatus = "released" if is_release else "captured"
     store.close_hold(cmd.hold_id, status=status, captured=captured, transaction_id=txn_id)
     result = HoldResult(
@@ -380,7 +378,7 @@ def clawback(
         return idempotency.replay(store, cmd.key, digest, ClawbackResult)
     store.ensure_account(cmd.account_id, now)
     bal = store.ensure_locked_balance(cmd.account_id, cmd.unit)
-    bal, grants = settle(store, bal, now)
+    bal, grants = settle(store, bal, now, low=low)
     plan = rules.plan_clawback(grants, cmd.amount, now, origin=cmd.origin, policy=cmd.policy)
     by_id = {g.id: g for g in grants}
     store.update_grants(
@@ -401,8 +399,7 @@ def clawback(
     new_bal = with_(
         bal, available=bal.available - plan.taken - plan.debt, debt=bal.debt + plan.debt
     )
-    store.set_balance(new_bal)
-    outbox.watch_balance(store, bal, new_bal, now, low=low, granted=False, transaction_id=txn_id)
+    new_bal = put_balance(store, bal, new_bal, now, low=low, granted=False, transaction_id=txn_id)
     result = ClawbackResult(
         transaction_id=txn_id,
         account_id=cmd.account_id,
@@ -443,14 +440,14 @@ def _claim(
 
 
 def _reserve(
-    store: LedgerStore, cmd: Spend | Adjust | Hold, now: int
+    store: LedgerStore, cmd: Spend | Adjust | Hold, now: int, *, low: Thresholds
 ) -> tuple[BalanceRow, list[tuple[str, int]], dict[str, GrantState]]:
     """Lock the balance, settle it, and plan drawing ``cmd.amount`` from the live grants:
     (balance, [(grant id, amount)], grants by id). InsufficientBalance when it is not there."""
     bal = store.lock_balance(cmd.account_id, cmd.unit)
     if bal is None:
         raise errors.InsufficientBalance(unit=cmd.unit, requested=cmd.amount, available=0)
-    bal, grants = settle(store, bal, now)
+    bal, grants = settle(store, bal, now, low=low)
     if bal.available < cmd.amount:  # debt encumbers what the grants still hold
         raise errors.InsufficientBalance(
             unit=cmd.unit, requested=cmd.amount, available=max(bal.available, 0)

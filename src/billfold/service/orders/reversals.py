@@ -339,6 +339,7 @@ class Reversals:
                 ),
                 now,
                 units=self.units,
+                low=self.low,
             )
             holds[unit] = {"hold_id": done.hold_id, "held": done.amount}
             books.moved.append(f"held {done.amount} {unit}")

@@ -76,7 +76,7 @@ def present(f: dash.DashboardFigures) -> s.DashboardResponse:
         backlog=s.BacklogResponse(
             received=f.backlog.received, oldest_age=f.backlog.oldest_age, failed=f.backlog.failed
         ),
-        needs_attention=s.AttentionResponse(
+        needs_attention=s.AttentionCountsResponse(
             count=f.attention.count,
             orders=f.attention.orders,
             failed_events=f.attention.failed_events,
