@@ -161,7 +161,7 @@ def test_the_event_page_shows_the_payload_as_received_and_every_attempt(admin: U
     assert [n for n, _ in attempts] == ["1", "2"]
     assert "livemode mismatch" in attempts[0][1]
     assert "webhook" in attempts[0][1]
-    assert "operator:admin" in attempts[1][1]
+    assert "operator:console" in attempts[1][1]  # signed in without a name
     assert "dead" in attempts[1][1]
 
     download = ui.get(f"/admin/events/{event['id']}/payload")

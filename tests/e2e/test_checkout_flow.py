@@ -207,6 +207,44 @@ def test_a_retried_checkout_creation_with_an_idempotency_key_gives_one_session(
     assert create("x" * 256).status_code == 400
 
 
+def test_a_retry_after_the_account_gained_an_email_and_a_customer_gets_the_first_session(
+    make_shop: MakeShop,
+) -> None:
+    """The first answer was lost; before the retry, a payment gave the account an e-mail, then a
+    Stripe customer (so billfold's request to Stripe differs): the retry still gets the first
+    session, and another package with that key is still refused."""
+    shop = make_shop(webhooks=False)
+
+    def create(package: str = "starter") -> httpx.Response:
+        return shop.api(
+            "POST",
+            "/v1/checkout/sessions",
+            json={"account_id": "user_7", "package": package},
+            headers={**SERVER, "Idempotency-Key": "lost-answer"},
+        )
+
+    first = create()
+    assert first.status_code == 201, first.text
+    put = shop.api(
+        "PUT", "/v1/accounts/user_7", json={"email": "seven@example.com"}, headers=SERVER
+    )
+    assert put.status_code == 200, put.text
+    assert create().json()["id"] == first.json()["id"]
+    customer = shop.http.post(
+        f"{shop.sim}/v1/customers", auth=(STRIPE_KEY, ""), data={"email": "seven@example.com"}
+    ).json()["id"]
+    put = shop.api(
+        "PUT", "/v1/accounts/user_7", json={"stripe_customer_id": customer}, headers=SERVER
+    )
+    assert put.status_code == 200, put.text
+    again = create()
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+    conflict = create(package="popular")
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["code"] == "idempotency_conflict"
+
+
 def test_another_user_cannot_fulfil_the_session(make_shop: MakeShop) -> None:
     shop = make_shop(webhooks=False)
     session_id = shop.buy()

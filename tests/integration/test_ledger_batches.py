@@ -223,14 +223,27 @@ def test_a_process_killed_mid_batch_loses_nothing_it_answered(
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.5)
+    # Killed once it has answered a few dozen spends (starting it may take seconds on a busy
+    # machine), in the middle of the batches that follow.
+    lines: list[str] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")))
+    reader.start()
+    deadline = time.monotonic() + 60
+    while len(lines) < 40 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
     proc.send_signal(signal.SIGKILL)
-    out, err = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    reader.join(timeout=30)
+    assert proc.stderr is not None
+    with proc.stdout, proc.stderr:
+        err = proc.stderr.read()
     # Whole lines only: the kill may cut the last one short.
     answered = dict(
-        line.split(" ")
-        for line in out.splitlines()
-        if re.fullmatch(r"kill-\d+-\d+ txn_[0-9A-Z]{26}", line)
+        line.strip().split(" ")
+        for line in list(lines)
+        if re.fullmatch(r"kill-\d+-\d+ txn_[0-9A-Z]{26}", line.strip())
     )
     assert answered, err
     with engine.connect() as conn:

@@ -255,8 +255,14 @@ class _Http:
     RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
     def __init__(self, *, patience: float) -> None:
+        # Idle connections are dropped well before the servers' keep-alive timeout (uvicorn: 5 s),
+        # so a request never goes out on a connection the server is closing (a reset that a
+        # request sent once, such as paying, cannot retry).
         self.client = httpx.Client(
-            timeout=30.0, limits=httpx.Limits(max_connections=200, max_keepalive_connections=64)
+            timeout=30.0,
+            limits=httpx.Limits(
+                max_connections=200, max_keepalive_connections=64, keepalive_expiry=1.0
+            ),
         )
         self.patience = patience
 

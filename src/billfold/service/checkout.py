@@ -7,6 +7,7 @@ done. Calls to Stripe happen between transactions, never inside one.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 from billfold.domain import catalog as cat
 from billfold.domain import errors, facts
 from billfold.domain import ledger as rules
-from billfold.domain.checkout import CheckoutRequest, success_url_with_placeholder
+from billfold.domain.checkout import CheckoutRequest, CreatedSession, success_url_with_placeholder
 from billfold.domain.entitlements import Entitlements
 from billfold.domain.orders import LineItem, NeedsLineItems, OrderRecord, Payment, checkout_key
 from billfold.service import keys
@@ -124,7 +125,7 @@ class Checkout:
             customer_id=account.stripe_customer_id if account else None,
             customer_email=account.email if account and not account.stripe_customer_id else None,
         )
-        created = self._stripe().create_checkout_session(request, idempotency_key=stripe_key)
+        created = self._create_session(request, stripe_key, account.email if account else None)
         return CheckoutSession(
             id=created.id,
             url=created.url,
@@ -144,6 +145,31 @@ class Checkout:
             success_url=success_url_with_placeholder(cmd.success_url),
             cancel_url=cmd.cancel_url,
         )
+
+    def _create_session(
+        self, request: CheckoutRequest, stripe_key: str | None, email: str | None
+    ) -> CreatedSession:
+        """Stripe's session for ``request``. When Stripe refuses the key because it was used with
+        other parameters, the difference may be only the account's: a retry whose first answer was
+        lost, made after a payment gave the account an e-mail or a Stripe customer. Accounts only
+        gain those, so the request is tried again as the account was before (no customer, then no
+        e-mail either): the first session comes back, as an idempotent retry should answer. A
+        request that differs otherwise (another package, other URLs) is still refused."""
+        stripe = self._stripe()
+        try:
+            return stripe.create_checkout_session(request, idempotency_key=stripe_key)
+        except errors.IdempotencyConflict:
+            if stripe_key is None:
+                raise
+            earlier: list[CheckoutRequest] = []
+            if request.customer_id is not None and email is not None:
+                earlier.append(replace(request, customer_id=None, customer_email=email))
+            if request.customer_id is not None or request.customer_email is not None:
+                earlier.append(replace(request, customer_id=None, customer_email=None))
+            for before in earlier:
+                with contextlib.suppress(errors.IdempotencyConflict):
+                    return stripe.create_checkout_session(before, idempotency_key=stripe_key)
+            raise
 
     def _plan_request(self, cmd: CreateCheckoutSession) -> CheckoutRequest:
         assert cmd.plan is not None
