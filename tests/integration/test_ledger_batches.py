@@ -226,8 +226,9 @@ def test_a_process_killed_mid_batch_loses_nothing_it_answered(
     # Killed once it has answered a few dozen spends (starting it may take seconds on a busy
     # machine), in the middle of the batches that follow.
     lines: list[str] = []
-    assert proc.stdout is not None
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")))
+    stdout = proc.stdout
+    assert stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(stdout.readline, "")))
     reader.start()
     deadline = time.monotonic() + 60
     while len(lines) < 40 and proc.poll() is None and time.monotonic() < deadline:
@@ -237,7 +238,7 @@ def test_a_process_killed_mid_batch_loses_nothing_it_answered(
     proc.wait(timeout=30)
     reader.join(timeout=30)
     assert proc.stderr is not None
-    with proc.stdout, proc.stderr:
+    with stdout, proc.stderr:
         err = proc.stderr.read()
     # Whole lines only: the kill may cut the last one short.
     answered = dict(
