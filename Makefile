@@ -5,13 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup browser dev test lint typecheck imports migrations-check pytest bench clean help \
+.PHONY: setup browser dev test lint typecheck imports migrations-check pytest coverage bench clean help \
 	typescript typescript-types typescript-install-client hadolint
 
 help:
 	@echo "make dev    - set up and run billfold (SQLite, Stripe simulator, demo shop)"
 	@echo "make test   - set up and run every check and test (browser tests in Chromium too)"
 	@echo "make bench  - run the benchmarks (figures in bench/results/)"
+	@echo "make coverage - the tests with branch coverage, summarised"
 
 setup: $(STAMP)
 
@@ -81,12 +82,16 @@ typescript-types: typescript-install-client
 typescript-install-client: setup
 	@cd clients/typescript && test -d node_modules || npm ci --silent --no-audit --no-fund --ignore-scripts
 
-# Branch coverage is measured on every run and summarised (the least-covered files and the total).
 # Test files run in parallel (pytest-xdist; a file stays on one worker, so module fixtures are
-# shared): PYTEST_WORKERS=0 runs everything in this process.
+# shared): PYTEST_WORKERS=0 runs everything in this process. `make coverage` runs the same tests
+# measuring branch coverage (about a third slower) and summarises it.
 PYTEST_WORKERS ?= 3
+PYTEST_ARGS := -n $(PYTEST_WORKERS) --dist loadfile
 pytest: setup browser
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --cov --cov-branch --cov-report=
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+coverage: setup browser typescript
+	$(BIN)/pytest $(PYTEST_ARGS) --cov --cov-branch --cov-report=
 	@$(BIN)/coverage report --skip-covered --sort=-cover --precision=1 | tail -n 12
 
 test: lint hadolint typecheck imports migrations-check typescript pytest
