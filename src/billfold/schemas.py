@@ -507,6 +507,11 @@ class ManualGrantRequest(_Body):
     expires_at: Annotated[StrictInt, Field(ge=1, le=MAX_TIMESTAMP)] | None = None
     priority: Annotated[StrictInt, Field(ge=-1_000_000, le=1_000_000)] = 0
     kind: Literal["manual", "promotion"] = "manual"
+    operator: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who: recorded with the action (``GET /v1/operator-actions``).",
+    )
 
 
 class AdjustmentRequest(_Body):
@@ -515,6 +520,11 @@ class AdjustmentRequest(_Body):
     unit: UnitName
     amount: Amount = Field(description="What to take away: a positive integer, in minor units.")
     reason: Text = Field(description="Why: required, recorded on the adjustment's transaction.")
+    operator: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who: recorded with the action (``GET /v1/operator-actions``).",
+    )
 
 
 class AdjustmentResponse(BaseModel):

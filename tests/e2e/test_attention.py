@@ -288,3 +288,32 @@ def test_signing_in_without_a_name_still_records_the_console_as_who(console: Con
     )
     [recorded] = actions(api)
     assert (recorded["operator"], recorded["reason"]) == ("console", "known customer")
+
+
+def test_manual_grants_and_adjustments_are_recorded_with_who_and_why(console: Console) -> None:
+    ui, _, api = console
+    headers = {**ADMIN_AUTH, "Idempotency-Key": "grant-1"}
+    body = {"unit": "credits", "amount": 40, "reason": "goodwill", "operator": "Ada"}
+    assert api.post("/v1/accounts/user_4/grants", json=body, headers=headers).status_code == 201
+    # The same request again is a replay: one grant, one record.
+    assert api.post("/v1/accounts/user_4/grants", json=body, headers=headers).status_code == 201
+    csrf = sign_in(ui, operator="Grace")
+    taken = ui.post(
+        "/admin/accounts/user_4/adjustments",
+        data={"csrf": csrf, "unit": "credits", "amount": "15", "reason": "duplicate grant"},
+    )
+    assert taken.status_code == 303, taken.text
+    assert credits(api, "user_4") == 25
+    adjusted, granted = actions(api, target_type="account", target_id="user_4")
+    assert (granted["action"], granted["operator"], granted["reason"]) == (
+        "grant",
+        "Ada",
+        "goodwill",
+    )
+    assert granted["outcome"].startswith("granted 40 credits (txn_")
+    assert (adjusted["action"], adjusted["operator"], adjusted["reason"]) == (
+        "adjust",
+        "Grace",
+        "duplicate grant",
+    )
+    assert adjusted["outcome"].startswith("took 15 credits (txn_")

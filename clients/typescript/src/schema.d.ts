@@ -1183,6 +1183,11 @@ export interface components {
              */
             amount: number;
             /**
+             * Operator
+             * @description Who: recorded with the action (``GET /v1/operator-actions``).
+             */
+            operator?: string | null;
+            /**
              * Reason
              * @description Why: required, recorded on the adjustment's transaction.
              */
@@ -2499,6 +2504,11 @@ export interface components {
              * @enum {string}
              */
             kind: "manual" | "promotion";
+            /**
+             * Operator
+             * @description Who: recorded with the action (``GET /v1/operator-actions``).
+             */
+            operator?: string | null;
             /**
              * Priority
              * @default 0

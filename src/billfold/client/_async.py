@@ -207,6 +207,7 @@ class AsyncClient:
         expires_at: int | None = None,
         priority: int | None = None,
         kind: Literal["manual", "promotion"] | None = None,
+        operator: str | None = None,
         idempotency_key: str | None = None,
     ) -> s.GrantCreatedResponse:
         """``POST /v1/accounts/{id}/grants`` (admin token): a manual grant or a promotion."""
@@ -217,6 +218,7 @@ class AsyncClient:
             expires_at=expires_at,
             priority=priority,
             kind=kind,
+            operator=operator,
         )
         return await self._send(
             Call(
@@ -235,6 +237,7 @@ class AsyncClient:
         amount: int,
         *,
         reason: str,
+        operator: str | None = None,
         idempotency_key: str | None = None,
     ) -> s.AdjustmentResponse:
         """``POST /v1/accounts/{id}/adjustments`` (admin token): take ``amount`` away, with a
@@ -244,7 +247,7 @@ class AsyncClient:
                 "POST",
                 P.account(account_id, "adjustments"),
                 s.AdjustmentResponse,
-                body=body(unit=unit, amount=amount, reason=reason),
+                body=body(unit=unit, amount=amount, reason=reason, operator=operator),
                 idempotency_key=moving(idempotency_key),
             )
         )

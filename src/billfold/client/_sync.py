@@ -206,6 +206,7 @@ class Client:
         expires_at: int | None = None,
         priority: int | None = None,
         kind: Literal["manual", "promotion"] | None = None,
+        operator: str | None = None,
         idempotency_key: str | None = None,
     ) -> s.GrantCreatedResponse:
         """``POST /v1/accounts/{id}/grants`` (admin token): a manual grant or a promotion."""
@@ -216,6 +217,7 @@ class Client:
             expires_at=expires_at,
             priority=priority,
             kind=kind,
+            operator=operator,
         )
         return self._send(
             Call(
@@ -234,6 +236,7 @@ class Client:
         amount: int,
         *,
         reason: str,
+        operator: str | None = None,
         idempotency_key: str | None = None,
     ) -> s.AdjustmentResponse:
         """``POST /v1/accounts/{id}/adjustments`` (admin token): take ``amount`` away, with a
@@ -243,7 +246,7 @@ class Client:
                 "POST",
                 P.account(account_id, "adjustments"),
                 s.AdjustmentResponse,
-                body=body(unit=unit, amount=amount, reason=reason),
+                body=body(unit=unit, amount=amount, reason=reason, operator=operator),
                 idempotency_key=moving(idempotency_key),
             )
         )

@@ -173,8 +173,10 @@ class Attention:
         *,
         outcome: str | None = None,
     ) -> OperatorAction:
-        """Record an action taken elsewhere (a manual grant or adjustment, a redelivery)."""
-        actor, reason = who.checked(reason_required=False)
+        """Record an action taken elsewhere (a manual grant or adjustment, a redelivery), after
+        it was done: what was given is cut to fit rather than refused."""
+        actor = (who.actor or "").strip()[:MAX_ACTOR] or API_ACTOR
+        reason = (who.reason or "").strip()[:MAX_REASON] or NO_REASON
         return self._write(action, target_type, target_id, actor, reason, outcome)
 
     def actions(

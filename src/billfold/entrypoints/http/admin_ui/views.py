@@ -638,7 +638,12 @@ class AdminView:
             await self._admin(
                 "POST",
                 f"/v1/accounts/{quote(account_id, safe='')}/{what}",
-                json={"unit": values["unit"], "amount": amount, "reason": values["reason"]},
+                json={
+                    "unit": values["unit"],
+                    "amount": amount,
+                    "reason": values["reason"],
+                    "operator": self._note(cookie, form)["operator"],
+                },
                 idempotency_key=f"admin-{noun}-{nonce}",
             )
         except ApiError as exc:

@@ -37,6 +37,7 @@ from billfold.schemas import (
     UpdateAccountRequest,
 )
 from billfold.service.accounts import UpdateAccount
+from billfold.service.attention import Who
 from billfold.service.ledger import Adjust, Grant
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -270,6 +271,14 @@ def create_grant(
         )
     )
     mark_idempotent(response, idempotency_key, replayed=done.replayed)
+    if not done.replayed:
+        services.attention.record(
+            "grant",
+            "account",
+            account_id,
+            Who(actor=body.operator, reason=body.reason),
+            outcome=f"granted {done.amount} {done.unit} ({done.transaction_id})",
+        )
     return presenters.granted(done)
 
 
@@ -302,4 +311,12 @@ def create_adjustment(
         )
     )
     mark_idempotent(response, idempotency_key, replayed=done.replayed)
+    if not done.replayed:
+        services.attention.record(
+            "adjust",
+            "account",
+            account_id,
+            Who(actor=body.operator, reason=body.reason),
+            outcome=f"took {done.amount} {done.unit} ({done.transaction_id})",
+        )
     return presenters.adjusted(done)
