@@ -80,7 +80,9 @@ class SqlUnitOfWork:
         self.admin_sessions = SqlAdminSessionStore(self._conn)
         self.subscriptions = SqlSubscriptionStore(self._conn)
         self.reconciliation = SqlReconciliationStore(self._conn)
-        self.notifications = SqlNotificationStore(self._conn)
+        self.notifications = SqlNotificationStore(
+            self._conn, pending=self.ledger.flush_notifications
+        )
         self.dashboard = SqlDashboardStore(self._conn)
         return self
 
@@ -108,6 +110,7 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         with translated():
+            self.ledger.flush_notifications()
             if self.conn.dialect.name != "postgresql" and self.ledger.written:
                 self._check_balanced(self.ledger.written)
             self.conn.commit()

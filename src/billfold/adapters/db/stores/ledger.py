@@ -134,6 +134,7 @@ class SqlLedgerStore:
         self.is_pg = is_pg(conn)
         self.sql = statements(self.is_pg)
         self.written: list[str] = []  # transaction ids, for the sum-to-zero check on SQLite
+        self.pending_notifications: list[dict[str, Any]] = []  # written at commit
 
     # --- transactions ---
 
@@ -265,8 +266,10 @@ class SqlLedgerStore:
         )
 
     def add_notification(self, notification: NewNotification) -> None:
-        self.conn.execute(
-            self.sql.insert_notification,
+        """Queued, and written with the transaction's other notifications in one multi-row INSERT
+        when the unit of work commits (``flush_notifications``): a paid checkout's two cost one
+        round trip. Nothing reads them back before the commit."""
+        self.pending_notifications.append(
             {
                 "id": notification.id,
                 "type": notification.type,
@@ -278,8 +281,13 @@ class SqlLedgerStore:
                 "next_attempt_at": notification.created,
                 "delivered_to": [],
                 "updated": notification.created,
-            },
+            }
         )
+
+    def flush_notifications(self) -> None:
+        if self.pending_notifications:
+            self.conn.execute(self.sql.insert_notification, self.pending_notifications)
+            self.pending_notifications = []
 
     def balances(self, account_id: str) -> list[BalanceRow]:
         rows = self.conn.execute(self.sql.balances, {"w_account": account_id})

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -16,8 +16,11 @@ from billfold.service.ports import NewNotification
 
 
 class SqlNotificationStore:
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, *, pending: Callable[[], None] | None = None) -> None:
+        """``pending`` writes what the transaction's ledger store has queued (its notifications
+        go out at commit), so that what this store reads includes them."""
         self.conn = conn
+        self._pending = pending or (lambda: None)
         self.is_pg = is_pg(conn)
 
     def add(self, notification: NewNotification) -> None:
@@ -37,12 +40,14 @@ class SqlNotificationStore:
         )
 
     def get(self, notification_id: str) -> NotificationRecord | None:
+        self._pending()
         row = self.conn.execute(
             sa.select(t.notifications).where(t.notifications.c.id == notification_id)
         ).first()
         return _record(row) if row is not None else None
 
     def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
+        self._pending()
         c = t.notifications.c
         due = (
             sa.select(c.id)
@@ -76,6 +81,7 @@ class SqlNotificationStore:
         delivered_to: Sequence[str],
         now: int,
     ) -> bool:
+        self._pending()
         c = t.notifications.c
         result = self.conn.execute(
             t.notifications.update()
@@ -94,6 +100,7 @@ class SqlNotificationStore:
         return bool(result.rowcount)
 
     def redeliver(self, notification_id: str, *, now: int) -> bool:
+        self._pending()
         c = t.notifications.c
         result = self.conn.execute(
             t.notifications.update()
@@ -119,6 +126,7 @@ class SqlNotificationStore:
         limit: int,
         starting_after: str | None,
     ) -> list[NotificationRecord]:
+        self._pending()
         c = t.notifications.c
         stmt = sa.select(t.notifications)
         if status:
