@@ -1012,8 +1012,9 @@ class AttentionResponse(BaseModel):
     """``GET /v1/attention``: what needs a person, the first 50 of each kind."""
 
     object: str = "attention"
-    count: int = Field(description="Orders shown plus every failed and dead event.")
+    count: int = Field(description="orders_count + failed_count + dead_count.")
     orders: list[OrderResponse] = Field(description="Orders in needs_attention, newest first.")
+    orders_count: int
     orders_has_more: bool
     failed_events: list[EventResponse] = Field(description="Waiting for a retry.")
     failed_count: int

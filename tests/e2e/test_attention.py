@@ -114,6 +114,10 @@ def test_the_queue_shows_what_needs_a_person_and_every_action_is_recorded_with_w
     assert [o["id"] for o in queue["orders"]] == [order["id"]]
     assert [e["id"] for e in queue["failed_events"]] == [event["id"]]
     assert (queue["failed_count"], queue["dead_count"], queue["count"]) == (1, 0, 2)
+    assert (queue["orders_count"], queue["orders_has_more"]) == (1, False)
+    # One figure for both pages: the dashboard's needs-attention count is the queue's.
+    figures = api.get("/v1/dashboard", headers=ADMIN_AUTH).json()
+    assert figures["needs_attention"]["count"] == queue["count"]
 
     csrf = sign_in(ui)
     page = ui.get("/admin/attention").text

@@ -1253,7 +1253,7 @@ export interface components {
         AttentionResponse: {
             /**
              * Count
-             * @description Orders shown plus every failed and dead event.
+             * @description orders_count + failed_count + dead_count.
              */
             count: number;
             /** Dead Count */
@@ -1280,6 +1280,8 @@ export interface components {
              * @description Orders in needs_attention, newest first.
              */
             orders: components["schemas"]["OrderResponse"][];
+            /** Orders Count */
+            orders_count: number;
             /** Orders Has More */
             orders_has_more: boolean;
         };

@@ -26,6 +26,7 @@ from billfold.domain.actions import (
 )
 from billfold.domain.orders import OrderRecord
 from billfold.domain.records import EventRecord, Page
+from billfold.service.dashboard import AttentionCounts
 from billfold.service.inbox import Inbox, Retried
 from billfold.service.orders.desk import OrderDesk, ResolveOrder
 from billfold.service.ports import Clock, UnitOfWorkFactory
@@ -43,19 +44,12 @@ QUEUE_LIMIT: Final = 50
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Queue:
     """The needs-attention queue: the first ``QUEUE_LIMIT`` of each kind, and how many there are
-    (``orders_more``: more orders than shown)."""
+    (the dashboard's counts: one figure for both pages)."""
 
     orders: tuple[OrderRecord, ...]
-    orders_more: bool
     failed: tuple[EventRecord, ...]
     dead: tuple[EventRecord, ...]
-    failed_count: int
-    dead_count: int
-
-    @property
-    def count(self) -> int:
-        """Items needing a person (orders beyond the first page not counted: see orders_more)."""
-        return len(self.orders) + self.failed_count + self.dead_count
+    counts: AttentionCounts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,15 +97,14 @@ class Attention:
         orders = self._views.orders(status="needs_attention", limit=QUEUE_LIMIT)
         failed = self._views.events(status="failed", limit=QUEUE_LIMIT)
         dead = self._views.events(status="dead", limit=QUEUE_LIMIT)
-        backlog = self._views.backlog()
-        return Queue(
-            orders=orders.data,
-            orders_more=orders.has_more,
-            failed=failed.data,
-            dead=dead.data,
-            failed_count=backlog.get("failed", len(failed.data)),
-            dead_count=backlog.get("dead", len(dead.data)),
+        with self._uow() as uow:
+            backlog = uow.dashboard.backlog()
+        counts = AttentionCounts(
+            orders=backlog.needs_attention_orders,
+            failed_events=backlog.failed,
+            dead_events=backlog.dead,
         )
+        return Queue(orders=orders.data, failed=failed.data, dead=dead.data, counts=counts)
 
     # --- actions -------------------------------------------------------------------------------
 

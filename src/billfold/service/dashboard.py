@@ -115,7 +115,7 @@ class Backlog:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Attention:
+class AttentionCounts:
     """What needs a person: orders in ``needs_attention``, events ``failed`` and ``dead``."""
 
     orders: int
@@ -142,7 +142,7 @@ class DashboardFigures:
     revenue_by_plan: tuple[Revenue, ...]
     latency: Latency
     backlog: Backlog
-    attention: Attention
+    attention: AttentionCounts
 
     @property
     def events(self) -> EventBucket:
@@ -246,7 +246,7 @@ class Dashboard:
                 else max(0, now - backlog.oldest_received_at),
                 failed=backlog.failed,
             ),
-            attention=Attention(
+            attention=AttentionCounts(
                 orders=backlog.needs_attention_orders,
                 failed_events=backlog.failed,
                 dead_events=backlog.dead,

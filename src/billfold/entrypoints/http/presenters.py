@@ -20,6 +20,7 @@ from billfold.domain.records import (
     TransactionRecord,
 )
 from billfold.domain.subscriptions import SubscriptionRecord
+from billfold.service import dashboard as dash
 from billfold.service import explain as explaining
 from billfold.service.attention import Queue
 from billfold.service.billing import SyncReport
@@ -496,11 +497,70 @@ def operator_action(a: OperatorAction) -> s.OperatorActionResponse:
 
 def attention(q: Queue) -> s.AttentionResponse:
     return s.AttentionResponse(
-        count=q.count,
+        count=q.counts.count,
         orders=[order(o) for o in q.orders],
-        orders_has_more=q.orders_more,
+        orders_count=q.counts.orders,
+        orders_has_more=q.counts.orders > len(q.orders),
         failed_events=[event(e) for e in q.failed],
-        failed_count=q.failed_count,
+        failed_count=q.counts.failed_events,
         dead_events=[event(e) for e in q.dead],
-        dead_count=q.dead_count,
+        dead_count=q.counts.dead_events,
+    )
+
+
+def _event_counts(bucket: dash.EventBucket) -> s.EventCountsResponse:
+    return s.EventCountsResponse(
+        start=bucket.start, success_rate=bucket.success_rate, **dict(bucket.counts)
+    )
+
+
+def _revenue_rows(rows: tuple[dash.Revenue, ...]) -> list[s.RevenueResponse]:
+    return [
+        s.RevenueResponse(
+            name=r.name, currency=r.currency, count=r.count, amount=r.amount, refunded=r.refunded
+        )
+        for r in rows
+    ]
+
+
+def dashboard(f: dash.DashboardFigures) -> s.DashboardResponse:
+    total = f.events
+    return s.DashboardResponse(
+        days=f.days,
+        since=f.since,
+        until=f.now,
+        webhooks=s.WebhookFiguresResponse(
+            success_rate=total.success_rate,
+            per_day=[_event_counts(b) for b in f.events_per_day],
+            per_hour=[_event_counts(b) for b in f.events_per_hour],
+            **dict(total.counts),
+        ),
+        purchases_per_day=[
+            s.DayPurchasesResponse(
+                day=d.day,
+                count=d.count,
+                sales=[
+                    s.SaleResponse(kind=x.kind, currency=x.currency, count=x.count, amount=x.amount)
+                    for x in d.sales
+                ],
+            )
+            for d in f.purchases_per_day
+        ],
+        credits_per_day=[
+            s.DayCreditsResponse(day=c.day, paid=dict(c.paid), free=dict(c.free))
+            for c in f.credits_per_day
+        ],
+        revenue=s.RevenueFiguresResponse(
+            by_package=_revenue_rows(f.revenue_by_package), by_plan=_revenue_rows(f.revenue_by_plan)
+        ),
+        latency=s.LatencyResponse(count=f.latency.count, p50=f.latency.p50, p99=f.latency.p99),
+        backlog=s.BacklogResponse(
+            received=f.backlog.received, oldest_age=f.backlog.oldest_age, failed=f.backlog.failed
+        ),
+        needs_attention=s.AttentionCountsResponse(
+            count=f.attention.count,
+            orders=f.attention.orders,
+            failed_events=f.attention.failed_events,
+            dead_events=f.attention.dead_events,
+        ),
     )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from billfold.domain import errors
-from billfold.domain.actions import TARGET_TYPES
+from billfold.domain.actions import TARGET_TYPES, TargetType
 from billfold.entrypoints.http import presenters
 from billfold.entrypoints.http.access import AdminDep
 from billfold.entrypoints.http.deps import Limit, ServicesDep, StartingAfter
@@ -60,12 +59,8 @@ def list_operator_actions(
     target_id: Annotated[str | None, Query(max_length=255)] = None,
 ) -> ListResponse[OperatorActionResponse]:
     """What operators did (retries, replays, resolutions, ...), newest first, with who and why."""
-    if target_type is not None and target_type not in TARGET_TYPES:
-        raise errors.ValidationError(
-            f"target_type must be one of {', '.join(TARGET_TYPES)}.", param="target_type"
-        )
     page = services.attention.actions(
-        target_type=target_type,
+        target_type=cast(TargetType | None, target_type),  # checked by the service
         target_id=target_id,
         limit=limit,
         starting_after=starting_after,
