@@ -93,6 +93,8 @@ class Services:
 
     def close(self) -> None:
         self.reconciliation.wait_idle(timeout=10)
+        self.ledger.close()
+        self.inbox.close()
         closer = getattr(self.infra.stripe, "close", None)
         if callable(closer):
             closer()

@@ -9,6 +9,13 @@ load keeps its latency, high load shares commits. Two writers let one batch's ro
 the next one's work; their batches lock balances in the same (account, unit) order, so they
 never deadlock, and the database orders two batches that touch the same balance.
 
+Callers on an event loop (the HTTP routes) ``await submit_async(command)``: the request queues
+the same way, and the loop is never blocked: a writer's role that falls to an awaiting request is
+taken by one of the combiner's own threads (at most ``writers``), which goes on writing batches
+while the queue's head is an awaiting request, and the answers reach their loops in one wake-up
+per loop and batch. No thread is parked per request: a thousand awaiting requests cost a thousand
+futures, not a thousand threads.
+
 When a batch cannot be written as a whole (a database error, a key another process took
 meanwhile), its requests are made again one by one, each in its own transaction, so one bad
 request never fails another.
@@ -16,10 +23,13 @@ request never fails another.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from billfold.domain import errors
@@ -33,7 +43,10 @@ R = TypeVar("R")
 @dataclass(slots=True)
 class _Request(Generic[C, R]):
     command: C
-    ready: threading.Event = field(default_factory=threading.Event)
+    ready: threading.Event | None = None
+    """A thread's request: set when answered, or when its thread is to write the next batch."""
+    future: asyncio.Future[None] | None = None
+    """An event loop's request: done when answered."""
     lead: bool = False
     """Set with ``ready`` when this request's thread is to write the next batch."""
     outcome: R | errors.BillfoldError | None = None
@@ -46,6 +59,14 @@ class _Request(Generic[C, R]):
             raise self.outcome
         assert self.outcome is not None
         return self.outcome
+
+
+def _settle(futures: list[asyncio.Future[None]]) -> None:
+    """On the futures' loop: wake their awaiting requests (a request given up meanwhile is
+    skipped; its write stands, as a thread's would)."""
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +100,11 @@ class Combiner(Generic[C, R]):
         self.name = name
         self._queue: list[_Request[C, R]] = []
         self._writing = 0
+        self._pool: ThreadPoolExecutor | None = None
         self._batches = self._requests = self._largest = self._fallbacks = 0
 
     def submit(self, command: C) -> R:
-        request: _Request[C, R] = _Request(command)
+        request: _Request[C, R] = _Request(command, ready=threading.Event())
         with self._lock:
             leads = self._writing < self.writers
             if leads:
@@ -90,11 +112,52 @@ class Combiner(Generic[C, R]):
             else:
                 self._queue.append(request)
         if not leads:
+            assert request.ready is not None
             request.ready.wait()
             if not request.lead:
                 return request.answer()
-        self._write_one_batch(request)
+        following = self._write_one_batch(request)
+        if following is not None:
+            self._writer_pool().submit(self._write_batches, following)
         return request.answer()
+
+    async def submit_async(self, command: C) -> R:
+        """``submit`` for a caller on an event loop: the loop is not blocked while the batch is
+        written (one of the combiner's threads writes it)."""
+        loop = asyncio.get_running_loop()
+        request: _Request[C, R] = _Request(command, future=loop.create_future())
+        with self._lock:
+            leads = self._writing < self.writers
+            if leads:
+                self._writing += 1
+            else:
+                self._queue.append(request)
+        if leads:
+            self._writer_pool().submit(self._write_batches, request)
+        assert request.future is not None
+        await asyncio.shield(request.future)
+        return request.answer()
+
+    def close(self) -> None:
+        """Let the writer threads go (they finish what they are writing first)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def _writer_pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.writers, thread_name_prefix=f"billfold {self.name}"
+                )
+            return self._pool
+
+    def _write_batches(self, request: _Request[C, R] | None) -> None:
+        """A writer thread of the combiner's own: batch after batch while the next writer's
+        role falls to an awaiting request."""
+        while request is not None:
+            request = self._write_one_batch(request)
 
     def stats(self) -> CombinerStats:
         with self._lock:
@@ -105,13 +168,17 @@ class Combiner(Generic[C, R]):
                 fallbacks=self._fallbacks,
             )
 
-    def _write_one_batch(self, own: _Request[C, R]) -> None:
-        """Write ``own`` and what is queued (up to ``max_batch`` in all)."""
+    def _write_one_batch(self, own: _Request[C, R]) -> _Request[C, R] | None:
+        """Write ``own`` and what is queued (up to ``max_batch`` in all); answer them. Then the
+        writer's role passes on: to the next queued thread (woken to write), or, when the next
+        queued request is awaited on a loop, back to the caller as the request to write next."""
         with self._lock:
             batch = [own, *self._queue[: self.max_batch - 1]]
             del self._queue[: self.max_batch - 1]
+        decided = False
         try:
             self._decide(batch)
+            decided = True
         finally:
             with self._lock:
                 self._batches += 1
@@ -122,12 +189,25 @@ class Combiner(Generic[C, R]):
                     self._writing -= 1
                 else:
                     following.lead = True
+            loops: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
             for request in batch:
                 if request.outcome is None and request.failure is None:  # pragma: no cover
                     request.failure = errors.InvariantViolation("a batched write got no answer")
-                request.ready.set()
-            if following is not None:
+                if request.future is not None:
+                    loops.setdefault(request.future.get_loop(), []).append(request.future)
+                else:
+                    assert request.ready is not None
+                    request.ready.set()
+            for loop, futures in loops.items():
+                with contextlib.suppress(RuntimeError):  # its loop closed while we wrote
+                    loop.call_soon_threadsafe(_settle, futures)
+            if following is not None and following.ready is not None:
                 following.ready.set()
+                following = None
+            elif following is not None and not decided:  # pragma: no cover - interrupted
+                self._writer_pool().submit(self._write_batches, following)
+                following = None
+        return following
 
     def _decide(self, batch: list[_Request[C, R]]) -> None:
         try:

@@ -66,37 +66,37 @@ def _limits(request: Request) -> RateLimits:
     return limits
 
 
-def _server(principal: PrincipalDep) -> Principal:
+async def _server(principal: PrincipalDep) -> Principal:
     return require(principal, "server")
 
 
-def _server_spending(request: Request, principal: PrincipalDep) -> Principal:
+async def _server_spending(request: Request, principal: PrincipalDep) -> Principal:
     require(principal, "server")
     _limits(request).spend.hit(principal.credential_id)
     return principal
 
 
-def _buyer(request: Request, principal: PrincipalDep) -> Principal:
+async def _buyer(request: Request, principal: PrincipalDep) -> Principal:
     require(principal, "server", "user")
     _limits(request).checkout.hit(principal.credential_id)
     return principal
 
 
-def _subscriber(request: Request, principal: PrincipalDep) -> Principal:
+async def _subscriber(request: Request, principal: PrincipalDep) -> Principal:
     require(principal, "server", "user")
     _limits(request).checkout.hit(principal.credential_id)
     return principal
 
 
-def _fulfiller(principal: PrincipalDep) -> Principal:
+async def _fulfiller(principal: PrincipalDep) -> Principal:
     return require(principal, "server", "user")
 
 
-def _reader(principal: PrincipalDep) -> Principal:
+async def _reader(principal: PrincipalDep) -> Principal:
     return require(principal, "server", "user", "admin")
 
 
-def _admin(principal: PrincipalDep) -> Principal:
+async def _admin(principal: PrincipalDep) -> Principal:
     return require(principal, "admin")
 
 

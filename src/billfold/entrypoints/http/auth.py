@@ -45,6 +45,11 @@ class Authenticator:
         self.audience = settings.jwt_audience
         self.jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
 
+    @property
+    def may_fetch_keys(self) -> bool:
+        """Whether authenticating may wait on the network (RS256 tokens, keys from a JWKS URL)."""
+        return self.jwks is not None
+
     def authenticate(self, request: Request) -> Principal:
         header = request.headers.get("authorization")
         if not header:

@@ -5,18 +5,24 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from billfold.bootstrap import Services
 from billfold.entrypoints.http.auth import Authenticator, Principal
 
+# The dependencies are coroutines: a plain function would be run in the thread pool, a hop
+# between threads for each one on every request, for work that takes microseconds.
 
-def get_services(request: Request) -> Services:
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
     authenticator: Authenticator = request.app.state.authenticator
+    if authenticator.may_fetch_keys:  # a JWKS fetch is network I/O: never on the loop
+        return await run_in_threadpool(authenticator.authenticate, request)
     return authenticator.authenticate(request)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from billfold.bootstrap import Services
 from billfold.domain import errors
@@ -43,8 +42,8 @@ async def read_limited(request: Request, limit: int = MAX_BODY) -> bytes:
 async def stripe_webhook(request: Request) -> JSONResponse:
     services: Services = request.app.state.services
     raw = await read_limited(request)
-    receipt = await run_in_threadpool(
-        services.inbox.receive_webhook, raw, request.headers.get("stripe-signature")
+    receipt = await services.inbox.receive_webhook_async(
+        raw, request.headers.get("stripe-signature")
     )
     if receipt.duplicate:
         return JSONResponse({"received": True, "duplicate": True, "id": receipt.event_id})

@@ -15,6 +15,7 @@ operation per unit of work.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
@@ -127,23 +128,65 @@ class Ledger:
         assert isinstance(result, HoldResult)
         return result
 
+    async def spend_async(self, cmd: Spend) -> SpendResult:
+        """``spend`` for a caller on an event loop (the HTTP routes): the loop is not blocked
+        while the combiner writes."""
+        result = await self._combined_async(cmd)
+        assert isinstance(result, SpendResult)
+        return result
+
+    async def hold_async(self, cmd: Hold) -> HoldResult:
+        result = await self._combined_async(cmd)
+        assert isinstance(result, HoldResult)
+        return result
+
+    async def capture_async(self, cmd: Capture) -> HoldResult:
+        result = await self._combined_async(cmd)
+        assert isinstance(result, HoldResult)
+        return result
+
+    async def release_async(self, cmd: Release) -> HoldResult:
+        result = await self._combined_async(cmd)
+        assert isinstance(result, HoldResult)
+        return result
+
     def combiner_stats(self) -> CombinerStats | None:
         return self.combiner.stats() if self.combiner else None
+
+    def close(self) -> None:
+        if self.combiner is not None:
+            self.combiner.close()
 
     def _combined(self, cmd: batch.BatchCommand) -> batch.BatchResult:
         try:
             combiner = self.combiner
             result = self._write_single(cmd) if combiner is None else combiner.submit(cmd)
-        except errors.InsufficientBalance as exc:
-            self.observer.ledger_write(_OPERATIONS[type(cmd)], exc.unit, "insufficient")
-            raise
-        except errors.BillfoldError:
-            unit = getattr(cmd, "unit", None)
-            known = unit if self.units is not None and unit in self.units else "other"
-            self.observer.ledger_write(_OPERATIONS[type(cmd)], known, "refused")
+        except errors.BillfoldError as exc:
+            self._observe_refusal(cmd, exc)
             raise
         self.observer.ledger_write(_OPERATIONS[type(cmd)], result.unit, "ok")
         return result
+
+    async def _combined_async(self, cmd: batch.BatchCommand) -> batch.BatchResult:
+        try:
+            combiner = self.combiner
+            if combiner is None:
+                result = await asyncio.to_thread(self._write_single, cmd)
+            else:
+                result = await combiner.submit_async(cmd)
+        except errors.BillfoldError as exc:
+            self._observe_refusal(cmd, exc)
+            raise
+        self.observer.ledger_write(_OPERATIONS[type(cmd)], result.unit, "ok")
+        return result
+
+    def _observe_refusal(self, cmd: batch.BatchCommand, exc: errors.BillfoldError) -> None:
+        if isinstance(exc, errors.InsufficientBalance):
+            self.observer.ledger_write(_OPERATIONS[type(cmd)], exc.unit, "insufficient")
+            return
+        unit = getattr(cmd, "unit", None)
+        known = unit if self.units is not None and unit in self.units else "other"
+        self.observer.ledger_write(_OPERATIONS[type(cmd)], known, "refused")
 
     def _write_single(self, cmd: batch.BatchCommand) -> batch.BatchResult:
         match cmd:

@@ -7,10 +7,11 @@ result and compares the hash of its command with the first one's.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, fields, is_dataclass, replace
 from typing import Any, TypeVar
 
 from billfold.domain import errors
@@ -108,6 +109,32 @@ def finish(
 
 def recorded(result: LedgerResult) -> dict[str, Any]:
     """What is stored of a result: everything but ``replayed``."""
-    data = asdict(result)
+    data = {name: _plain(getattr(result, name)) for name in _names(type(result))}
     data.pop("replayed", None)
     return data
+
+
+def _names(kind: type) -> tuple[str, ...]:
+    names = _NAMES.get(kind)
+    if names is None:
+        names = _NAMES[kind] = tuple(f.name for f in fields(kind))
+    return names
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """``asdict``'s conversion of one field, without its deep copies (results hold plain values,
+    lists and tuples of them, and at times a dataclass)."""
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return copy.deepcopy(value)

@@ -42,7 +42,7 @@ HoldId = Annotated[str, Path(min_length=1, max_length=64)]
     response_model=SpendResponse,
     responses=errors_of(401, 402, 403, 409, 429),
 )
-def spend(
+async def spend(
     account_id: AccountId,
     body: SpendRequest,
     response: Response,
@@ -52,7 +52,7 @@ def spend(
 ) -> SpendResponse:
     """Spend ``amount`` of ``unit`` now, from the grants spent first (priority, then soonest
     expiry). 402 ``insufficient_balance`` when the balance is short; nothing is taken then."""
-    done = services.ledger.spend(
+    done = await services.ledger.spend_async(
         Spend(
             key=ledger_key(principal, idempotency_key),
             account_id=account_id,
@@ -71,7 +71,7 @@ def spend(
     response_model=HoldResponse,
     responses=errors_of(401, 402, 403, 409, 429),
 )
-def create_hold(
+async def create_hold(
     account_id: AccountId,
     body: HoldRequest,
     response: Response,
@@ -82,7 +82,7 @@ def create_hold(
     """Reserve ``amount`` of ``unit`` for work that finishes later; capture or release it before
     ``expires_at`` (``ttl_seconds``, default ``BILLFOLD_HOLD_TTL_SECONDS``), or it releases
     itself."""
-    done = services.ledger.hold(
+    done = await services.ledger.hold_async(
         Hold(
             key=ledger_key(principal, idempotency_key),
             account_id=account_id,
@@ -114,7 +114,7 @@ def get_hold(hold_id: HoldId, services: ServicesDep, principal: ReaderDep) -> Ho
     response_model=HoldResponse,
     responses=errors_of(401, 403, 404, 409),
 )
-def capture_hold(
+async def capture_hold(
     hold_id: HoldId,
     response: Response,
     services: ServicesDep,
@@ -124,7 +124,7 @@ def capture_hold(
 ) -> HoldResponse:
     """Spend the hold: all of it, or ``amount`` of it and release the rest. 409 when the hold is
     no longer active (captured, released or expired)."""
-    done = services.ledger.capture(
+    done = await services.ledger.capture_async(
         Capture(
             key=ledger_key(principal, idempotency_key),
             hold_id=hold_id,
@@ -140,7 +140,7 @@ def capture_hold(
     response_model=HoldResponse,
     responses=errors_of(401, 403, 404, 409),
 )
-def release_hold(
+async def release_hold(
     hold_id: HoldId,
     response: Response,
     services: ServicesDep,
@@ -148,7 +148,7 @@ def release_hold(
     idempotency_key: IdempotencyKey = None,
 ) -> HoldResponse:
     """Give the whole hold back to the balance. 409 when it is no longer active."""
-    done = services.ledger.release(
+    done = await services.ledger.release_async(
         Release(key=ledger_key(principal, idempotency_key), hold_id=hold_id)
     )
     mark_idempotent(response, idempotency_key, replayed=done.replayed)
