@@ -3,6 +3,7 @@ that fails as a whole is made one by one, and nobody waits when nothing is queue
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Sequence
@@ -149,3 +150,109 @@ def test_limits_must_be_positive(bad: int) -> None:
         Combiner(recorder.run_batch, recorder.run_one, max_batch=bad)
     with pytest.raises(ValueError, match="at least 1"):
         Combiner(recorder.run_batch, recorder.run_one, writers=bad)
+
+
+# --- requests awaited on an event loop (the HTTP routes) -----------------------------------------
+
+
+async def _await_all(combiner: Combiner[int, int], items: list[int]) -> list[object]:
+    async def one(item: int) -> object:
+        try:
+            return await combiner.submit_async(item)
+        except Exception as exc:
+            return exc
+
+    return list(await asyncio.gather(*(one(i) for i in items)))
+
+
+def test_awaited_requests_share_batches_each_gets_its_own_answer_and_the_loop_runs_meanwhile() -> (
+    None
+):
+    recorder = Recorder(delay=0.02)
+    combiner = Combiner(recorder.run_batch, recorder.run_one, max_batch=8)
+    items = [*range(1, 25), -5]
+
+    async def main() -> tuple[list[object], int]:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0.001)
+
+        tick = asyncio.create_task(ticker())
+        answers = await _await_all(combiner, items)
+        done.set()
+        await tick
+        return answers, ticks
+
+    answers, ticks = asyncio.run(main())
+    for item, answer in zip(items, answers, strict=True):
+        if item < 0:
+            assert isinstance(answer, errors.InsufficientBalance)
+        else:
+            assert answer == item * 2
+    assert ticks >= 10  # the loop was never blocked while the batches were written
+    assert combiner.stats().largest > 1
+    assert max(len(b) for b in recorder.batches) <= 8
+    assert sorted(i for b in recorder.batches for i in b) == sorted(items)
+    combiner.close()
+
+
+def test_awaited_and_threaded_requests_mix_in_one_queue_and_writers_stay_bounded() -> None:
+    recorder = Recorder(delay=0.01)
+    combiner = Combiner(recorder.run_batch, recorder.run_one, max_batch=4, writers=2)
+    threaded = list(range(1, 21))
+    awaited = list(range(101, 141))
+
+    def on_a_loop() -> list[object]:
+        return asyncio.run(_await_all(combiner, awaited))
+
+    with ThreadPoolExecutor(2) as pool:
+        loop_answers = pool.submit(on_a_loop)
+        thread_answers = submit_all(combiner, threaded)
+        assert loop_answers.result(timeout=30) == [i * 2 for i in awaited]
+    assert thread_answers == [i * 2 for i in threaded]
+    assert 1 <= recorder.most_active <= 2
+    assert sorted(i for b in recorder.batches for i in b) == sorted(threaded + awaited)
+    stats = combiner.stats()
+    assert stats.requests == len(threaded) + len(awaited)
+    combiner.close()
+    assert combiner.submit(5) == 10  # closed: a new writer pool when one is needed again
+
+
+def test_an_awaited_batch_that_fails_as_a_whole_is_made_one_by_one_and_storage_down_fails_all() -> (
+    None
+):
+    recorder = Recorder(delay=0.01)
+    recorder.fail_batches = True
+    combiner = Combiner(recorder.run_batch, recorder.run_one)
+    answers = asyncio.run(_await_all(combiner, [1, 2, -3, 4]))
+    assert answers[:2] == [2, 4]
+    assert isinstance(answers[2], errors.InsufficientBalance)
+    assert answers[3] == 8
+    down = Recorder()
+    down.storage_down = True
+    failing = Combiner(down.run_batch, down.run_one)
+    with pytest.raises(errors.StorageUnavailable):
+        asyncio.run(failing.submit_async(1))
+    assert down.singles == []
+
+
+def test_a_request_given_up_by_its_caller_is_still_written_and_answers_nobody() -> None:
+    recorder = Recorder(delay=0.05)
+    combiner = Combiner(recorder.run_batch, recorder.run_one)
+
+    async def main() -> None:
+        task = asyncio.create_task(combiner.submit_async(7))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await combiner.submit_async(8) == 16  # the combiner goes on
+
+    asyncio.run(main())
+    assert [7] in recorder.batches
+    combiner.close()
