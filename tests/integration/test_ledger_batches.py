@@ -268,3 +268,48 @@ def test_a_process_killed_mid_batch_loses_nothing_it_answered(
     spent = sum(1_000_000 - ledger.balances(f"acct_{n}")[UNIT].available for n in range(5))
     assert spent == len(found)
     assert verify(engine) == []
+
+
+def test_what_a_batch_writes_reads_back_exactly_any_text_and_the_largest_amounts(
+    engine: Engine, clock: FakeClock
+) -> None:
+    """The batch sends its rows as JSON documents on PostgreSQL: text of any script, quotes and
+    backslashes, and balances beyond 2**53 (which a JSON number read as a float would lose) come
+    back exactly as given."""
+    ledger = ledger_on(engine, clock)
+    big = 10**15  # the largest amount one request may move
+    for n in range(11):
+        grant(ledger, "ünïcødé-ácct", big, key=f"g{n}")
+    reason = 'café ☕ 𝄞 "quoted" \\back\\slash \' ; -- not sql'
+    commands: list[B.BatchCommand] = [
+        L.Spend(key="u1", account_id="ünïcødé-ácct", unit=UNIT, amount=big - 7, reason=reason),
+        L.Hold(
+            key="u2", account_id="ünïcødé-ácct", unit=UNIT, amount=5, ttl_seconds=60, reason=reason
+        ),
+    ]
+    outcomes = B.run_batch(lambda: SqlUnitOfWork(engine), commands, clock(), units=UNITS)
+    spent, held = outcomes
+    assert isinstance(spent, L.SpendResult)
+    assert spent.balance == 10 * big + 7 > 2**53
+    assert float(spent.balance) != spent.balance  # not representable as a float
+    assert isinstance(held, L.HoldResult)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT idempotency_key, reason, amount FROM ledger_transactions "
+                "WHERE idempotency_key IN ('app:u1', 'app:u2', 'u1', 'u2') ORDER BY idempotency_key"
+            )
+        ).all()
+        hold_reason = conn.execute(
+            sa.text("SELECT reason FROM holds WHERE id = :id"), {"id": held.hold_id}
+        ).scalar_one()
+        available = conn.execute(
+            sa.text("SELECT available FROM balances WHERE account_id = :a"), {"a": "ünïcødé-ácct"}
+        ).scalar_one()
+    assert [(r.reason, r.amount) for r in rows] == [(reason, big - 7), (reason, 5)]
+    assert hold_reason == reason
+    assert available == 10 * big + 2
+    again = B.run_batch(lambda: SqlUnitOfWork(engine), commands[:1], clock(), units=UNITS)[0]
+    assert isinstance(again, L.SpendResult)
+    assert again.replayed and again.balance == 10 * big + 7
+    assert verify(engine) == []
