@@ -48,6 +48,8 @@ PROFILES = (
     "webhooks",
     "webhooks-nometa",
     "ledger",
+    "ledger-batch",
+    "webhooks-batch",
     "ledger-hot",
 )
 

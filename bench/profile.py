@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import cProfile
 import io
+import os
 import pstats
 import random
 import shutil
@@ -32,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import ledger, spends, webhooks
-from bench.common import Context
+from bench.common import Context, Holding, bulk_load
+from billfold.adapters.db import engine as db_engine
+from billfold.bootstrap import wall_clock
 
 TOP = 25
 RATE = 200  # samples per second
@@ -127,6 +130,74 @@ def _ledger(scenario: str) -> Callable[[Context, str, Attach], None]:
     return go
 
 
+def _ledger_batches(ctx: Context, database: str, attach: Attach) -> None:
+    """Batches of 16 spends written one after another by ``batch.run_batch`` in this thread:
+    what one batch costs, without threads or HTTP around it."""
+    from billfold.adapters.db.uow import SqlUnitOfWork
+    from billfold.service.ledger import Spend, batch
+
+    n = 50 if ctx.quick else 300
+    accounts = [f"acct_{i:05d}" for i in range(10_000)]
+    rng = random.Random(20261128)
+
+    def commands(prefix: str) -> list[Spend]:
+        return [
+            Spend(key=f"{prefix}-{i}", account_id=rng.choice(accounts), unit="credits", amount=1)
+            for i in range(BATCH)
+        ]
+
+    with ctx.fresh_database(database) as url:
+        bulk_load(url, [Holding(accounts=accounts, grants=1, spends=0, grant_amount=10**12)])
+        engine = db_engine.make_engine(url, pool_size=2)
+        try:
+            uow = lambda: SqlUnitOfWork(engine)  # noqa: E731
+            for i in range(20):
+                batch.run_batch(uow, commands(f"warm{i}"), wall_clock(), units=None)
+            todo = [commands(f"m{i}") for i in range(n)]
+            with attach(os.getpid()):
+                for cs in todo:
+                    batch.run_batch(uow, cs, wall_clock(), units=None)
+        finally:
+            engine.dispose()
+
+
+def _webhook_batches(ctx: Context, database: str, attach: Attach) -> None:
+    """Batches of 16 checkout.session.completed deliveries (billfold metadata, 10%
+    redelivered), stored and processed by the inbox's batch path in this thread."""
+    from billfold.adapters.stripe import signature
+    from billfold.bootstrap import build
+    from billfold.service.inbox import Delivery
+    from billfold.settings import Settings
+
+    deliveries = webhooks.plan(400 if ctx.quick else 2_000, random.Random(20261128))
+    secret = "whsec_" + "0" * 32
+    with ctx.fresh_database(database) as url:
+        settings = Settings(
+            database_url=url,
+            stripe_webhook_secrets=[secret],  # type: ignore[list-item]
+            catalog=str(webhooks.CATALOG),
+            worker_in_process=False,
+        )
+        services = build(settings)
+        try:
+            inbox = services.inbox
+            verified = [
+                inbox.events.verify(d.body, signature.sign(d.body, secret))
+                for d in deliveries.deliveries
+            ]
+            todo = [Delivery(event=v.event, fact=v.fact) for v in verified]
+            warm, measured = todo[: 4 * BATCH], todo[4 * BATCH :]
+            for i in range(0, len(warm), BATCH):
+                inbox._receive_batch(warm[i : i + BATCH])
+            with attach(os.getpid()):
+                for i in range(0, len(measured), BATCH):
+                    inbox._receive_batch(measured[i : i + BATCH])
+        finally:
+            services.close()
+
+
+BATCH = 16
+
 # name -> (what it runs, whether it runs in this process)
 SCENARIOS: dict[str, tuple[str, Callable[[Context, str, Attach], None], bool]] = {
     "spends": ("HTTP spends, 10,000 accounts, c=16, serve --workers 1", _spends("spread"), False),
@@ -152,7 +223,22 @@ SCENARIOS: dict[str, tuple[str, Callable[[Context, str, Attach], None], bool]] =
         _ledger("hot"),
         True,
     ),
+    "ledger-batch": (
+        "the ledger's batch path alone: batches of 16 spends on 10,000 accounts, one after "
+        "another (this thread, cProfile)",
+        _ledger_batches,
+        True,
+    ),
+    "webhooks-batch": (
+        "the inbox's batch path alone: batches of 16 checkout deliveries with billfold "
+        "metadata, one after another (this thread, cProfile)",
+        _webhook_batches,
+        True,
+    ),
 }
+# Deterministic and single-threaded: cProfile, whose call counts say how many statements an
+# operation costs.
+CPROFILE = frozenset({"ledger-batch", "webhooks-batch"})
 
 
 # --- py-spy --------------------------------------------------------------------------------------
@@ -289,10 +375,15 @@ class ThreadProfiles:
 
     @contextlib.contextmanager
     def attach(self, pid: int) -> Iterator[None]:
+        here = cProfile.Profile()
+        with self._lock:
+            self.profiles.append(here)
         threading.setprofile(self._start_in_thread)
+        here.enable()
         try:
             yield
         finally:
+            here.disable()
             threading.setprofile(None)
             for profile in self.profiles:
                 profile.disable()
@@ -310,6 +401,10 @@ class ThreadProfiles:
         return stream.getvalue()
 
 
+class _Deterministic(Exception):
+    """The scenario is profiled with cProfile, not sampled."""
+
+
 def run_profile(ctx: Context, scenario: str, results: Path, *, wall: bool = False) -> str:
     what, go, in_process = SCENARIOS[scenario]
     database = "postgresql" if "postgresql" in ctx.databases else ctx.databases[0]
@@ -318,7 +413,13 @@ def run_profile(ctx: Context, scenario: str, results: Path, *, wall: bool = Fals
         spy = PySpy(Path(tmp) / "samples.txt", wall=wall)
         with ctx.progress:
             try:
+                if scenario in CPROFILE:
+                    raise _Deterministic
                 go(ctx, database, spy.attach)
+            except _Deterministic:
+                profiles = ThreadProfiles()
+                go(ctx, database, profiles.attach)
+                text = profiles.report(title)
             except PermissionError as exc:
                 if not in_process:
                     raise SystemExit(

@@ -72,11 +72,11 @@ if sys.argv[2] == "before_commit":
     inbox.handlers.apply = crash
 else:
     # After the commit, before the answer: Stripe sees no 2xx and sends the event again.
-    receive = inbox.receive_webhook
-    def receive_then_crash(*args, **kwargs):
-        receive(*args, **kwargs)
+    receive = inbox.receive_webhook_async
+    async def receive_then_crash(*args, **kwargs):
+        await receive(*args, **kwargs)
         crash()
-    inbox.receive_webhook = receive_then_crash
+    inbox.receive_webhook_async = receive_then_crash
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
 
