@@ -42,7 +42,7 @@ from fastapi import Depends, Request, Response
 
 from billfold.domain import ledger as rules
 from billfold.entrypoints.http.auth import Principal, require, require_account
-from billfold.entrypoints.http.deps import PrincipalDep
+from billfold.entrypoints.http.deps import get_principal
 from billfold.entrypoints.http.ratelimit import RateLimiter
 from billfold.service import keys
 from billfold.settings import Settings
@@ -66,40 +66,42 @@ def _limits(request: Request) -> RateLimits:
     return limits
 
 
-async def _server(principal: PrincipalDep) -> Principal:
-    return require(principal, "server")
+async def _server(request: Request) -> Principal:
+    return require(await get_principal(request), "server")
 
 
-async def _server_spending(request: Request, principal: PrincipalDep) -> Principal:
-    require(principal, "server")
+async def _server_spending(request: Request) -> Principal:
+    principal = require(await get_principal(request), "server")
     _limits(request).spend.hit(principal.credential_id)
     return principal
 
 
-async def _buyer(request: Request, principal: PrincipalDep) -> Principal:
-    require(principal, "server", "user")
+async def _buyer(request: Request) -> Principal:
+    principal = require(await get_principal(request), "server", "user")
     _limits(request).checkout.hit(principal.credential_id)
     return principal
 
 
-async def _subscriber(request: Request, principal: PrincipalDep) -> Principal:
-    require(principal, "server", "user")
+async def _subscriber(request: Request) -> Principal:
+    principal = require(await get_principal(request), "server", "user")
     _limits(request).checkout.hit(principal.credential_id)
     return principal
 
 
-async def _fulfiller(principal: PrincipalDep) -> Principal:
-    return require(principal, "server", "user")
+async def _fulfiller(request: Request) -> Principal:
+    return require(await get_principal(request), "server", "user")
 
 
-async def _reader(principal: PrincipalDep) -> Principal:
-    return require(principal, "server", "user", "admin")
+async def _reader(request: Request) -> Principal:
+    return require(await get_principal(request), "server", "user", "admin")
 
 
-async def _admin(principal: PrincipalDep) -> Principal:
-    return require(principal, "admin")
+async def _admin(request: Request) -> Principal:
+    return require(await get_principal(request), "admin")
 
 
+# Each is one dependency that authenticates and checks in one call (a dependency of a dependency
+# costs FastAPI a second resolution on every request).
 ServerDep = Annotated[Principal, Depends(_server)]
 SpenderDep = Annotated[Principal, Depends(_server_spending)]
 BuyerDep = Annotated[Principal, Depends(_buyer)]

@@ -14,9 +14,13 @@ from billfold.entrypoints.http.auth import Authenticator, Principal
 # between threads for each one on every request, for work that takes microseconds.
 
 
-async def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+async def get_services(request: Request) -> Services:
+    return services_of(request)
 
 
 async def get_principal(request: Request) -> Principal:
@@ -27,7 +31,6 @@ async def get_principal(request: Request) -> Principal:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1 to 100.")]
 StartingAfter = Annotated[
     str | None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import time
 from typing import Any
@@ -23,6 +24,8 @@ HEADER = b"x-request-id"
 SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 access = logging.getLogger("billfold.access")
+_ids = random.Random()  # seeded from os.urandom once, and again in a forked child
+os.register_at_fork(after_in_child=_ids.seed)
 
 
 def route_of(scope: Scope) -> str:
@@ -44,7 +47,9 @@ def request_id_of(scope: Scope) -> str:
             if SANE.fullmatch(given):
                 return given
             break
-    return os.urandom(16).hex()  # a uuid4-sized random id, without building a UUID
+    # A correlation id, not a secret: 128 random bits from the process's generator (os.urandom
+    # is a system call, about 20 µs here, on every request).
+    return f"{_ids.getrandbits(128):032x}"
 
 
 class Observability:

@@ -36,13 +36,17 @@ from billfold.entrypoints.http.routes import (
     subscriptions,
 )
 
+# Requests are matched against the routers in this order, route by route: the hottest (spends,
+# holds, captures) come first. (Matching the spend route after five routers' routes was a quarter
+# of a spend's time on the event loop.) No two routes share a method and path, so the order
+# decides only how soon a request finds its route.
 ROUTERS = (
+    spending.router,
     health.router,
     catalog.router,
     checkout.router,
     accounts.router,
     subscriptions.router,
-    spending.router,
     events.router,
     dashboard.router,
     orders.router,

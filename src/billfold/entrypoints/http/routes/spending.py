@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from billfold.domain import errors
 from billfold.entrypoints.http import presenters
@@ -20,7 +20,7 @@ from billfold.entrypoints.http.access import (
     ledger_key,
     mark_idempotent,
 )
-from billfold.entrypoints.http.deps import IdempotencyKey, ServicesDep
+from billfold.entrypoints.http.deps import IdempotencyKey, ServicesDep, services_of
 from billfold.entrypoints.http.openapi import errors_of
 from billfold.schemas import (
     CaptureRequest,
@@ -46,12 +46,13 @@ async def spend(
     account_id: AccountId,
     body: SpendRequest,
     response: Response,
-    services: ServicesDep,
+    request: Request,
     principal: SpenderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> SpendResponse:
     """Spend ``amount`` of ``unit`` now, from the grants spent first (priority, then soonest
     expiry). 402 ``insufficient_balance`` when the balance is short; nothing is taken then."""
+    services = services_of(request)
     done = await services.ledger.spend_async(
         Spend(
             key=ledger_key(principal, idempotency_key),
@@ -75,13 +76,14 @@ async def create_hold(
     account_id: AccountId,
     body: HoldRequest,
     response: Response,
-    services: ServicesDep,
+    request: Request,
     principal: SpenderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> HoldResponse:
     """Reserve ``amount`` of ``unit`` for work that finishes later; capture or release it before
     ``expires_at`` (``ttl_seconds``, default ``BILLFOLD_HOLD_TTL_SECONDS``), or it releases
     itself."""
+    services = services_of(request)
     done = await services.ledger.hold_async(
         Hold(
             key=ledger_key(principal, idempotency_key),
@@ -117,13 +119,14 @@ def get_hold(hold_id: HoldId, services: ServicesDep, principal: ReaderDep) -> Ho
 async def capture_hold(
     hold_id: HoldId,
     response: Response,
-    services: ServicesDep,
+    request: Request,
     principal: ServerDep,
     idempotency_key: IdempotencyKey = None,
     body: CaptureRequest | None = None,
 ) -> HoldResponse:
     """Spend the hold: all of it, or ``amount`` of it and release the rest. 409 when the hold is
     no longer active (captured, released or expired)."""
+    services = services_of(request)
     done = await services.ledger.capture_async(
         Capture(
             key=ledger_key(principal, idempotency_key),
@@ -143,11 +146,12 @@ async def capture_hold(
 async def release_hold(
     hold_id: HoldId,
     response: Response,
-    services: ServicesDep,
+    request: Request,
     principal: ServerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> HoldResponse:
     """Give the whole hold back to the balance. 409 when it is no longer active."""
+    services = services_of(request)
     done = await services.ledger.release_async(
         Release(key=ledger_key(principal, idempotency_key), hold_id=hold_id)
     )
