@@ -116,6 +116,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="with --profile: sample every thread, waiting ones too (py-spy --idle), to see where "
         "wall time goes, instead of the thread holding the GIL (CPU); -> profile-<scenario>-wall.txt",
     )
+    parser.add_argument(
+        "--profile-cprofile",
+        action="store_true",
+        help="with --profile and an HTTP scenario: run the server under cProfile instead of "
+        "py-spy (its event-loop thread: routing, dependencies, validation, the web stack; "
+        "deterministic call counts); -> profile-<scenario>-cprofile.txt",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -173,9 +180,15 @@ def _profile(
         environment=dict(env),
     )
     console.rule(f"profile: {args.profile}")
-    text = profile.run_profile(ctx, args.profile, args.results, wall=args.profile_wall)
+    text = profile.run_profile(
+        ctx,
+        args.profile,
+        args.results,
+        wall=args.profile_wall,
+        server_cprofile=args.profile_cprofile,
+    )
     console.print(text, markup=False, highlight=False, soft_wrap=True)
-    suffix = "-wall" if args.profile_wall else ""
+    suffix = "-cprofile" if args.profile_cprofile else "-wall" if args.profile_wall else ""
     console.print(f"written: {args.results / f'profile-{args.profile}{suffix}.txt'}")
     return 0
 

@@ -405,10 +405,48 @@ class _Deterministic(Exception):
     """The scenario is profiled with cProfile, not sampled."""
 
 
-def run_profile(ctx: Context, scenario: str, results: Path, *, wall: bool = False) -> str:
+def _server_cprofile(ctx: Context, database: str, go: Any, title: str, tmp: Path) -> str:
+    """The HTTP scenario with its server under cProfile (the whole run: warm-up and loads)."""
+    stats_file = tmp / "server.prof"
+    os.environ[webhooks.SERVER_CPROFILE] = str(stats_file)
+    try:
+        go(ctx, database, lambda pid: contextlib.nullcontext())
+    finally:
+        del os.environ[webhooks.SERVER_CPROFILE]
+    if not stats_file.exists():
+        return f"{title}\n\nthe server wrote no profile\n"
+    stream = io.StringIO()
+    stream.write(
+        f"{title}\n\ncProfile of the server's main thread (its event loop: the web stack, "
+        "routing, dependencies, validation; the combiner's writer threads are not in it), for "
+        "the whole run, start-up and warm-up included (without --quick the requests dominate); "
+        "cProfile counts each resumption of a coroutine "
+        "as a call\n"
+    )
+    stats = pstats.Stats(str(stats_file), stream=stream)
+    stats.sort_stats("tottime").print_stats(TOP)
+    stats.sort_stats("cumulative").print_stats(TOP)
+    return stream.getvalue()
+
+
+def run_profile(
+    ctx: Context,
+    scenario: str,
+    results: Path,
+    *,
+    wall: bool = False,
+    server_cprofile: bool = False,
+) -> str:
     what, go, in_process = SCENARIOS[scenario]
     database = "postgresql" if "postgresql" in ctx.databases else ctx.databases[0]
     title = f"billfold profile: {scenario}: {what}, {database} ({ctx.database_settings(database)})"
+    if server_cprofile:
+        if in_process:
+            raise SystemExit(f"--profile-cprofile is for the HTTP scenarios, not {scenario}")
+        with tempfile.TemporaryDirectory(prefix="billfold-bench-cprofile-") as tmp, ctx.progress:
+            text = _server_cprofile(ctx, database, go, title, Path(tmp))
+        (results / f"profile-{scenario}-cprofile.txt").write_text(text)
+        return text
     with tempfile.TemporaryDirectory(prefix="billfold-bench-pyspy-") as tmp:
         spy = PySpy(Path(tmp) / "samples.txt", wall=wall)
         with ctx.progress:

@@ -328,6 +328,10 @@ class Server:
 APPS = {"baseline": "bench.baseline_app:create_app", "standin": "bench.stripe_standin:create_app"}
 
 
+SERVER_CPROFILE = "BILLFOLD_BENCH_SERVER_CPROFILE"
+"""Set to a file: ``billfold serve`` runs under cProfile, which writes its stats there at exit."""
+
+
 @contextlib.contextmanager
 def serving(
     kind: str,
@@ -346,6 +350,10 @@ def serving(
     if kind == "billfold":
         command = [str(bin_dir / "billfold"), "serve", "--host", HOST, "--port", str(port)]
         command += ["--workers", str(workers)]
+        profiled = os.environ.get(SERVER_CPROFILE)
+        if profiled:  # the server's main thread (its event loop) under cProfile, to that file
+            command = [sys.executable, "-m", "cProfile", "-o", profiled, "-m", "billfold"]
+            command += ["serve", "--host", HOST, "--port", str(port), "--workers", "1"]
     else:
         command = [sys.executable, "-m", "uvicorn", APPS[kind], "--factory"]
         command += ["--host", HOST, "--port", str(port), "--workers", str(workers)]
