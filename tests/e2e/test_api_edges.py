@@ -203,3 +203,22 @@ def test_a_grant_of_another_account_is_no_cursor_for_this_one(api: Api) -> None:
     )
     assert answer.status_code == 400
     assert answer.json()["code"] == "resource_missing"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/v1/accounts/user_1/holds", "GET, POST"),  # two routers serve this path
+        ("DELETE", "/v1/accounts/user_1", "GET, PUT"),
+        ("GET", "/v1/accounts/user_1/spend", "POST"),
+        ("PUT", "/v1/holds/hold_1", "GET"),
+    ],
+)
+def test_a_method_the_path_does_not_answer_is_405_naming_every_method_it_does(
+    api: Api, method: str, path: str, allowed: str
+) -> None:
+    client, _ = api
+    answer = client.request(method, path, headers=SERVER)
+    assert answer.status_code == 405
+    assert answer.json()["code"] == "method_not_allowed"
+    assert answer.headers["Allow"] == allowed

@@ -9,6 +9,7 @@ listed. The API, the webhook route and the pages' API all answer through it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -117,11 +118,33 @@ def install(app: FastAPI) -> None:
         return error_response(400, "invalid_request", message, param=param)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Every method the path answers (RFC 9110), not only those of the first route that
+            # matched the path: two routers may serve one path (GET and POST .../holds).
+            allowed = _methods_for(request.app.routes, request.url.path)
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
         return error_response(
             exc.status_code,
             _FRAMEWORK.get(exc.status_code, "http_error"),
             str(exc.detail),
             "api_error" if exc.status_code >= 500 else "invalid_request_error",
-            headers=dict(exc.headers or {}) or None,
+            headers=headers or None,
         )
+
+
+def _methods_for(routes: Sequence[Any], path: str) -> list[str]:
+    """The methods of every route whose template matches ``path`` (through included routers)."""
+    found: set[str] = set()
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            found.update(_methods_for(included.routes, path))
+            continue
+        regex = getattr(route, "path_regex", None)
+        methods = getattr(route, "methods", None)
+        if regex is not None and methods and regex.match(path):
+            found.update(methods)
+    return sorted(found)
