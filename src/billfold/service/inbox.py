@@ -95,7 +95,16 @@ def _lock_order(fact: f.Fact) -> tuple[int, str]:
 
 
 class _OnItsOwn(Exception):
-    """A delivery a shared transaction cannot take: the batch is made one delivery at a time."""
+    """A delivery a shared transaction cannot take (it needs Stripe, or is refused): the batch is
+    written again without it, and it is made on its own."""
+
+    def __init__(self, index: int, why: str) -> None:
+        super().__init__(why)
+        self.index = index
+
+
+SET_ASIDE = 3
+"""Deliveries of one batch set aside to be made on their own before the whole batch is."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -221,12 +230,38 @@ class Inbox:
             observer.payment_credited(max(0.0, time.time() - created))
 
     def _receive_batch(self, deliveries: Sequence[Delivery]) -> list[Receipt]:
-        """Store and process ``deliveries`` in one transaction, in order. Raises (and writes
-        nothing) when one of them needs Stripe or fails: the combiner then makes each on its own."""
+        """Store and process ``deliveries`` in one transaction, in order. A delivery that needs
+        Stripe (or is refused) undoes that transaction: the batch is written again without it
+        (up to ``SET_ASIDE`` of them), and each set aside is then made on its own, as
+        ``receive_webhook`` makes one — it changes nothing but its own event before the worker
+        takes it, so coming after the others is as if it had arrived after them. Raises (and
+        writes nothing) past that: the combiner then makes each delivery on its own."""
+        aside: list[int] = []
+        while True:
+            try:
+                answered = self._write_batch(deliveries, skip=frozenset(aside))
+                break
+            except _OnItsOwn as exc:
+                if len(aside) >= SET_ASIDE:
+                    raise
+                aside.append(exc.index)
+        for index in aside:
+            try:
+                answered[index] = self._receive_one(deliveries[index])
+            except errors.BillfoldError as exc:  # the database gone: this delivery's answer
+                answered[index] = exc
+        return [answered[i] for i in range(len(deliveries))]
+
+    def _write_batch(
+        self, deliveries: Sequence[Delivery], *, skip: frozenset[int]
+    ) -> dict[int, Receipt]:
         now = self._clock()
         answered: dict[int, Receipt] = {}
         # In account order: concurrent batches then lock the same balances in the same order.
-        order = sorted(range(len(deliveries)), key=lambda i: _lock_order(deliveries[i].fact))
+        order = sorted(
+            (i for i in range(len(deliveries)) if i not in skip),
+            key=lambda i: _lock_order(deliveries[i].fact),
+        )
         with self._uow() as uow:
             for index in order:
                 delivery = deliveries[index]
@@ -237,16 +272,16 @@ class Inbox:
                     )
                     continue
                 if self._mode_mismatch(fact) is not None:
-                    raise _OnItsOwn("a livemode mismatch")
+                    raise _OnItsOwn(index, "a livemode mismatch")
                 applied = self.handlers.apply(uow, fact, event.id, now, Fetched())
                 if not isinstance(applied, Applied):
-                    raise _OnItsOwn("needs Stripe")
+                    raise _OnItsOwn(index, "needs Stripe")
                 self._finish(uow, event.id, applied, now)
                 answered[index] = WebhookReceipt(
                     event_id=event.id, duplicate=False, status=applied.status
                 )
             uow.commit()
-        return [answered[i] for i in range(len(deliveries))]
+        return answered
 
     def _receive_one(self, delivery: Delivery) -> WebhookReceipt:
         event, fact = delivery.event, delivery.fact
