@@ -74,15 +74,36 @@ def test_one_delivery_needing_stripe_is_set_aside_and_the_rest_are_written_toget
     assert count(services, "orders") == 3  # bob's order waits for the worker's line items
 
 
-def test_past_the_set_aside_limit_the_batch_is_made_one_by_one_by_the_combiner(
-    services: Services,
+def test_deliveries_shaped_like_the_one_needing_stripe_are_set_aside_with_it(
+    services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    needing = [needs_line_items(f"user_{i}") for i in range(5)]
+    writes: list[int] = []
+    write_batch = services.inbox._write_batch
+
+    def counted(deliveries: Any, *, skip: frozenset[int]) -> Any:
+        writes.append(len(deliveries) - len(skip))
+        return write_batch(deliveries, skip=skip)
+
+    monkeypatch.setattr(services.inbox, "_write_batch", counted)
+    receipts = services.inbox._receive_batch(
+        [delivery(services, e) for e in [paid("dan"), *needing]]
+    )
+    assert writes == [6, 1]  # one undone attempt, not one per delivery needing Stripe
+    assert [r.status for r in receipts if isinstance(r, WebhookReceipt)] == [
+        "processed",
+        *["received"] * 5,
+    ]
+    assert balances(services, "dan") == {"credits": 500}
+    assert all(event_status(services, e["id"]) == "received" for e in needing)
+
+
+def test_past_the_set_aside_limit_the_batch_writes_nothing_and_the_combiner_takes_each_alone(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inbox_module, "_shape", lambda fact: id(fact))  # every one unlike
     needing = [needs_line_items(f"user_{i}") for i in range(inbox_module.SET_ASIDE + 1)]
     with pytest.raises(inbox_module._OnItsOwn):
         services.inbox._receive_batch([delivery(services, e) for e in [paid("dan"), *needing]])
-    assert count(services, "events") == 0  # nothing written: the combiner takes each alone
-    for event in needing:
-        answer = services.inbox.receive_webhook(
-            json.dumps(event).encode(), signature.sign(json.dumps(event).encode(), SECRET)
-        )
-        assert answer.status == "received"
+    assert count(services, "events") == 0
+    assert count(services, "orders") == 0

@@ -104,7 +104,17 @@ class _OnItsOwn(Exception):
 
 
 SET_ASIDE = 3
-"""Deliveries of one batch set aside to be made on their own before the whole batch is."""
+"""Times a batch is written again without what it set aside, before the combiner makes each
+delivery on its own."""
+
+
+def _shape(fact: f.Fact) -> tuple[str, object, bool]:
+    """What tells deliveries that are likely handled alike apart (a batch's guess, never a rule:
+    a delivery set aside is made on its own, with every rule)."""
+    metadata = bool(
+        getattr(fact, "metadata_account", None) and getattr(fact, "metadata_package", None)
+    )
+    return (type(fact).__name__, getattr(fact, "mode", None), metadata)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -230,22 +240,32 @@ class Inbox:
             observer.payment_credited(max(0.0, time.time() - created))
 
     def _receive_batch(self, deliveries: Sequence[Delivery]) -> list[Receipt]:
-        """Store and process ``deliveries`` in one transaction, in order. A delivery that needs
-        Stripe (or is refused) undoes that transaction: the batch is written again without it
-        (up to ``SET_ASIDE`` of them), and each set aside is then made on its own, as
-        ``receive_webhook`` makes one — it changes nothing but its own event before the worker
-        takes it, so coming after the others is as if it had arrived after them. Raises (and
-        writes nothing) past that: the combiner then makes each delivery on its own."""
-        aside: list[int] = []
+        """Store and process ``deliveries`` in one transaction. A delivery that needs Stripe (or
+        is refused) undoes that transaction: it is set aside with every delivery of the batch of
+        the same shape (event type, mode, whether billfold's metadata is there: most likely in the
+        same case), the batch is written again without them, and each set aside is then made on
+        its own, exactly as ``receive_webhook`` makes one. Concurrent deliveries have no order
+        among themselves (the batch already goes in account order); one that needs Stripe changes
+        nothing but its own event before the worker takes it. Past ``SET_ASIDE`` retries this
+        raises, having written nothing, and the combiner makes each delivery on its own."""
+        aside: set[int] = set()
+        retries = 0
         while True:
             try:
-                answered = self._write_batch(deliveries, skip=frozenset(aside))
+                answered = (
+                    self._write_batch(deliveries, skip=frozenset(aside))
+                    if len(aside) < len(deliveries)
+                    else {}
+                )
                 break
             except _OnItsOwn as exc:
-                if len(aside) >= SET_ASIDE:
+                retries += 1
+                if retries > SET_ASIDE:
                     raise
-                aside.append(exc.index)
-        for index in aside:
+                like = _shape(deliveries[exc.index].fact)
+                aside.add(exc.index)
+                aside.update(i for i, d in enumerate(deliveries) if _shape(d.fact) == like)
+        for index in sorted(aside):
             try:
                 answered[index] = self._receive_one(deliveries[index])
             except errors.BillfoldError as exc:  # the database gone: this delivery's answer
