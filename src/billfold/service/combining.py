@@ -105,13 +105,7 @@ class Combiner(Generic[C, R]):
 
     def submit(self, command: C) -> R:
         request: _Request[C, R] = _Request(command, ready=threading.Event())
-        with self._lock:
-            leads = self._writing < self.writers
-            if leads:
-                self._writing += 1
-            else:
-                self._queue.append(request)
-        if not leads:
+        if not self._leads(request):
             assert request.ready is not None
             request.ready.wait()
             if not request.lead:
@@ -126,17 +120,21 @@ class Combiner(Generic[C, R]):
         written (one of the combiner's threads writes it)."""
         loop = asyncio.get_running_loop()
         request: _Request[C, R] = _Request(command, future=loop.create_future())
-        with self._lock:
-            leads = self._writing < self.writers
-            if leads:
-                self._writing += 1
-            else:
-                self._queue.append(request)
-        if leads:
+        if self._leads(request):
             self._writer_pool().submit(self._write_batches, request)
         assert request.future is not None
         await asyncio.shield(request.future)
         return request.answer()
+
+    def _leads(self, request: _Request[C, R]) -> bool:
+        """Whether ``request`` takes a writer's role now (fewer than ``writers`` are writing);
+        else it is queued for the batch being gathered."""
+        with self._lock:
+            if self._writing < self.writers:
+                self._writing += 1
+                return True
+            self._queue.append(request)
+            return False
 
     def close(self) -> None:
         """Let the writer threads go (they finish what they are writing first)."""

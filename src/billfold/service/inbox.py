@@ -188,17 +188,12 @@ class Inbox:
         inside a request), that transaction is rolled back and the event is committed alone, as
         ``failed`` (retried with backoff) or ``received`` (for the worker): two commits, only on
         those paths."""
-        verified = self.events.verify(raw, signature)
-        delivery = Delivery(event=verified.event, fact=verified.fact)
-        started = time.perf_counter()
+        delivery, started = self._delivery(raw, signature)
         if self.combiner is None:
             receipt = self._receive_one(delivery)
         else:
             receipt = self.combiner.submit(delivery)
-        self._observe(
-            delivery.event.type, delivery.event.created, receipt.status, started, received=True
-        )
-        return receipt
+        return self._received(delivery, receipt, started)
 
     def close(self) -> None:
         if self.combiner is not None:
@@ -210,10 +205,18 @@ class Inbox:
         the loop is never blocked on the database."""
         if self.combiner is None:
             return await asyncio.to_thread(self.receive_webhook, raw, signature)
-        verified = self.events.verify(raw, signature)
-        delivery = Delivery(event=verified.event, fact=verified.fact)
-        started = time.perf_counter()
+        delivery, started = self._delivery(raw, signature)
         receipt = await self.combiner.submit_async(delivery)
+        return self._received(delivery, receipt, started)
+
+    def _delivery(self, raw: bytes, signature: str | None) -> tuple[Delivery, float]:
+        """The delivery, once its signature is checked and its event read; when it began."""
+        verified = self.events.verify(raw, signature)
+        return Delivery(event=verified.event, fact=verified.fact), time.perf_counter()
+
+    def _received(
+        self, delivery: Delivery, receipt: WebhookReceipt, started: float
+    ) -> WebhookReceipt:
         self._observe(
             delivery.event.type, delivery.event.created, receipt.status, started, received=True
         )
