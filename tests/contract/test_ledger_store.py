@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from billfold.domain import errors
+from billfold.domain import errors, ids
+from billfold.domain import ledger as rules
 from billfold.domain.ledger import HoldStatus, Line
-from billfold.service.ports import BalanceRow, UnitOfWork
+from billfold.service.ports import BalanceRow, BatchWrites, NewTransaction, UnitOfWork
 from tests.contract.backends import (
     T0,
     Backend,
@@ -873,3 +874,78 @@ def test_given_holds_then_they_list_newest_first_per_account_filtered_as_they_st
             "user_1", status="captured", now=T0 + 30, limit=5, starting_after=None
         )
     assert (row.status, row.captured) == ("captured", 10)
+
+
+# --- a batch's new balance rows and grants (the inbox's batches) -----------------------------------
+
+
+def _batch_of_one_grant(account_id: str, *, amount: int = 40) -> BatchWrites:
+    txn = ids.new_id("txn")
+    grant = new_grant(account_id, txn, amount=amount, remaining=amount - 15)
+    return BatchWrites(
+        transactions=[
+            NewTransaction(
+                id=txn,
+                key=f"key-{txn}",
+                request_hash="hash",
+                kind="grant",
+                account_id=account_id,
+                unit="credits",
+                amount=amount,
+                reason=None,
+                created=T0,
+                lines=(
+                    Line(
+                        account_id=rules.system_account(rules.STRIPE),
+                        unit="credits",
+                        amount=-amount,
+                    ),
+                    Line(account_id=account_id, unit="credits", amount=amount, grant_id=grant.id),
+                ),
+                result={"transaction_id": txn},
+            )
+        ],
+        grants={},
+        balances=[],
+        holds=[],
+        allocations=[],
+        closed_holds=[],
+        new_balances=[
+            BalanceRow(
+                account_id=account_id,
+                unit="credits",
+                available=amount - 15,
+                held=0,
+                debt=0,
+                low_balance=7,
+                low_alert=True,
+            )
+        ],
+        new_grants=[grant],
+    )
+
+
+def test_given_a_batch_creating_a_balance_and_a_grant_then_both_are_written_as_final(
+    backend: Backend,
+) -> None:
+    writes = _batch_of_one_grant("user_1")
+    with backend.uow() as uow:
+        uow.ledger.ensure_account("user_1", T0)
+        uow.ledger.flush_batch(writes)
+        uow.commit()
+    with backend.uow() as uow:
+        row = uow.ledger.lock_balance("user_1", "credits")
+        grants = uow.ledger.grant_states("user_1", "credits")
+    assert row == writes.new_balances[0]
+    assert [(g.id, g.remaining, g.held) for g in grants] == [(writes.new_grants[0].id, 25, 0)]
+
+
+def test_given_a_balance_row_created_meanwhile_then_the_batch_creating_it_is_refused(
+    backend: Backend,
+) -> None:
+    given_a_balance(backend)  # user_1's credits row exists
+    writes = _batch_of_one_grant("user_1")
+    with pytest.raises(errors.ConstraintViolation), backend.uow() as uow:
+        uow.ledger.flush_batch(writes)
+    with backend.uow() as uow:
+        assert uow.ledger.grant_states("user_1", "credits") == []

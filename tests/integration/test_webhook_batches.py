@@ -9,7 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from billfold.adapters.db.stores.ledger import SqlLedgerStore
+from billfold.adapters.db.verify import verify
 from billfold.adapters.stripe import signature
 from billfold.bootstrap import Services, build
 from billfold.service import inbox as inbox_module
@@ -107,3 +110,98 @@ def test_past_the_set_aside_limit_the_batch_writes_nothing_and_the_combiner_take
         services.inbox._receive_batch([delivery(services, e) for e in [paid("dan"), *needing]])
     assert count(services, "events") == 0
     assert count(services, "orders") == 0
+
+
+def notification_types(services: Services) -> list[str]:
+    with services.infra.database.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT type FROM notifications ORDER BY created, id"))
+        return sorted(r[0] for r in rows)
+
+
+def test_a_batch_of_paid_checkouts_decides_its_grants_together_and_writes_them_once(
+    services: Services, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services.inbox._receive_batch([delivery(services, paid("alice"))])  # alice has credits
+    flushes: list[int] = []
+    flush = SqlLedgerStore.flush_batch
+
+    def counted(store: SqlLedgerStore, writes: Any, *, commit: bool = False) -> None:
+        flushes.append(len(writes.new_grants))
+        flush(store, writes, commit=commit)
+
+    monkeypatch.setattr(SqlLedgerStore, "flush_batch", counted)
+    events = [paid("carol"), paid("alice"), paid("bob"), paid("carol")]
+    receipts = services.inbox._receive_batch([delivery(services, e) for e in events])
+
+    assert [r.status for r in receipts if isinstance(r, WebhookReceipt)] == ["processed"] * 4
+    assert flushes == [4]  # four grants, one set of statements
+    assert balances(services, "alice") == {"credits": 1000}
+    assert balances(services, "bob") == {"credits": 500}
+    assert balances(services, "carol") == {"credits": 1000}  # a new balance granted twice
+    assert count(services, "grants") == 5
+    assert count(services, "ledger_transactions") == 5
+    assert count(services, "ledger_lines") == 10
+    assert notification_types(services) == sorted(["credits.granted"] * 5 + ["order.fulfilled"] * 5)
+    assert verify(engine) == []
+    # Each order names its account and customer, as one delivery made alone leaves it.
+    with services.infra.uow() as uow:
+        orders = uow.orders.list(limit=10, starting_after=None, status=None, account_id=None)
+        accounts = {a: uow.accounts.get(a) for a in ("alice", "bob", "carol")}
+    assert sorted(o.account_id or "" for o in orders) == ["alice", "alice", "bob", "carol", "carol"]
+    assert all(o.status == "fulfilled" for o in orders)
+    assert all(a is not None and a.email == "jenny.rosen@example.com" for a in accounts.values())
+
+
+def test_a_checkout_whose_refund_came_first_is_made_on_its_own_and_the_refund_takes_effect(
+    services: Services, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pi = se.new_id("pi")
+    refunded = se.charge_refunded(payment_intent=pi, amount=499)
+    services.inbox._receive_batch([delivery(services, refunded)])  # before its checkout
+    checkout = se.checkout_session_completed(
+        metadata={"billfold_account": "alice", "billfold_package": "starter"},
+        amount_total=499,
+        payment_intent=pi,
+    )
+    writes: list[int] = []
+    write_batch = services.inbox._write_batch
+
+    def counted(deliveries: Any, *, skip: frozenset[int]) -> Any:
+        writes.append(len(deliveries) - len(skip))
+        return write_batch(deliveries, skip=skip)
+
+    monkeypatch.setattr(services.inbox, "_write_batch", counted)
+    # Bob pays through a payment intent (shaped unlike the checkout: not set aside with it).
+    bob = se.payment_intent_succeeded(
+        metadata={"billfold_account": "bob", "billfold_package": "starter"}, amount=499
+    )
+    receipts = services.inbox._receive_batch([delivery(services, e) for e in [checkout, bob]])
+
+    assert [r.status for r in receipts if isinstance(r, WebhookReceipt)] == ["processed"] * 2
+    assert writes == [2, 1]  # the refund's clawback reads the ledger: undone, then alone
+    assert balances(services, "alice") == {"credits": 0}  # granted, then the refund took it
+    assert balances(services, "bob") == {"credits": 500}
+    assert verify(engine) == []
+
+
+def test_a_delivery_naming_a_package_the_catalog_lacks_waits_for_an_operator_in_the_batch(
+    services: Services, engine: Any
+) -> None:
+    # Its metadata names no package the catalog has: no balance is read for it, and its order
+    # waits for an operator (no grant), as when made alone.
+    odd = se.checkout_session_completed(
+        metadata={"billfold_account": "dora", "billfold_package": "no-such-pack"},
+        amount_total=499,
+    )
+    receipts = services.inbox._receive_batch([delivery(services, e) for e in [odd, paid("bob")]])
+
+    assert [r.status for r in receipts if isinstance(r, WebhookReceipt)] == ["processed"] * 2
+    assert balances(services, "dora") == {}
+    assert balances(services, "bob") == {"credits": 500}
+    with services.infra.uow() as uow:
+        statuses = sorted(
+            o.status
+            for o in uow.orders.list(limit=10, starting_after=None, status=None, account_id=None)
+        )
+    assert statuses == ["fulfilled", "needs_attention"]
+    assert verify(engine) == []

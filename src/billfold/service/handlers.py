@@ -67,6 +67,10 @@ class EventHandlers:
         self.reversals = reversals
         self.subscriptions = subscriptions
 
+    def positions(self, fact: f.Fact) -> tuple[tuple[str, str], ...]:
+        """The balances applying ``fact`` would grant to, where it says (see ``Fulfilment``)."""
+        return self.fulfilment.positions(fact)
+
     def apply(
         self,
         uow: UnitOfWork,

@@ -17,7 +17,8 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, TypeAlias, assert_never
+from types import TracebackType
+from typing import Literal, Self, TypeAlias, assert_never
 
 from billfold.domain import errors
 from billfold.domain import facts as f
@@ -32,12 +33,26 @@ from billfold.domain.subscriptions import (
 )
 from billfold.service.combining import Combiner
 from billfold.service.handlers import Applied, EventHandlers, Fetched, Needs
+from billfold.service.ledger.batch import NotBatched, Overlay
 from billfold.service.observe import PAYMENT_EVENTS, NullObserver, Observer
 from billfold.service.ports import (
+    AccountStore,
+    AdminSessionStore,
+    BatchRead,
+    BatchSnapshot,
     Clock,
+    DashboardStore,
+    InboxStore,
+    LedgerStore,
+    NotificationStore,
+    OrderStore,
+    PaymentStore,
+    ReconciliationStore,
+    ReversalStore,
     StripeEvents,
     StripeGateway,
     StripeSubscriptions,
+    SubscriptionStore,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -102,6 +117,75 @@ class _OnItsOwn(Exception):
         super().__init__(why)
         self.index = index
 
+
+class _WithLedger:
+    """A unit of work whose ledger is a batch's overlay (every other store is the transaction's
+    own): what the handlers of a batch of webhooks write to."""
+
+    def __init__(self, uow: UnitOfWork, ledger: Overlay) -> None:
+        self._uow = uow
+        self._ledger = ledger
+
+    @property
+    def ledger(self) -> LedgerStore:
+        return self._ledger
+
+    @property
+    def inbox(self) -> InboxStore:
+        return self._uow.inbox
+
+    @property
+    def orders(self) -> OrderStore:
+        return self._uow.orders
+
+    @property
+    def accounts(self) -> AccountStore:
+        return self._uow.accounts
+
+    @property
+    def payments(self) -> PaymentStore:
+        return self._uow.payments
+
+    @property
+    def reversals(self) -> ReversalStore:
+        return self._uow.reversals
+
+    @property
+    def admin_sessions(self) -> AdminSessionStore:
+        return self._uow.admin_sessions
+
+    @property
+    def subscriptions(self) -> SubscriptionStore:
+        return self._uow.subscriptions
+
+    @property
+    def reconciliation(self) -> ReconciliationStore:
+        return self._uow.reconciliation
+
+    @property
+    def notifications(self) -> NotificationStore:
+        return self._uow.notifications
+
+    @property
+    def dashboard(self) -> DashboardStore:
+        return self._uow.dashboard
+
+    def __enter__(self) -> Self:
+        raise TypeError("a batch's view of a unit of work is not entered; its unit of work is")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        raise TypeError("a batch's view of a unit of work is not entered; its unit of work is")
+
+    def commit(self) -> None:
+        raise TypeError("a batch commits once, after its last delivery")
+
+
+_NOTHING_READ = BatchSnapshot(transactions={}, balances={}, grants={}, holds={}, allocations={})
 
 SET_ASIDE = 3
 """Times a batch is written again without what it set aside, before the combiner makes each
@@ -285,7 +369,21 @@ class Inbox:
             (i for i in range(len(deliveries)) if i not in skip),
             key=lambda i: _lock_order(deliveries[i].fact),
         )
+        positions = sorted(
+            {pos for i in order for pos in self.handlers.positions(deliveries[i].fact)}
+        )
         with self._uow() as uow:
+            ledger = uow.ledger
+            # The balances the batch grants to, locked in (account, unit) order and read at
+            # once; every ledger write of the batch is decided against that snapshot and written
+            # at the end in a fixed number of statements (as the ledger's own batches).
+            read = BatchRead(keys=(), hold_ids=(), positions=tuple(positions), now=now)
+            overlay = Overlay(
+                ledger.load_batch(read) if positions else _NOTHING_READ,
+                strict=True,
+                accounts=ledger.ensure_account,
+            )
+            view = _WithLedger(uow, overlay)
             for index in order:
                 delivery = deliveries[index]
                 event, fact = delivery.event, delivery.fact
@@ -296,13 +394,23 @@ class Inbox:
                     continue
                 if self._mode_mismatch(fact) is not None:
                     raise _OnItsOwn(index, "a livemode mismatch")
-                applied = self.handlers.apply(uow, fact, event.id, now, Fetched())
+                try:
+                    applied = self.handlers.apply(view, fact, event.id, now, Fetched())
+                except NotBatched as exc:
+                    raise _OnItsOwn(index, str(exc)) from exc
                 if not isinstance(applied, Applied):
                     raise _OnItsOwn(index, "needs Stripe")
                 self._finish(uow, event.id, applied, now)
                 answered[index] = WebhookReceipt(
                     event_id=event.id, duplicate=False, status=applied.status
                 )
+            writes = overlay.writes()
+            if writes.transactions or writes.new_balances or writes.balances or writes.grants:
+                ledger.flush_batch(writes)
+            for account_id, unit, alert in writes.alerts:
+                ledger.set_low_alert(account_id, unit, alert)
+            for notification in writes.notifications:
+                ledger.add_notification(notification)
             uow.commit()
         return answered
 

@@ -156,6 +156,12 @@ class BatchWrites:
     """(account, unit, low alert) of the balances whose alert changed."""
     notifications: list[NewNotification] = field(default_factory=list)
     """The outbox rows the batch writes (in its transaction)."""
+    new_balances: list[BalanceRow] = field(default_factory=list)
+    """Balance rows the batch creates (a first grant of a unit), in their final state: written
+    before the grants, and not among ``balances``."""
+    new_grants: list[NewGrant] = field(default_factory=list)
+    """Grants the batch creates, with their final ``remaining`` (``held`` is 0 when written; one
+    that changed again is among ``grants`` too)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

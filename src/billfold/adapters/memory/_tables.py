@@ -30,6 +30,7 @@ from billfold.service.ports import BalanceRow
 
 PK_ORDERS: Final = "pk_orders"
 PK_GRANTS: Final = "pk_grants"
+PK_BALANCES: Final = "pk_balances"
 PK_HOLDS: Final = "pk_holds"
 PK_HOLD_ALLOCATIONS: Final = "pk_hold_allocations"
 UQ_ACCOUNTS_STRIPE_CUSTOMER_ID: Final = "uq_accounts_stripe_customer_id"
@@ -77,6 +78,7 @@ CONSTRAINTS: Final = frozenset(
     {
         PK_ORDERS,
         PK_GRANTS,
+        PK_BALANCES,
         PK_HOLDS,
         PK_HOLD_ALLOCATIONS,
         UQ_ACCOUNTS_STRIPE_CUSTOMER_ID,

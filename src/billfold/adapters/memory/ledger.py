@@ -501,6 +501,15 @@ class MemoryLedgerStore:
                 created=txn.created,
             ):
                 raise errors.KeyTaken(f"the idempotency key {txn.key!r} was taken meanwhile")
+        balances = self._work.tables.balances
+        for row in writes.new_balances:
+            if (row.account_id, row.unit) in balances:
+                refuse(t.PK_BALANCES)  # created meanwhile: a plain INSERT fails
+            self.ensure_locked_balance(row.account_id, row.unit)
+            self.set_balance(row)
+            balances[(row.account_id, row.unit)] = row
+        for grant in writes.new_grants:
+            self.insert_grant(grant)
         for hold, txn_id in writes.holds:
             self.insert_hold(hold, txn_id)
         for txn in writes.transactions:

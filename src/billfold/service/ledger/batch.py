@@ -11,6 +11,11 @@ set-based statements (``LedgerStore.flush_batch``) and committed once.
 
 Nothing here decides a rule: the overlay only remembers. Writes of one request that a later one
 changes (the same grant drawn twice) reach the database once, as their final state.
+
+The inbox's batches of webhooks use the same overlay for the grants their orders make
+(``Overlay(..., strict=True, accounts=...)``): it then also creates balance rows and grants, and
+answers only for the balances it read; anything else raises :class:`NotBatched`, and that
+delivery is made on its own.
 """
 
 from __future__ import annotations
@@ -53,6 +58,11 @@ Position = tuple[str, str]
 _MISSING: Final = object()
 
 
+class NotBatched(errors.InvariantViolation):
+    """The overlay was asked for what it does not hold (a balance it did not read, an operation
+    batches never make): the caller makes that request on its own, outside the batch."""
+
+
 @dataclass(slots=True)
 class _Pending:
     """A transaction claimed in this batch; its lines and result come with ``finish``."""
@@ -76,7 +86,22 @@ class Overlay:
     Implements the ``LedgerStore`` methods that spends, holds, captures, releases and expiry use;
     every change is journaled so that a failing request's changes can be undone."""
 
-    def __init__(self, snapshot: BatchSnapshot) -> None:
+    def __init__(
+        self,
+        snapshot: BatchSnapshot,
+        *,
+        strict: bool = False,
+        accounts: Callable[[str, int], None] | None = None,
+    ) -> None:
+        """``strict``: a balance the snapshot did not read raises :class:`NotBatched` (without
+        it: that balance has no row). ``accounts``: how to create an account row, at once (the
+        overlay then grants: it creates balance rows and grants)."""
+        self._strict = strict
+        self._create_account = accounts
+        self._read: frozenset[Position] = frozenset(snapshot.grants)
+        self._accounts: set[str] = {a for a, _ in snapshot.balances}
+        self._new_balances: dict[Position, None] = {}
+        self._new_grants: dict[str, NewGrant] = {}
         self._keys: dict[str, StoredTransaction] = dict(snapshot.transactions)
         self._balances: dict[Position, BalanceRow] = dict(snapshot.balances)
         self._grants: dict[Position, dict[str, GrantState]] = {
@@ -161,6 +186,8 @@ class Overlay:
             return found
         txn_id = self._pending_by_key.get(key)
         if txn_id is None:
+            if self._strict:
+                raise NotBatched(f"the key {key!r} is not part of this batch")
             return None
         pending = self._pending[txn_id]
         return StoredTransaction(
@@ -178,7 +205,12 @@ class Overlay:
 
     # --- balances --------------------------------------------------------------------------------
 
+    def _check(self, pos: Position) -> None:
+        if self._strict and pos not in self._read:
+            raise NotBatched(f"the balance {pos[0]}/{pos[1]} is not part of this batch")
+
     def lock_balance(self, account_id: str, unit: str) -> BalanceRow | None:
+        self._check((account_id, unit))
         return self._balances.get((account_id, unit))
 
     def set_balance(self, row: BalanceRow) -> None:
@@ -199,6 +231,7 @@ class Overlay:
     def grant_states(
         self, account_id: str, unit: str, *, expired_at: int | None = None
     ) -> list[GrantState]:
+        self._check((account_id, unit))
         grants = [g for g in self._grants.get((account_id, unit), {}).values() if g.remaining > 0]
         if expired_at is None:
             return grants
@@ -218,7 +251,10 @@ class Overlay:
     # --- holds -----------------------------------------------------------------------------------
 
     def get_hold(self, hold_id: str) -> HoldRecord | None:
-        return self._holds.get(hold_id)
+        found = self._holds.get(hold_id)
+        if found is None and self._strict:
+            raise NotBatched(f"the hold {hold_id} is not part of this batch")
+        return found
 
     def insert_hold(self, hold: HoldRecord, transaction_id: str) -> None:
         self._set(self._holds, hold.id, hold)
@@ -228,6 +264,8 @@ class Overlay:
         self._set(self._allocations, hold_id, list(allocations))
 
     def hold_allocations(self, hold_id: str) -> list[tuple[str, int]]:
+        if self._strict and hold_id not in self._allocations:
+            raise NotBatched(f"the hold {hold_id} is not part of this batch")
         return list(self._allocations.get(hold_id, []))
 
     def close_hold(
@@ -240,6 +278,8 @@ class Overlay:
         self._set(self._closed, hold_id, (status, captured, transaction_id))
 
     def lapsed_holds(self, account_id: str | None, now: int, limit: int) -> list[HoldRecord]:
+        if self._strict and (account_id is None or account_id not in {a for a, _ in self._read}):
+            raise NotBatched("lapsed holds beyond this batch's balances")
         found = [
             h
             for h in self._holds.values()
@@ -249,16 +289,60 @@ class Overlay:
         ]
         return sorted(found, key=lambda h: h.id)[:limit]
 
-    # --- what a batch never does (grants and reversals run one at a time) -------------------------
-
-    def _not_batched(self, what: str) -> errors.InvariantViolation:
-        return errors.InvariantViolation(f"{what} is not part of a batch of ledger writes")
+    # --- grants (the inbox's batches) -------------------------------------------------------------
 
     def ensure_account(self, account_id: str, now: int) -> None:
-        raise self._not_batched("ensure_account")
+        if self._create_account is None:
+            raise self._not_batched("ensure_account")
+        if account_id not in self._accounts:
+            # Written at once: what the batch writes next about the account (its customer, its
+            # email) finds the row. It leaves with the transaction if the batch does.
+            self._create_account(account_id, now)
+            self._accounts.add(account_id)
 
     def ensure_locked_balance(self, account_id: str, unit: str) -> BalanceRow:
-        raise self._not_batched("ensure_locked_balance")
+        pos = (account_id, unit)
+        if self._create_account is None:
+            raise self._not_batched("ensure_locked_balance")
+        self._check(pos)
+        row = self._balances.get(pos)
+        if row is None:
+            # Created by the flush (a plain INSERT: a batch that created it meanwhile fails this
+            # one, whose requests are then made one by one).
+            row = BalanceRow(account_id=account_id, unit=unit, available=0, held=0, debt=0)
+            self._set(self._balances, pos, row)
+            self._set(self._new_balances, pos, None)
+            if pos not in self._grants:
+                self._set(self._grants, pos, {})
+        return row
+
+    def insert_grant(self, grant: NewGrant) -> None:
+        pos = (grant.account_id, grant.unit)
+        if self._create_account is None:
+            raise self._not_batched("insert_grant")
+        self._check(pos)
+        state = GrantState(
+            id=grant.id,
+            unit=grant.unit,
+            remaining=grant.remaining,
+            held=0,
+            priority=grant.priority,
+            expires_at=grant.expires_at,
+            created_seq=grant.id,
+            origin=grant.origin,
+        )
+        grants = self._grants.get(pos)
+        if grants is None:
+            grants = {}
+            self._set(self._grants, pos, grants)
+        self._set(grants, grant.id, state)
+        self._set(self._grant_pos, grant.id, pos)
+        self._set(self._new_grants, grant.id, grant)
+
+    # --- what a batch never does (reversals and reads run one at a time) ------------------------
+
+    def _not_batched(self, what: str) -> NotBatched:
+        return NotBatched(f"{what} is not part of a batch of ledger writes")
 
     def balances(self, account_id: str) -> list[BalanceRow]:
         raise self._not_batched("balances")
@@ -271,9 +355,6 @@ class Overlay:
 
     def trail(self, account_id: str, unit: str) -> LedgerTrail:
         raise self._not_batched("trail")
-
-    def insert_grant(self, grant: NewGrant) -> None:
-        raise self._not_batched("insert_grant")
 
     def expired_grant_positions(self, now: int, limit: int) -> list[tuple[str, str]]:
         raise self._not_batched("expired_grant_positions")
@@ -340,17 +421,28 @@ class Overlay:
         grants: dict[str, tuple[int, int]] = {}
         for grant_id in self._touched_grants:
             g = self._grants[self._grant_pos[grant_id]][grant_id]
-            grants[grant_id] = (g.remaining, g.held)
+            if grant_id not in self._new_grants or g.held:
+                grants[grant_id] = (g.remaining, g.held)
+        new_grants = [
+            replace(g, remaining=self._grants[self._grant_pos[g.id]][g.id].remaining)
+            for g in self._new_grants.values()
+        ]
         new_holds = [(self._holds[h], txn) for h, txn in self._new_holds.items()]
         return BatchWrites(
             transactions=transactions,
             grants=grants,
-            balances=[self._balances[pos] for pos in self._touched_balances],
+            balances=[
+                self._balances[pos]
+                for pos in self._touched_balances
+                if pos not in self._new_balances
+            ],
             holds=[(replace(h, status="active", captured=0), txn) for h, txn in new_holds],
             allocations=[(h, self._allocations.get(h, [])) for h in self._new_holds],
             closed_holds=[(h, s, c, txn) for h, (s, c, txn) in self._closed.items()],
             alerts=[(a, u, alert) for (a, u), alert in self._alerts.items()],
             notifications=list(self._notifications.values()),
+            new_balances=[self._balances[pos] for pos in self._new_balances],
+            new_grants=new_grants,
         )
 
 

@@ -17,6 +17,7 @@ from typing import assert_never
 
 from billfold.domain import catalog as cat
 from billfold.domain import errors, ids
+from billfold.domain import facts as f
 from billfold.domain import ledger as rules
 from billfold.domain.orders import (
     AccountHints,
@@ -133,6 +134,25 @@ class Fulfilment:
         return uow.orders.update(
             order.id, payment_error=message or "the payment failed", updated=now
         )
+
+    def positions(self, fact: f.Fact) -> tuple[tuple[str, str], ...]:
+        """The balances (account, unit) a payment would be granted to, where its metadata names
+        the account and the package: what a batch of webhooks reads and locks before deciding.
+        A guess, never a rule (an order that grants elsewhere is made on its own)."""
+        if isinstance(fact, f.CheckoutCompleted | f.CheckoutAsyncSucceeded):
+            if fact.mode != "payment":
+                return ()
+        elif not isinstance(fact, f.PaymentIntentSucceeded):
+            return ()
+        account, package = fact.metadata_account, fact.metadata_package
+        if not account or not package:
+            return ()
+        try:
+            rules.check_account_id(account)
+            grants = self.catalog.package(package).grants
+        except errors.BillfoldError:
+            return ()
+        return tuple(dict.fromkeys((account, g.unit) for g in grants))
 
     # --- fulfilment ----------------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ database's write lock), then, under those locks, the holds that lapsed or are cl
 allocations, the live grants and the transactions already holding one of the batch's keys.
 
 Writing: the finished transactions (``ON CONFLICT DO NOTHING``: a key another transaction took
-meanwhile raises ``KeyTaken``, or on PostgreSQL the lines' foreign key refuses the batch), new holds, lines, allocations, then the final state of every grant,
+meanwhile raises ``KeyTaken``, or on PostgreSQL the lines' foreign key refuses the batch), new
+balance rows and grants (the inbox's batches; a plain ``INSERT``: a row created meanwhile fails
+the batch), new holds, lines, allocations, then the final state of every grant,
 balance and closed hold, each as one statement (PostgreSQL: arrays through ``unnest``; SQLite:
 ``executemany``, in process).
 """
@@ -75,6 +77,18 @@ PG = {
         "k varchar, h varchar, d varchar, a varchar, u varchar, m bigint, r text, c bigint, "
         "x json, n int) ON CONFLICT DO NOTHING"
     ),
+    "insert_balances": (
+        "INSERT INTO balances (account_id, unit, available, held, debt, low_balance, low_alert) "
+        "SELECT a, u, av, he, de, lo, al FROM json_to_recordset(%s::json) AS v(a varchar, "
+        "u varchar, av bigint, he bigint, de bigint, lo bigint, al boolean)"
+    ),
+    "insert_grants": (
+        "INSERT INTO grants (id, account_id, unit, amount, remaining, held, priority, expires_at, "
+        "kind, origin, reason, transaction_id, created) "
+        "SELECT i, a, u, m, r, 0, p, e, k, o, x, t, c FROM json_to_recordset(%s::json) AS "
+        "v(i varchar, a varchar, u varchar, m bigint, r bigint, p int, e bigint, k varchar, "
+        "o varchar, x text, t varchar, c bigint)"
+    ),
     "insert_holds": (
         "INSERT INTO holds (id, account_id, unit, amount, captured, status, expires_at, reason, "
         "transaction_id, created) SELECT i, a, u, m, 0, 'active', e, r, t, c FROM "
@@ -109,6 +123,8 @@ PG = {
 # The names each statement's JSON records use, in the order of the rows built in ``flush``.
 PG_RECORDS = {
     "insert_transactions": ("i", "k", "h", "d", "a", "u", "m", "r", "c", "x", "n"),
+    "insert_balances": ("a", "u", "av", "he", "de", "lo", "al"),
+    "insert_grants": ("i", "a", "u", "m", "r", "p", "e", "k", "o", "x", "t", "c"),
     "insert_holds": ("i", "a", "u", "m", "e", "r", "t", "c"),
     "insert_lines": ("t", "a", "u", "m", "g", "h"),
     "insert_allocations": ("h", "g", "s", "m"),
@@ -122,6 +138,15 @@ SQLITE = {
         "INSERT INTO ledger_transactions (id, idempotency_key, request_hash, kind, account_id, "
         "unit, amount, reason, created, result, line_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT DO NOTHING"
+    ),
+    "insert_balances": (
+        "INSERT INTO balances (account_id, unit, available, held, debt, low_balance, low_alert) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    ),
+    "insert_grants": (
+        "INSERT INTO grants (id, account_id, unit, amount, remaining, held, priority, expires_at, "
+        "kind, origin, reason, transaction_id, created) "
+        "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)"
     ),
     "insert_holds": (
         "INSERT INTO holds (id, account_id, unit, amount, captured, status, expires_at, reason, "
@@ -363,6 +388,27 @@ def flush(raw: Raw, writes: BatchWrites, *, commit: bool) -> None:
         for hold_id, allocated in writes.allocations
         for seq, (grant_id, amount) in enumerate(allocated)
     ]
+    new_balances = [
+        (b.account_id, b.unit, b.available, b.held, b.debt, b.low_balance, b.low_alert)
+        for b in writes.new_balances
+    ]
+    new_grants = [
+        (
+            g.id,
+            g.account_id,
+            g.unit,
+            g.amount,
+            g.remaining,
+            g.priority,
+            g.expires_at,
+            g.kind,
+            g.origin,
+            g.reason,
+            g.transaction_id,
+            g.created,
+        )
+        for g in writes.new_grants
+    ]
     grants = [(g, r, h) for g, (r, h) in writes.grants.items()]
     balances = [(b.account_id, b.unit, b.available, b.held, b.debt) for b in writes.balances]
     closed = [(h, s, c, t) for h, s, c, t in writes.closed_holds]
@@ -376,6 +422,8 @@ def flush(raw: Raw, writes: BatchWrites, *, commit: bool) -> None:
                 raw.send(PG[name], (_records(name, rows),))
                 for name, rows in (
                     ("insert_transactions", txns),
+                    ("insert_balances", new_balances),
+                    ("insert_grants", new_grants),
                     ("insert_holds", holds),
                     ("insert_lines", lines),
                     ("insert_allocations", allocations),
@@ -393,6 +441,8 @@ def flush(raw: Raw, writes: BatchWrites, *, commit: bool) -> None:
         inserted = raw.many(
             SQLITE["insert_transactions"], [(*t[:9], json.dumps(t[9]), t[10]) for t in txns]
         )
+        raw.many(SQLITE["insert_balances"], new_balances)
+        raw.many(SQLITE["insert_grants"], new_grants)
         raw.many(SQLITE["insert_holds"], holds)
         raw.many(SQLITE["insert_lines"], lines)
         raw.many(SQLITE["insert_allocations"], allocations)
