@@ -11,7 +11,7 @@ import pytest
 
 from billfold.domain import errors
 from billfold.domain.notifications import EndpointRecord, NotificationRecord
-from billfold.service.ports import NewNotification
+from billfold.service.ports import NewNotification, NotificationAttempt
 from tests.contract.backends import T0, Backend, attempt, disagrees
 
 TOO_LONG = disagrees("sqlite", reason="SQLite does not enforce VARCHAR lengths")
@@ -222,6 +222,69 @@ def test_given_a_failed_attempt_then_it_is_due_again_at_its_next_attempt(backend
     )
     assert claim(backend, "b", T0 + 4) == []
     assert claim(backend, "b", T0 + 5) == ["msg_0001"]
+
+
+def test_given_several_ids_then_get_many_reads_them_in_the_order_asked_without_unknown_ones(
+    backend: Backend,
+) -> None:
+    add(backend, note(1), note(2), note(3))
+    with backend.uow() as uow:
+        found = uow.notifications.get_many(["msg_0003", "msg_x", "msg_0001"])
+        assert uow.notifications.get_many([]) == []
+    assert [n.id for n in found] == ["msg_0003", "msg_0001"]
+    assert found[1] == stored(backend, "msg_0001")
+
+
+def test_given_claimed_notifications_then_finish_many_records_each_attempt_where_leased(
+    backend: Backend,
+) -> None:
+    add(backend, note(1), note(2), note(3))
+    assert claim(backend, "a", T0, limit=2) == ["msg_0001", "msg_0002"]
+    assert claim(backend, "b", T0) == ["msg_0003"]
+    attempts = [
+        NotificationAttempt(
+            id="msg_0001",
+            status="delivered",
+            attempts=1,
+            next_attempt_at=None,
+            last_error=None,
+            delivered_to=("ep_1", "ep_2"),
+        ),
+        NotificationAttempt(
+            id="msg_0002",
+            status="pending",
+            attempts=1,
+            next_attempt_at=T0 + 5,
+            last_error="ep_2: HTTP 503",
+            delivered_to=("ep_1",),
+        ),
+        NotificationAttempt(  # leased to b: a records nothing for it
+            id="msg_0003",
+            status="dead",
+            attempts=9,
+            next_attempt_at=None,
+            last_error="no",
+            delivered_to=(),
+        ),
+    ]
+    with backend.uow() as uow:
+        uow.notifications.finish_many(attempts, owner="a", now=T0 + 1)
+        uow.notifications.finish_many([], owner="a", now=T0 + 1)
+        uow.commit()
+    first, second, third = (stored(backend, f"msg_000{i}") for i in (1, 2, 3))
+    assert (first.status, first.attempts, first.delivered_to, first.updated) == (
+        "delivered",
+        1,
+        ("ep_1", "ep_2"),
+        T0 + 1,
+    )
+    assert (second.status, second.next_attempt_at, second.last_error) == (
+        "pending",
+        T0 + 5,
+        "ep_2: HTTP 503",
+    )
+    assert (third.status, third.attempts) == ("pending", 0)
+    assert claim(backend, "c", T0 + 5) == ["msg_0002"]  # its lease dropped, due again
 
 
 @pytest.mark.parametrize("status", ["delivered", "dead"])

@@ -23,7 +23,12 @@ from billfold.domain import errors, ids
 from billfold.domain import notifications as rules
 from billfold.domain.notifications import EndpointRecord, NotificationRecord, NotificationStatus
 from billfold.service.observe import NullObserver, Observer
-from billfold.service.ports import Clock, NotificationSender, UnitOfWorkFactory
+from billfold.service.ports import (
+    Clock,
+    NotificationAttempt,
+    NotificationSender,
+    UnitOfWorkFactory,
+)
 
 MAX_SECRETS = 2
 """Secrets an endpoint signs with at once: the new one and the one it replaced."""
@@ -177,7 +182,7 @@ class Notifications:
             claimed = uow.notifications.claim(
                 owner=owner, now=now, lease_seconds=self.lease_seconds, limit=limit
             )
-            rows = [r for i in claimed if (r := uow.notifications.get(i)) is not None]
+            rows = uow.notifications.get_many(claimed)
             registered = uow.notifications.endpoints()
             uow.commit()
         if not rows:
@@ -191,29 +196,31 @@ class Notifications:
                 outcomes = list(pool.map(lambda r: self._attempt(r, endpoints), rows))
         counts = {"delivered": 0, "pending": 0, "dead": 0}
         finished: list[tuple[str, str]] = []
+        recorded: list[NotificationAttempt] = []
         now = self._clock()
-        with self._uow() as uow:
-            for row, (errors_seen, delivered_to) in zip(rows, outcomes, strict=True):
-                attempts = row.attempts + 1
-                status: NotificationStatus
-                if not errors_seen:
-                    status, next_at, error = "delivered", None, None
-                else:
-                    next_at = rules.next_attempt(attempts, now)
-                    status = "pending" if next_at is not None else "dead"
-                    error = "; ".join(errors_seen)[:1000]
-                uow.notifications.finish(
-                    row.id,
-                    owner=owner,
+        for row, (errors_seen, delivered_to) in zip(rows, outcomes, strict=True):
+            attempts = row.attempts + 1
+            status: NotificationStatus
+            if not errors_seen:
+                status, next_at, error = "delivered", None, None
+            else:
+                next_at = rules.next_attempt(attempts, now)
+                status = "pending" if next_at is not None else "dead"
+                error = "; ".join(errors_seen)[:1000]
+            recorded.append(
+                NotificationAttempt(
+                    id=row.id,
                     status=status,
                     attempts=attempts,
                     next_attempt_at=next_at,
                     last_error=error,
-                    delivered_to=delivered_to,
-                    now=now,
+                    delivered_to=tuple(delivered_to),
                 )
-                counts[status] += 1
-                finished.append((row.type, "retried" if status == "pending" else status))
+            )
+            counts[status] += 1
+            finished.append((row.type, "retried" if status == "pending" else status))
+        with self._uow() as uow:
+            uow.notifications.finish_many(recorded, owner=owner, now=now)
             uow.commit()
         for type_, outcome in finished:
             self.observer.notification_finished(type_, outcome)

@@ -620,12 +620,28 @@ class ReconciliationStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotificationAttempt:
+    """What one delivery attempt of a claimed notification came to: its row's new state."""
+
+    id: str
+    status: NotificationStatus
+    attempts: int
+    next_attempt_at: int | None
+    last_error: str | None
+    delivered_to: tuple[str, ...]
+
+
 class NotificationStore(Protocol):
     """The outbox and the application's endpoints."""
 
     def add(self, notification: NewNotification) -> None: ...
 
     def get(self, notification_id: str) -> NotificationRecord | None: ...
+
+    def get_many(self, notification_ids: Sequence[str]) -> builtins.list[NotificationRecord]:
+        """The notifications with these ids, in the order given (an unknown id is left out)."""
+        ...
 
     def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
         """Lease the pending notifications that are due, oldest first (``SKIP LOCKED``)."""
@@ -644,6 +660,10 @@ class NotificationStore(Protocol):
         now: int,
     ) -> bool:
         """Record an attempt, if ``owner`` still holds the lease (True when it did)."""
+        ...
+
+    def finish_many(self, attempts: Sequence[NotificationAttempt], *, owner: str, now: int) -> None:
+        """``finish`` for each attempt, at once (each where ``owner`` still holds its lease)."""
         ...
 
     def redeliver(self, notification_id: str, *, now: int) -> bool:

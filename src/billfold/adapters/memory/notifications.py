@@ -9,7 +9,7 @@ from dataclasses import replace
 from billfold.adapters.memory import _tables as t
 from billfold.adapters.memory._tables import Work, refuse
 from billfold.domain.notifications import EndpointRecord, NotificationRecord, NotificationStatus
-from billfold.service.ports import NewNotification
+from billfold.service.ports import NewNotification, NotificationAttempt
 
 
 def add_notification(work: Work, notification: NewNotification) -> None:
@@ -43,6 +43,10 @@ class MemoryNotificationStore:
 
     def get(self, notification_id: str) -> NotificationRecord | None:
         return self._work.tables.notifications.get(notification_id)
+
+    def get_many(self, notification_ids: Sequence[str]) -> builtins.list[NotificationRecord]:
+        found = self._work.tables.notifications
+        return [found[i] for i in notification_ids if i in found]
 
     def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
         tables = self._work.tables
@@ -91,6 +95,19 @@ class MemoryNotificationStore:
             updated=now,
         )
         return True
+
+    def finish_many(self, attempts: Sequence[NotificationAttempt], *, owner: str, now: int) -> None:
+        for a in attempts:
+            self.finish(
+                a.id,
+                owner=owner,
+                status=a.status,
+                attempts=a.attempts,
+                next_attempt_at=a.next_attempt_at,
+                last_error=a.last_error,
+                delivered_to=a.delivered_to,
+                now=now,
+            )
 
     def redeliver(self, notification_id: str, *, now: int) -> bool:
         tables = self._work.tables

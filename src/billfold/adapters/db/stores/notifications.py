@@ -10,9 +10,32 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from billfold.adapters.db import tables as t
-from billfold.adapters.db.stores._sql import is_pg
+from billfold.adapters.db.stores._sql import P, is_pg, per_dialect
 from billfold.domain.notifications import EndpointRecord, NotificationRecord, NotificationStatus
-from billfold.service.ports import NewNotification
+from billfold.service.ports import NewNotification, NotificationAttempt
+
+
+class _Statements:
+    def __init__(self, pg: bool) -> None:
+        c = t.notifications.c
+        self.get_many = sa.select(t.notifications).where(c.id.in_(P("w_ids", expanding=True)))
+        self.finish = (
+            t.notifications.update()
+            .where(c.id == P("w_id"), c.lease_owner == P("w_owner"), c.status == "pending")
+            .values(
+                status=P("status"),
+                attempts=P("attempts"),
+                next_attempt_at=P("next_attempt_at"),
+                last_error=P("last_error"),
+                delivered_to=P("delivered_to", type_=c.delivered_to.type),
+                lease_owner=None,
+                lease_expires_at=None,
+                updated=P("updated"),
+            )
+        )
+
+
+statements = per_dialect(_Statements)
 
 
 class SqlNotificationStore:
@@ -22,6 +45,7 @@ class SqlNotificationStore:
         self.conn = conn
         self._pending = pending or (lambda: None)
         self.is_pg = is_pg(conn)
+        self.sql = statements(self.is_pg)
 
     def add(self, notification: NewNotification) -> None:
         self.conn.execute(
@@ -45,6 +69,14 @@ class SqlNotificationStore:
             sa.select(t.notifications).where(t.notifications.c.id == notification_id)
         ).first()
         return _record(row) if row is not None else None
+
+    def get_many(self, notification_ids: Sequence[str]) -> builtins.list[NotificationRecord]:
+        if not notification_ids:
+            return []
+        self._pending()
+        rows = self.conn.execute(self.sql.get_many, {"w_ids": list(notification_ids)})
+        found = {r.id: _record(r) for r in rows}
+        return [found[i] for i in notification_ids if i in found]
 
     def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
         self._pending()
@@ -98,6 +130,29 @@ class SqlNotificationStore:
             )
         )
         return bool(result.rowcount)
+
+    def finish_many(self, attempts: Sequence[NotificationAttempt], *, owner: str, now: int) -> None:
+        """One statement for all (psycopg sends the rows in one pipeline; SQLite runs in
+        process)."""
+        if not attempts:
+            return
+        self._pending()
+        self.conn.execute(
+            self.sql.finish,
+            [
+                {
+                    "w_id": a.id,
+                    "w_owner": owner,
+                    "status": a.status,
+                    "attempts": a.attempts,
+                    "next_attempt_at": a.next_attempt_at,
+                    "last_error": a.last_error,
+                    "delivered_to": list(a.delivered_to),
+                    "updated": now,
+                }
+                for a in attempts
+            ],
+        )
 
     def redeliver(self, notification_id: str, *, now: int) -> bool:
         self._pending()
