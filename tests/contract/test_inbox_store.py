@@ -97,6 +97,57 @@ def test_given_an_event_then_get_leaves_the_payload_out_when_asked_and_lock_read
     assert missing == (None, None)
 
 
+def test_given_a_batch_of_events_then_insert_many_stores_the_new_ones_and_names_them(
+    backend: Backend,
+) -> None:
+    receive(backend, "evt_old")
+    with backend.uow() as uow:
+        stored_now = uow.inbox.insert_many(
+            [inbound("evt_1", payload='{"id": "evt_1"}'), inbound("evt_old"), inbound("evt_2")],
+            now=T0 + 3,
+        )
+        assert uow.inbox.insert_many([], now=T0) == set()
+        uow.commit()
+    assert stored_now == {"evt_1", "evt_2"}
+    first = stored(backend, "evt_1")
+    assert (first.status, first.payload, first.received_at, first.lease_owner) == (
+        "received",
+        '{"id": "evt_1"}',
+        T0 + 3,
+        None,
+    )
+    assert stored(backend, "evt_old").received_at == T0
+
+
+def test_given_received_events_then_finish_received_records_each_outcome_from_received_only(
+    backend: Backend,
+) -> None:
+    for event_id in ("evt_1", "evt_2", "evt_3"):
+        receive(backend, event_id)
+    with backend.uow() as uow:
+        uow.inbox.fail("evt_3", error="boom", now=T0, next_attempt_at=T0 + 5, dead=False)
+        uow.inbox.finish_received(
+            [
+                ("evt_1", "processed", "order ord_1 fulfilled"),
+                ("evt_2", "ignored", None),
+                ("evt_3", "processed", "not from failed"),
+                ("evt_x", "processed", "no such event"),
+            ],
+            now=T0 + 7,
+        )
+        uow.inbox.finish_received([], now=T0 + 7)
+        uow.commit()
+    one, two, three = (stored(backend, f"evt_{i}") for i in (1, 2, 3))
+    assert (one.status, one.outcome, one.processed_at, one.attempts) == (
+        "processed",
+        "order ord_1 fulfilled",
+        T0 + 7,
+        1,
+    )
+    assert (two.status, two.outcome, two.next_attempt_at) == ("ignored", None, None)
+    assert (three.status, three.outcome) == ("failed", None)
+
+
 def test_given_a_received_event_then_finish_records_the_outcome_once(backend: Backend) -> None:
     receive(backend, "evt_1", lease=("w", T0 + 60))
     with backend.uow() as uow:

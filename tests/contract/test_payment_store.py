@@ -65,6 +65,22 @@ def test_given_a_reversal_key_then_it_is_inserted_once_and_found_by_its_payment(
         assert uow.reversals.for_payments([]) == []
 
 
+def test_given_an_order_then_for_order_reads_the_reversals_of_every_payment_naming_it(
+    backend: Backend,
+) -> None:
+    with backend.uow() as uow:
+        uow.reversals.ensure_locked(reversal("dispute:dp_1", created=T0 + 5))
+        uow.reversals.ensure_locked(reversal())
+        assert uow.reversals.for_order("ord_1") == []  # no payment names it yet
+        uow.payments.ensure_locked("pi_1", now=T0)
+        uow.orders.ensure_locked(new_order(order_id="ord_1", payment_intent_id="pi_1"))
+        uow.payments.link("pi_1", "ord_1")
+        uow.commit()
+    with backend.uow() as uow:
+        assert [r.key for r in uow.reversals.for_order("ord_1")] == ["refund:re_1", "dispute:dp_1"]
+        assert uow.reversals.for_order("ord_other") == []
+
+
 def test_given_a_reversal_then_update_keeps_its_effect_as_json(backend: Backend) -> None:
     effect = {"units": {"credits": {"lots": {"gr_1": [10, 7]}, "debt": 3}}, "generation": 1}
     with backend.uow() as uow:

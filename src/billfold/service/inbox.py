@@ -23,7 +23,7 @@ from typing import Literal, Self, TypeAlias, assert_never
 from billfold.domain import errors
 from billfold.domain import facts as f
 from billfold.domain.orders import NeedsLineItems
-from billfold.domain.records import DONE_EVENT_STATUSES, EventRecord, InboundEvent
+from billfold.domain.records import DONE_EVENT_STATUSES, EventRecord, EventStatus, InboundEvent
 from billfold.domain.reversals import NeedsRefunds
 from billfold.domain.subscriptions import (
     NeedsInvoice,
@@ -384,14 +384,20 @@ class Inbox:
                 accounts=ledger.ensure_account,
             )
             view = _WithLedger(uow, overlay)
+            # Every event of the batch stored in one statement: the id is still the gate (a
+            # redelivery in the same batch is a duplicate of the first).
+            unique = {deliveries[i].event.id: deliveries[i].event for i in order}
+            fresh = uow.inbox.insert_many(list(unique.values()), now=now)
+            outcomes: list[tuple[str, EventStatus, str | None]] = []
             for index in order:
                 delivery = deliveries[index]
                 event, fact = delivery.event, delivery.fact
-                if not uow.inbox.insert(event, now=now, lease=None):
+                if event.id not in fresh:
                     answered[index] = WebhookReceipt(
                         event_id=event.id, duplicate=True, status="duplicate"
                     )
                     continue
+                fresh.discard(event.id)
                 if self._mode_mismatch(fact) is not None:
                     raise _OnItsOwn(index, "a livemode mismatch")
                 try:
@@ -400,10 +406,11 @@ class Inbox:
                     raise _OnItsOwn(index, str(exc)) from exc
                 if not isinstance(applied, Applied):
                     raise _OnItsOwn(index, "needs Stripe")
-                self._finish(uow, event.id, applied, now)
+                outcomes.append((event.id, applied.status, applied.note))
                 answered[index] = WebhookReceipt(
                     event_id=event.id, duplicate=False, status=applied.status
                 )
+            uow.inbox.finish_received(outcomes, now=now)
             writes = overlay.writes()
             if writes.transactions or writes.new_balances or writes.balances or writes.grants:
                 ledger.flush_batch(writes)

@@ -314,6 +314,11 @@ class InboxStore(Protocol):
         ``lease`` is (owner, expiry) for processing it right away."""
         ...
 
+    def insert_many(self, events: Sequence[InboundEvent], *, now: int) -> set[str]:
+        """``insert`` for each event (distinct ids), at once, unleased: the ids this call
+        stored."""
+        ...
+
     def get(self, event_id: str, *, with_payload: bool = True) -> EventRecord | None: ...
 
     def lock(self, event_id: str) -> EventRecord | None: ...
@@ -327,6 +332,13 @@ class InboxStore(Protocol):
         now: int,
         from_statuses: tuple[EventStatus, ...],
     ) -> bool: ...
+
+    def finish_received(
+        self, outcomes: Sequence[tuple[str, EventStatus, str | None]], *, now: int
+    ) -> None:
+        """``finish`` for each (event id, status, outcome) at once, from ``received`` only (the
+        events a batch stored in this transaction)."""
+        ...
 
     def fail(
         self,
@@ -495,6 +507,10 @@ class ReversalStore(Protocol):
         ...
 
     def update(self, reversal_id: str, **values: Any) -> ReversalRecord: ...
+
+    def for_order(self, order_id: str) -> list[ReversalRecord]:
+        """``for_payments`` of the payments that name ``order_id``, in one read."""
+        ...
 
     def for_payments(self, payment_intent_ids: Sequence[str]) -> list[ReversalRecord]:
         """The reversals of these payment intents, oldest first."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -50,6 +51,17 @@ class MemoryInboxStore:
             return False  # ON CONFLICT DO NOTHING: the id is the gate
         events[record.id] = record
         return True
+
+    def insert_many(self, events: Sequence[InboundEvent], *, now: int) -> set[str]:
+        return {e.id for e in events if self.insert(e, now=now, lease=None)}
+
+    def finish_received(
+        self, outcomes: Sequence[tuple[str, EventStatus, str | None]], *, now: int
+    ) -> None:
+        for event_id, status, outcome in outcomes:
+            self.finish(
+                event_id, status=status, outcome=outcome, now=now, from_statuses=("received",)
+            )
 
     def get(self, event_id: str, *, with_payload: bool = True) -> EventRecord | None:
         record = self._work.tables.events.get(event_id)

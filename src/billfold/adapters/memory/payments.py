@@ -93,6 +93,14 @@ class MemoryReversalStore:
         tables.reversals[reversal_id] = record
         return record
 
+    def for_order(self, order_id: str) -> list[ReversalRecord]:
+        pis = [
+            p.payment_intent_id
+            for p in self._work.tables.payments.values()
+            if p.order_id == order_id
+        ]
+        return self.for_payments(pis)
+
     def for_payments(self, payment_intent_ids: Sequence[str]) -> list[ReversalRecord]:
         wanted = set(payment_intent_ids)
         rows = [r for r in self._work.tables.reversals.values() if r.payment_intent_id in wanted]

@@ -273,7 +273,8 @@ class Fulfilment:
         )
         _notify(uow, "order.fulfilled", fulfilled, now)
         # Refunds and disputes that arrived before the order was fulfilled take effect now.
-        self.reversals.settle(uow, fulfilled, now)
+        if self.reversals.settle(uow, fulfilled, now).untouched:
+            return fulfilled
         locked = uow.orders.get(fulfilled.id)
         assert locked is not None
         return locked

@@ -46,6 +46,8 @@ class Reversal:
     order_id: str | None = None
     moved: tuple[str, ...] = ()
     """What settling did, one line per change."""
+    untouched: bool = False
+    """Settling found nothing due: it wrote nothing (the order is as it was)."""
 
     def describe(self) -> str:
         if self.outcome == "no_payment":
@@ -146,7 +148,9 @@ class Reversals:
             raise errors.InvariantViolation(f"order {order.id} is fulfilled without an account")
         rows = self._rows(uow, order)
         if not any(_due(row) for row in rows):
-            return Reversal(key=key or "reversals", outcome="settled", order_id=order.id)
+            return Reversal(
+                key=key or "reversals", outcome="settled", order_id=order.id, untouched=True
+            )
         lots: dict[str, list[rv.Lot]] = {}
         for lot in uow.ledger.lots(order.id):
             lots.setdefault(lot.unit, []).append(lot)
@@ -191,7 +195,7 @@ class Reversals:
 
     @staticmethod
     def _rows(uow: UnitOfWork, order: OrderRecord) -> list[rv.ReversalRecord]:
-        return uow.reversals.for_payments(uow.payments.of_order(order.id))
+        return uow.reversals.for_order(order.id)
 
     def _top_up(self, uow: UnitOfWork, books: _Books, account_id: str, now: int) -> None:
         """Where a refund given back left less taken than the reversals still standing call for,
@@ -391,7 +395,7 @@ class Reversals:
 
     def _record_totals(self, uow: UnitOfWork, order: OrderRecord, now: int) -> None:
         """The order's refunded and disputed amounts, and ``refunded`` once all was refunded."""
-        rows = uow.reversals.for_payments(uow.payments.of_order(order.id))
+        rows = uow.reversals.for_order(order.id)
         refunded = sum(
             r.amount for r in rows if r.kind == "refund" and r.status in rv.ACTIVE_REFUND
         )

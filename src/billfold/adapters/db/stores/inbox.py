@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +24,20 @@ class _Statements:
         self.insert_event = insert_for(pg)(t.events).on_conflict_do_nothing().returning(ev.id)
         lock = sa.select(t.events).where(ev.id == P("w_id"))
         self.lock_event = lock.with_for_update() if pg else lock
+        self.finish_received = (
+            t.events.update()
+            .where(ev.id == P("w_id"), ev.status == "received")
+            .values(
+                status=P("status"),
+                outcome=P("outcome"),
+                processed_at=P("processed_at"),
+                attempts=ev.attempts + 1,
+                last_error=None,
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=None,
+            )
+        )
         self.finish_event = (
             t.events.update()
             .where(ev.id == P("w_id"), ev.status.in_(P("w_from", expanding=True)))
@@ -50,22 +65,30 @@ class SqlInboxStore:
 
     def insert(self, event: InboundEvent, *, now: int, lease: tuple[str, int] | None) -> bool:
         """Store an event unless its id is already in the inbox; True when this call stored it."""
-        row = {
-            "id": event.id,
-            "type": event.type,
-            "livemode": event.livemode,
-            "api_version": event.api_version,
-            "stripe_created": event.created,
-            "object_id": event.object_id,
-            "payload": event.payload,
-            "status": "received",
-            "attempts": 0,
-            "received_at": now,
-            "next_attempt_at": now,
-            "lease_owner": lease[0] if lease else None,
-            "lease_expires_at": lease[1] if lease else None,
-        }
+        row = _row(event, now=now, lease=lease)
         return self.conn.execute(self.sql.insert_event, row).first() is not None
+
+    def insert_many(self, events: Sequence[InboundEvent], *, now: int) -> set[str]:
+        """One multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` (SQLAlchemy's
+        "insertmanyvalues")."""
+        if not events:
+            return set()
+        rows = [_row(e, now=now, lease=None) for e in events]
+        return {r[0] for r in self.conn.execute(self.sql.insert_event, rows)}
+
+    def finish_received(
+        self, outcomes: Sequence[tuple[str, EventStatus, str | None]], *, now: int
+    ) -> None:
+        """One statement for all (psycopg sends the rows in one pipeline)."""
+        if not outcomes:
+            return
+        self.conn.execute(
+            self.sql.finish_received,
+            [
+                {"w_id": event_id, "status": status, "outcome": outcome, "processed_at": now}
+                for event_id, status, outcome in outcomes
+            ],
+        )
 
     def get(self, event_id: str, *, with_payload: bool = True) -> EventRecord | None:
         c = t.events.c
@@ -312,3 +335,21 @@ def _event(row: Any) -> EventRecord:
         lease_owner=m["lease_owner"],
         lease_expires_at=m["lease_expires_at"],
     )
+
+
+def _row(event: InboundEvent, *, now: int, lease: tuple[str, int] | None) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "livemode": event.livemode,
+        "api_version": event.api_version,
+        "stripe_created": event.created,
+        "object_id": event.object_id,
+        "payload": event.payload,
+        "status": "received",
+        "attempts": 0,
+        "received_at": now,
+        "next_attempt_at": now,
+        "lease_owner": lease[0] if lease else None,
+        "lease_expires_at": lease[1] if lease else None,
+    }

@@ -50,6 +50,15 @@ class _Statements:
             .where(rev.payment_intent_id.in_(P("w_pis", expanding=True)))
             .order_by(rev.created, rev.id)
         )
+        self.for_order = (
+            sa.select(t.reversals)
+            .where(
+                rev.payment_intent_id.in_(
+                    sa.select(pay.payment_intent_id).where(pay.order_id == P("w_order"))
+                )
+            )
+            .order_by(rev.created, rev.id)
+        )
         orders = sa.select(t.orders.c.id).where(t.orders.c.account_id == P("w_account"))
         self.of_account = (
             sa.select(t.reversals).where(rev.order_id.in_(orders)).order_by(rev.created, rev.id)
@@ -104,6 +113,10 @@ class SqlReversalStore:
         assert not unknown, unknown
         row = self.conn.execute(self.sql.update_reversal, {"w_id": reversal_id, **values}).one()
         return _reversal(row)
+
+    def for_order(self, order_id: str) -> list[ReversalRecord]:
+        rows = self.conn.execute(self.sql.for_order, {"w_order": order_id})
+        return [_reversal(r) for r in rows]
 
     def for_payments(self, payment_intent_ids: Sequence[str]) -> list[ReversalRecord]:
         if not payment_intent_ids:
