@@ -26,6 +26,7 @@ MAX_DEPTH: Final = 64
 """Deeper than any Stripe object (they nest a dozen levels at most)."""
 _STRINGS: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _BRACKETS: Final = re.compile(r"[\[\]{}]")
+_PAIRS: Final = re.compile(r"\[\]|\{\}")
 
 
 class StripeWebhooks:
@@ -108,9 +109,20 @@ def envelope(event: Mapping[str, Any], payload: str) -> InboundEvent:
 
 def _too_deep(text: str) -> bool:
     """Whether brackets outside strings nest deeper than MAX_DEPTH (regular expressions, in C)."""
-    brackets = _BRACKETS.findall(_STRINGS.sub("", text))
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False  # not enough brackets to open that many levels (most events)
+    brackets = "".join(_BRACKETS.findall(_STRINGS.sub("", text)))
     if len(brackets) <= MAX_DEPTH:
         return False
+    # Each pass removes the innermost pairs: brackets that match are gone after as many passes
+    # as they nest deep. Otherwise (too deep, or not matching) they are counted one by one.
+    left = brackets
+    for _ in range(MAX_DEPTH):
+        left, removed = _PAIRS.subn("", left)
+        if not left:
+            return False
+        if not removed:
+            break
     depth = 0
     for char in brackets:
         depth += 1 if char in "[{" else -1
