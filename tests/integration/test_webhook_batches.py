@@ -46,19 +46,34 @@ def needs_line_items(account: str) -> dict[str, Any]:
     return se.checkout_session_completed(metadata={}, client_reference_id=account)
 
 
-def test_one_delivery_needing_stripe_is_set_aside_and_the_rest_are_written_together(
+def count_writes(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[tuple[int, int]], list[str]]:
+    """Each attempt to write the batch, as (deliveries written, of them stored for the worker),
+    and the event ids made on their own."""
+    writes: list[tuple[int, int]] = []
+    alone: list[str] = []
+    write_batch, receive_one = services.inbox._write_batch, services.inbox._receive_one
+
+    def counted(deliveries: Any, *, skip: frozenset[int], waiting: frozenset[int]) -> Any:
+        writes.append((len(deliveries) - len(skip), len(waiting)))
+        return write_batch(deliveries, skip=skip, waiting=waiting)
+
+    def one(delivery: Delivery) -> WebhookReceipt:
+        alone.append(delivery.event.id)
+        return receive_one(delivery)
+
+    monkeypatch.setattr(services.inbox, "_write_batch", counted)
+    monkeypatch.setattr(services.inbox, "_receive_one", one)
+    return writes, alone
+
+
+def test_one_delivery_needing_stripe_is_stored_for_the_worker_with_the_rest_of_the_batch(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     events = [paid("alice"), needs_line_items("bob"), paid("carol"), paid("alice")]
     events.append(events[0])  # a redelivery in the same batch
-    writes: list[int] = []
-    write_batch = services.inbox._write_batch
-
-    def counted(deliveries: Any, *, skip: frozenset[int]) -> Any:
-        writes.append(len(deliveries) - len(skip))
-        return write_batch(deliveries, skip=skip)
-
-    monkeypatch.setattr(services.inbox, "_write_batch", counted)
+    writes, alone = count_writes(services, monkeypatch)
     receipts = services.inbox._receive_batch([delivery(services, e) for e in events])
 
     assert all(isinstance(r, WebhookReceipt) for r in receipts)
@@ -69,7 +84,9 @@ def test_one_delivery_needing_stripe_is_set_aside_and_the_rest_are_written_toget
         ("processed", False),
         ("duplicate", True),
     ]
-    assert writes == [5, 4]  # undone once at the delivery needing Stripe, then written without it
+    # Undone once at the delivery needing Stripe, then written with it stored for the worker.
+    assert writes == [(5, 0), (5, 1)]
+    assert alone == []
     assert balances(services, "alice") == {"credits": 1000}
     assert balances(services, "carol") == {"credits": 500}
     assert balances(services, "bob") == {}
@@ -77,22 +94,16 @@ def test_one_delivery_needing_stripe_is_set_aside_and_the_rest_are_written_toget
     assert count(services, "orders") == 3  # bob's order waits for the worker's line items
 
 
-def test_deliveries_shaped_like_the_one_needing_stripe_are_set_aside_with_it(
+def test_deliveries_shaped_like_the_one_needing_stripe_are_stored_for_the_worker_with_it(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     needing = [needs_line_items(f"user_{i}") for i in range(5)]
-    writes: list[int] = []
-    write_batch = services.inbox._write_batch
-
-    def counted(deliveries: Any, *, skip: frozenset[int]) -> Any:
-        writes.append(len(deliveries) - len(skip))
-        return write_batch(deliveries, skip=skip)
-
-    monkeypatch.setattr(services.inbox, "_write_batch", counted)
+    writes, alone = count_writes(services, monkeypatch)
     receipts = services.inbox._receive_batch(
         [delivery(services, e) for e in [paid("dan"), *needing]]
     )
-    assert writes == [6, 1]  # one undone attempt, not one per delivery needing Stripe
+    assert writes == [(6, 0), (6, 5)]  # one undone attempt, not one per delivery needing Stripe
+    assert alone == []
     assert [r.status for r in receipts if isinstance(r, WebhookReceipt)] == [
         "processed",
         *["received"] * 5,
@@ -163,14 +174,7 @@ def test_a_checkout_whose_refund_came_first_is_made_on_its_own_and_the_refund_ta
         amount_total=499,
         payment_intent=pi,
     )
-    writes: list[int] = []
-    write_batch = services.inbox._write_batch
-
-    def counted(deliveries: Any, *, skip: frozenset[int]) -> Any:
-        writes.append(len(deliveries) - len(skip))
-        return write_batch(deliveries, skip=skip)
-
-    monkeypatch.setattr(services.inbox, "_write_batch", counted)
+    writes, alone = count_writes(services, monkeypatch)
     # Bob pays through a payment intent (shaped unlike the checkout: not set aside with it).
     bob = se.payment_intent_succeeded(
         metadata={"billfold_account": "bob", "billfold_package": "starter"}, amount=499
@@ -178,7 +182,9 @@ def test_a_checkout_whose_refund_came_first_is_made_on_its_own_and_the_refund_ta
     receipts = services.inbox._receive_batch([delivery(services, e) for e in [checkout, bob]])
 
     assert [r.status for r in receipts if isinstance(r, WebhookReceipt)] == ["processed"] * 2
-    assert writes == [2, 1]  # the refund's clawback reads the ledger: undone, then alone
+    # The refund's clawback reads the ledger beyond the batch: undone, then made alone.
+    assert writes == [(2, 0), (1, 0)]
+    assert alone == [checkout["id"]]
     assert balances(services, "alice") == {"credits": 0}  # granted, then the refund took it
     assert balances(services, "bob") == {"credits": 500}
     assert verify(engine) == []

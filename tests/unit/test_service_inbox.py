@@ -286,6 +286,35 @@ def test_given_a_session_without_billfold_metadata_then_the_request_leaves_it_to
     assert shop.db.verify() == []
 
 
+def test_given_a_session_that_names_no_package_then_the_worker_reads_its_line_items_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It is evident from the event that its line items are needed: they are read before the
+    transaction, which then applies the event once (no attempt rolled back to find out)."""
+    stripe = FakeStripe()
+    shop = Shop.open(stripe=stripe)
+    events = [
+        se.checkout_session_completed(metadata={}, client_reference_id=f"user_{i}")
+        for i in range(3)
+    ]
+    for event in events:
+        stripe.line_items[str(event["data"]["object"]["id"])] = [line_item("price_starter")]
+        assert shop.deliver(event).status == "received"
+    applied: list[bool] = []
+    apply = shop.handlers.apply
+
+    def counted(uow: Any, fact: Any, event_id: str, now: int, fetched: Any) -> Any:
+        applied.append(fetched.line_items is not None)
+        return apply(uow, fact, event_id, now, fetched)
+
+    monkeypatch.setattr(shop.handlers, "apply", counted)
+    assert [o.status for o in shop.run_worker()] == ["processed"] * 3
+    assert applied == [True] * 3  # once each, with the line items already read
+    assert sorted(stripe.asked) == sorted(str(e["data"]["object"]["id"]) for e in events)
+    assert [shop.balances(f"user_{i}") for i in range(3)] == [{"credits": 500}] * 3
+    assert shop.db.verify() == []
+
+
 def test_given_line_items_with_no_catalog_price_then_the_worker_leaves_the_order_for_an_operator() -> (
     None
 ):

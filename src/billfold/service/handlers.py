@@ -71,6 +71,11 @@ class EventHandlers:
         """The balances applying ``fact`` would grant to, where it says (see ``Fulfilment``)."""
         return self.fulfilment.positions(fact)
 
+    def evident_needs(self, fact: f.Fact) -> NeedsLineItems | None:
+        """What applying ``fact`` will ask Stripe for, where the fact alone says so (see
+        ``Fulfilment``)."""
+        return self.fulfilment.evident_needs(fact)
+
     def apply(
         self,
         uow: UnitOfWork,

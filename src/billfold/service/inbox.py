@@ -110,12 +110,14 @@ def _lock_order(fact: f.Fact) -> tuple[int, str]:
 
 
 class _OnItsOwn(Exception):
-    """A delivery a shared transaction cannot take (it needs Stripe, or is refused): the batch is
-    written again without it, and it is made on its own."""
+    """A delivery a shared transaction cannot take: the batch is written again without it.
+    ``for_worker``: it needs Stripe, and the batch stores it for the worker; otherwise (refused,
+    or beyond what the batch read) it is made on its own."""
 
-    def __init__(self, index: int, why: str) -> None:
+    def __init__(self, index: int, why: str, *, for_worker: bool = False) -> None:
         super().__init__(why)
         self.index = index
+        self.for_worker = for_worker
 
 
 class _WithLedger:
@@ -188,6 +190,7 @@ class _WithLedger:
 _NOTHING_READ = BatchSnapshot(transactions={}, balances={}, grants={}, holds={}, allocations={})
 
 SET_ASIDE = 3
+FOR_WORKER = "waiting for the worker: needs Stripe"
 """Times a batch is written again without what it set aside, before the combiner makes each
 delivery on its own."""
 
@@ -327,20 +330,23 @@ class Inbox:
             observer.payment_credited(max(0.0, time.time() - created))
 
     def _receive_batch(self, deliveries: Sequence[Delivery]) -> list[Receipt]:
-        """Store and process ``deliveries`` in one transaction. A delivery that needs Stripe (or
-        is refused) undoes that transaction: it is set aside with every delivery of the batch of
-        the same shape (event type, mode, whether billfold's metadata is there: most likely in the
-        same case), the batch is written again without them, and each set aside is then made on
-        its own, exactly as ``receive_webhook`` makes one. Concurrent deliveries have no order
-        among themselves (the batch already goes in account order); one that needs Stripe changes
-        nothing but its own event before the worker takes it. Past ``SET_ASIDE`` retries this
-        raises, having written nothing, and the combiner makes each delivery on its own."""
+        """Store and process ``deliveries`` in one transaction. A delivery the transaction cannot
+        take undoes it, and so does every delivery of the batch of the same shape (event type,
+        mode, whether billfold's metadata is there: most likely in the same case); the batch is
+        written again, with those that need Stripe stored for the worker (answered ``received``,
+        as one delivery alone would be) and without the others (refused, or beyond what the batch
+        read), each then made on its own, exactly as ``receive_webhook`` makes one. Concurrent
+        deliveries have no order among themselves (the batch already goes in account order); one
+        that needs Stripe changes nothing but its own event before the worker takes it. Past
+        ``SET_ASIDE`` retries this raises, having written nothing, and the combiner makes each
+        delivery on its own."""
         aside: set[int] = set()
+        waiting: set[int] = set()
         retries = 0
         while True:
             try:
                 answered = (
-                    self._write_batch(deliveries, skip=frozenset(aside))
+                    self._write_batch(deliveries, skip=frozenset(aside), waiting=frozenset(waiting))
                     if len(aside) < len(deliveries)
                     else {}
                 )
@@ -350,8 +356,10 @@ class Inbox:
                 if retries > SET_ASIDE:
                     raise
                 like = _shape(deliveries[exc.index].fact)
-                aside.add(exc.index)
-                aside.update(i for i, d in enumerate(deliveries) if _shape(d.fact) == like)
+                alike = {exc.index} | {
+                    i for i, d in enumerate(deliveries) if _shape(d.fact) == like
+                }
+                (waiting if exc.for_worker else aside).update(alike - aside - waiting)
         for index in sorted(aside):
             try:
                 answered[index] = self._receive_one(deliveries[index])
@@ -360,8 +368,13 @@ class Inbox:
         return [answered[i] for i in range(len(deliveries))]
 
     def _write_batch(
-        self, deliveries: Sequence[Delivery], *, skip: frozenset[int]
+        self,
+        deliveries: Sequence[Delivery],
+        *,
+        skip: frozenset[int],
+        waiting: frozenset[int] = frozenset(),
     ) -> dict[int, Receipt]:
+        """``skip``: deliveries left out; ``waiting``: stored, unprocessed, for the worker."""
         now = self._clock()
         answered: dict[int, Receipt] = {}
         # In account order: concurrent batches then lock the same balances in the same order.
@@ -370,7 +383,12 @@ class Inbox:
             key=lambda i: _lock_order(deliveries[i].fact),
         )
         positions = sorted(
-            {pos for i in order for pos in self.handlers.positions(deliveries[i].fact)}
+            {
+                pos
+                for i in order
+                if i not in waiting
+                for pos in self.handlers.positions(deliveries[i].fact)
+            }
         )
         with self._uow() as uow:
             ledger = uow.ledger
@@ -400,12 +418,18 @@ class Inbox:
                 fresh.discard(event.id)
                 if self._mode_mismatch(fact) is not None:
                     raise _OnItsOwn(index, "a livemode mismatch")
+                if index in waiting:
+                    uow.inbox.release(event.id, now=now, note=FOR_WORKER)
+                    answered[index] = WebhookReceipt(
+                        event_id=event.id, duplicate=False, status="received"
+                    )
+                    continue
                 try:
                     applied = self.handlers.apply(view, fact, event.id, now, Fetched())
                 except NotBatched as exc:
                     raise _OnItsOwn(index, str(exc)) from exc
                 if not isinstance(applied, Applied):
-                    raise _OnItsOwn(index, "needs Stripe")
+                    raise _OnItsOwn(index, "needs Stripe", for_worker=True)
                 outcomes.append((event.id, applied.status, applied.note))
                 answered[index] = WebhookReceipt(
                     event_id=event.id, duplicate=False, status=applied.status
@@ -465,7 +489,7 @@ class Inbox:
             if not uow.inbox.insert(event, now=now, lease=None):
                 return WebhookReceipt(event_id=event.id, duplicate=True, status="duplicate")
             if failure is None:
-                uow.inbox.release(event.id, now=now, note="waiting for the worker: needs Stripe")
+                uow.inbox.release(event.id, now=now, note=FOR_WORKER)
                 status: OutcomeStatus = "received"
             else:
                 message = f"{type(failure).__name__}: {failure}"[:MAX_ERROR]
@@ -526,6 +550,8 @@ class Inbox:
         by: str | None,
     ) -> Outcome:
         fetched = Fetched()
+        if call_stripe and self.stripe is not None:
+            fetched = self._look_ahead(event_id, fact)
         while True:
             done = self._process(event_id, fact, fetched, seen, by)
             if isinstance(done, Outcome):
@@ -537,6 +563,28 @@ class Inbox:
                 fetched = self._fetch(done, fetched)
             except Exception as exc:
                 return self._failed(event_id, exc, self._clock(), by)
+
+    def _look_ahead(self, event_id: str, fact: f.Fact | None) -> Fetched:
+        """What the event evidently needs from Stripe (a paid checkout that names no package needs
+        its line items), asked before the first transaction: that transaction then applies it
+        instead of finding out and rolling back. A guess: whatever else is needed is asked for
+        as always, and a call that fails here is made again there (where its failure counts)."""
+        if fact is None:
+            with self._uow() as uow:
+                record = uow.inbox.get(event_id)
+            if record is None or record.status in DONE_EVENT_STATUSES:
+                return Fetched()
+            try:
+                fact = self.events.read(record.payload or "")
+            except errors.BillfoldError:
+                return Fetched()
+        needs = self.handlers.evident_needs(fact)
+        if needs is None:
+            return Fetched()
+        try:
+            return self._fetch(needs, Fetched())
+        except Exception:  # asked again, and recorded, when it is needed
+            return Fetched()
 
     def _fetch(self, needs: Needs, fetched: Fetched) -> Fetched:
         stripe = self.stripe
@@ -655,9 +703,7 @@ class Inbox:
 
     def _leave_for_worker(self, event_id: str) -> Outcome:
         with self._uow() as uow:
-            uow.inbox.release(
-                event_id, now=self._clock(), note="waiting for the worker: needs Stripe"
-            )
+            uow.inbox.release(event_id, now=self._clock(), note=FOR_WORKER)
             uow.commit()
         return Outcome(event_id=event_id, status="received", note="needs Stripe")
 

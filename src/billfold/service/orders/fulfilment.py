@@ -154,6 +154,17 @@ class Fulfilment:
             return ()
         return tuple(dict.fromkeys((account, g.unit) for g in grants))
 
+    @staticmethod
+    def evident_needs(fact: f.Fact) -> NeedsLineItems | None:
+        """A paid checkout that names no package needs its line items to know what was bought
+        (unless its order is settled already: a guess, asked ahead of the transaction)."""
+        if not isinstance(fact, f.CheckoutCompleted | f.CheckoutAsyncSucceeded):
+            return None
+        payment = Payment.of_checkout(fact)
+        if fact.mode != "payment" or not payment.paid or payment.metadata_package:
+            return None
+        return NeedsLineItems(session_id=payment.stripe_id)
+
     # --- fulfilment ----------------------------------------------------------------------------
 
     def fulfil(
