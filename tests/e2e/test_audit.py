@@ -121,7 +121,7 @@ def test_an_audit_whose_server_is_killed_at_random_moments_is_clean(tmp_path: Pa
             refund_share=0.25,
             dispute_share=0.15,
             kill=True,
-            kill_every_seconds=(0.5, 2.0),
+            kill_every_seconds=(0.2, 1.0),  # the run lasts seconds: the first kill comes early
             concurrency=6,
             seed=9,
             database_url=url,

@@ -239,3 +239,25 @@ def test_without_a_webhook_url_events_are_kept_but_not_delivered(make_sim: MakeS
     assert events.data[0].pending_webhooks == 0
     assert sim.deliveries() == []
     assert len(undelivered.data) == 1
+
+
+def test_a_delivery_whose_attempt_was_lost_is_sent_again_by_a_flush(
+    sim: Sim, receiver: Receiver
+) -> None:
+    """A pending delivery long past due that nothing is sending (its attempt lost, as when the
+    endpoint's process dies mid-request) does not stall ``flush``: it is sent again."""
+    deliverer = sim.app.state.simulator.deliverer
+    sim.control("chaos", {"delay_seconds": [30, 30]})  # queued, not sent yet
+    customer = sim.stripe.v1.customers.create(params={"email": "lost@example.com"})
+    sim.control("chaos", {"delay_seconds": [0, 0]})
+    deliverer._heap.clear()  # its job is gone: nothing would send it
+    limit = deliverer._config.retry.timeout_seconds + 5.0
+    for delivery in deliverer._state.deliveries:
+        delivery.next_attempt_at -= 30 + limit + 1  # and it fell due long ago
+
+    answer = sim.flush(timeout=5.0)
+
+    assert answer["counts"]["pending"] == 0
+    assert [d["status"] for d in sim.deliveries(type="customer.created")] == ["succeeded"]
+    [received] = receiver.of_type("customer.created")
+    assert received["data"]["object"]["id"] == customer.id

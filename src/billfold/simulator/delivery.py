@@ -147,11 +147,33 @@ class Deliverer:
         """Wait until no delivery is pending; False when ``timeout`` passed first."""
         self.ensure_running()
         deadline = time.monotonic() + timeout
+        checked = time.monotonic()
         while any(d.status == "pending" for d in self._state.deliveries):
             if time.monotonic() >= deadline:
                 return False
+            if time.monotonic() - checked >= 1.0:
+                checked = time.monotonic()
+                self._resend_overdue()
             await asyncio.sleep(0.01)
         return True
+
+    def _resend_overdue(self) -> None:
+        """A pending delivery long past due with no attempt answered (its attempt lost, as when
+        the endpoint's process was killed mid-request) is sent again, as Stripe retries: at
+        worst the endpoint sees it twice."""
+        limit = self._clock() - self._config.retry.timeout_seconds - 5.0
+        queued = {i for job in self._heap for i in job.delivery_ids}
+        overdue = tuple(
+            d.id
+            for d in self._state.deliveries
+            if d.status == "pending"
+            and d.next_attempt_at is not None
+            and d.next_attempt_at < limit
+            and d.id not in queued
+        )
+        if overdue:
+            log.warning("sending %d overdue deliveries again", len(overdue))
+            self._push(self._clock(), overdue)
 
     # -- the worker ----------------------------------------------------------------------------
 
