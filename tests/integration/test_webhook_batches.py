@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,8 @@ from billfold.bootstrap import Services, build
 from billfold.service import inbox as inbox_module
 from billfold.service.inbox import Delivery, WebhookReceipt
 from tests.builders import stripe_events as se
-from tests.support.app import SECRET, balances, count, event_status, settings_for
+from tests.support.app import SECRET, balances, count, event_status, settings_for, use_stripe
+from tests.support.memory import CATALOG, FakeStripe, line_item
 
 
 @pytest.fixture
@@ -55,9 +57,11 @@ def count_writes(
     alone: list[str] = []
     write_batch, receive_one = services.inbox._write_batch, services.inbox._receive_one
 
-    def counted(deliveries: Any, *, skip: frozenset[int], waiting: frozenset[int]) -> Any:
+    def counted(
+        deliveries: Any, *, skip: frozenset[int], waiting: frozenset[int] = frozenset(), **kw: Any
+    ) -> Any:
         writes.append((len(deliveries) - len(skip), len(waiting)))
-        return write_batch(deliveries, skip=skip, waiting=waiting)
+        return write_batch(deliveries, skip=skip, waiting=waiting, **kw)
 
     def one(delivery: Delivery) -> WebhookReceipt:
         alone.append(delivery.event.id)
@@ -211,3 +215,41 @@ def test_a_delivery_naming_a_package_the_catalog_lacks_waits_for_an_operator_in_
         )
     assert statuses == ["fulfilled", "needs_attention"]
     assert verify(engine) == []
+
+
+def test_the_workers_round_reads_line_items_first_and_applies_its_events_in_one_batch(
+    db_url: str, engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(CATALOG)  # the starter pack sold at price_starter
+    services = build(settings_for(db_url, catalog=str(catalog)))
+    try:
+        stripe = FakeStripe()
+        use_stripe(services, stripe)
+        events = [needs_line_items(f"user_{i}") for i in range(4)]
+        for event in events:
+            stripe.line_items[str(event["data"]["object"]["id"])] = [line_item("price_starter")]
+        receipts = services.inbox._receive_batch([delivery(services, e) for e in events])
+        assert [r.status for r in receipts if isinstance(r, WebhookReceipt)] == ["received"] * 4
+        writes, _ = count_writes(services, monkeypatch)
+        processed: list[str] = []
+        process = services.inbox.process
+
+        def alone(event_id: str, **kw: Any) -> Any:
+            processed.append(event_id)
+            return process(event_id, **kw)
+
+        monkeypatch.setattr(services.inbox, "process", alone)
+
+        claimed = services.inbox.claim("worker-1", 10)
+        outcomes = services.inbox.process_claimed(claimed, threads=2)
+
+        assert [o.status for o in outcomes] == ["processed"] * 4
+        assert writes == [(4, 0)]  # one transaction for the round
+        assert processed == []  # none on its own
+        assert len(stripe.asked) == 4  # each session's line items, once
+        assert [balances(services, f"user_{i}") for i in range(4)] == [{"credits": 500}] * 4
+        assert all(event_status(services, e["id"]) == "processed" for e in events)
+        assert verify(engine) == []
+    finally:
+        services.close()

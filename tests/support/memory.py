@@ -237,7 +237,7 @@ class Shop:
 
     def run_worker(self) -> list[Outcome]:
         """One pass of ``billfold worker``: claim what is due, process it."""
-        return [self.inbox.process(e) for e in self.inbox.claim("worker-1", 100)]
+        return self.inbox.process_claimed(self.inbox.claim("worker-1", 100))
 
     # --- what the books say ---
 

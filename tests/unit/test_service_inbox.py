@@ -579,6 +579,64 @@ def test_given_a_handler_failing_once_then_the_worker_succeeds_when_it_is_due(
     assert shop.views.backlog() == {}
 
 
+def test_given_a_worker_round_where_one_event_fails_then_only_it_fails_and_the_rest_are_applied(
+    shop: Shop,
+) -> None:
+    """The round applies its events in one transaction: one whose processing raises records its
+    failed attempt (as alone) and leaves the batch; the batch is written without it."""
+    events = [paid_session(f"user_{i}") for i in range(3)]
+    shop.handlers.failures = len(events)  # every delivery fails: all wait for the worker
+    assert [shop.deliver(e).status for e in events] == ["failed"] * 3
+    shop.clock.advance(HOUR)
+    shop.handlers.failures = 1  # the round's first application raises
+
+    outcomes = shop.run_worker()
+
+    assert [o.status for o in outcomes].count("failed") == 1
+    assert [o.status for o in outcomes].count("processed") == 2
+    (failing,) = [o.event_id for o in outcomes if o.status == "failed"]
+    record = shop.event(failing)
+    assert (record.status, record.attempts) == ("failed", 2)
+    assert record.last_error == "RuntimeError: the handler broke"
+    with shop.db.uow() as uow:
+        assert uow.accounts.get("written_before_the_failure") is None  # rolled back
+    shop.clock.advance(HOUR)
+    assert [o.status for o in shop.run_worker()] == ["processed"]
+    assert [shop.balances(f"user_{i}") for i in range(3)] == [{"credits": 500}] * 3
+    assert shop.db.verify() == []
+
+
+def test_given_a_worker_round_whose_batch_cannot_be_written_then_each_event_goes_alone(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = [paid_session(f"user_{i}") for i in range(3)]
+    shop.handlers.failures = len(events)
+    for event in events:
+        shop.deliver(event)
+    shop.clock.advance(HOUR)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise errors.ConstraintViolation("a row was created meanwhile", constraint="pk_balances")
+
+    monkeypatch.setattr(shop.inbox, "_write_batch", refused)
+    assert [o.status for o in shop.run_worker()] == ["processed"] * 3
+    assert [shop.balances(f"user_{i}") for i in range(3)] == [{"credits": 500}] * 3
+
+
+def test_given_a_worker_round_with_an_event_already_settled_then_it_is_skipped() -> None:
+    stripe = FakeStripe()
+    shop = Shop.open(stripe=stripe)
+    waiting = se.checkout_session_completed(metadata={}, client_reference_id="user_li")
+    stripe.line_items[str(waiting["data"]["object"]["id"])] = [line_item("price_starter")]
+    shop.deliver(waiting)
+    claimed = shop.inbox.claim("worker-1", 10)
+    assert shop.inbox.process(waiting["id"]).status == "processed"  # an operator was faster
+
+    (outcome,) = shop.inbox.process_claimed(claimed)
+    assert (outcome.event_id, outcome.status) == (waiting["id"], "skipped")
+    assert shop.balances("user_li") == {"credits": 500}
+
+
 def test_given_a_processed_event_when_replayed_then_nothing_changes(shop: Shop) -> None:
     event = paid_session()
     shop.deliver(event)

@@ -1,5 +1,5 @@
-"""The worker: claim events with a lease, process them several at a time (``worker_threads``),
-retry with backoff; sweep expiry and tell lapsed grace periods (``entitlements.updated``), every
+"""The worker: claim events with a lease and process them together (``Inbox.process_claimed``:
+their calls to Stripe ``worker_threads`` at a time, then one transaction), retry with backoff; sweep expiry and tell lapsed grace periods (``entitlements.updated``), every
 ``BILLFOLD_SWEEP_INTERVAL_SECONDS``; sync subscriptions from Stripe on a schedule
 (``BILLFOLD_SUBSCRIPTION_SYNC_SECONDS``, 0 turns it off), in a thread of its own so a long sync
 never holds up the events; reconcile with Stripe on a schedule (``BILLFOLD_RECONCILE_SECONDS``,
@@ -20,7 +20,6 @@ import socket
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 from billfold.bootstrap import Services
 from billfold.domain import errors
@@ -48,18 +47,26 @@ class Worker:
 
     def run_once(self) -> int:
         """Claim a batch of due events (``SKIP LOCKED``: other workers take others) and process
-        them, ``worker_threads`` at a time: each asks Stripe outside any transaction, so their
-        calls overlap; then sweep expiry when it is time."""
+        them together: their calls to Stripe overlap (``worker_threads`` at a time, outside any
+        transaction), then one transaction applies them; then sweep expiry when it is time."""
         claimed = self.services.inbox.claim(self.owner, self.batch)
         processed = 0
-        if claimed:
-            threads = max(1, min(self.services.settings.worker_threads, len(claimed)))
-            if threads == 1:
-                for event_id in claimed:
-                    processed += self._process(event_id)
-            else:
-                with ThreadPoolExecutor(threads, thread_name_prefix="billfold-event") as pool:
-                    processed = sum(pool.map(self._process, claimed))
+        if claimed and self.stop_event.is_set():
+            for event_id in claimed:
+                self._give_back(event_id)
+        elif claimed:
+            outcomes = self.services.inbox.process_claimed(
+                claimed, threads=self.services.settings.worker_threads
+            )
+            for outcome in outcomes:
+                log.info(
+                    "event %s: %s %s",
+                    outcome.event_id,
+                    outcome.status,
+                    outcome.note or "",
+                    extra={"event_id": outcome.event_id, "status": outcome.status},
+                )
+            processed = len(outcomes)
         if time.monotonic() - self._last_beat >= HEARTBEAT_SECONDS:
             self._last_beat = time.monotonic()
             self.services.inbox.heartbeat(self.owner)
@@ -71,20 +78,6 @@ class Worker:
         self._maybe_sync()
         self._maybe_reconcile()
         return processed
-
-    def _process(self, event_id: str) -> int:
-        if self.stop_event.is_set():
-            self._give_back(event_id)
-            return 0
-        outcome = self.services.inbox.process(event_id)
-        log.info(
-            "event %s: %s %s",
-            event_id,
-            outcome.status,
-            outcome.note or "",
-            extra={"event_id": event_id, "status": outcome.status},
-        )
-        return 1
 
     def _give_back(self, event_id: str) -> None:
         """Stopping: an event claimed but not started is released at once for another worker

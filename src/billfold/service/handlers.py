@@ -7,7 +7,7 @@ A handler answers :class:`Applied` (the event's status and a note for the inbox)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, TypeAlias, assert_never
 
@@ -67,9 +67,11 @@ class EventHandlers:
         self.reversals = reversals
         self.subscriptions = subscriptions
 
-    def positions(self, fact: f.Fact) -> tuple[tuple[str, str], ...]:
+    def positions(
+        self, fact: f.Fact, line_items: Sequence[LineItem] | None = None
+    ) -> tuple[tuple[str, str], ...]:
         """The balances applying ``fact`` would grant to, where it says (see ``Fulfilment``)."""
-        return self.fulfilment.positions(fact)
+        return self.fulfilment.positions(fact, line_items)
 
     def evident_needs(self, fact: f.Fact) -> NeedsLineItems | None:
         """What applying ``fact`` will ask Stripe for, where the fact alone says so (see

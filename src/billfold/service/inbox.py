@@ -15,7 +15,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Literal, Self, TypeAlias, assert_never
@@ -90,6 +91,8 @@ class WebhookReceipt:
     event_id: str
     duplicate: bool
     status: OutcomeStatus | Literal["duplicate"]
+    note: str | None = None
+    """What processing said (the event's outcome), when it ran."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,10 +117,19 @@ class _OnItsOwn(Exception):
     ``for_worker``: it needs Stripe, and the batch stores it for the worker; otherwise (refused,
     or beyond what the batch read) it is made on its own."""
 
-    def __init__(self, index: int, why: str, *, for_worker: bool = False) -> None:
+    def __init__(
+        self,
+        index: int,
+        why: str,
+        *,
+        for_worker: bool = False,
+        failure: Exception | None = None,
+    ) -> None:
         super().__init__(why)
         self.index = index
         self.for_worker = for_worker
+        self.failure = failure
+        """What processing it raised (the worker's batches): recorded as its failed attempt."""
 
 
 class _WithLedger:
@@ -185,6 +197,19 @@ class _WithLedger:
 
     def commit(self) -> None:
         raise TypeError("a batch commits once, after its last delivery")
+
+
+def _inbound(record: EventRecord) -> InboundEvent:
+    """An event of the inbox as it was received."""
+    return InboundEvent(
+        id=record.id,
+        type=record.type,
+        livemode=record.livemode,
+        api_version=record.api_version,
+        created=record.stripe_created,
+        object_id=record.object_id,
+        payload=record.payload or "",
+    )
 
 
 _NOTHING_READ = BatchSnapshot(transactions={}, balances={}, grants={}, holds={}, allocations={})
@@ -373,8 +398,13 @@ class Inbox:
         *,
         skip: frozenset[int],
         waiting: frozenset[int] = frozenset(),
+        stored: bool = False,
+        fetched: Mapping[int, Fetched] | None = None,
     ) -> dict[int, Receipt]:
-        """``skip``: deliveries left out; ``waiting``: stored, unprocessed, for the worker."""
+        """``skip``: deliveries left out; ``waiting``: stored, unprocessed, for the worker.
+        ``stored``: the events are in the inbox already (the worker's batch, with what was
+        ``fetched`` from Stripe for each): locked, not inserted, and a settled one is answered as
+        a duplicate; what processing one raises sends it out of the batch with its failure."""
         now = self._clock()
         answered: dict[int, Receipt] = {}
         # In account order: concurrent batches then lock the same balances in the same order.
@@ -387,7 +417,9 @@ class Inbox:
                 pos
                 for i in order
                 if i not in waiting
-                for pos in self.handlers.positions(deliveries[i].fact)
+                for pos in self.handlers.positions(
+                    deliveries[i].fact, fetched[i].line_items if fetched and i in fetched else None
+                )
             }
         )
         with self._uow() as uow:
@@ -405,7 +437,15 @@ class Inbox:
             # Every event of the batch stored in one statement: the id is still the gate (a
             # redelivery in the same batch is a duplicate of the first).
             unique = {deliveries[i].event.id: deliveries[i].event for i in order}
-            fresh = uow.inbox.insert_many(list(unique.values()), now=now)
+            if stored:
+                fresh = {
+                    event_id
+                    for event_id in unique
+                    if (found := uow.inbox.lock(event_id)) is not None
+                    and found.status not in DONE_EVENT_STATUSES
+                }
+            else:
+                fresh = uow.inbox.insert_many(list(unique.values()), now=now)
             outcomes: list[tuple[str, EventStatus, str | None]] = []
             for index in order:
                 delivery = deliveries[index]
@@ -424,17 +464,34 @@ class Inbox:
                         event_id=event.id, duplicate=False, status="received"
                     )
                     continue
+                got = fetched.get(index, Fetched()) if fetched else Fetched()
                 try:
-                    applied = self.handlers.apply(view, fact, event.id, now, Fetched())
+                    applied = self.handlers.apply(view, fact, event.id, now, got)
                 except NotBatched as exc:
                     raise _OnItsOwn(index, str(exc)) from exc
+                except errors.StorageUnavailable:
+                    raise
+                except Exception as exc:
+                    if not stored:
+                        raise
+                    raise _OnItsOwn(index, "processing raised", failure=exc) from exc
                 if not isinstance(applied, Applied):
                     raise _OnItsOwn(index, "needs Stripe", for_worker=True)
                 outcomes.append((event.id, applied.status, applied.note))
                 answered[index] = WebhookReceipt(
-                    event_id=event.id, duplicate=False, status=applied.status
+                    event_id=event.id, duplicate=False, status=applied.status, note=applied.note
                 )
-            uow.inbox.finish_received(outcomes, now=now)
+            if stored:
+                for event_id, status, note in outcomes:
+                    uow.inbox.finish(
+                        event_id,
+                        status=status,
+                        outcome=note,
+                        now=now,
+                        from_statuses=("received", "failed", "dead"),
+                    )
+            else:
+                uow.inbox.finish_received(outcomes, now=now)
             writes = overlay.writes()
             if writes.transactions or writes.new_balances or writes.balances or writes.grants:
                 ledger.flush_batch(writes)
@@ -731,6 +788,105 @@ class Inbox:
         return max(1, int(base * random.uniform(0.8, 1.2)))
 
     # --- the worker's side ---------------------------------------------------------------------
+
+    def process_claimed(self, event_ids: Sequence[str], *, threads: int = 1) -> list[Outcome]:
+        """The worker's round over the events it claimed: read them at once, ask Stripe for what
+        each evidently needs (``threads`` calls at a time, outside any transaction), then apply
+        them together in one transaction through the batch path (one snapshot of the balances
+        they grant to). One that needs more from Stripe, or reads the ledger beyond the batch,
+        is processed on its own afterwards (``process``, as before); one whose processing raises
+        records that failed attempt, as ``process`` would, and the batch goes on without it."""
+        started = time.perf_counter()
+        outcomes: dict[str, Outcome] = {}
+        with self._uow() as uow:
+            records = [uow.inbox.get(event_id) for event_id in dict.fromkeys(event_ids)]
+        items: list[tuple[Delivery, EventRecord]] = []
+        alone: list[str] = []
+        for record in records:
+            if record is None:
+                continue  # gone (an operator's purge): nothing to do
+            if record.status in DONE_EVENT_STATUSES:
+                outcomes[record.id] = Outcome(
+                    event_id=record.id, status="skipped", note=record.status
+                )
+                continue
+            try:
+                fact = self.events.read(record.payload or "")
+            except errors.BillfoldError:
+                alone.append(record.id)  # process records why
+                continue
+            items.append((Delivery(event=_inbound(record), fact=fact), record))
+        deliveries = [d for d, _ in items]
+        fetched = dict(enumerate(self._look_ahead_all([d.fact for d in deliveries], threads)))
+        aside: set[int] = set()
+        failed: dict[int, Exception] = {}
+        answered: dict[int, Receipt] = {}
+        for _ in range(SET_ASIDE + 1):
+            left_out = frozenset(aside | set(failed))
+            if len(left_out) == len(deliveries):
+                break
+            try:
+                answered = self._write_batch(
+                    deliveries, skip=left_out, stored=True, fetched=fetched
+                )
+                break
+            except _OnItsOwn as exc:
+                if exc.failure is not None:
+                    failed[exc.index] = exc.failure
+                else:
+                    aside.add(exc.index)
+            except Exception as exc:  # the batch as a whole (a row created meanwhile, a deadlock)
+                log.info("the worker's batch goes one by one: %s", exc)
+                aside = set(range(len(deliveries))) - set(failed)
+                answered = {}
+                break
+        else:  # still refused past the retries: each on its own
+            aside = set(range(len(deliveries))) - set(failed)
+            answered = {}
+        now = self._clock()
+        for index, failure in failed.items():
+            record = items[index][1]
+            outcome = self._failed(record.id, failure, now, None)
+            outcomes[record.id] = outcome
+            self._observe(record.type, record.stripe_created, outcome.status, started)
+        for index, receipt in answered.items():
+            if isinstance(receipt, WebhookReceipt):
+                event, record = deliveries[index].event, items[index][1]
+                if receipt.duplicate:
+                    outcomes[event.id] = Outcome(
+                        event_id=event.id, status="skipped", note="already processed"
+                    )
+                    continue
+                status = receipt.status
+                assert status != "duplicate"
+                outcomes[event.id] = Outcome(event_id=event.id, status=status, note=receipt.note)
+                self._observe(record.type, record.stripe_created, status, started)
+        alone.extend(deliveries[i].event.id for i in sorted(aside))
+        if alone:
+            with ThreadPoolExecutor(
+                max(1, min(threads, len(alone))), thread_name_prefix="billfold-event"
+            ) as pool:
+                for event_id, outcome in zip(alone, pool.map(self.process, alone), strict=True):
+                    outcomes[event_id] = outcome
+        return [outcomes[e] for e in dict.fromkeys(event_ids) if e in outcomes]
+
+    def _look_ahead_all(self, facts: Sequence[f.Fact], threads: int) -> list[Fetched]:
+        if self.stripe is None:
+            return [Fetched() for _ in facts]
+        needing = [i for i, fact in enumerate(facts) if self.handlers.evident_needs(fact)]
+        found = [Fetched() for _ in facts]
+        if not needing:
+            return found
+        with ThreadPoolExecutor(
+            max(1, min(threads, len(needing))), thread_name_prefix="billfold-stripe"
+        ) as pool:
+            for index, got in zip(
+                needing,
+                pool.map(lambda i: self._look_ahead("", facts[i]), needing),
+                strict=True,
+            ):
+                found[index] = got
+        return found
 
     def claim(self, owner: str, limit: int) -> list[str]:
         now = self._clock()

@@ -135,24 +135,33 @@ class Fulfilment:
             order.id, payment_error=message or "the payment failed", updated=now
         )
 
-    def positions(self, fact: f.Fact) -> tuple[tuple[str, str], ...]:
-        """The balances (account, unit) a payment would be granted to, where its metadata names
-        the account and the package: what a batch of webhooks reads and locks before deciding.
-        A guess, never a rule (an order that grants elsewhere is made on its own)."""
+    def positions(
+        self, fact: f.Fact, line_items: Sequence[LineItem] | None = None
+    ) -> tuple[tuple[str, str], ...]:
+        """The balances (account, unit) a payment would be granted to, where the payment names
+        its account and its package (in its metadata, or by the one catalog price of its
+        ``line_items``): what a batch reads and locks before deciding. A guess, never a rule (an
+        order that grants elsewhere is made on its own)."""
         if isinstance(fact, f.CheckoutCompleted | f.CheckoutAsyncSucceeded):
             if fact.mode != "payment":
                 return ()
-        elif not isinstance(fact, f.PaymentIntentSucceeded):
+            account = fact.metadata_account or fact.client_reference_id
+        elif isinstance(fact, f.PaymentIntentSucceeded):
+            account = fact.metadata_account
+        else:
             return ()
-        account, package = fact.metadata_account, fact.metadata_package
-        if not account or not package:
-            return ()
+        package: cat.Package | None = None
         try:
+            if fact.metadata_package:
+                package = self.catalog.package(fact.metadata_package)
+            elif line_items is not None and len(line_items) == 1:
+                package = self.catalog.package_for_price(line_items[0].price_id or "")
+            if not account or package is None:
+                return ()
             rules.check_account_id(account)
-            grants = self.catalog.package(package).grants
         except errors.BillfoldError:
             return ()
-        return tuple(dict.fromkeys((account, g.unit) for g in grants))
+        return tuple(dict.fromkeys((account, g.unit) for g in package.grants))
 
     @staticmethod
     def evident_needs(fact: f.Fact) -> NeedsLineItems | None:

@@ -24,33 +24,24 @@ class _Statements:
         self.insert_event = insert_for(pg)(t.events).on_conflict_do_nothing().returning(ev.id)
         lock = sa.select(t.events).where(ev.id == P("w_id"))
         self.lock_event = lock.with_for_update() if pg else lock
+        # What finishing an event sets; from one of the statuses asked for, or from received.
+        finished = {
+            "status": P("status"),
+            "outcome": P("outcome"),
+            "processed_at": P("processed_at"),
+            "attempts": ev.attempts + 1,
+            "last_error": None,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "next_attempt_at": None,
+        }
         self.finish_received = (
-            t.events.update()
-            .where(ev.id == P("w_id"), ev.status == "received")
-            .values(
-                status=P("status"),
-                outcome=P("outcome"),
-                processed_at=P("processed_at"),
-                attempts=ev.attempts + 1,
-                last_error=None,
-                lease_owner=None,
-                lease_expires_at=None,
-                next_attempt_at=None,
-            )
+            t.events.update().where(ev.id == P("w_id"), ev.status == "received").values(**finished)
         )
         self.finish_event = (
             t.events.update()
             .where(ev.id == P("w_id"), ev.status.in_(P("w_from", expanding=True)))
-            .values(
-                status=P("status"),
-                outcome=P("outcome"),
-                processed_at=P("processed_at"),
-                attempts=ev.attempts + 1,
-                last_error=None,
-                lease_owner=None,
-                lease_expires_at=None,
-                next_attempt_at=None,
-            )
+            .values(**finished)
         )
 
 
