@@ -19,7 +19,7 @@ from billfold.entrypoints.worker import Worker
 from billfold.simulator import SimulatorConfig, create_simulator_app
 from tests.e2e.test_webhooks import paid_session
 from tests.support.api import SERVER
-from tests.support.app import API_KEY, balances, deliver, event_status, running_app
+from tests.support.app import API_KEY, balances, deliver, running_app
 from tests.support.servers import ROOT, ServerThread, billfold_env, free_port, wait_http
 
 SIM_KEY = "sk_test_shutdown"
@@ -114,9 +114,11 @@ def test_sigterm_lets_the_request_in_flight_finish_then_serve_exits_0(
         httpx.get(f"{url}/healthz", timeout=2)
 
 
-def test_a_stopping_worker_finishes_its_event_and_releases_the_others(
+def test_a_stopping_worker_finishes_the_round_it_began_and_releases_what_it_had_not(
     db_url: str, engine: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A round's events are applied together (one transaction): SIGTERM during the round lets it
+    finish, whole; events claimed once the stop was asked for are released at once."""
     with running_app(db_url, worker_threads=1) as (client, services):
         fulfilment = services.inbox.handlers.fulfilment
         original = fulfilment.fulfil
@@ -128,34 +130,42 @@ def test_a_stopping_worker_finishes_its_event_and_releases_the_others(
             return original(*args, **kwargs)
 
         monkeypatch.setattr(fulfilment, "fulfil", fails_while_broken)
-        events = [paid_session(account=f"user_{i}") for i in range(3)]
+        events = [paid_session(account=f"user_{i}") for i in range(6)]
         for event in events:
             assert deliver(client, event).status_code == 200
         broken["on"] = False
-        with services.infra.uow() as uow:
-            for event in events:
-                uow.inbox.retry(event["id"], now=services.clock())
-            uow.commit()
 
+        def due(chosen: list[dict[str, Any]]) -> None:
+            with services.infra.uow() as uow:
+                for event in chosen:
+                    uow.inbox.retry(event["id"], now=services.clock())
+                uow.commit()
+
+        def waiting() -> list[tuple[str, str | None]]:
+            with services.infra.uow() as uow:
+                records = [uow.inbox.get(e["id"], with_payload=False) for e in events]
+            return [(r.status, r.lease_owner) for r in records if r and r.status != "processed"]
+
+        # SIGTERM arrives while the first round is being written: the round finishes.
+        due(events[:3])
         worker = Worker(services, name="worker:stopping")
-        process = services.inbox.process
-        started: list[str] = []
+        write_batch = services.inbox._write_batch
 
-        def stop_after_starting(event_id: str, **kwargs: Any) -> Any:
-            started.append(event_id)
-            worker.stop(wait=None)  # SIGTERM arrives while the first event is being processed
-            return process(event_id, **kwargs)
+        def stop_while_writing(*args: Any, **kwargs: Any) -> Any:
+            worker.stop(wait=None)
+            return write_batch(*args, **kwargs)
 
-        monkeypatch.setattr(services.inbox, "process", stop_after_starting)
-        assert worker.run_once() == 1
-        assert len(started) == 1
-        assert event_status(services, started[0]) == "processed"
-        others = [e["id"] for e in events if e["id"] != started[0]]
-        with services.infra.uow() as uow:
-            records = [uow.inbox.get(event_id, with_payload=False) for event_id in others]
-        assert [(r.status, r.lease_owner) for r in records if r] == [("received", None)] * 2
+        monkeypatch.setattr(services.inbox, "_write_batch", stop_while_writing)
+        assert worker.run_once() == 3
+        assert [balances(services, f"user_{i}") for i in range(3)] == [{"credits": 500}] * 3
+        monkeypatch.setattr(services.inbox, "_write_batch", write_batch)
+
+        # Claimed after the stop was asked for: given back, not processed.
+        due(events[3:])
+        assert worker.run_once() == 0
+        assert waiting() == [("received", None)] * 3
         # Another worker takes them at once, without waiting for a lease to lapse.
-        monkeypatch.setattr(services.inbox, "process", process)
-        assert Worker(services, name="worker:next").run_once() == 2
-        for i in range(3):
+        assert Worker(services, name="worker:next").run_once() == 3
+        assert waiting() == []
+        for i in range(6):
             assert balances(services, f"user_{i}") == {"credits": 500}

@@ -215,9 +215,10 @@ def _inbound(record: EventRecord) -> InboundEvent:
 _NOTHING_READ = BatchSnapshot(transactions={}, balances={}, grants={}, holds={}, allocations={})
 
 SET_ASIDE = 3
-FOR_WORKER = "waiting for the worker: needs Stripe"
 """Times a batch is written again without what it set aside, before the combiner makes each
 delivery on its own."""
+FOR_WORKER = "waiting for the worker: needs Stripe"
+"""The outcome note of an event stored for the worker because it needs Stripe."""
 
 
 def _shape(fact: f.Fact) -> tuple[str, object, bool]:
