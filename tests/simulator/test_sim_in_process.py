@@ -11,8 +11,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
+from tests.simulator.conftest import API_KEY, Sim
 
 from billfold.adapters.stripe import signature
+from billfold.adapters.stripe.client import SdkStripeGateway
+from billfold.domain.catalog import Plan
 from billfold.simulator import SimulatorConfig, create_simulator_app
 
 
@@ -52,3 +55,19 @@ def test_events_reach_an_asgi_receiver_without_a_network(webhook_secret: str) ->
     assert paid.status_code == 200  # no success_url: the page says it is paid
     assert flushed.json()["settled"] is True
     assert [e["type"] for e in received][-1] == "checkout.session.completed"
+
+
+def test_a_plans_price_made_before_a_restart_is_found_not_made_again(sim: Sim) -> None:
+    """billfold's gateway makes a price for a plan sold inline once; a fresh process (an empty
+    cache) finds it by its lookup key among Stripe's prices (the SDK's objects read as dicts)."""
+    plan = Plan(id="restart_pro", title="Pro", price=1900, currency="usd", interval="month")
+    first = SdkStripeGateway(API_KEY, api_base=sim.url)
+    again = SdkStripeGateway(API_KEY, api_base=sim.url)
+    try:
+        made = first.plan_price(plan)
+        assert again.plan_price(plan) == made
+    finally:
+        first.close()
+        again.close()
+    prices = sim.stripe.v1.prices.list(params={"lookup_keys": [plan.lookup_key]}).data
+    assert [p.id for p in prices] == [made]

@@ -142,9 +142,9 @@ class SdkStripeGateway:
                 params={"lookup_keys": [plan.lookup_key], "active": True, "limit": 10}
             ).data
             matching = [
-                p.to_dict()
-                for p in listed
-                if p.get("unit_amount") == plan.price and p.get("currency") == plan.currency
+                found
+                for found in (p.to_dict() for p in listed)
+                if found.get("unit_amount") == plan.price and found.get("currency") == plan.currency
             ]
             if matching:
                 price_id = str(matching[0]["id"])
