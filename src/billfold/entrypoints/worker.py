@@ -1,5 +1,6 @@
 """The worker: claim events with a lease and process them together (``Inbox.process_claimed``:
-their calls to Stripe ``worker_threads`` at a time, then one transaction), retry with backoff; sweep expiry and tell lapsed grace periods (``entitlements.updated``), every
+their calls to Stripe ``worker_threads`` at a time, then one transaction), retry with backoff;
+sweep expiry and tell lapsed grace periods (``entitlements.updated``), every
 ``BILLFOLD_SWEEP_INTERVAL_SECONDS``; sync subscriptions from Stripe on a schedule
 (``BILLFOLD_SUBSCRIPTION_SYNC_SECONDS``, 0 turns it off), in a thread of its own so a long sync
 never holds up the events; reconcile with Stripe on a schedule (``BILLFOLD_RECONCILE_SECONDS``,
