@@ -5,7 +5,9 @@ PostgreSQL)."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from billfold.adapters.db.stores.ledger import SqlLedgerStore
 from billfold.adapters.db.verify import verify
 from billfold.adapters.stripe import signature
 from billfold.bootstrap import Services, build
+from billfold.domain import errors
 from billfold.service import inbox as inbox_module
 from billfold.service.inbox import Delivery, WebhookReceipt
 from tests.builders import stripe_events as se
@@ -233,13 +236,13 @@ def test_the_workers_round_reads_line_items_first_and_applies_its_events_in_one_
         assert [r.status for r in receipts if isinstance(r, WebhookReceipt)] == ["received"] * 4
         writes, _ = count_writes(services, monkeypatch)
         processed: list[str] = []
-        process = services.inbox.process
+        process = services.inbox._processed
 
         def alone(event_id: str, **kw: Any) -> Any:
             processed.append(event_id)
             return process(event_id, **kw)
 
-        monkeypatch.setattr(services.inbox, "process", alone)
+        monkeypatch.setattr(services.inbox, "_processed", alone)
 
         claimed = services.inbox.claim("worker-1", 10)
         outcomes = services.inbox.process_claimed(claimed, threads=2)
@@ -253,3 +256,45 @@ def test_the_workers_round_reads_line_items_first_and_applies_its_events_in_one_
         assert verify(engine) == []
     finally:
         services.close()
+
+
+def test_concurrent_batches_granting_to_one_new_account_lose_nothing(
+    services: Services, db_url: str, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two batches read "newcomer" without a balance row at the same moment and both create it:
+    the second is refused by the row's key and writes nothing; its deliveries, made again (as
+    the combiner makes them, one by one), are each granted once."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip(
+            "SQLite's write lock is held from the batch's first read: batches never overlap"
+        )
+    both_read = threading.Barrier(2, timeout=10)
+    load = SqlLedgerStore.load_batch
+
+    def read_together(store: SqlLedgerStore, read: Any) -> Any:
+        snapshot = load(store, read)
+        both_read.wait()
+        return snapshot
+
+    monkeypatch.setattr(SqlLedgerStore, "load_batch", read_together)
+    batches = [[paid("newcomer"), paid("newcomer")], [paid("newcomer")]]
+    with ThreadPoolExecutor(2) as pool:
+        attempts = [
+            pool.submit(services.inbox._receive_batch, [delivery(services, e) for e in batch])
+            for batch in batches
+        ]
+    refused = [a.exception() for a in attempts if a.exception() is not None]
+    assert len(refused) == 1
+    assert isinstance(refused[0], errors.ConstraintViolation)
+    monkeypatch.setattr(SqlLedgerStore, "load_batch", load)
+    lost = batches[0] if attempts[0].exception() else batches[1]
+    for event in lost:
+        body = json.dumps(event).encode()
+        assert services.inbox.receive_webhook(body, signature.sign(body, SECRET)).status == (
+            "processed"
+        )
+
+    assert balances(services, "newcomer") == {"credits": 500 * 3}
+    assert count(services, "grants") == 3
+    assert count(services, "balances") == 1
+    assert verify(engine) == []

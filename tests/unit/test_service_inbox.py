@@ -315,6 +315,26 @@ def test_given_a_session_that_names_no_package_then_the_worker_reads_its_line_it
     assert shop.db.verify() == []
 
 
+def test_given_a_round_event_that_must_go_alone_then_stripe_is_not_asked_for_it_twice() -> None:
+    """A session whose refund came first cannot be settled inside the round (the clawback reads
+    the ledger beyond it): it is processed on its own, with the line items the round read."""
+    stripe = FakeStripe()
+    shop = Shop.open(stripe=stripe)
+    pi = se.new_id("pi")
+    assert shop.deliver(se.charge_refunded(payment_intent=pi, amount=499)).status == "processed"
+    checkout = se.checkout_session_completed(
+        metadata={}, client_reference_id="user_li", payment_intent=pi, amount_total=499
+    )
+    session_id = str(checkout["data"]["object"]["id"])
+    stripe.line_items[session_id] = [line_item("price_starter")]
+    assert shop.deliver(checkout).status == "received"
+
+    assert [o.status for o in shop.run_worker()] == ["processed"]
+    assert stripe.asked.count(session_id) == 1
+    assert shop.balances("user_li") == {"credits": 0}  # granted, then the refund took it
+    assert shop.db.verify() == []
+
+
 def test_given_line_items_with_no_catalog_price_then_the_worker_leaves_the_order_for_an_operator() -> (
     None
 ):

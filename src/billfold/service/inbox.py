@@ -591,10 +591,23 @@ class Inbox:
         worker. A failure is recorded in the event's attempt history (``worker``: ``by``, else
         the lease owner); a success is not (its status and ``processed_at`` say it), unless
         ``by`` names the operator who asked for it."""
+        return self._processed(event_id, call_stripe=call_stripe, fact=fact, by=by, asked=None)
+
+    def _processed(
+        self,
+        event_id: str,
+        *,
+        call_stripe: bool,
+        fact: f.Fact | None,
+        by: str | None,
+        asked: Fetched | None,
+    ) -> Outcome:
+        """``process``; ``asked``: what was read from Stripe for it already (the worker's round),
+        else what it evidently needs is asked first."""
         started = time.perf_counter()
         seen: list[EventRecord] = []
         by = by[:MAX_WORKER] if by else None
-        outcome = self._process_fetching(event_id, fact, call_stripe, seen, by)
+        outcome = self._process_fetching(event_id, fact, call_stripe, seen, by, asked)
         if seen:
             self._observe(seen[0].type, seen[0].stripe_created, outcome.status, started)
         return outcome
@@ -606,9 +619,10 @@ class Inbox:
         call_stripe: bool,
         seen: list[EventRecord],
         by: str | None,
+        asked: Fetched | None,
     ) -> Outcome:
-        fetched = Fetched()
-        if call_stripe and self.stripe is not None:
+        fetched = asked if asked is not None else Fetched()
+        if asked is None and call_stripe and self.stripe is not None:
             fetched = self._look_ahead(event_id, fact)
         while True:
             done = self._process(event_id, fact, fetched, seen, by)
@@ -862,12 +876,20 @@ class Inbox:
                 assert status != "duplicate"
                 outcomes[event.id] = Outcome(event_id=event.id, status=status, note=receipt.note)
                 self._observe(record.type, record.stripe_created, status, started)
-        alone.extend(deliveries[i].event.id for i in sorted(aside))
-        if alone:
+        # On its own, with what was read from Stripe for it (not asked again).
+        asked: dict[str, Fetched | None] = dict.fromkeys(alone)
+        asked.update((deliveries[i].event.id, fetched[i]) for i in sorted(aside))
+        if asked:
+
+            def one(event_id: str) -> Outcome:
+                return self._processed(
+                    event_id, call_stripe=True, fact=None, by=None, asked=asked[event_id]
+                )
+
             with ThreadPoolExecutor(
-                max(1, min(threads, len(alone))), thread_name_prefix="billfold-event"
+                max(1, min(threads, len(asked))), thread_name_prefix="billfold-event"
             ) as pool:
-                for event_id, outcome in zip(alone, pool.map(self.process, alone), strict=True):
+                for event_id, outcome in zip(asked, pool.map(one, asked), strict=True):
                     outcomes[event_id] = outcome
         return [outcomes[e] for e in dict.fromkeys(event_ids) if e in outcomes]
 
