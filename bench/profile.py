@@ -9,7 +9,9 @@ GIL is sampled, so the figures are where the Python CPU goes, not where threads 
 cannot attach (no ptrace permission), the library scenarios fall back to cProfile in this process
 (one profiler per worker thread); the HTTP ones stop with the reason.
 
-The report is printed and written to ``bench/results/profile-<scenario>.txt``.
+The report is printed and written to ``bench/results/profile-<scenario>.txt``; py-spy's samples
+themselves (collapsed stacks, ``frame;frame;... count``) to ``profile-<scenario>-raw.txt``, for
+questions the report does not answer (what one function's time is made of) and for flame graphs.
 """
 
 from __future__ import annotations
@@ -469,6 +471,7 @@ def run_profile(
                 text = profiles.report(title)
             else:
                 raw = spy.out.read_text() if spy.out.exists() else ""
+                (results / f"profile-{scenario}{'-wall' if wall else ''}-raw.txt").write_text(raw)
                 sampled = (
                     "every thread, waiting ones included: where wall time goes"
                     if wall

@@ -224,3 +224,23 @@ def test_given_accounts_then_search_pages_after_a_cursor_and_up_to_a_limit(
         assert [a.id for a in second] == ["bob", "acme_eu"]
         assert [a.id for a in uow.accounts.search(limit=2, starting_after=(T0, "acme"))] == []
     assert first[0] == account(backend, "dave")
+
+
+def test_given_many_links_and_emails_then_each_is_made_in_order_as_one_would_be(
+    backend: Backend,
+) -> None:
+    with backend.uow() as uow:
+        uow.ledger.ensure_accounts([("acct_a", T0), ("acct_b", T0), ("acct_a", T0 + 9)])
+        uow.ledger.ensure_accounts([])
+        uow.accounts.link_customers(
+            [("acct_a", "cus_1", T0 + 1), ("acct_b", "cus_1", T0 + 1), ("acct_b", "cus_2", T0 + 2)]
+        )
+        uow.accounts.fill_emails(
+            [("acct_a", "a@example.com", T0 + 3), ("acct_a", "x@example.com", T0 + 4)]
+        )
+        uow.accounts.link_customers([])
+        uow.accounts.fill_emails([])
+        uow.commit()
+    a, b = account(backend, "acct_a"), account(backend, "acct_b")
+    assert (a.stripe_customer_id, a.email, a.created) == ("cus_1", "a@example.com", T0)
+    assert (b.stripe_customer_id, b.email) == ("cus_2", None)  # cus_1 was acct_a's already

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from billfold.domain import errors
@@ -209,3 +211,90 @@ def test_given_orders_then_list_pages_newest_first_by_status_and_account(
     assert [o.id for o in attention] == ["ord_3", "ord_1"]
     assert [o.id for o in mine] == ["ord_4", "ord_1"]
     assert [o.id for o in both] == ["ord_1"]
+
+
+def test_given_keys_and_ids_then_lock_many_answers_the_orders_there_in_id_order(
+    backend: Backend,
+) -> None:
+    with backend.uow() as uow:
+        b = uow.orders.ensure_locked(new_order(order_id="ord_b", key="checkout:cs_b"))
+        a = uow.orders.ensure_locked(new_order(order_id="ord_a", key="checkout:cs_a"))
+        c = uow.orders.ensure_locked(new_order(order_id="ord_c", key="checkout:cs_c"))
+        uow.commit()
+    with backend.uow() as uow:
+        found = uow.orders.lock_many(
+            keys=["checkout:cs_b", "checkout:cs_none"], ids=["ord_c", "ord_a"]
+        )
+        assert found == [a, b, c]
+        assert uow.orders.lock_many(keys=["checkout:cs_b"], ids=["ord_b"]) == [b]
+        assert uow.orders.lock_many(keys=[], ids=[]) == []
+
+
+def test_given_new_orders_then_insert_many_stores_them_as_they_are(backend: Backend) -> None:
+    first = new_order(order_id="ord_1").record()
+    fulfilled = replace(
+        new_order(order_id="ord_2", payment_intent_id="pi_2").record(),
+        status="fulfilled",
+        account_id="acct_1",
+        package="starter",
+        fulfilled_at=T0 + 5,
+        updated=T0 + 5,
+    )
+    with backend.uow() as uow:
+        uow.orders.insert_many([first, fulfilled])
+        uow.orders.insert_many([])
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.orders.get("ord_1") == first
+        assert uow.orders.get("ord_2") == fulfilled
+        # The same as ensure_locked would have inserted.
+        assert uow.orders.ensure_locked(new_order(order_id="ord_x", key=first.key)) == first
+
+
+@pytest.mark.parametrize(
+    ("key", "payment_intent_id", "constraint"),
+    [
+        ("checkout:cs_taken", None, "uq_orders_key"),
+        ("checkout:cs_free", "pi_taken", "uq_orders_payment_intent_id"),
+    ],
+)
+def test_given_a_key_or_payment_intent_taken_then_insert_many_is_refused(
+    backend: Backend, key: str, payment_intent_id: str | None, constraint: str
+) -> None:
+    with backend.uow() as uow:
+        uow.orders.ensure_locked(
+            new_order(order_id="ord_1", key="checkout:cs_taken", payment_intent_id="pi_taken")
+        )
+        uow.commit()
+    record = new_order(order_id="ord_2", key=key, payment_intent_id=payment_intent_id).record()
+    with pytest.raises(errors.ConstraintViolation) as refused:
+        attempt(backend, lambda uow: uow.orders.insert_many([record]))
+    assert refused.value.constraint == constraint
+
+
+def test_given_changes_then_update_many_writes_each_as_update_would(backend: Backend) -> None:
+    with backend.uow() as uow:
+        uow.orders.ensure_locked(new_order(order_id="ord_1"))
+        uow.orders.ensure_locked(new_order(order_id="ord_2"))
+        uow.commit()
+    with backend.uow() as uow:
+        uow.orders.update_many(
+            [
+                ("ord_1", {"status": "fulfilled", "account_id": "acct_1", "updated": T0 + 1}),
+                ("ord_2", {"status": "expired", "updated": T0 + 2}),
+                ("ord_1", {"package": "starter"}),
+                ("ord_2", {}),
+            ]
+        )
+        uow.commit()
+    with backend.uow() as uow:
+        one, two = uow.orders.get("ord_1"), uow.orders.get("ord_2")
+    assert one is not None
+    assert two is not None
+    assert (one.status, one.account_id, one.package, one.updated) == (
+        "fulfilled",
+        "acct_1",
+        "starter",
+        T0 + 1,
+    )
+    assert (two.status, two.updated) == ("expired", T0 + 2)

@@ -221,3 +221,28 @@ def test_given_reversals_settled_on_two_accounts_orders_then_each_account_sees_i
         ]
         assert [r.key for r in uow.reversals.of_account("user_b")] == ["refund:re_3"]
         assert uow.reversals.of_account("nobody") == []
+
+
+def test_given_many_payment_intents_then_their_gates_are_made_once_and_name_their_orders(
+    backend: Backend,
+) -> None:
+    with backend.uow() as uow:
+        uow.payments.ensure_locked("pi_2", now=T0)
+        uow.orders.ensure_locked(new_order(order_id="ord_2", payment_intent_id="pi_2"))
+        uow.payments.link("pi_2", "ord_2")
+        uow.commit()
+    with backend.uow() as uow:
+        gates = uow.payments.ensure_locked_many(["pi_1", "pi_2", "pi_3", "pi_1"], now=T0 + 1)
+        assert gates == {"pi_1": None, "pi_2": "ord_2", "pi_3": None}
+        assert uow.payments.ensure_locked_many([], now=T0) == {}
+        uow.orders.ensure_locked(new_order(order_id="ord_1", payment_intent_id="pi_1"))
+        uow.orders.ensure_locked(new_order(order_id="ord_3", key="k3"))
+        uow.payments.link_many([("pi_1", "ord_1"), ("pi_2", "ord_1"), ("pi_3", "ord_3")])
+        uow.payments.link_many([])
+        uow.commit()
+    with backend.uow() as uow:
+        assert uow.payments.ensure_locked_many(["pi_1", "pi_2", "pi_3"], now=T0 + 2) == {
+            "pi_1": "ord_1",
+            "pi_2": "ord_2",  # a payment keeps its first order
+            "pi_3": "ord_3",
+        }

@@ -4,6 +4,7 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from billfold.adapters.stripe import signature
 from billfold.bootstrap import Services, build
 from billfold.domain import errors
 from billfold.service import inbox as inbox_module
+from billfold.service import inbox_batch
 from billfold.service.inbox import Delivery, WebhookReceipt
 from tests.builders import stripe_events as se
 from tests.support.app import SECRET, balances, count, event_status, settings_for, use_stripe
@@ -298,3 +300,120 @@ def test_concurrent_batches_granting_to_one_new_account_lose_nothing(
     assert count(services, "grants") == 3
     assert count(services, "balances") == 1
     assert verify(engine) == []
+
+
+@contextlib.contextmanager
+def statements_sent(engine: Any) -> Iterator[list[str]]:
+    """The statements billfold sends through SQLAlchemy meanwhile, by their first word (an
+    executemany counts once: psycopg sends its rows in one pipeline)."""
+    sent: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement.split(None, 1)[0].upper())
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+
+
+def test_a_batch_of_paid_checkouts_sends_as_many_statements_whatever_its_size(
+    services: Services, engine: Any
+) -> None:
+    """Gates, orders, reversals, accounts, links and order updates are read and written once per
+    batch, not once per delivery (as the ledger's own flush)."""
+    services.inbox._receive_batch([delivery(services, paid("warm"))])  # statement caches warm
+    sent: dict[int, list[str]] = {}
+    for size in (3, 12):
+        events = [paid(f"user_{size}_{i}") for i in range(size)]
+        with statements_sent(services.infra.database.engine) as sent[size]:
+            receipts = services.inbox._receive_batch([delivery(services, e) for e in events])
+        assert [r.status for r in receipts if isinstance(r, WebhookReceipt)] == ["processed"] * size
+        assert all(balances(services, f"user_{size}_{i}") == {"credits": 500} for i in range(size))
+    assert sent[3] == sent[12]
+    assert count(services, "orders") == 1 + 3 + 12
+    assert verify(engine) == []
+
+
+def test_an_order_a_batch_finds_by_its_key_is_fulfilled_once_whichever_batch_its_events_are_in(
+    services: Services, engine: Any
+) -> None:
+    """A delayed payment: the session completes unpaid (its order is pending), then succeeds.
+    The batch reads the order by its key and fulfils it (one update, written at the end); both
+    events in one batch make the same order and the same single grant."""
+    metadata = {"billfold_account": "delia", "billfold_package": "starter"}
+    later = {"session_id": "cs_later", "payment_intent": "pi_later", "metadata": metadata}
+    same = {"session_id": "cs_same", "payment_intent": "pi_same", "metadata": metadata}
+    services.inbox._receive_batch(
+        [delivery(services, se.checkout_session_completed(payment_status="unpaid", **later))]
+    )
+    receipts = services.inbox._receive_batch(
+        [
+            delivery(services, se.async_payment_succeeded(**later)),
+            delivery(services, se.checkout_session_completed(payment_status="unpaid", **same)),
+            delivery(services, se.async_payment_succeeded(**same)),
+            delivery(services, se.async_payment_succeeded(**same)),  # a second event, same news
+        ]
+    )
+    assert [r.status for r in receipts if isinstance(r, WebhookReceipt)] == ["processed"] * 4
+    assert balances(services, "delia") == {"credits": 1000}
+    assert count(services, "orders") == 2
+    assert count(services, "grants") == 2
+    with services.infra.uow() as uow:
+        orders = [uow.orders.by_key(f"checkout:{sid}") for sid in ("cs_later", "cs_same")]
+        linked = [uow.payments.ensure_locked(pi, now=0) for pi in ("pi_later", "pi_same")]
+    assert [o.status if o else None for o in orders] == ["fulfilled", "fulfilled"]
+    assert linked == [o.id if o else None for o in orders]
+    assert verify(engine) == []
+
+
+def test_an_order_another_transaction_inserts_while_the_batch_decides_fails_the_batch_not_the_books(
+    services: Services, db_url: str, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A free checkout has no payment intent, so no gate: the batch reads its order key, finds
+    none, and inserts the order at its flush. When a delivery of the same session made alone
+    commits the order first, the batch's insert is refused, it writes nothing, and made again
+    one by one it finds the order fulfilled: one grant."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite's write lock is held from the batch's first write: nothing interleaves")
+    free = {
+        "session_id": "cs_free",
+        "payment_intent": None,
+        "payment_status": "no_payment_required",
+        "metadata": {"billfold_account": "frida", "billfold_package": "starter"},
+    }
+    first, second = se.checkout_session_completed(**free), se.checkout_session_completed(**free)
+    flush = inbox_batch.BatchView.flush
+    raced: list[WebhookReceipt] = []
+
+    def after_a_rival(view: inbox_batch.BatchView) -> None:
+        if view.new_orders and not raced:
+            with ThreadPoolExecutor(1) as pool:  # another transaction, committed meanwhile
+                raced.append(
+                    pool.submit(services.inbox._receive_one, delivery(services, second)).result()
+                )
+        flush(view)
+
+    monkeypatch.setattr(inbox_batch.BatchView, "flush", after_a_rival)
+    with pytest.raises(inbox_batch.DeferredWritesFailed):
+        services.inbox._receive_batch([delivery(services, first)])
+    assert [r.status for r in raced] == ["processed"]
+    monkeypatch.setattr(inbox_batch.BatchView, "flush", flush)
+    again = services.inbox._receive_one(delivery(services, first))  # as the combiner makes it
+    assert again.status == "processed"
+    assert count(services, "orders") == 1
+    assert count(services, "grants") == 1
+    assert balances(services, "frida") == {"credits": 500}
+    assert verify(engine) == []
+
+
+def test_the_webhook_writers_setting_is_how_many_batches_are_in_flight(db_url: str) -> None:
+    built = build(settings_for(db_url, webhook_writers=3, webhook_batch_max=16))
+    try:
+        assert built.inbox.combiner is not None
+        assert built.inbox.combiner.max_batch == 16
+        # SQLite has one writer whatever the setting says.
+        assert built.inbox.combiner.writers == (3 if db_url.startswith("postgresql") else 1)
+    finally:
+        built.close()

@@ -73,6 +73,10 @@ class EventHandlers:
         """The balances applying ``fact`` would grant to, where it says (see ``Fulfilment``)."""
         return self.fulfilment.positions(fact, line_items)
 
+    def payment(self, fact: f.Fact) -> Payment | None:
+        """The payment applying ``fact`` records, where the fact says (see ``Fulfilment``)."""
+        return self.fulfilment.payment(fact)
+
     def evident_needs(self, fact: f.Fact) -> NeedsLineItems | None:
         """What applying ``fact`` will ask Stripe for, where the fact alone says so (see
         ``Fulfilment``)."""

@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from types import TracebackType
-from typing import Literal, Self, TypeAlias, assert_never
+from typing import Literal, TypeAlias, assert_never
 
 from billfold.domain import errors
 from billfold.domain import facts as f
@@ -34,26 +33,16 @@ from billfold.domain.subscriptions import (
 )
 from billfold.service.combining import Combiner
 from billfold.service.handlers import Applied, EventHandlers, Fetched, Needs
-from billfold.service.ledger.batch import NotBatched, Overlay
+from billfold.service.inbox_batch import BatchView, DeferredWritesFailed
+from billfold.service.ledger.batch import NotBatched
 from billfold.service.observe import PAYMENT_EVENTS, NullObserver, Observer
 from billfold.service.ports import (
-    AccountStore,
-    AdminSessionStore,
     BatchRead,
     BatchSnapshot,
     Clock,
-    DashboardStore,
-    InboxStore,
-    LedgerStore,
-    NotificationStore,
-    OrderStore,
-    PaymentStore,
-    ReconciliationStore,
-    ReversalStore,
     StripeEvents,
     StripeGateway,
     StripeSubscriptions,
-    SubscriptionStore,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -132,73 +121,6 @@ class _OnItsOwn(Exception):
         """What processing it raised (the worker's batches): recorded as its failed attempt."""
 
 
-class _WithLedger:
-    """A unit of work whose ledger is a batch's overlay (every other store is the transaction's
-    own): what the handlers of a batch of webhooks write to."""
-
-    def __init__(self, uow: UnitOfWork, ledger: Overlay) -> None:
-        self._uow = uow
-        self._ledger = ledger
-
-    @property
-    def ledger(self) -> LedgerStore:
-        return self._ledger
-
-    @property
-    def inbox(self) -> InboxStore:
-        return self._uow.inbox
-
-    @property
-    def orders(self) -> OrderStore:
-        return self._uow.orders
-
-    @property
-    def accounts(self) -> AccountStore:
-        return self._uow.accounts
-
-    @property
-    def payments(self) -> PaymentStore:
-        return self._uow.payments
-
-    @property
-    def reversals(self) -> ReversalStore:
-        return self._uow.reversals
-
-    @property
-    def admin_sessions(self) -> AdminSessionStore:
-        return self._uow.admin_sessions
-
-    @property
-    def subscriptions(self) -> SubscriptionStore:
-        return self._uow.subscriptions
-
-    @property
-    def reconciliation(self) -> ReconciliationStore:
-        return self._uow.reconciliation
-
-    @property
-    def notifications(self) -> NotificationStore:
-        return self._uow.notifications
-
-    @property
-    def dashboard(self) -> DashboardStore:
-        return self._uow.dashboard
-
-    def __enter__(self) -> Self:
-        raise TypeError("a batch's view of a unit of work is not entered; its unit of work is")
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        raise TypeError("a batch's view of a unit of work is not entered; its unit of work is")
-
-    def commit(self) -> None:
-        raise TypeError("a batch commits once, after its last delivery")
-
-
 def _inbound(record: EventRecord) -> InboundEvent:
     """An event of the inbox as it was received."""
     return InboundEvent(
@@ -267,7 +189,13 @@ class Inbox:
         self._uow = uow_factory
         self.observer: Observer = observer or NullObserver()
         self.combiner: Combiner[Delivery, WebhookReceipt] | None = (
-            Combiner(self._receive_batch, self._receive_one, max_batch=batch_max, name="webhooks")
+            Combiner(
+                self._receive_batch,
+                self._receive_one,
+                max_batch=batch_max,
+                writers=writers,
+                name="webhooks",
+            )
             if batch_max > 0
             else None
         )
@@ -423,18 +351,34 @@ class Inbox:
                 )
             }
         )
+        payments = [
+            payment
+            for i in order
+            if i not in waiting and (payment := self.handlers.payment(deliveries[i].fact))
+        ]
+        gates = sorted({p.payment_intent_id for p in payments if p.payment_intent_id})
+        keys = sorted({p.key for p in payments})
         with self._uow() as uow:
             ledger = uow.ledger
+            # The payments' gates first, in payment intent order, then their orders, in id
+            # order (as one delivery locks its gate, then its order, then its balances), with
+            # their reversals: three statements.
+            locked = uow.payments.ensure_locked_many(gates, now=now) if gates else {}
+            linked = sorted({o for o in locked.values() if o is not None})
+            orders = uow.orders.lock_many(keys=keys, ids=linked) if keys or linked else []
+            reversals = uow.reversals.for_payments(gates) if gates else []
             # The balances the batch grants to, locked in (account, unit) order and read at
             # once; every ledger write of the batch is decided against that snapshot and written
             # at the end in a fixed number of statements (as the ledger's own batches).
             read = BatchRead(keys=(), hold_ids=(), positions=tuple(positions), now=now)
-            overlay = Overlay(
-                ledger.load_batch(read) if positions else _NOTHING_READ,
-                strict=True,
-                accounts=ledger.ensure_account,
+            snapshot = ledger.load_batch(read) if positions else _NOTHING_READ
+            # What the handlers write to: an overlay of that snapshot as its ledger, the gates
+            # and reversals read above, and the writes that answer nothing kept for the end
+            # (inbox_batch).
+            view = BatchView(
+                uow, snapshot, gates=locked, reversals=reversals, orders=orders, order_keys=keys
             )
-            view = _WithLedger(uow, overlay)
+            overlay = view.overlay
             # Every event of the batch stored in one statement: the id is still the gate (a
             # redelivery in the same batch is a duplicate of the first).
             unique = {deliveries[i].event.id: deliveries[i].event for i in order}
@@ -470,8 +414,8 @@ class Inbox:
                     applied = self.handlers.apply(view, fact, event.id, now, got)
                 except NotBatched as exc:
                     raise _OnItsOwn(index, str(exc)) from exc
-                except errors.StorageUnavailable:
-                    raise
+                except (errors.StorageUnavailable, DeferredWritesFailed):
+                    raise  # the batch's, not this delivery's
                 except Exception as exc:
                     if not stored:
                         raise
@@ -482,6 +426,7 @@ class Inbox:
                 answered[index] = WebhookReceipt(
                     event_id=event.id, duplicate=False, status=applied.status, note=applied.note
                 )
+            view.flush()
             if stored:
                 for event_id, status, note in outcomes:
                     uow.inbox.finish(

@@ -15,7 +15,7 @@ import builtins
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, cast
 
 from billfold.domain import facts
 from billfold.domain import reconciliation as rc
@@ -24,7 +24,7 @@ from billfold.domain.catalog import Plan
 from billfold.domain.checkout import CheckoutRequest, CreatedSession, RetrievedSession
 from billfold.domain.ledger import GrantState, HoldStatus, Line
 from billfold.domain.notifications import EndpointRecord, NotificationRecord, NotificationStatus
-from billfold.domain.orders import LineItem, OrderRecord, OrderStatus
+from billfold.domain.orders import LineItem, OrderKind, OrderRecord, OrderStatus
 from billfold.domain.records import (
     AccountRecord,
     EventAttempt,
@@ -92,6 +92,33 @@ class NewOrder:
     status: OrderStatus
     created: int
     last_event_id: str | None
+
+    def record(self) -> OrderRecord:
+        """The order as its insert stores it (what the table's defaults give the rest)."""
+        return OrderRecord(
+            id=self.id,
+            key=self.key,
+            kind=cast(OrderKind, self.kind),  # a str here; no CHECK in SQL either
+            stripe_id=self.stripe_id,
+            payment_intent_id=self.payment_intent_id,
+            account_id=None,
+            package=None,
+            plan=None,
+            amount=self.amount,
+            currency=self.currency,
+            customer_id=self.customer_id,
+            customer_email=self.customer_email,
+            status=self.status,
+            status_reason=None,
+            payment_error=None,
+            refunded_amount=0,
+            disputed_amount=0,
+            resolved_by=None,
+            last_event_id=self.last_event_id,
+            created=self.created,
+            updated=self.created,
+            fulfilled_at=None,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -201,6 +228,10 @@ class LedgerStore(Protocol):
     ) -> None: ...
 
     def ensure_account(self, account_id: str, now: int) -> None: ...
+
+    def ensure_accounts(self, accounts: Sequence[tuple[str, int]]) -> None:
+        """``ensure_account`` of each (account id, now), in one statement."""
+        ...
 
     def ensure_locked_balance(self, account_id: str, unit: str) -> BalanceRow: ...
 
@@ -426,6 +457,21 @@ class OrderStore(Protocol):
 
     def update(self, order_id: str, **values: Any) -> OrderRecord: ...
 
+    def lock_many(self, *, keys: Sequence[str], ids: Sequence[str]) -> list[OrderRecord]:
+        """The orders with any of ``keys`` or ``ids``, locked in id order, in one statement (a
+        batch's read: a key not found has no order yet)."""
+        ...
+
+    def insert_many(self, orders: Sequence[OrderRecord]) -> None:
+        """Insert new orders as they are (a plain insert: a key or payment intent another
+        transaction took meanwhile fails it, and the caller's transaction with it)."""
+        ...
+
+    def update_many(self, changes: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """``update`` of each (order id, values), in order, answering nothing: one statement
+        per set of columns (a batch's deferred writes)."""
+        ...
+
     def list(
         self,
         *,
@@ -448,6 +494,14 @@ class AccountStore(Protocol):
     def link_customer(self, account_id: str, customer_id: str, *, now: int) -> None: ...
 
     def fill_email(self, account_id: str, email: str, *, now: int) -> None: ...
+
+    def link_customers(self, links: Sequence[tuple[str, str, int]]) -> None:
+        """``link_customer`` of each (account id, customer id, now), in order."""
+        ...
+
+    def fill_emails(self, fills: Sequence[tuple[str, str, int]]) -> None:
+        """``fill_email`` of each (account id, e-mail, now), in order."""
+        ...
 
     def with_customers(self, *, limit: int, starting_after: str | None) -> list[AccountRecord]:
         """Accounts linked to a Stripe customer, by id, ascending."""
@@ -494,6 +548,17 @@ class PaymentStore(Protocol):
 
     def link(self, payment_intent_id: str, order_id: str) -> None:
         """Make ``order_id`` the payment's order (only where it has none)."""
+        ...
+
+    def ensure_locked_many(
+        self, payment_intent_ids: Sequence[str], *, now: int
+    ) -> dict[str, str | None]:
+        """``ensure_locked`` of each payment, in one statement, locked in the order given
+        (ascending, by every caller: concurrent batches then never deadlock on them)."""
+        ...
+
+    def link_many(self, links: Sequence[tuple[str, str]]) -> None:
+        """``link`` of each (payment intent, order id), in order."""
         ...
 
     def of_order(self, order_id: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Final
 
@@ -75,6 +76,14 @@ class MemoryAccountStore:
         updated = replace(row, stripe_customer_id=customer_id, updated=now)
         self._check(updated, row)
         accounts[account_id] = updated
+
+    def link_customers(self, links: Sequence[tuple[str, str, int]]) -> None:
+        for account_id, customer_id, now in links:
+            self.link_customer(account_id, customer_id, now=now)
+
+    def fill_emails(self, fills: Sequence[tuple[str, str, int]]) -> None:
+        for account_id, email, now in fills:
+            self.fill_email(account_id, email, now=now)
 
     def with_customers(self, *, limit: int, starting_after: str | None) -> list[AccountRecord]:
         rows = sorted(

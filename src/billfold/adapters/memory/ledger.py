@@ -146,6 +146,10 @@ class MemoryLedgerStore:
 
     # --- accounts and balances ---
 
+    def ensure_accounts(self, accounts: Sequence[tuple[str, int]]) -> None:
+        for account_id, now in accounts:
+            self.ensure_account(account_id, now)
+
     def ensure_account(self, account_id: str, now: int) -> None:
         t.varchar((account_id, t.ACCOUNT))
         t.bigint(now)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from billfold.adapters.memory import _tables as t
 from billfold.adapters.memory._tables import Work, refuse
 from billfold.domain import errors
-from billfold.domain.orders import OrderKind, OrderRecord, OrderStatus
+from billfold.domain.orders import OrderRecord, OrderStatus
 from billfold.service.ports import NewOrder
 
 ORDER_FIELDS: Final = frozenset(f.name for f in fields(OrderRecord))
@@ -19,30 +20,7 @@ class MemoryOrderStore:
         self._work = work
 
     def ensure_locked(self, order: NewOrder) -> OrderRecord:
-        record = OrderRecord(
-            id=order.id,
-            key=order.key,
-            kind=cast("OrderKind", order.kind),  # a str in NewOrder; no CHECK in SQL either
-            stripe_id=order.stripe_id,
-            payment_intent_id=order.payment_intent_id,
-            account_id=None,
-            package=None,
-            plan=None,
-            amount=order.amount,
-            currency=order.currency,
-            customer_id=order.customer_id,
-            customer_email=order.customer_email,
-            status=order.status,
-            status_reason=None,
-            payment_error=None,
-            refunded_amount=0,
-            disputed_amount=0,
-            resolved_by=None,
-            last_event_id=order.last_event_id,
-            created=order.created,
-            updated=order.created,
-            fulfilled_at=None,
-        )
+        record = order.record()
         _check(record)
         tables = self._work.tables
         existing = tables.order_keys.get(record.key)
@@ -96,6 +74,27 @@ class MemoryOrderStore:
         tables.orders[record.id] = record
         tables.order_keys[record.key] = record.id
         return record
+
+    def lock_many(self, *, keys: Sequence[str], ids: Sequence[str]) -> list[OrderRecord]:
+        tables = self._work.tables
+        wanted = set(ids) | {tables.order_keys[k] for k in keys if k in tables.order_keys}
+        return [tables.orders[i] for i in sorted(wanted) if i in tables.orders]
+
+    def insert_many(self, orders: Sequence[OrderRecord]) -> None:
+        tables = self._work.tables
+        for record in orders:
+            _check(record)
+            if record.key in tables.order_keys:
+                refuse(t.UQ_ORDERS_KEY)
+            if record.id in tables.orders:
+                refuse(t.PK_ORDERS)
+            _unique_payment_intent(tables, record)
+            tables.orders[record.id] = record
+            tables.order_keys[record.key] = record.id
+
+    def update_many(self, changes: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        for order_id, values in changes:
+            self.update(order_id, **values)
 
     def list(
         self,

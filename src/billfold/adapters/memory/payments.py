@@ -41,6 +41,15 @@ class MemoryPaymentStore:
             refuse(t.FK_PAYMENTS_ORDER)
         tables.payments[payment_intent_id] = replace(row, order_id=order_id)
 
+    def ensure_locked_many(
+        self, payment_intent_ids: Sequence[str], *, now: int
+    ) -> dict[str, str | None]:
+        return {pi: self.ensure_locked(pi, now=now) for pi in payment_intent_ids}
+
+    def link_many(self, links: Sequence[tuple[str, str]]) -> None:
+        for payment_intent_id, order_id in links:
+            self.link(payment_intent_id, order_id)
+
     def of_order(self, order_id: str) -> list[str]:
         return sorted(
             p.payment_intent_id

@@ -295,10 +295,15 @@ class Overlay:
         if self._create_account is None:
             raise self._not_batched("ensure_account")
         if account_id not in self._accounts:
-            # Written at once: what the batch writes next about the account (its customer, its
-            # email) finds the row. It leaves with the transaction if the batch does.
+            # The caller writes the row before anything that needs it (the inbox's batch view
+            # keeps it for its flush, which runs before any read and before the ledger's
+            # flush). It leaves with the transaction if the batch does.
             self._create_account(account_id, now)
             self._accounts.add(account_id)
+
+    def ensure_accounts(self, accounts: Sequence[tuple[str, int]]) -> None:
+        for account_id, now in accounts:
+            self.ensure_account(account_id, now)
 
     def ensure_locked_balance(self, account_id: str, unit: str) -> BalanceRow:
         pos = (account_id, unit)

@@ -164,6 +164,25 @@ class Fulfilment:
         return tuple(dict.fromkeys((account, g.unit) for g in package.grants))
 
     @staticmethod
+    def payment(fact: f.Fact) -> Payment | None:
+        """The payment applying ``fact`` records through :meth:`ensure` (a checkout in payment
+        mode, a payment intent that names its account and package): its gate and its order's key
+        are what a batch locks before anything else. A guess, never a rule (a gate or an order
+        nobody predicted is locked when asked for)."""
+        match fact:
+            case (
+                f.CheckoutCompleted()
+                | f.CheckoutAsyncSucceeded()
+                | f.CheckoutAsyncFailed()
+                | f.CheckoutExpired()
+            ) if fact.mode == "payment":
+                return Payment.of_checkout(fact)
+            case f.PaymentIntentSucceeded() if fact.metadata_account and fact.metadata_package:
+                return Payment.of_payment_intent(fact)
+            case _:
+                return None
+
+    @staticmethod
     def evident_needs(fact: f.Fact) -> NeedsLineItems | None:
         """A paid checkout that names no package needs its line items to know what was bought
         (unless its order is settled already: a guess, asked ahead of the transaction)."""

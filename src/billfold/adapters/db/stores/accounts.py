@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,6 +72,14 @@ class SqlAccountStore:
             self.sql.link_customer, {"w_id": account_id, "w_customer": customer_id, "updated": now}
         )
 
+    def link_customers(self, links: Sequence[tuple[str, str, int]]) -> None:
+        """One statement, its rows sent at once, each decided after the one before."""
+        if links:
+            self.conn.execute(
+                self.sql.link_customer,
+                [{"w_id": a, "w_customer": c, "updated": now} for a, c, now in links],
+            )
+
     def with_customers(self, *, limit: int, starting_after: str | None) -> list[AccountRecord]:
         c = t.accounts.c
         stmt = sa.select(t.accounts).where(c.stripe_customer_id.is_not(None))
@@ -113,6 +122,13 @@ class SqlAccountStore:
     def fill_email(self, account_id: str, email: str, *, now: int) -> None:
         """Record an e-mail on an account that has none."""
         self.conn.execute(self.sql.fill_email, {"w_id": account_id, "email": email, "updated": now})
+
+    def fill_emails(self, fills: Sequence[tuple[str, str, int]]) -> None:
+        if fills:
+            self.conn.execute(
+                self.sql.fill_email,
+                [{"w_id": a, "email": email, "updated": now} for a, email, now in fills],
+            )
 
 
 def _account(row: Any) -> AccountRecord:

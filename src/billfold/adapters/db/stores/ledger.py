@@ -208,6 +208,18 @@ class SqlLedgerStore:
             {"id": account_id, "metadata": {}, "created": now, "updated": now},
         )
 
+    def ensure_accounts(self, accounts: Sequence[tuple[str, int]]) -> None:
+        """One multi-row ``INSERT ... ON CONFLICT DO NOTHING`` (SQLAlchemy's
+        "insertmanyvalues")."""
+        if accounts:
+            self.conn.execute(
+                self.sql.ensure_account,
+                [
+                    {"id": account_id, "metadata": {}, "created": now, "updated": now}
+                    for account_id, now in accounts
+                ],
+            )
+
     def ensure_locked_balance(self, account_id: str, unit: str) -> BalanceRow:
         """Create the balance row if missing and lock it, in one statement.
 

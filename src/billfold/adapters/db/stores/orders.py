@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -32,6 +33,18 @@ class _Statements:
             sa.select(t.orders).where(od.payment_intent_id == P("w_pi")).order_by(od.id).limit(1)
         )
         self.update = t.orders.update().where(od.id == P("w_id")).returning(*t.orders.columns)
+        self.update_quietly = t.orders.update().where(od.id == P("w_id"))
+        many = (
+            sa.select(t.orders)
+            .where(
+                sa.or_(
+                    od.key.in_(P("w_keys", expanding=True)), od.id.in_(P("w_ids", expanding=True))
+                )
+            )
+            .order_by(od.id)
+        )
+        self.lock_many = many.with_for_update() if pg else many
+        self.insert = t.orders.insert()
 
 
 statements = per_dialect(_Statements)
@@ -82,6 +95,29 @@ class SqlOrderStore:
         if row is None:
             raise errors.OrderNotFound(f"No order {order_id!r}.", order_id=order_id)
         return _order(row)
+
+    def lock_many(self, *, keys: Sequence[str], ids: Sequence[str]) -> list[OrderRecord]:
+        if not keys and not ids:
+            return []
+        rows = self.conn.execute(self.sql.lock_many, {"w_keys": list(keys), "w_ids": list(ids)})
+        return [_order(r) for r in rows]
+
+    def insert_many(self, orders: Sequence[OrderRecord]) -> None:
+        """One multi-row ``INSERT`` (SQLAlchemy's "insertmanyvalues")."""
+        if orders:
+            self.conn.execute(self.sql.insert, [asdict(o) for o in orders])
+
+    def update_many(self, changes: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """One ``UPDATE`` per set of columns, its rows sent at once (psycopg pipelines an
+        executemany); the rows of one order keep their order."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for order_id, values in changes:
+            unknown = set(values) - ORDER_FIELDS
+            assert not unknown, unknown
+            if values:
+                groups.setdefault(tuple(sorted(values)), []).append({"w_id": order_id, **values})
+        for rows in groups.values():
+            self.conn.execute(self.sql.update_quietly, rows)
 
     def list(
         self,

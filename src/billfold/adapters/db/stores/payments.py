@@ -28,6 +28,10 @@ class _Statements:
             index_elements=[pay.payment_intent_id],
             set_={"payment_intent_id": gate.excluded.payment_intent_id},
         ).returning(pay.order_id)
+        self.ensure_payments = gate.on_conflict_do_update(
+            index_elements=[pay.payment_intent_id],
+            set_={"payment_intent_id": gate.excluded.payment_intent_id},
+        ).returning(pay.payment_intent_id, pay.order_id)
         self.link = (
             t.payments.update()
             .where(pay.payment_intent_id == P("w_pi"), pay.order_id.is_(None))
@@ -91,6 +95,28 @@ class SqlPaymentStore:
 
     def link(self, payment_intent_id: str, order_id: str) -> None:
         self.conn.execute(self.sql.link, {"w_pi": payment_intent_id, "order_id": order_id})
+
+    def ensure_locked_many(
+        self, payment_intent_ids: Sequence[str], *, now: int
+    ) -> dict[str, str | None]:
+        """One multi-row ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` (SQLAlchemy's
+        "insertmanyvalues"): its rows are inserted, and locked, in the order given."""
+        ids = list(dict.fromkeys(payment_intent_ids))  # a row is not affected twice
+        if not ids:
+            return {}
+        rows = self.conn.execute(
+            self.sql.ensure_payments,
+            [{"payment_intent_id": pi, "order_id": None, "created": now} for pi in ids],
+        )
+        return {
+            str(r.payment_intent_id): None if r.order_id is None else str(r.order_id) for r in rows
+        }
+
+    def link_many(self, links: Sequence[tuple[str, str]]) -> None:
+        if links:
+            self.conn.execute(
+                self.sql.link, [{"w_pi": pi, "order_id": order_id} for pi, order_id in links]
+            )
 
     def of_order(self, order_id: str) -> list[str]:
         return [str(r[0]) for r in self.conn.execute(self.sql.of_order, {"w_order": order_id})]
