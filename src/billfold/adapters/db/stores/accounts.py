@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from billfold.adapters.db import tables as t
+from billfold.adapters.db.stores._raw import Raw
 from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
 from billfold.domain.records import AccountRecord
+
+PG_FILL_EMAILS = (
+    "UPDATE accounts AS c SET email = v.e, updated = v.n FROM json_to_recordset(%s::json) AS "
+    "v(a varchar, e varchar, n bigint) WHERE c.id = v.a AND c.email IS NULL"
+)
 
 
 class _Statements:
@@ -41,7 +48,8 @@ statements = per_dialect(_Statements)
 class SqlAccountStore:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
-        self.sql = statements(is_pg(conn))
+        self.pg = is_pg(conn)
+        self.sql = statements(self.pg)
 
     def get(self, account_id: str) -> AccountRecord | None:
         row = self.conn.execute(self.sql.get, {"w_id": account_id}).first()
@@ -124,11 +132,20 @@ class SqlAccountStore:
         self.conn.execute(self.sql.fill_email, {"w_id": account_id, "email": email, "updated": now})
 
     def fill_emails(self, fills: Sequence[tuple[str, str, int]]) -> None:
-        if fills:
-            self.conn.execute(
-                self.sql.fill_email,
-                [{"w_id": a, "email": email, "updated": now} for a, email, now in fills],
-            )
+        """An account takes the first e-mail it is given: one statement."""
+        if not fills:
+            return
+        if self.pg:
+            first: dict[str, tuple[str, int]] = {}
+            for account_id, email, now in fills:
+                first.setdefault(account_id, (email, now))
+            document = json.dumps([{"a": a, "e": e, "n": n} for a, (e, n) in first.items()])
+            Raw(self.conn).send(PG_FILL_EMAILS, (document,)).count()
+            return
+        self.conn.execute(
+            self.sql.fill_email,
+            [{"w_id": a, "email": email, "updated": now} for a, email, now in fills],
+        )
 
 
 def _account(row: Any) -> AccountRecord:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from billfold.adapters.db import tables as t
+from billfold.adapters.db.stores._raw import Raw
 from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
 from billfold.domain.records import (
     EventAttempt,
@@ -15,6 +17,23 @@ from billfold.domain.records import (
     EventStatus,
     InboundEvent,
     TimeRange,
+)
+
+# A batch's rows as one JSON document (one statement text whatever the batch's size, prepared
+# once: SQLAlchemy's "insertmanyvalues" writes a new text for each size, which psycopg parses
+# anew). As the ledger's batches (ledger_batch.py).
+PG_INSERT_EVENTS = (
+    "INSERT INTO events (id, type, livemode, api_version, stripe_created, object_id, payload, "
+    "status, attempts, received_at, next_attempt_at) "
+    "SELECT i, t, l, v, c, o, p, 'received', 0, %s, %s FROM json_to_recordset(%s::json) AS "
+    "e(i varchar, t varchar, l boolean, v varchar, c bigint, o varchar, p text) "
+    "ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+PG_FINISH_RECEIVED = (
+    "UPDATE events AS e SET status = v.s, outcome = v.o, processed_at = %s, "
+    "attempts = e.attempts + 1, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL, "
+    "next_attempt_at = NULL FROM json_to_recordset(%s::json) AS v(i varchar, s varchar, o text) "
+    "WHERE e.id = v.i AND e.status = 'received'"
 )
 
 
@@ -60,18 +79,39 @@ class SqlInboxStore:
         return self.conn.execute(self.sql.insert_event, row).first() is not None
 
     def insert_many(self, events: Sequence[InboundEvent], *, now: int) -> set[str]:
-        """One multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` (SQLAlchemy's
-        "insertmanyvalues")."""
+        """One multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` (PostgreSQL: the rows
+        as one JSON document; SQLite: SQLAlchemy's "insertmanyvalues")."""
         if not events:
             return set()
-        rows = [_row(e, now=now, lease=None) for e in events]
-        return {r[0] for r in self.conn.execute(self.sql.insert_event, rows)}
+        if self.is_pg:
+            document = json.dumps(
+                [
+                    {
+                        "i": e.id,
+                        "t": e.type,
+                        "l": e.livemode,
+                        "v": e.api_version,
+                        "c": e.created,
+                        "o": e.object_id,
+                        "p": e.payload,
+                    }
+                    for e in events
+                ]
+            )
+            rows = Raw(self.conn).rows(PG_INSERT_EVENTS, (now, now, document))
+            return {str(r[0]) for r in rows}
+        inserted = [_row(e, now=now, lease=None) for e in events]
+        return {r[0] for r in self.conn.execute(self.sql.insert_event, inserted)}
 
     def finish_received(
         self, outcomes: Sequence[tuple[str, EventStatus, str | None]], *, now: int
     ) -> None:
-        """One statement for all (psycopg sends the rows in one pipeline)."""
+        """One statement for all (PostgreSQL: the rows as one JSON document)."""
         if not outcomes:
+            return
+        if self.is_pg:
+            document = json.dumps([{"i": i, "s": s, "o": o} for i, s, o in outcomes])
+            Raw(self.conn).send(PG_FINISH_RECEIVED, (now, document)).count()
             return
         self.conn.execute(
             self.sql.finish_received,

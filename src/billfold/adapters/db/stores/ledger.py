@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,6 +32,12 @@ from billfold.service.ports import (
     NewGrant,
     NewNotification,
     StoredTransaction,
+)
+
+PG_ENSURE_ACCOUNTS = (
+    "INSERT INTO accounts (id, metadata, created, updated) "
+    "SELECT a, '{}', n, n FROM json_to_recordset(%s::json) AS v(a varchar, n bigint) "
+    "ON CONFLICT DO NOTHING"
 )
 
 
@@ -209,16 +216,21 @@ class SqlLedgerStore:
         )
 
     def ensure_accounts(self, accounts: Sequence[tuple[str, int]]) -> None:
-        """One multi-row ``INSERT ... ON CONFLICT DO NOTHING`` (SQLAlchemy's
-        "insertmanyvalues")."""
-        if accounts:
-            self.conn.execute(
-                self.sql.ensure_account,
-                [
-                    {"id": account_id, "metadata": {}, "created": now, "updated": now}
-                    for account_id, now in accounts
-                ],
-            )
+        """One multi-row ``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL: the rows as one JSON
+        document; SQLite: SQLAlchemy's "insertmanyvalues"), in the order given."""
+        if not accounts:
+            return
+        if self.is_pg:
+            document = json.dumps([{"a": a, "n": n} for a, n in accounts])
+            Raw(self.conn).send(PG_ENSURE_ACCOUNTS, (document,)).count()
+            return
+        self.conn.execute(
+            self.sql.ensure_account,
+            [
+                {"id": account_id, "metadata": {}, "created": now, "updated": now}
+                for account_id, now in accounts
+            ],
+        )
 
     def ensure_locked_balance(self, account_id: str, unit: str) -> BalanceRow:
         """Create the balance row if missing and lock it, in one statement.

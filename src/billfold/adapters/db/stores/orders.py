@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -9,12 +10,33 @@ from typing import Any
 import sqlalchemy as sa
 
 from billfold.adapters.db import tables as t
+from billfold.adapters.db.stores._raw import Raw
 from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
 from billfold.domain import errors
 from billfold.domain.orders import OrderRecord, OrderStatus
 from billfold.service.ports import NewOrder
 
 ORDER_FIELDS = frozenset(c.name for c in t.orders.columns)
+ORDER_COLUMNS = tuple(c.name for c in t.orders.columns)
+# A batch's rows as one JSON document (one prepared statement whatever the batch's size), as the
+# ledger's batches; ``NULL::orders``: the table's own row type, every column in its order.
+PG_INSERT_ORDERS = (
+    "INSERT INTO orders SELECT * FROM json_populate_recordset(NULL::orders, %s::json)"
+)
+PG_LOCK_ORDERS = (
+    f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders "
+    "WHERE key = ANY(ARRAY(SELECT json_array_elements_text(%s::json))) "
+    "OR id = ANY(ARRAY(SELECT json_array_elements_text(%s::json))) ORDER BY id FOR UPDATE"
+)
+
+
+def _pg_update_orders(columns: Sequence[str]) -> str:
+    assert set(columns) <= ORDER_FIELDS, columns
+    assigned = ", ".join(f"{name} = v.{name}" for name in columns)
+    return (
+        f"UPDATE orders AS o SET {assigned} "
+        "FROM json_populate_recordset(NULL::orders, %s::json) AS v WHERE o.id = v.id"
+    )
 
 
 class _Statements:
@@ -53,7 +75,8 @@ statements = per_dialect(_Statements)
 class SqlOrderStore:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
-        self.sql = statements(is_pg(conn))
+        self.pg = is_pg(conn)
+        self.sql = statements(self.pg)
 
     def ensure_locked(self, order: NewOrder) -> OrderRecord:
         """Insert the order unless its key exists, lock it, and return it: one statement.
@@ -99,25 +122,46 @@ class SqlOrderStore:
     def lock_many(self, *, keys: Sequence[str], ids: Sequence[str]) -> list[OrderRecord]:
         if not keys and not ids:
             return []
+        if self.pg:
+            found = Raw(self.conn).rows(
+                PG_LOCK_ORDERS, (json.dumps(list(keys)), json.dumps(list(ids)))
+            )
+            return [OrderRecord(**dict(zip(ORDER_COLUMNS, r, strict=True))) for r in found]
         rows = self.conn.execute(self.sql.lock_many, {"w_keys": list(keys), "w_ids": list(ids)})
         return [_order(r) for r in rows]
 
     def insert_many(self, orders: Sequence[OrderRecord]) -> None:
-        """One multi-row ``INSERT`` (SQLAlchemy's "insertmanyvalues")."""
-        if orders:
-            self.conn.execute(self.sql.insert, [asdict(o) for o in orders])
+        """One multi-row ``INSERT`` (PostgreSQL: the rows as one JSON document; SQLite:
+        SQLAlchemy's "insertmanyvalues")."""
+        if not orders:
+            return
+        if self.pg:
+            document = json.dumps([asdict(o) for o in orders])
+            Raw(self.conn).send(PG_INSERT_ORDERS, (document,)).count()
+            return
+        self.conn.execute(self.sql.insert, [asdict(o) for o in orders])
 
     def update_many(self, changes: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-        """One ``UPDATE`` per set of columns, its rows sent at once (psycopg pipelines an
-        executemany); the rows of one order keep their order."""
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        """Each order's changes merged in order (as one ``update`` after another would leave
+        it), then one ``UPDATE`` per set of columns (PostgreSQL: the rows as one JSON document;
+        SQLite: an executemany, in process)."""
+        merged: dict[str, dict[str, Any]] = {}
         for order_id, values in changes:
             unknown = set(values) - ORDER_FIELDS
             assert not unknown, unknown
+            merged.setdefault(order_id, {}).update(values)
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for order_id, values in merged.items():
             if values:
-                groups.setdefault(tuple(sorted(values)), []).append({"w_id": order_id, **values})
-        for rows in groups.values():
-            self.conn.execute(self.sql.update_quietly, rows)
+                groups.setdefault(tuple(sorted(values)), []).append({"id": order_id, **values})
+        for columns, rows in groups.items():
+            if self.pg:
+                sql = _pg_update_orders(columns)
+                Raw(self.conn).send(sql, (json.dumps(rows),)).count()
+            else:
+                self.conn.execute(
+                    self.sql.update_quietly, [{"w_id": r.pop("id"), **r} for r in rows]
+                )
 
     def list(
         self,

@@ -3,6 +3,7 @@ of the same names)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -10,12 +11,25 @@ from typing import Any
 import sqlalchemy as sa
 
 from billfold.adapters.db import tables as t
+from billfold.adapters.db.stores._raw import Raw
 from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
 from billfold.domain.actions import OperatorAction, SessionRecord, TargetType
 from billfold.domain.reversals import ReversalRecord
 from billfold.service.ports import NewReversal
 
 REVERSAL_FIELDS = frozenset(c.name for c in t.reversals.columns)
+# A batch's rows as one JSON document (one prepared statement whatever the batch's size), as the
+# ledger's batches. The gates are inserted, and locked, in the order given.
+PG_ENSURE_PAYMENTS = (
+    "INSERT INTO payments (payment_intent_id, order_id, created) "
+    "SELECT value, NULL, %s FROM json_array_elements_text(%s::json) "
+    "ON CONFLICT (payment_intent_id) DO UPDATE SET payment_intent_id = excluded.payment_intent_id "
+    "RETURNING payment_intent_id, order_id"
+)
+PG_LINK_PAYMENTS = (
+    "UPDATE payments AS p SET order_id = v.o FROM json_to_recordset(%s::json) AS v(i varchar, "
+    "o varchar) WHERE p.payment_intent_id = v.i AND p.order_id IS NULL"
+)
 
 
 class _Statements:
@@ -84,7 +98,8 @@ statements = per_dialect(_Statements)
 class SqlPaymentStore:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
-        self.sql = statements(is_pg(conn))
+        self.pg = is_pg(conn)
+        self.sql = statements(self.pg)
 
     def ensure_locked(self, payment_intent_id: str, *, now: int) -> str | None:
         row = self.conn.execute(
@@ -104,6 +119,9 @@ class SqlPaymentStore:
         ids = list(dict.fromkeys(payment_intent_ids))  # a row is not affected twice
         if not ids:
             return {}
+        if self.pg:
+            found = Raw(self.conn).rows(PG_ENSURE_PAYMENTS, (now, json.dumps(ids)))
+            return {str(pi): None if order is None else str(order) for pi, order in found}
         rows = self.conn.execute(
             self.sql.ensure_payments,
             [{"payment_intent_id": pi, "order_id": None, "created": now} for pi in ids],
@@ -113,10 +131,19 @@ class SqlPaymentStore:
         }
 
     def link_many(self, links: Sequence[tuple[str, str]]) -> None:
-        if links:
-            self.conn.execute(
-                self.sql.link, [{"w_pi": pi, "order_id": order_id} for pi, order_id in links]
-            )
+        """Each payment keeps the first order it is linked to: one statement."""
+        if not links:
+            return
+        if self.pg:
+            first: dict[str, str] = {}
+            for pi, order_id in links:
+                first.setdefault(pi, order_id)
+            document = json.dumps([{"i": pi, "o": o} for pi, o in first.items()])
+            Raw(self.conn).send(PG_LINK_PAYMENTS, (document,)).count()
+            return
+        self.conn.execute(
+            self.sql.link, [{"w_pi": pi, "order_id": order_id} for pi, order_id in links]
+        )
 
     def of_order(self, order_id: str) -> list[str]:
         return [str(r[0]) for r in self.conn.execute(self.sql.of_order, {"w_order": order_id})]
