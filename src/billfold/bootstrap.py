@@ -98,6 +98,7 @@ class Services:
         closer = getattr(self.infra.stripe, "close", None)
         if callable(closer):
             closer()
+        self.notifications.close()
         sender_closer = getattr(self.notifications.sender, "close", None)
         if callable(sender_closer):
             sender_closer()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -70,6 +71,23 @@ class Notifications:
         self.lease_seconds = lease_seconds
         self.threads = threads
         self.observer: Observer = observer or NullObserver()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Let the delivery threads go (after what they are sending)."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def _senders(self) -> ThreadPoolExecutor:
+        """The threads that send (kept from one round to the next: starting eight threads for
+        every round of fifty notifications was a tenth of a round's CPU)."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="billfold-notify")
+            return self._pool
 
     # --- the admin's view ------------------------------------------------------------------------
 
@@ -188,12 +206,10 @@ class Notifications:
         if not rows:
             return DeliveryReport(claimed=0, delivered=0, failed=0, dead=0)
         endpoints = [*self.static, *registered]
-        threads = max(1, min(self.threads, len(rows)))
-        if threads == 1:
+        if self.threads == 1 or len(rows) == 1:
             outcomes = [self._attempt(row, endpoints) for row in rows]
         else:
-            with ThreadPoolExecutor(threads, thread_name_prefix="billfold-notify") as pool:
-                outcomes = list(pool.map(lambda r: self._attempt(r, endpoints), rows))
+            outcomes = list(self._senders().map(lambda r: self._attempt(r, endpoints), rows))
         counts = {"delivered": 0, "pending": 0, "dead": 0}
         finished: list[tuple[str, str]] = []
         recorded: list[NotificationAttempt] = []

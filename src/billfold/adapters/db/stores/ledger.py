@@ -34,6 +34,14 @@ from billfold.service.ports import (
     StoredTransaction,
 )
 
+PG_INSERT_NOTIFICATIONS = (
+    "INSERT INTO notifications (id, type, account_id, data, created, status, attempts, "
+    "next_attempt_at, delivered_to, updated) "
+    "SELECT id, type, account_id, data, created, status, attempts, next_attempt_at, "
+    "delivered_to, updated FROM json_to_recordset(%s::json) AS v(id varchar, type varchar, "
+    "account_id varchar, data json, created bigint, status varchar, attempts int, "
+    "next_attempt_at bigint, delivered_to json, updated bigint)"
+)
 PG_ENSURE_ACCOUNTS = (
     "INSERT INTO accounts (id, metadata, created, updated) "
     "SELECT a, '{}', n, n FROM json_to_recordset(%s::json) AS v(a varchar, n bigint) "
@@ -309,9 +317,15 @@ class SqlLedgerStore:
         )
 
     def flush_notifications(self) -> None:
-        if self.pending_notifications:
-            self.conn.execute(self.sql.insert_notification, self.pending_notifications)
-            self.pending_notifications = []
+        """One statement (PostgreSQL: the rows as one JSON document, one prepared text whatever
+        their number; SQLite: SQLAlchemy's "insertmanyvalues")."""
+        pending, self.pending_notifications = self.pending_notifications, []
+        if not pending:
+            return
+        if self.is_pg:
+            Raw(self.conn).send(PG_INSERT_NOTIFICATIONS, (json.dumps(pending),)).count()
+            return
+        self.conn.execute(self.sql.insert_notification, pending)
 
     def balances(self, account_id: str) -> list[BalanceRow]:
         rows = self.conn.execute(self.sql.balances, {"w_account": account_id})
