@@ -610,3 +610,50 @@ def test_an_attempt_rolled_back_is_not_kept(backend: Backend) -> None:
         # no commit
     with backend.uow() as uow:
         assert uow.inbox.attempt_history("evt_1") == []
+
+
+def test_given_many_events_then_they_are_read_locked_released_and_finished_at_once(
+    backend: Backend,
+) -> None:
+    events = [inbound(f"evt_{i}") for i in (3, 1, 2)]
+    with backend.uow() as uow:
+        assert uow.inbox.insert_many(events, now=T0) == {"evt_1", "evt_2", "evt_3"}
+        uow.commit()
+    with backend.uow() as uow:
+        got = uow.inbox.get_many(["evt_2", "evt_none", "evt_1", "evt_2"])
+        assert [e.id for e in got] == ["evt_2", "evt_1"]
+        assert got[0].payload == events[2].payload
+        locked = uow.inbox.lock_many(["evt_3", "evt_1", "evt_none"])
+        assert [(e.id, e.status, e.payload) for e in locked] == [
+            ("evt_1", "received", None),
+            ("evt_3", "received", None),
+        ]
+        uow.inbox.release_many(["evt_1", "evt_2"], now=T0 + 1, note="for the worker")
+        uow.inbox.release_many([], now=T0 + 1, note="nothing")
+        uow.inbox.finish_many(
+            [("evt_2", "processed", "done"), ("evt_3", "ignored", None)],
+            now=T0 + 2,
+            from_statuses=("received", "failed"),
+        )
+        uow.inbox.finish_many([], now=T0 + 2, from_statuses=("received",))
+        uow.commit()
+    with backend.uow() as uow:
+        one, two, three = (uow.inbox.get(f"evt_{i}") for i in (1, 2, 3))
+    assert one is not None
+    assert two is not None
+    assert three is not None
+    assert (one.status, one.outcome, one.next_attempt_at) == ("received", "for the worker", T0 + 1)
+    assert (two.status, two.outcome, two.processed_at, two.attempts) == (
+        "processed",
+        "done",
+        T0 + 2,
+        1,
+    )
+    assert (three.status, three.outcome) == ("ignored", None)
+    with backend.uow() as uow:  # only from the statuses named
+        uow.inbox.finish_many([("evt_2", "failed", "no")], now=T0 + 3, from_statuses=("received",))
+        uow.commit()
+    with backend.uow() as uow:
+        again = uow.inbox.get("evt_2")
+    assert again is not None
+    assert again.status == "processed"

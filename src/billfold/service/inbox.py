@@ -384,14 +384,14 @@ class Inbox:
             unique = {deliveries[i].event.id: deliveries[i].event for i in order}
             if stored:
                 fresh = {
-                    event_id
-                    for event_id in unique
-                    if (found := uow.inbox.lock(event_id)) is not None
-                    and found.status not in DONE_EVENT_STATUSES
+                    found.id
+                    for found in uow.inbox.lock_many(list(unique))
+                    if found.status not in DONE_EVENT_STATUSES
                 }
             else:
                 fresh = uow.inbox.insert_many(list(unique.values()), now=now)
             outcomes: list[tuple[str, EventStatus, str | None]] = []
+            for_worker: list[str] = []
             for index in order:
                 delivery = deliveries[index]
                 event, fact = delivery.event, delivery.fact
@@ -404,7 +404,7 @@ class Inbox:
                 if self._mode_mismatch(fact) is not None:
                     raise _OnItsOwn(index, "a livemode mismatch")
                 if index in waiting:
-                    uow.inbox.release(event.id, now=now, note=FOR_WORKER)
+                    for_worker.append(event.id)
                     answered[index] = WebhookReceipt(
                         event_id=event.id, duplicate=False, status="received"
                     )
@@ -427,15 +427,11 @@ class Inbox:
                     event_id=event.id, duplicate=False, status=applied.status, note=applied.note
                 )
             view.flush()
+            uow.inbox.release_many(for_worker, now=now, note=FOR_WORKER)
             if stored:
-                for event_id, status, note in outcomes:
-                    uow.inbox.finish(
-                        event_id,
-                        status=status,
-                        outcome=note,
-                        now=now,
-                        from_statuses=("received", "failed", "dead"),
-                    )
+                uow.inbox.finish_many(
+                    outcomes, now=now, from_statuses=("received", "failed", "dead")
+                )
             else:
                 uow.inbox.finish_received(outcomes, now=now)
             writes = overlay.writes()
@@ -759,12 +755,10 @@ class Inbox:
         started = time.perf_counter()
         outcomes: dict[str, Outcome] = {}
         with self._uow() as uow:
-            records = [uow.inbox.get(event_id) for event_id in dict.fromkeys(event_ids)]
+            records = uow.inbox.get_many(event_ids)  # one gone (an operator's purge) is not there
         items: list[tuple[Delivery, EventRecord]] = []
         alone: list[str] = []
         for record in records:
-            if record is None:
-                continue  # gone (an operator's purge): nothing to do
             if record.status in DONE_EVENT_STATUSES:
                 outcomes[record.id] = Outcome(
                     event_id=record.id, status="skipped", note=record.status

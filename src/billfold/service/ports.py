@@ -354,6 +354,26 @@ class InboxStore(Protocol):
 
     def lock(self, event_id: str) -> EventRecord | None: ...
 
+    def get_many(self, event_ids: Sequence[str]) -> list[EventRecord]:
+        """The events there of ``event_ids`` (payloads included), in the order asked, in one
+        read."""
+        ...
+
+    def lock_many(self, event_ids: Sequence[str]) -> list[EventRecord]:
+        """The events there of ``event_ids``, without their payloads, locked in id order, in one
+        statement."""
+        ...
+
+    def finish_many(
+        self,
+        outcomes: Sequence[tuple[str, EventStatus, str | None]],
+        *,
+        now: int,
+        from_statuses: tuple[EventStatus, ...],
+    ) -> None:
+        """``finish`` for each (event id, status, outcome) at once."""
+        ...
+
     def finish(
         self,
         event_id: str,
@@ -399,6 +419,10 @@ class InboxStore(Protocol):
         ...
 
     def release(self, event_id: str, *, now: int, note: str) -> None: ...
+
+    def release_many(self, event_ids: Sequence[str], *, now: int, note: str) -> None:
+        """``release`` for each, in one statement."""
+        ...
 
     def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]: ...
 

@@ -72,6 +72,26 @@ class MemoryInboxStore:
     def lock(self, event_id: str) -> EventRecord | None:
         return self._work.tables.events.get(event_id)
 
+    def get_many(self, event_ids: Sequence[str]) -> list[EventRecord]:
+        events = self._work.tables.events
+        return [events[i] for i in dict.fromkeys(event_ids) if i in events]
+
+    def lock_many(self, event_ids: Sequence[str]) -> list[EventRecord]:
+        events = self._work.tables.events
+        return [replace(events[i], payload=None) for i in sorted(set(event_ids)) if i in events]
+
+    def finish_many(
+        self,
+        outcomes: Sequence[tuple[str, EventStatus, str | None]],
+        *,
+        now: int,
+        from_statuses: tuple[EventStatus, ...],
+    ) -> None:
+        for event_id, status, outcome in outcomes:
+            self.finish(
+                event_id, status=status, outcome=outcome, now=now, from_statuses=from_statuses
+            )
+
     def finish(
         self,
         event_id: str,
@@ -154,6 +174,10 @@ class MemoryInboxStore:
             next_attempt_at=now,
             outcome=note,
         )
+
+    def release_many(self, event_ids: Sequence[str], *, now: int, note: str) -> None:
+        for event_id in event_ids:
+            self.release(event_id, now=now, note=note)
 
     def unlease(self, event_id: str, *, owner: str) -> bool:
         current = self._work.tables.events.get(event_id)

@@ -36,6 +36,24 @@ PG_FINISH_RECEIVED = (
     "WHERE e.id = v.i AND e.status = 'received'"
 )
 
+EVENT_COLUMNS = tuple(c.name for c in t.events.columns)
+PG_EVENT_IDS = "ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
+PG_GET_EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE id = {PG_EVENT_IDS}"
+PG_LOCK_EVENTS = (
+    f"SELECT {', '.join(c for c in EVENT_COLUMNS if c != 'payload')} FROM events "
+    f"WHERE id = {PG_EVENT_IDS} ORDER BY id FOR UPDATE"
+)
+PG_FINISH_EVENTS = (
+    "UPDATE events AS e SET status = v.s, outcome = v.o, processed_at = %s, "
+    "attempts = e.attempts + 1, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL, "
+    "next_attempt_at = NULL FROM json_to_recordset(%s::json) AS v(i varchar, s varchar, o text) "
+    f"WHERE e.id = v.i AND e.status = {PG_EVENT_IDS}"
+)
+PG_RELEASE_EVENTS = (
+    "UPDATE events SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = %s, "
+    f"outcome = %s WHERE id = {PG_EVENT_IDS} AND status = 'received'"
+)
+
 
 class _Statements:
     def __init__(self, pg: bool) -> None:
@@ -56,6 +74,23 @@ class _Statements:
         }
         self.finish_received = (
             t.events.update().where(ev.id == P("w_id"), ev.status == "received").values(**finished)
+        )
+        self.get_events = sa.select(t.events).where(ev.id.in_(P("w_ids", expanding=True)))
+        lock_events = (
+            sa.select(*(c for c in t.events.columns if c.name != "payload"))
+            .where(ev.id.in_(P("w_ids", expanding=True)))
+            .order_by(ev.id)
+        )
+        self.lock_events = lock_events.with_for_update() if pg else lock_events
+        self.release_events = (
+            t.events.update()
+            .where(ev.id.in_(P("w_ids", expanding=True)), ev.status == "received")
+            .values(
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=P("now"),
+                outcome=P("note"),
+            )
         )
         self.finish_event = (
             t.events.update()
@@ -130,6 +165,50 @@ class SqlInboxStore:
     def lock(self, event_id: str) -> EventRecord | None:
         row = self.conn.execute(self.sql.lock_event, {"w_id": event_id}).first()
         return None if row is None else _event(row)
+
+    def get_many(self, event_ids: Sequence[str]) -> list[EventRecord]:
+        """One read (PostgreSQL: the ids as one JSON document, one prepared text)."""
+        ids = list(dict.fromkeys(event_ids))
+        if not ids:
+            return []
+        if self.is_pg:
+            rows = Raw(self.conn).rows(PG_GET_EVENTS, (json.dumps(ids),))
+            found = {r[0]: _event_of(dict(zip(EVENT_COLUMNS, r, strict=True))) for r in rows}
+        else:
+            result = self.conn.execute(self.sql.get_events, {"w_ids": ids})
+            found = {r.id: _event(r) for r in result}
+        return [found[i] for i in ids if i in found]
+
+    def lock_many(self, event_ids: Sequence[str]) -> list[EventRecord]:
+        ids = sorted(set(event_ids))
+        if not ids:
+            return []
+        if self.is_pg:
+            columns = [c for c in EVENT_COLUMNS if c != "payload"]
+            rows = Raw(self.conn).rows(PG_LOCK_EVENTS, (json.dumps(ids),))
+            return [_event_of(dict(zip(columns, r, strict=True))) for r in rows]
+        return [_event(r) for r in self.conn.execute(self.sql.lock_events, {"w_ids": ids})]
+
+    def finish_many(
+        self,
+        outcomes: Sequence[tuple[str, EventStatus, str | None]],
+        *,
+        now: int,
+        from_statuses: tuple[EventStatus, ...],
+    ) -> None:
+        """One statement (PostgreSQL: the rows as one JSON document)."""
+        if not outcomes:
+            return
+        if self.is_pg:
+            document = json.dumps([{"i": i, "s": s, "o": o} for i, s, o in outcomes])
+            Raw(self.conn).send(
+                PG_FINISH_EVENTS, (now, document, json.dumps(list(from_statuses)))
+            ).count()
+            return
+        for event_id, status, outcome in outcomes:  # SQLite: in process
+            self.finish(
+                event_id, status=status, outcome=outcome, now=now, from_statuses=from_statuses
+            )
 
     def finish(
         self,
@@ -225,6 +304,15 @@ class SqlInboxStore:
             .where(c.id == event_id, c.status == "received")
             .values(lease_owner=None, lease_expires_at=None, next_attempt_at=now, outcome=note)
         )
+
+    def release_many(self, event_ids: Sequence[str], *, now: int, note: str) -> None:
+        ids = list(dict.fromkeys(event_ids))
+        if not ids:
+            return
+        if self.is_pg:
+            Raw(self.conn).send(PG_RELEASE_EVENTS, (now, note, json.dumps(ids))).count()
+            return
+        self.conn.execute(self.sql.release_events, {"w_ids": ids, "now": now, "note": note})
 
     def unlease(self, event_id: str, *, owner: str) -> bool:
         c = t.events.c
@@ -347,7 +435,10 @@ class SqlInboxStore:
 
 
 def _event(row: Any) -> EventRecord:
-    m = row._mapping
+    return _event_of(row._mapping)
+
+
+def _event_of(m: Any) -> EventRecord:
     return EventRecord(
         id=m["id"],
         type=m["type"],
