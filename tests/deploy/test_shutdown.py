@@ -119,7 +119,12 @@ def test_a_stopping_worker_finishes_the_round_it_began_and_releases_what_it_had_
 ) -> None:
     """A round's events are applied together (one transaction): SIGTERM during the round lets it
     finish, whole; events claimed once the stop was asked for are released at once."""
-    with running_app(db_url, worker_threads=1) as (client, services):
+    # Failed deliveries wait minutes, not seconds: only what the test makes due is (a loaded
+    # machine took longer than the default backoff between the deliveries and the first round).
+    with running_app(db_url, worker_threads=1, worker_backoff_base_seconds=300) as (
+        client,
+        services,
+    ):
         fulfilment = services.inbox.handlers.fulfilment
         original = fulfilment.fulfil
         broken = {"on": True}

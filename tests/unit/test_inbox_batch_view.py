@@ -189,3 +189,16 @@ def test_a_batch_view_is_neither_entered_nor_committed(uow: MemoryUnitOfWork) ->
         view.commit()
     with pytest.raises(TypeError), view:
         pass
+
+
+def test_an_update_the_view_cannot_keep_goes_to_the_store_and_the_order_stays_held(
+    uow: MemoryUnitOfWork,
+) -> None:
+    view = BatchView(uow, NOTHING)
+    view.orders.ensure_locked(new_order("checkout:cs_1", "ord_1"))
+    view.orders.update("ord_1", status="fulfilled", updated=11)  # deferred
+    renamed = view.orders.update("ord_1", key="checkout:cs_2")  # written now, with what waited
+    assert (renamed.key, renamed.status) == ("checkout:cs_2", "fulfilled")
+    assert uow.orders.get("ord_1") == renamed
+    assert view.orders.get("ord_1") == renamed
+    assert view.orders.ensure_locked(new_order("checkout:cs_2", "ord_x")) == renamed

@@ -336,7 +336,11 @@ class _Orders:
         view = self._view
         held = view.orders_held.get(order_id)
         if held is None or not set(values) <= ORDER_FIELDS or "key" in values:
-            return _flushed(view, lambda: self._store.update(order_id, **values))
+            updated = _flushed(view, lambda: self._store.update(order_id, **values))
+            if held is not None:  # a new key (no handler does this): held as it is now
+                view.held_by_key.pop(held.key, None)
+                view.hold(updated)
+            return updated
         if not values:
             return held
         updated = replace(held, **values)
