@@ -4,15 +4,34 @@
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
 
 from billfold.adapters.db import tables as t
+from billfold.adapters.db.stores._raw import Raw
 from billfold.adapters.db.stores._sql import P, is_pg, per_dialect
 from billfold.domain.notifications import EndpointRecord, NotificationRecord, NotificationStatus
 from billfold.service.ports import NewNotification, NotificationAttempt
+
+# A round's rows as one JSON document (one prepared text whatever their number), as the ledger's
+# batches; ``data`` and ``delivered_to`` come back as text and are decoded here, once.
+NOTIFICATION_COLUMNS = (
+    "id, type, account_id, data::text, created, status, attempts, next_attempt_at, last_error, "
+    "delivered_to::text, updated"
+)
+PG_GET_NOTIFICATIONS = (
+    f"SELECT {NOTIFICATION_COLUMNS} FROM notifications "
+    "WHERE id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
+)
+PG_FINISH_NOTIFICATIONS = (
+    "UPDATE notifications AS n SET status = v.s, attempts = v.a, next_attempt_at = v.x, "
+    "last_error = v.e, delivered_to = v.d, lease_owner = NULL, lease_expires_at = NULL, "
+    "updated = %s FROM json_to_recordset(%s::json) AS v(i varchar, s varchar, a int, x bigint, "
+    "e text, d json) WHERE n.id = v.i AND n.lease_owner = %s AND n.status = 'pending'"
+)
 
 
 class _Statements:
@@ -74,8 +93,12 @@ class SqlNotificationStore:
         if not notification_ids:
             return []
         self._pending()
-        rows = self.conn.execute(self.sql.get_many, {"w_ids": list(notification_ids)})
-        found = {r.id: _record(r) for r in rows}
+        if self.is_pg:
+            rows = Raw(self.conn).rows(PG_GET_NOTIFICATIONS, (json.dumps(list(notification_ids)),))
+            found = {r[0]: _pg_record(r) for r in rows}
+        else:
+            result = self.conn.execute(self.sql.get_many, {"w_ids": list(notification_ids)})
+            found = {r.id: _record(r) for r in result}
         return [found[i] for i in notification_ids if i in found]
 
     def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
@@ -132,11 +155,27 @@ class SqlNotificationStore:
         return bool(result.rowcount)
 
     def finish_many(self, attempts: Sequence[NotificationAttempt], *, owner: str, now: int) -> None:
-        """One statement for all (psycopg sends the rows in one pipeline; SQLite runs in
-        process)."""
+        """One statement for all (PostgreSQL: the rows as one JSON document; SQLite runs an
+        executemany in process)."""
         if not attempts:
             return
         self._pending()
+        if self.is_pg:
+            document = json.dumps(
+                [
+                    {
+                        "i": a.id,
+                        "s": a.status,
+                        "a": a.attempts,
+                        "x": a.next_attempt_at,
+                        "e": a.last_error,
+                        "d": list(a.delivered_to),
+                    }
+                    for a in attempts
+                ]
+            )
+            Raw(self.conn).send(PG_FINISH_NOTIFICATIONS, (now, document, owner)).count()
+            return
         self.conn.execute(
             self.sql.finish,
             [
@@ -241,6 +280,23 @@ def _record(row: Any) -> NotificationRecord:
         last_error=row.last_error,
         delivered_to=tuple(row.delivered_to or ()),
         updated=row.updated,
+    )
+
+
+def _pg_record(row: tuple[Any, ...]) -> NotificationRecord:
+    (id_, type_, account_id, data, created, status, attempts, next_at, error, to, updated) = row
+    return NotificationRecord(
+        id=id_,
+        type=type_,
+        account_id=account_id,
+        data=json.loads(data),
+        created=created,
+        status=cast(NotificationStatus, status),
+        attempts=attempts,
+        next_attempt_at=next_at,
+        last_error=error,
+        delivered_to=tuple(json.loads(to) or ()),
+        updated=updated,
     )
 
 
