@@ -398,9 +398,27 @@ class ThreadProfiles:
         for profile in self.profiles[1:]:
             stats.add(profile)
         stream.write(f"{title}\n\ncProfile (deterministic; its overhead inflates small calls)\n")
+        sent, waits = _round_trips(stats)
+        stream.write(
+            f"statements sent (psycopg cursor execute/executemany calls): {sent:,}; "
+            f"waits on the server (psycopg Connection.wait): {waits:,}\n"
+        )
         stats.sort_stats("tottime").print_stats(TOP)
         stats.sort_stats("cumulative").print_stats(TOP)
         return stream.getvalue()
+
+
+def _round_trips(stats: pstats.Stats) -> tuple[int, int]:
+    """Statements handed to psycopg, and the times the client waited for the server (a pipeline
+    sends several statements per wait)."""
+    sent = waits = 0
+    for (filename, _line, name), (_cc, calls, *_rest) in stats.stats.items():  # type: ignore[attr-defined]
+        path = filename.replace("\\", "/")
+        if path.endswith("psycopg/cursor.py") and name in ("execute", "executemany"):
+            sent += calls
+        elif path.endswith("psycopg/connection.py") and name == "wait":
+            waits += calls
+    return sent, waits
 
 
 class _Deterministic(Exception):
