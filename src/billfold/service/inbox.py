@@ -297,6 +297,7 @@ class Inbox:
         aside: set[int] = set()
         waiting: set[int] = set()
         retries = 0
+        raced = False
         while True:
             try:
                 answered = (
@@ -305,6 +306,14 @@ class Inbox:
                     else {}
                 )
                 break
+            except errors.ConstraintViolation as exc:
+                # Most likely a row the batch read as absent (an account's first balance, a free
+                # checkout's order) that a concurrent transaction created meanwhile: read again,
+                # once, before the combiner makes each delivery on its own.
+                if raced:
+                    raise
+                raced = True
+                log.info("a batch of %d webhooks is read again: %s", len(deliveries), exc)
             except _OnItsOwn as exc:
                 retries += 1
                 if retries > SET_ASIDE:
@@ -426,7 +435,7 @@ class Inbox:
                 answered[index] = WebhookReceipt(
                     event_id=event.id, duplicate=False, status=applied.status, note=applied.note
                 )
-            view.flush()
+            view.flush(last=True)
             uow.inbox.release_many(for_worker, now=now, note=FOR_WORKER)
             if stored:
                 uow.inbox.finish_many(

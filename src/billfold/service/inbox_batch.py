@@ -188,9 +188,12 @@ class BatchView:
         orders, customers and balances that name it)."""
         self.new_accounts.append((account_id, now))
 
-    def flush(self) -> None:
-        """Write what is deferred (one statement per kind; the new accounts first). Raises
-        DeferredWritesFailed when a write fails (StorageUnavailable as itself)."""
+    def flush(self, *, last: bool = False) -> None:
+        """Write what is deferred (one statement per kind; the new accounts first). A write that
+        fails raises DeferredWritesFailed (StorageUnavailable as itself): a flush a read asked
+        for runs inside some delivery's processing, and the failure is not that delivery's.
+        ``last``: the batch's own flush, after every delivery: the failure goes as it is (the
+        unit of work tells a refused constraint from the rest)."""
         accounts, links, changes = self.new_accounts, self.links, self.order_changes
         customers, emails, new_orders = self.customers, self.emails, self.new_orders
         if not (accounts or new_orders or links or changes or customers or emails):
@@ -215,6 +218,8 @@ class BatchView:
         except errors.StorageUnavailable:
             raise
         except Exception as exc:
+            if last:
+                raise
             raise DeferredWritesFailed(f"the batch's deferred writes failed: {exc}") from exc
 
     def reversals_of(self, order_id: str) -> list[ReversalRecord] | None:
