@@ -119,14 +119,14 @@ def test_given_a_batch_of_events_then_insert_many_stores_the_new_ones_and_names_
     assert stored(backend, "evt_old").received_at == T0
 
 
-def test_given_received_events_then_finish_received_records_each_outcome_from_received_only(
+def test_given_received_events_then_finish_many_from_received_records_each_outcome_from_it(
     backend: Backend,
 ) -> None:
     for event_id in ("evt_1", "evt_2", "evt_3"):
         receive(backend, event_id)
     with backend.uow() as uow:
         uow.inbox.fail("evt_3", error="boom", now=T0, next_attempt_at=T0 + 5, dead=False)
-        uow.inbox.finish_received(
+        uow.inbox.finish_many(
             [
                 ("evt_1", "processed", "order ord_1 fulfilled"),
                 ("evt_2", "ignored", None),
@@ -134,8 +134,9 @@ def test_given_received_events_then_finish_received_records_each_outcome_from_re
                 ("evt_x", "processed", "no such event"),
             ],
             now=T0 + 7,
+            from_statuses=("received",),
         )
-        uow.inbox.finish_received([], now=T0 + 7)
+        uow.inbox.finish_many([], now=T0 + 7, from_statuses=("received",))
         uow.commit()
     one, two, three = (stored(backend, f"evt_{i}") for i in (1, 2, 3))
     assert (one.status, one.outcome, one.processed_at, one.attempts) == (

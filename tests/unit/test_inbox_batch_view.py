@@ -80,6 +80,20 @@ def test_deferred_writes_are_made_before_any_other_call_reads() -> None:
         assert (account.email, account.stripe_customer_id) == ("ada@example.com", "cus_1")
 
 
+def test_a_call_on_any_other_store_writes_what_is_deferred_first(uow: MemoryUnitOfWork) -> None:
+    view = BatchView(uow, NOTHING)
+    view.accounts.fill_email("ada", "ada@example.com", now=2)
+    assert view.inbox.get("evt_none") is None  # the inbox's own answer...
+    account = uow.accounts.get("ada")  # ...after the deferred write
+    assert account is not None
+    assert account.email == "ada@example.com"
+    view.accounts.link_customer("ada", "cus_1", now=3)
+    assert view.notifications.endpoints() == []
+    linked = uow.accounts.get("ada")
+    assert linked is not None
+    assert linked.stripe_customer_id == "cus_1"
+
+
 def test_an_order_the_batch_holds_is_answered_as_updated_and_its_update_written_at_the_flush(
     uow: MemoryUnitOfWork,
 ) -> None:

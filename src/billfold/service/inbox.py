@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -209,6 +210,10 @@ class Inbox:
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.lease_seconds = lease_seconds
+        self._askers: tuple[int, ThreadPoolExecutor] | None = None
+        """The threads that ask Stripe ahead of a worker's round (kept between rounds): how
+        many, and their pool."""
+        self._askers_lock = threading.Lock()
 
     @property
     def handled_types(self) -> frozenset[str]:
@@ -239,6 +244,10 @@ class Inbox:
     def close(self) -> None:
         if self.combiner is not None:
             self.combiner.close()
+        with self._askers_lock:
+            askers, self._askers = self._askers, None
+        if askers is not None:
+            askers[1].shutdown(wait=True)
 
     async def receive_webhook_async(self, raw: bytes, signature: str | None) -> WebhookReceipt:
         """``receive_webhook`` for a caller on an event loop: the check of the signature and
@@ -437,12 +446,12 @@ class Inbox:
                 )
             view.flush(last=True)
             uow.inbox.release_many(for_worker, now=now, note=FOR_WORKER)
-            if stored:
-                uow.inbox.finish_many(
-                    outcomes, now=now, from_statuses=("received", "failed", "dead")
-                )
-            else:
-                uow.inbox.finish_received(outcomes, now=now)
+            # The worker's events may have failed before; a webhook's were stored just now.
+            uow.inbox.finish_many(
+                outcomes,
+                now=now,
+                from_statuses=("received", "failed", "dead") if stored else ("received",),
+            )
             writes = overlay.writes()
             if writes.transactions or writes.new_balances or writes.balances or writes.grants:
                 ledger.flush_batch(writes)
@@ -848,16 +857,27 @@ class Inbox:
         found = [Fetched() for _ in facts]
         if not needing:
             return found
-        with ThreadPoolExecutor(
-            max(1, min(threads, len(needing))), thread_name_prefix="billfold-stripe"
-        ) as pool:
-            for index, got in zip(
-                needing,
-                pool.map(lambda i: self._look_ahead("", facts[i]), needing),
-                strict=True,
-            ):
-                found[index] = got
+        if threads <= 1 or len(needing) == 1:
+            answers = [self._look_ahead("", facts[i]) for i in needing]
+        else:
+            pool = self._stripe_askers(threads)
+            answers = list(pool.map(lambda i: self._look_ahead("", facts[i]), needing))
+        for index, got in zip(needing, answers, strict=True):
+            found[index] = got
         return found
+
+    def _stripe_askers(self, threads: int) -> ThreadPoolExecutor:
+        """``threads`` threads asking Stripe, kept from one round to the next (started afresh
+        only when the number asked for changes)."""
+        with self._askers_lock:
+            if self._askers is None or self._askers[0] != threads:
+                if self._askers is not None:
+                    self._askers[1].shutdown(wait=False)
+                self._askers = (
+                    threads,
+                    ThreadPoolExecutor(threads, thread_name_prefix="billfold-stripe"),
+                )
+            return self._askers[1]
 
     def claim(self, owner: str, limit: int) -> list[str]:
         now = self._clock()

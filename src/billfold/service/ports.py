@@ -384,13 +384,6 @@ class InboxStore(Protocol):
         from_statuses: tuple[EventStatus, ...],
     ) -> bool: ...
 
-    def finish_received(
-        self, outcomes: Sequence[tuple[str, EventStatus, str | None]], *, now: int
-    ) -> None:
-        """``finish`` for each (event id, status, outcome) at once, from ``received`` only (the
-        events a batch stored in this transaction)."""
-        ...
-
     def fail(
         self,
         event_id: str,

@@ -55,14 +55,6 @@ class MemoryInboxStore:
     def insert_many(self, events: Sequence[InboundEvent], *, now: int) -> set[str]:
         return {e.id for e in events if self.insert(e, now=now, lease=None)}
 
-    def finish_received(
-        self, outcomes: Sequence[tuple[str, EventStatus, str | None]], *, now: int
-    ) -> None:
-        for event_id, status, outcome in outcomes:
-            self.finish(
-                event_id, status=status, outcome=outcome, now=now, from_statuses=("received",)
-            )
-
     def get(self, event_id: str, *, with_payload: bool = True) -> EventRecord | None:
         record = self._work.tables.events.get(event_id)
         if record is None or with_payload:

@@ -20,6 +20,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+PG_IDS = "ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
+"""A list of ids as one JSON document, for ``col = {PG_IDS}``: one statement text whatever the
+list's length, and the index used as for an array parameter."""
+
 
 class Sent:
     """A statement sent; its rows (or the count of rows it changed) when asked for."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from billfold.adapters.db import tables as t
-from billfold.adapters.db.stores._raw import Raw
+from billfold.adapters.db.stores._raw import PG_IDS, Raw
 from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
 from billfold.domain.records import (
     EventAttempt,
@@ -29,29 +30,22 @@ PG_INSERT_EVENTS = (
     "e(i varchar, t varchar, l boolean, v varchar, c bigint, o varchar, p text) "
     "ON CONFLICT (id) DO NOTHING RETURNING id"
 )
-PG_FINISH_RECEIVED = (
-    "UPDATE events AS e SET status = v.s, outcome = v.o, processed_at = %s, "
-    "attempts = e.attempts + 1, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL, "
-    "next_attempt_at = NULL FROM json_to_recordset(%s::json) AS v(i varchar, s varchar, o text) "
-    "WHERE e.id = v.i AND e.status = 'received'"
-)
 
 EVENT_COLUMNS = tuple(c.name for c in t.events.columns)
-PG_EVENT_IDS = "ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
-PG_GET_EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE id = {PG_EVENT_IDS}"
+PG_GET_EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE id = {PG_IDS}"
 PG_LOCK_EVENTS = (
     f"SELECT {', '.join(c for c in EVENT_COLUMNS if c != 'payload')} FROM events "
-    f"WHERE id = {PG_EVENT_IDS} ORDER BY id FOR UPDATE"
+    f"WHERE id = {PG_IDS} ORDER BY id FOR UPDATE"
 )
 PG_FINISH_EVENTS = (
     "UPDATE events AS e SET status = v.s, outcome = v.o, processed_at = %s, "
     "attempts = e.attempts + 1, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL, "
     "next_attempt_at = NULL FROM json_to_recordset(%s::json) AS v(i varchar, s varchar, o text) "
-    f"WHERE e.id = v.i AND e.status = {PG_EVENT_IDS}"
+    f"WHERE e.id = v.i AND e.status = {PG_IDS}"
 )
 PG_RELEASE_EVENTS = (
     "UPDATE events SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = %s, "
-    f"outcome = %s WHERE id = {PG_EVENT_IDS} AND status = 'received'"
+    f"outcome = %s WHERE id = {PG_IDS} AND status = 'received'"
 )
 
 
@@ -61,7 +55,7 @@ class _Statements:
         self.insert_event = insert_for(pg)(t.events).on_conflict_do_nothing().returning(ev.id)
         lock = sa.select(t.events).where(ev.id == P("w_id"))
         self.lock_event = lock.with_for_update() if pg else lock
-        # What finishing an event sets; from one of the statuses asked for, or from received.
+        # What finishing an event sets, from one of the statuses asked for.
         finished = {
             "status": P("status"),
             "outcome": P("outcome"),
@@ -72,9 +66,6 @@ class _Statements:
             "lease_expires_at": None,
             "next_attempt_at": None,
         }
-        self.finish_received = (
-            t.events.update().where(ev.id == P("w_id"), ev.status == "received").values(**finished)
-        )
         self.get_events = sa.select(t.events).where(ev.id.in_(P("w_ids", expanding=True)))
         lock_events = (
             sa.select(*(c for c in t.events.columns if c.name != "payload"))
@@ -97,6 +88,13 @@ class _Statements:
             .where(ev.id == P("w_id"), ev.status.in_(P("w_from", expanding=True)))
             .values(**finished)
         )
+        # One parameter per status (an executemany takes no expanding list): up to all five.
+        self.finish_from = [
+            t.events.update()
+            .where(ev.id == P("w_id"), ev.status.in_([P(f"w_from_{i}") for i in range(n)]))
+            .values(**finished)
+            for n in range(len(typing.get_args(EventStatus)) + 1)
+        ]
 
 
 statements = per_dialect(_Statements)
@@ -137,24 +135,6 @@ class SqlInboxStore:
             return {str(r[0]) for r in rows}
         inserted = [_row(e, now=now, lease=None) for e in events]
         return {r[0] for r in self.conn.execute(self.sql.insert_event, inserted)}
-
-    def finish_received(
-        self, outcomes: Sequence[tuple[str, EventStatus, str | None]], *, now: int
-    ) -> None:
-        """One statement for all (PostgreSQL: the rows as one JSON document)."""
-        if not outcomes:
-            return
-        if self.is_pg:
-            document = json.dumps([{"i": i, "s": s, "o": o} for i, s, o in outcomes])
-            Raw(self.conn).send(PG_FINISH_RECEIVED, (now, document)).count()
-            return
-        self.conn.execute(
-            self.sql.finish_received,
-            [
-                {"w_id": event_id, "status": status, "outcome": outcome, "processed_at": now}
-                for event_id, status, outcome in outcomes
-            ],
-        )
 
     def get(self, event_id: str, *, with_payload: bool = True) -> EventRecord | None:
         c = t.events.c
@@ -205,10 +185,14 @@ class SqlInboxStore:
                 PG_FINISH_EVENTS, (now, document, json.dumps(list(from_statuses)))
             ).count()
             return
-        for event_id, status, outcome in outcomes:  # SQLite: in process
-            self.finish(
-                event_id, status=status, outcome=outcome, now=now, from_statuses=from_statuses
-            )
+        statuses = {f"w_from_{i}": s for i, s in enumerate(dict.fromkeys(from_statuses))}
+        self.conn.execute(
+            self.sql.finish_from[len(statuses)],
+            [
+                {"w_id": event_id, "status": s, "outcome": o, "processed_at": now, **statuses}
+                for event_id, s, o in outcomes
+            ],
+        )
 
     def finish(
         self,

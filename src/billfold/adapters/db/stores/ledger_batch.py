@@ -19,7 +19,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from billfold.adapters.db.stores._raw import Raw
+from billfold.adapters.db.stores._raw import PG_IDS, Raw
 from billfold.domain import errors
 from billfold.domain.ledger import GrantState
 from billfold.domain.records import HoldRecord
@@ -37,7 +37,6 @@ HOLD_COLUMNS = "id, account_id, unit, amount, captured, status, expires_at, reas
 # fifth of a batch's CPU when they were arrays). Lists of ids go the same way, into an array
 # built once (``= ANY(ARRAY(...))``) so that the index is used as for an array parameter.
 PG_POSITIONS = "SELECT a, u FROM json_to_recordset(%s::json) AS p(a varchar, u varchar)"
-PG_IDS = "ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
 PG_PLANNING = (
     "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), "
     "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"

@@ -11,7 +11,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from billfold.adapters.db import tables as t
-from billfold.adapters.db.stores._raw import Raw
+from billfold.adapters.db.stores._raw import PG_IDS, Raw
 from billfold.adapters.db.stores._sql import P, is_pg, per_dialect
 from billfold.domain.notifications import EndpointRecord, NotificationRecord, NotificationStatus
 from billfold.service.ports import NewNotification, NotificationAttempt
@@ -22,10 +22,7 @@ NOTIFICATION_COLUMNS = (
     "id, type, account_id, data::text, created, status, attempts, next_attempt_at, last_error, "
     "delivered_to::text, updated"
 )
-PG_GET_NOTIFICATIONS = (
-    f"SELECT {NOTIFICATION_COLUMNS} FROM notifications "
-    "WHERE id = ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
-)
+PG_GET_NOTIFICATIONS = f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = {PG_IDS}"
 PG_FINISH_NOTIFICATIONS = (
     "UPDATE notifications AS n SET status = v.s, attempts = v.a, next_attempt_at = v.x, "
     "last_error = v.e, delivered_to = v.d, lease_owner = NULL, lease_expires_at = NULL, "

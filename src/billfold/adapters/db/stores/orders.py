@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from billfold.adapters.db import tables as t
-from billfold.adapters.db.stores._raw import Raw
+from billfold.adapters.db.stores._raw import PG_IDS, Raw
 from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
 from billfold.domain import errors
 from billfold.domain.orders import OrderRecord, OrderStatus
@@ -25,8 +25,7 @@ PG_INSERT_ORDERS = (
 )
 PG_LOCK_ORDERS = (
     f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders "
-    "WHERE key = ANY(ARRAY(SELECT json_array_elements_text(%s::json))) "
-    "OR id = ANY(ARRAY(SELECT json_array_elements_text(%s::json))) ORDER BY id FOR UPDATE"
+    f"WHERE key = {PG_IDS} OR id = {PG_IDS} ORDER BY id FOR UPDATE"
 )
 
 
