@@ -136,10 +136,14 @@ def ledger_key(principal: Principal, idempotency_key: str | None) -> str:
     return keys.ledger_key(namespace(principal), idempotency_key)
 
 
-def mark_idempotent(response: Response, idempotency_key: str | None, *, replayed: bool) -> None:
+def idempotency_headers(idempotency_key: str | None, *, replayed: bool) -> dict[str, str]:
     """Echo the caller's key; say when the answer is the first request's, given again."""
     if idempotency_key is None:
-        return
-    response.headers["Idempotency-Key"] = idempotency_key
+        return {}
     if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
+        return {"Idempotency-Key": idempotency_key, "Idempotent-Replayed": "true"}
+    return {"Idempotency-Key": idempotency_key}
+
+
+def mark_idempotent(response: Response, idempotency_key: str | None, *, replayed: bool) -> None:
+    response.headers.update(idempotency_headers(idempotency_key, replayed=replayed))

@@ -21,6 +21,7 @@ from billfold.entrypoints.http import openapi, routes, webhooks
 from billfold.entrypoints.http.access import RateLimits
 from billfold.entrypoints.http.admin_ui import AdminConfig, AdminView
 from billfold.entrypoints.http.auth import Authenticator
+from billfold.entrypoints.http.lean import LeanRoutes, LeanStats
 from billfold.entrypoints.http.observability import Observability
 from billfold.settings import Settings, load_settings
 
@@ -31,9 +32,11 @@ def create_app(
     services: Services | None = None,
     run_worker: bool | None = None,
     admin_links: tuple[tuple[str, str], ...] = (("API docs", "/docs"),),
+    lean_routes: bool = True,
 ) -> FastAPI:
     """The billfold API, and the operator console at ``/admin`` whenever an admin token is set.
-    ``services`` may be passed in (tests, ``billfold dev``, embedding)."""
+    ``services`` may be passed in (tests, ``billfold dev``, embedding). ``lean_routes=False``
+    leaves every request to FastAPI (``lean.py``: the tests hold both ways to one answer)."""
     settings = settings or (services.settings if services else load_settings())
     logs.configure(settings)
     svc = services or build(settings)
@@ -70,6 +73,9 @@ def create_app(
     app.state.services = svc
     app.state.authenticator = Authenticator(settings)
     app.state.rate_limits = RateLimits.from_settings(settings)
+    app.state.lean_routes = LeanStats()
+    if lean_routes:
+        app.add_middleware(LeanRoutes, stats=app.state.lean_routes)  # inside the two below
     app.add_middleware(JsonBodies)
     app.add_middleware(Observability, metrics=svc.metrics)  # the outermost: sees every answer
     http_errors.install(app)

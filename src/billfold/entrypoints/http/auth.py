@@ -51,7 +51,10 @@ class Authenticator:
         return self.jwks is not None
 
     def authenticate(self, request: Request) -> Principal:
-        header = request.headers.get("authorization")
+        return self.authenticate_header(request.headers.get("authorization"))
+
+    def authenticate_header(self, header: str | None) -> Principal:
+        """The caller named by an ``Authorization`` header's value."""
         if not header:
             raise errors.Unauthenticated(
                 "Missing credentials: send Authorization: Bearer <API key, user token or admin token>."

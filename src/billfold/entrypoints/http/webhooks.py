@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from billfold.bootstrap import Services
 from billfold.domain import errors
+from billfold.service.inbox import WebhookReceipt
 
 MAX_BODY = 1024 * 1024
 
@@ -45,8 +46,10 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     receipt = await services.inbox.receive_webhook_async(
         raw, request.headers.get("stripe-signature")
     )
+    return JSONResponse(answer(receipt))
+
+
+def answer(receipt: WebhookReceipt) -> dict[str, object]:
     if receipt.duplicate:
-        return JSONResponse({"received": True, "duplicate": True, "id": receipt.event_id})
-    return JSONResponse(
-        {"received": True, "duplicate": False, "id": receipt.event_id, "status": receipt.status}
-    )
+        return {"received": True, "duplicate": True, "id": receipt.event_id}
+    return {"received": True, "duplicate": False, "id": receipt.event_id, "status": receipt.status}

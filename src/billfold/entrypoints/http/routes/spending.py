@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 
+from billfold.bootstrap import Services
 from billfold.domain import errors
 from billfold.entrypoints.http import presenters
 from billfold.entrypoints.http.access import (
@@ -20,6 +21,7 @@ from billfold.entrypoints.http.access import (
     ledger_key,
     mark_idempotent,
 )
+from billfold.entrypoints.http.auth import Principal
 from billfold.entrypoints.http.deps import IdempotencyKey, ServicesDep, services_of
 from billfold.entrypoints.http.openapi import errors_of
 from billfold.schemas import (
@@ -29,7 +31,7 @@ from billfold.schemas import (
     SpendRequest,
     SpendResponse,
 )
-from billfold.service.ledger import Capture, Hold, Release, Spend
+from billfold.service.ledger import Capture, Hold, HoldResult, Release, Spend, SpendResult
 
 router = APIRouter(prefix="/v1", tags=["spending"])
 
@@ -52,16 +54,7 @@ async def spend(
 ) -> SpendResponse:
     """Spend ``amount`` of ``unit`` now, from the grants spent first (priority, then soonest
     expiry). 402 ``insufficient_balance`` when the balance is short; nothing is taken then."""
-    services = services_of(request)
-    done = await services.ledger.spend_async(
-        Spend(
-            key=ledger_key(principal, idempotency_key),
-            account_id=account_id,
-            unit=body.unit,
-            amount=body.amount,
-            reason=body.reason,
-        )
-    )
+    done = await spent(services_of(request), principal, account_id, body, idempotency_key)
     mark_idempotent(response, idempotency_key, replayed=done.replayed)
     return presenters.spend(done)
 
@@ -83,17 +76,7 @@ async def create_hold(
     """Reserve ``amount`` of ``unit`` for work that finishes later; capture or release it before
     ``expires_at`` (``ttl_seconds``, default ``BILLFOLD_HOLD_TTL_SECONDS``), or it releases
     itself."""
-    services = services_of(request)
-    done = await services.ledger.hold_async(
-        Hold(
-            key=ledger_key(principal, idempotency_key),
-            account_id=account_id,
-            unit=body.unit,
-            amount=body.amount,
-            ttl_seconds=body.ttl_seconds or services.settings.hold_ttl_seconds,
-            reason=body.reason,
-        )
-    )
+    done = await held(services_of(request), principal, account_id, body, idempotency_key)
     mark_idempotent(response, idempotency_key, replayed=done.replayed)
     return presenters.hold_moved(done)
 
@@ -126,14 +109,7 @@ async def capture_hold(
 ) -> HoldResponse:
     """Spend the hold: all of it, or ``amount`` of it and release the rest. 409 when the hold is
     no longer active (captured, released or expired)."""
-    services = services_of(request)
-    done = await services.ledger.capture_async(
-        Capture(
-            key=ledger_key(principal, idempotency_key),
-            hold_id=hold_id,
-            amount=body.amount if body else None,
-        )
-    )
+    done = await captured(services_of(request), principal, hold_id, body, idempotency_key)
     mark_idempotent(response, idempotency_key, replayed=done.replayed)
     return presenters.hold_moved(done)
 
@@ -151,9 +127,75 @@ async def release_hold(
     idempotency_key: IdempotencyKey = None,
 ) -> HoldResponse:
     """Give the whole hold back to the balance. 409 when it is no longer active."""
-    services = services_of(request)
-    done = await services.ledger.release_async(
-        Release(key=ledger_key(principal, idempotency_key), hold_id=hold_id)
-    )
+    done = await released(services_of(request), principal, hold_id, None, idempotency_key)
     mark_idempotent(response, idempotency_key, replayed=done.replayed)
     return presenters.hold_moved(done)
+
+
+# What each route does once its caller, path, headers and body are known: the FastAPI routes
+# above and the lean routes (``lean.py``) both call these.
+
+
+async def spent(
+    services: Services,
+    principal: Principal,
+    account_id: str,
+    body: SpendRequest,
+    idempotency_key: str | None,
+) -> SpendResult:
+    return await services.ledger.spend_async(
+        Spend(
+            key=ledger_key(principal, idempotency_key),
+            account_id=account_id,
+            unit=body.unit,
+            amount=body.amount,
+            reason=body.reason,
+        )
+    )
+
+
+async def held(
+    services: Services,
+    principal: Principal,
+    account_id: str,
+    body: HoldRequest,
+    idempotency_key: str | None,
+) -> HoldResult:
+    return await services.ledger.hold_async(
+        Hold(
+            key=ledger_key(principal, idempotency_key),
+            account_id=account_id,
+            unit=body.unit,
+            amount=body.amount,
+            ttl_seconds=body.ttl_seconds or services.settings.hold_ttl_seconds,
+            reason=body.reason,
+        )
+    )
+
+
+async def captured(
+    services: Services,
+    principal: Principal,
+    hold_id: str,
+    body: CaptureRequest | None,
+    idempotency_key: str | None,
+) -> HoldResult:
+    return await services.ledger.capture_async(
+        Capture(
+            key=ledger_key(principal, idempotency_key),
+            hold_id=hold_id,
+            amount=body.amount if body else None,
+        )
+    )
+
+
+async def released(
+    services: Services,
+    principal: Principal,
+    hold_id: str,
+    _body: None,
+    idempotency_key: str | None,
+) -> HoldResult:
+    return await services.ledger.release_async(
+        Release(key=ledger_key(principal, idempotency_key), hold_id=hold_id)
+    )
