@@ -87,6 +87,41 @@ def test_one_batch_decides_as_the_requests_would_one_after_another(
     assert ledger.capture(L.Capture(key="c1", hold_id=held, amount=2)) == outcomes[4]
 
 
+def test_a_batch_that_closes_no_hold_still_releases_the_lapsed_holds_it_meets(
+    engine: Engine, clock: FakeClock
+) -> None:
+    """Spends alone (no capture or release in the batch) read only the lapsed holds of their
+    balances (on PostgreSQL a statement of its own): a hold past its time gives its units back
+    to the batch, with its allocations, before the sweep has written it."""
+    ledger = ledger_on(engine, clock)
+    grant(ledger, "dora", 6, key="g-dora-1")
+    grant(ledger, "dora", 4, key="g-dora-2")
+    lapsing = ledger.hold(L.Hold(key="hd", account_id="dora", unit=UNIT, amount=8, ttl_seconds=60))
+    grant(ledger, "erin", 1)
+    ledger.hold(L.Hold(key="hd2", account_id="erin", unit=UNIT, amount=1, ttl_seconds=600))
+    clock.advance(61)
+    commands: list[B.BatchCommand] = [
+        L.Spend(key="sd1", account_id="dora", unit=UNIT, amount=5),
+        L.Spend(key="sd2", account_id="dora", unit=UNIT, amount=5),
+        L.Spend(key="sd3", account_id="dora", unit=UNIT, amount=1),  # nothing left: 402
+    ]
+    outcomes = B.run_batch(lambda: SqlUnitOfWork(engine), commands, clock(), units=UNITS)
+    assert [type(o).__name__ for o in outcomes] == [
+        "SpendResult",
+        "SpendResult",
+        "InsufficientBalance",
+    ]
+    assert [o.balance for o in outcomes[:2] if isinstance(o, L.SpendResult)] == [5, 0]
+    view = ledger.balances("dora")[UNIT]
+    assert (view.available, view.held) == (0, 0)
+    with engine.connect() as conn:
+        status = conn.execute(
+            sa.text("SELECT status FROM holds WHERE id = :id"), {"id": lapsing.hold_id}
+        ).scalar_one()
+    assert status == "expired"
+    assert verify(engine) == []
+
+
 def test_racing_spends_for_the_last_units_get_exactly_them(
     engine: Engine, clock: FakeClock
 ) -> None:

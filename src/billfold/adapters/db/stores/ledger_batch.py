@@ -42,6 +42,11 @@ PG_PLANNING = (
     "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"
 )
 
+PG_ALLOCATIONS = (
+    "(SELECT json_agg(json_build_array(a.grant_id, a.amount) ORDER BY a.seq) "
+    "FROM hold_allocations AS a WHERE a.hold_id = h.id)"
+)
+
 PG = {
     "holds": f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = {PG_IDS}",
     "lock": (
@@ -53,11 +58,16 @@ PG = {
     # with its allocations, in order, as one JSON array (a statement of its own cost a batch of
     # spends that holds nothing more time on the server than the read of its grants).
     "holds_locked": (
-        "SELECT h.*, (SELECT json_agg(json_build_array(a.grant_id, a.amount) ORDER BY a.seq) "
-        "FROM hold_allocations AS a WHERE a.hold_id = h.id) FROM ("
+        f"SELECT h.*, {PG_ALLOCATIONS} FROM ("
         f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = {PG_IDS} UNION "
         f"SELECT {HOLD_COLUMNS} FROM holds WHERE status = 'active' AND expires_at <= %s "
         f"AND (account_id, unit) IN ({PG_POSITIONS})) AS h"
+    ),
+    # A batch that closes no hold (spends, new holds) reads only those lapsed: no UNION to sort.
+    "lapsed_locked": (
+        f"SELECT {', '.join('h.' + c for c in HOLD_COLUMNS.split(', '))}, {PG_ALLOCATIONS} "
+        "FROM holds AS h WHERE h.status = 'active' AND h.expires_at <= %s "
+        f"AND (h.account_id, h.unit) IN ({PG_POSITIONS})"
     ),
     "grants": (
         "SELECT id, account_id, unit, remaining, held, priority, expires_at, origin FROM grants "
@@ -208,7 +218,6 @@ def _load_pg(
     """One round trip: the locks first (statements run in order), then every read under them."""
     where = json.dumps([{"a": a, "u": u} for a, u in positions])
     keys = list(read.keys)
-    held = (json.dumps(hold_ids), read.now, where)
     with raw.pipeline():
         # Plans for documents of any length are the same: plan once, not at every batch. A
         # batch reads and writes at most a few hundred rows, each by its key: nested loops over
@@ -216,7 +225,13 @@ def _load_pg(
         # would hash a small table whole).
         raw.send(PG_PLANNING, prepare=False).count()
         lock = raw.send(PG["lock"], (where,)) if positions else None
-        holds = raw.send(PG["holds_locked"], held) if hold_ids or positions else None
+        holds = (
+            raw.send(PG["holds_locked"], (json.dumps(hold_ids), read.now, where))
+            if hold_ids
+            else raw.send(PG["lapsed_locked"], (read.now, where))
+            if positions
+            else None
+        )
         grants = raw.send(PG["grants"], (where,)) if positions else None
         transactions = raw.send(PG["keys"], (json.dumps(keys),)) if keys else None
         hold_rows = holds.rows() if holds else []
