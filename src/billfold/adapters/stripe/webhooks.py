@@ -40,8 +40,9 @@ class StripeWebhooks:
 
     def verify(self, raw: bytes, signature_header: str | None) -> VerifiedEvent:
         signature.verify(raw, signature_header, self.secrets, tolerance=self.tolerance)
-        event = inbound(raw)
-        return VerifiedEvent(event=event, fact=self.read(event.payload))
+        text, parsed = parse(raw)
+        # One parse for both: the translator only reads the document.
+        return VerifiedEvent(event=envelope(parsed, text), fact=translate.translate(parsed))
 
     def read(self, payload: str) -> facts.Fact:
         try:
@@ -55,8 +56,8 @@ def _not_event() -> facts.Ignored:
     return facts.Ignored(reason="not a Stripe event")
 
 
-def parse(raw: bytes) -> Mapping[str, Any]:
-    """The body as a JSON object, or InvalidEvent saying why not."""
+def parse(raw: bytes) -> tuple[str, Mapping[str, Any]]:
+    """The body as text and as a JSON object, or InvalidEvent saying why not."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -71,12 +72,7 @@ def parse(raw: bytes) -> Mapping[str, Any]:
         raise errors.InvalidEvent("The body is not JSON.") from None
     if not isinstance(parsed, Mapping):
         raise errors.InvalidEvent("The body is not a Stripe event.")
-    return parsed
-
-
-def inbound(raw: bytes) -> InboundEvent:
-    """A delivery's body as the inbox stores it, or InvalidEvent."""
-    return envelope(parse(raw), raw.decode("utf-8"))
+    return text, parsed
 
 
 def envelope(event: Mapping[str, Any], payload: str) -> InboundEvent:
