@@ -84,7 +84,7 @@ class Ledger:
         *,
         units: frozenset[str] | None = None,
         batch_max: int = 256,
-        writers: int = 2,
+        writers: int = 1,
         observer: Observer | None = None,
         low: Mapping[str, int] | None = None,
     ) -> None:
