@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from billfold.adapters.db import tables as t
-from billfold.adapters.db.stores._raw import Raw
+from billfold.adapters.db.stores._raw import PG_IDS, Raw
 from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
 from billfold.domain.actions import OperatorAction, SessionRecord, TargetType
 from billfold.domain.reversals import ReversalRecord
@@ -29,6 +29,12 @@ PG_ENSURE_PAYMENTS = (
 PG_LINK_PAYMENTS = (
     "UPDATE payments AS p SET order_id = v.o FROM json_to_recordset(%s::json) AS v(i varchar, "
     "o varchar) WHERE p.payment_intent_id = v.i AND p.order_id IS NULL"
+)
+
+REVERSAL_COLUMNS = tuple(c.name for c in t.reversals.columns)
+PG_FOR_PAYMENTS = (
+    f"SELECT {', '.join(REVERSAL_COLUMNS)} FROM reversals WHERE payment_intent_id = {PG_IDS} "
+    "ORDER BY created, id"
 )
 
 
@@ -152,7 +158,8 @@ class SqlPaymentStore:
 class SqlReversalStore:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
-        self.sql = statements(is_pg(conn))
+        self.is_pg = is_pg(conn)
+        self.sql = statements(self.is_pg)
 
     def ensure_locked(self, new: NewReversal) -> tuple[ReversalRecord, bool]:
         row = asdict(new) | {"state": "pending", "effect": None, "order_id": None}
@@ -174,6 +181,9 @@ class SqlReversalStore:
     def for_payments(self, payment_intent_ids: Sequence[str]) -> list[ReversalRecord]:
         if not payment_intent_ids:
             return []
+        if self.is_pg:  # one statement text whatever the number of payments (a webhook batch's)
+            found = Raw(self.conn).rows(PG_FOR_PAYMENTS, (json.dumps(list(payment_intent_ids)),))
+            return [_reversal_of(dict(zip(REVERSAL_COLUMNS, r, strict=True))) for r in found]
         rows = self.conn.execute(self.sql.for_payments, {"w_pis": list(payment_intent_ids)})
         return [_reversal(r) for r in rows]
 
@@ -235,7 +245,10 @@ class SqlAdminSessionStore:
 
 
 def _reversal(row: Any) -> ReversalRecord:
-    m = row._mapping
+    return _reversal_of(row._mapping)
+
+
+def _reversal_of(m: Any) -> ReversalRecord:
     return ReversalRecord(
         id=m["id"],
         key=m["key"],
