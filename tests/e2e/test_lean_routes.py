@@ -412,3 +412,15 @@ def test_a_webhook_body_over_the_limit_is_413_either_way(apps: Pair) -> None:
         declared = client.post("/webhooks/stripe", content=big, headers={"Stripe-Signature": "x"})
         assert declared.status_code == 413
         assert declared.json()["code"] == "payload_too_large"
+
+
+def test_with_a_jwks_url_server_keys_stay_lean_and_user_tokens_go_to_fastapi(
+    db_url: str, engine: Any, clock: FakeClock
+) -> None:
+    """A JWKS URL means a user token's key may be fetched over the network (FastAPI's route
+    does that on a thread): such tokens are handed on; server keys need no network."""
+    jwks = "http://127.0.0.1:9/.well-known/jwks.json"  # never fetched: no RS256 token is sent
+    with pair_of_apps(db_url, clock, jwt_jwks_url=jwks) as apps:
+        assert apps.same(spend(10), lean="answered").status_code == 200
+        refused = apps.same(spend(10, headers=as_user("someone")), lean="handed on")
+        assert refused.status_code == 403

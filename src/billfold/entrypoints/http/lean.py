@@ -231,13 +231,12 @@ class LeanRoutes:
         elif route.body_required:
             return _HANDED_ON
         authenticator: Authenticator = scope["app"].state.authenticator
-        if authenticator.may_fetch_keys:  # a user token may need the network: FastAPI's thread
-            return _HANDED_ON
+        raw_authorization = headers.get(b"authorization")
+        authorization = raw_authorization.decode("latin-1") if raw_authorization else None
+        if authenticator.may_fetch_keys and (authorization or "").count(".") == 2:
+            return _HANDED_ON  # a user token whose key may need the network: FastAPI's thread
         try:
-            authorization = headers.get(b"authorization")
-            principal = authenticator.authenticate_header(
-                authorization.decode("latin-1") if authorization is not None else None
-            )
+            principal = authenticator.authenticate_header(authorization)
         except errors.Unauthenticated:
             return _HANDED_ON
         if principal.kind != "server":
