@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from billfold.domain import errors
+from billfold.service.threads import KeptThreads
 
 log = logging.getLogger("billfold.combining")
 
@@ -100,7 +101,7 @@ class Combiner(Generic[C, R]):
         self.name = name
         self._queue: list[_Request[C, R]] = []
         self._writing = 0
-        self._pool: ThreadPoolExecutor | None = None
+        self._threads = KeptThreads(f"billfold {name}")
         self._batches = self._requests = self._largest = self._fallbacks = 0
 
     def submit(self, command: C) -> R:
@@ -138,18 +139,10 @@ class Combiner(Generic[C, R]):
 
     def close(self) -> None:
         """Let the writer threads go (they finish what they are writing first)."""
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
+        self._threads.close()
 
     def _writer_pool(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    max_workers=self.writers, thread_name_prefix=f"billfold {self.name}"
-                )
-            return self._pool
+        return self._threads.get(self.writers)
 
     def _write_batches(self, request: _Request[C, R] | None) -> None:
         """A writer thread of the combiner's own: batch after batch while the next writer's

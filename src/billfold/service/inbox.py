@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +46,7 @@ from billfold.service.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from billfold.service.threads import KeptThreads
 
 log = logging.getLogger("billfold.events")
 
@@ -210,10 +210,8 @@ class Inbox:
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.lease_seconds = lease_seconds
-        self._askers: tuple[int, ThreadPoolExecutor] | None = None
-        """The threads that ask Stripe ahead of a worker's round (kept between rounds): how
-        many, and their pool."""
-        self._askers_lock = threading.Lock()
+        self._askers = KeptThreads("billfold-stripe")
+        """The threads that ask Stripe ahead of a worker's round."""
 
     @property
     def handled_types(self) -> frozenset[str]:
@@ -244,10 +242,7 @@ class Inbox:
     def close(self) -> None:
         if self.combiner is not None:
             self.combiner.close()
-        with self._askers_lock:
-            askers, self._askers = self._askers, None
-        if askers is not None:
-            askers[1].shutdown(wait=True)
+        self._askers.close()
 
     async def receive_webhook_async(self, raw: bytes, signature: str | None) -> WebhookReceipt:
         """``receive_webhook`` for a caller on an event loop: the check of the signature and
@@ -860,24 +855,11 @@ class Inbox:
         if threads <= 1 or len(needing) == 1:
             answers = [self._look_ahead("", facts[i]) for i in needing]
         else:
-            pool = self._stripe_askers(threads)
+            pool = self._askers.get(threads)
             answers = list(pool.map(lambda i: self._look_ahead("", facts[i]), needing))
         for index, got in zip(needing, answers, strict=True):
             found[index] = got
         return found
-
-    def _stripe_askers(self, threads: int) -> ThreadPoolExecutor:
-        """``threads`` threads asking Stripe, kept from one round to the next (started afresh
-        only when the number asked for changes)."""
-        with self._askers_lock:
-            if self._askers is None or self._askers[0] != threads:
-                if self._askers is not None:
-                    self._askers[1].shutdown(wait=False)
-                self._askers = (
-                    threads,
-                    ThreadPoolExecutor(threads, thread_name_prefix="billfold-stripe"),
-                )
-            return self._askers[1]
 
     def claim(self, owner: str, limit: int) -> list[str]:
         now = self._clock()

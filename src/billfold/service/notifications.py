@@ -15,9 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from billfold.domain import errors, ids
@@ -30,6 +28,7 @@ from billfold.service.ports import (
     NotificationSender,
     UnitOfWorkFactory,
 )
+from billfold.service.threads import KeptThreads
 
 MAX_SECRETS = 2
 """Secrets an endpoint signs with at once: the new one and the one it replaced."""
@@ -71,23 +70,11 @@ class Notifications:
         self.lease_seconds = lease_seconds
         self.threads = threads
         self.observer: Observer = observer or NullObserver()
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self._senders = KeptThreads("billfold-notify")
 
     def close(self) -> None:
         """Let the delivery threads go (after what they are sending)."""
-        with self._pool_lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
-
-    def _senders(self) -> ThreadPoolExecutor:
-        """The threads that send (kept from one round to the next: starting eight threads for
-        every round of fifty notifications was a tenth of a round's CPU)."""
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="billfold-notify")
-            return self._pool
+        self._senders.close()
 
     # --- the admin's view ------------------------------------------------------------------------
 
@@ -209,7 +196,9 @@ class Notifications:
         if self.threads == 1 or len(rows) == 1:
             outcomes = [self._attempt(row, endpoints) for row in rows]
         else:
-            outcomes = list(self._senders().map(lambda r: self._attempt(r, endpoints), rows))
+            outcomes = list(
+                self._senders.get(self.threads).map(lambda r: self._attempt(r, endpoints), rows)
+            )
         counts = {"delivered": 0, "pending": 0, "dead": 0}
         finished: list[tuple[str, str]] = []
         recorded: list[NotificationAttempt] = []
