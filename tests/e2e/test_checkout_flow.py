@@ -20,12 +20,6 @@ from tests.support.api import SERVER, as_user
 from tests.support.app import count, event_status, settings_for
 from tests.support.servers import ServerThread
 
-# The stripe SDK's HTTPXClient (SdkStripeGateway's) posts form bodies with httpx's deprecated
-# ``data=<bytes>``; under ``filterwarnings = error`` that warning would fail every call to Stripe.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Use 'content=<...>' to upload raw bytes/text content.:DeprecationWarning"
-)
-
 SIM_SECRET = "whsec_checkout_flow"
 STRIPE_KEY = "sk_test_checkout_flow"
 

@@ -12,10 +12,12 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import stripe
 
 from billfold.adapters.stripe import translate, webhooks
+from billfold.adapters.stripe.transport import PooledHTTPClient
 from billfold.domain import errors, facts
 from billfold.domain import reconciliation as rc
 from billfold.domain.catalog import Plan
@@ -37,7 +39,7 @@ class SdkStripeGateway:
         max_network_retries: int = 1,
     ) -> None:
         addresses: Any = {"api": api_base.rstrip("/")} if api_base else None
-        self._http = stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True)
+        self._http = PooledHTTPClient(timeout)
         self._plan_prices: dict[str, str] = {}
         self.client = stripe.StripeClient(
             api_key,
@@ -50,24 +52,24 @@ class SdkStripeGateway:
         self._http.close()
 
     def checkout_line_items(self, session_id: str) -> list[LineItem]:
+        """The session's line items, every page. The worker asks this for each paid session
+        without billfold metadata, so the pages are read as the SDK's parsed JSON (its raw
+        request: the same headers, retries and errors) without building a ``StripeObject`` for
+        each: 0.25 ms of CPU less per call (``transport.py``'s measurement)."""
+        path = f"/v1/checkout/sessions/{quote(session_id, safe='')}/line_items"
+        params: dict[str, Any] = {"limit": 100}
+        items: list[LineItem] = []
         with _translated("list the checkout session's line items"):
-            page = self.client.v1.checkout.sessions.line_items.list(
-                session_id, params={"limit": 100}
-            )
-            items = []
-            for obj in page.auto_paging_iter():
-                item = obj.to_dict()
-                price = item.get("price")
-                price_id = price.get("id") if isinstance(price, Mapping) else price
-                items.append(
-                    LineItem(
-                        price_id=price_id if isinstance(price_id, str) else None,
-                        quantity=int(item.get("quantity") or 1),
-                        amount_total=int(item.get("amount_total") or 0),
-                        currency=str(item.get("currency") or ""),
-                    )
-                )
-            return items
+            while True:
+                page = self.client.raw_request("get", path, **params).data
+                data = page.get("data") if isinstance(page, Mapping) else None
+                if not isinstance(data, list):
+                    raise stripe.APIError("Stripe answered a line item list without its data")
+                items.extend(_line_item(item) for item in data if isinstance(item, Mapping))
+                last = data[-1].get("id") if data and isinstance(data[-1], Mapping) else None
+                if not page.get("has_more") or not isinstance(last, str):
+                    return items
+                params["starting_after"] = last
 
     # --- subscriptions (the StripeSubscriptions port) ---
 
@@ -377,6 +379,17 @@ class SdkStripeGateway:
                 yield webhooks.envelope(event, payload)
             except errors.InvalidEvent:  # pragma: no cover - Stripe lists only events
                 continue
+
+
+def _line_item(item: Mapping[str, Any]) -> LineItem:
+    price = item.get("price")
+    price_id = price.get("id") if isinstance(price, Mapping) else price
+    return LineItem(
+        price_id=price_id if isinstance(price_id, str) else None,
+        quantity=int(item.get("quantity") or 1),
+        amount_total=int(item.get("amount_total") or 0),
+        currency=str(item.get("currency") or ""),
+    )
 
 
 def _wire(value: object) -> object:

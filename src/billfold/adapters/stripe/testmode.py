@@ -12,6 +12,7 @@ from typing import Any
 import stripe
 
 from billfold.adapters.stripe.client import _translated
+from billfold.adapters.stripe.transport import PooledHTTPClient
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,7 +32,7 @@ class TestModeStripe:
         if not api_key.startswith(("sk_test_", "rk_test_")):
             raise ValueError("the audit drives Stripe's test mode only: give a sk_test_ key")
         addresses: Any = {"api": api_base.rstrip("/")} if api_base else None
-        self._http = stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True)
+        self._http = PooledHTTPClient(timeout)
         self.client = stripe.StripeClient(
             api_key, base_addresses=addresses, max_network_retries=3, http_client=self._http
         )

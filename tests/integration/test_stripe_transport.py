@@ -1,0 +1,248 @@
+"""The Stripe SDK's transport (urllib3's pool) and the gateway's raw line-item list, against a
+stand-in for Stripe's API on a local port: pages, quoting, keep-alive, the SDK's headers and
+retries, and every way a request can fail becoming the billfold error it should."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import stripe
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from billfold.adapters.stripe.client import SdkStripeGateway
+from billfold.adapters.stripe.transport import PooledHTTPClient
+from billfold.domain import errors
+from billfold.domain.orders import LineItem
+from tests.support.servers import ServerThread
+
+KEY = "sk_test_transport"
+
+
+@dataclass
+class StandIn:
+    """Line items of one session, served ``page`` at a time; what billfold sent, recorded."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    page: int = 100
+    status: int = 200
+    delay: float = 0.0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def line_items(self, request: Request) -> Response:
+        assert request.client is not None
+        with self.lock:
+            self.requests.append(
+                {
+                    "path": request.scope["raw_path"].decode(),
+                    "query": dict(request.query_params),
+                    "headers": dict(request.headers),
+                    "peer": request.client.port,
+                }
+            )
+        if self.delay:
+            time.sleep(self.delay)  # holds the stand-in's loop: the client's read times out
+        if self.status == 404:
+            error = {"type": "invalid_request_error", "message": "No such checkout session"}
+            return JSONResponse({"error": error}, status_code=404)
+        if self.status != 200:
+            return JSONResponse({"error": {"type": "api_error", "message": "boom"}}, self.status)
+        after = request.query_params.get("starting_after")
+        start = next((i + 1 for i, it in enumerate(self.items) if it["id"] == after), 0)
+        limit = min(int(request.query_params.get("limit", "10")), self.page)
+        data = self.items[start : start + limit]
+        url = request.url.path
+        more = start + limit < len(self.items)
+        return JSONResponse({"object": "list", "data": data, "has_more": more, "url": url})
+
+
+def _item(n: int, price: object) -> dict[str, Any]:
+    return {
+        "id": f"li_{n}",
+        "object": "item",
+        "amount_total": 100 * n,
+        "currency": "eur",
+        "price": price,
+        "quantity": n,
+    }
+
+
+@pytest.fixture
+def stand_in() -> Iterator[tuple[StandIn, str]]:
+    state = StandIn()
+    app = Starlette(routes=[Route("/v1/checkout/sessions/{sid:path}/line_items", state.line_items)])
+    server = ServerThread(app).start()
+    try:
+        yield state, server.url
+    finally:
+        server.stop()
+
+
+def _gateway(url: str, **options: Any) -> SdkStripeGateway:
+    return SdkStripeGateway(KEY, api_base=url, **options)
+
+
+def test_every_page_of_line_items_is_read_in_order(stand_in: tuple[StandIn, str]) -> None:
+    state, url = stand_in
+    state.items = [_item(1, {"id": "price_a", "object": "price"}), _item(2, "price_b")]
+    state.items += [_item(n, None) for n in range(3, 6)]
+    state.page = 2
+    gateway = _gateway(url)
+    try:
+        items = gateway.checkout_line_items("cs_test_pages")
+    finally:
+        gateway.close()
+
+    assert items == [
+        LineItem(price_id="price_a", quantity=1, amount_total=100, currency="eur"),
+        LineItem(price_id="price_b", quantity=2, amount_total=200, currency="eur"),
+        *[
+            LineItem(price_id=None, quantity=n, amount_total=100 * n, currency="eur")
+            for n in range(3, 6)
+        ],
+    ]
+    assert [r["query"].get("starting_after") for r in state.requests] == [None, "li_2", "li_4"]
+    assert {r["query"]["limit"] for r in state.requests} == {"100"}
+    # The SDK's own headers: the key as a bearer token, its pinned API version, its user agent.
+    headers = state.requests[0]["headers"]
+    assert headers["authorization"] == f"Bearer {KEY}"
+    assert headers["stripe-version"] == stripe.api_version
+    assert headers["user-agent"].startswith("Stripe/v1 PythonBindings/")
+
+
+def test_an_empty_session_has_no_line_items(stand_in: tuple[StandIn, str]) -> None:
+    state, url = stand_in
+    gateway = _gateway(url)
+    try:
+        assert gateway.checkout_line_items("cs_test_empty") == []
+    finally:
+        gateway.close()
+    assert len(state.requests) == 1
+
+
+def test_a_session_id_is_quoted_into_the_path(stand_in: tuple[StandIn, str]) -> None:
+    state, url = stand_in
+    gateway = _gateway(url)
+    try:
+        gateway.checkout_line_items("cs_test_a/b c?d")
+    finally:
+        gateway.close()
+    assert state.requests[0]["path"] == "/v1/checkout/sessions/cs_test_a%2Fb%20c%3Fd/line_items"
+
+
+def test_calls_share_one_kept_alive_connection(stand_in: tuple[StandIn, str]) -> None:
+    state, url = stand_in
+    state.items = [_item(1, "price_a")]
+    gateway = _gateway(url)
+    try:
+        for _ in range(5):
+            gateway.checkout_line_items("cs_test_again")
+    finally:
+        gateway.close()
+    assert len(state.requests) == 5
+    assert len({r["peer"] for r in state.requests}) == 1
+
+
+def test_threads_share_the_pool_safely(stand_in: tuple[StandIn, str]) -> None:
+    state, url = stand_in
+    state.items = [_item(1, "price_a"), _item(2, "price_b")]
+    gateway = _gateway(url)
+    results: list[list[LineItem]] = []
+
+    def ask() -> None:
+        for _ in range(10):
+            results.append(gateway.checkout_line_items("cs_test_threads"))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        gateway.close()
+    assert len(results) == 80
+    assert all([i.price_id for i in r] == ["price_a", "price_b"] for r in results)
+    assert len({r["peer"] for r in state.requests}) <= 8
+
+
+def test_an_unknown_session_is_not_found(stand_in: tuple[StandIn, str]) -> None:
+    state, url = stand_in
+    state.status = 404
+    gateway = _gateway(url)
+    try:
+        with pytest.raises(errors.NotFound, match="No such checkout session"):
+            gateway.checkout_line_items("cs_test_missing")
+    finally:
+        gateway.close()
+    assert len(state.requests) == 1  # a 404 is not retried
+
+
+def test_a_stripe_server_error_is_retried_then_unavailable(
+    stand_in: tuple[StandIn, str],
+) -> None:
+    state, url = stand_in
+    state.status = 500
+    gateway = _gateway(url, max_network_retries=1)
+    try:
+        with pytest.raises(errors.StripeUnavailable, match="Try again"):
+            gateway.checkout_line_items("cs_test_down")
+    finally:
+        gateway.close()
+    assert len(state.requests) == 2
+
+
+def test_a_slow_answer_times_out_as_unavailable(stand_in: tuple[StandIn, str]) -> None:
+    state, url = stand_in
+    state.delay = 1.0
+    gateway = _gateway(url, timeout=0.2, max_network_retries=0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(errors.StripeUnavailable, match="ReadTimeoutError"):
+            gateway.checkout_line_items("cs_test_slow")
+    finally:
+        gateway.close()
+    assert time.monotonic() - started < 0.9
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_refused_connection_is_retried_then_unavailable_without_the_key() -> None:
+    port = _closed_port()
+    gateway = _gateway(f"http://127.0.0.1:{port}", max_network_retries=1)
+    try:
+        with pytest.raises(errors.StripeUnavailable) as raised:
+            gateway.checkout_line_items("cs_test_refused")
+    finally:
+        gateway.close()
+    assert "Could not reach Stripe" in str(raised.value)
+    assert KEY not in str(raised.value)
+    connection_error = raised.value.__cause__
+    assert isinstance(connection_error, stripe.APIConnectionError)
+    assert connection_error.should_retry is True
+
+
+def test_transport_errors_say_whether_the_sdk_may_retry() -> None:
+    client = PooledHTTPClient(5.0)
+    port = _closed_port()
+    with pytest.raises(stripe.APIConnectionError) as refused:
+        client.request("get", f"http://127.0.0.1:{port}/v1/x", {})
+    with pytest.raises(stripe.APIConnectionError) as unusable:
+        client.request("get", "not a url", {})
+    client.close()
+    assert refused.value.should_retry is True
+    assert "NewConnectionError" in str(refused.value)
+    assert unusable.value.should_retry is False
