@@ -29,6 +29,19 @@ PG_FINISH_NOTIFICATIONS = (
     "updated = %s FROM json_to_recordset(%s::json) AS v(i varchar, s varchar, a int, x bigint, "
     "e text, d json) WHERE n.id = v.i AND n.lease_owner = %s AND n.status = 'pending'"
 )
+# The delivery round's claim and the endpoints it reads, run at every round: prepared once on
+# the server (SQLAlchemy built and compiled the claim's statement anew each round: a twentieth
+# of the server's CPU in the webhook benchmark).
+PG_CLAIM = (
+    "UPDATE notifications SET lease_owner = %s, lease_expires_at = %s WHERE id IN ("
+    "SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= %s "
+    "AND (lease_expires_at IS NULL OR lease_expires_at <= %s) "
+    "ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id"
+)
+PG_ENDPOINTS = (
+    "SELECT id, url, secrets::text, types::text, created FROM notification_endpoints "
+    "ORDER BY created, id"
+)
 
 
 class _Statements:
@@ -100,6 +113,9 @@ class SqlNotificationStore:
 
     def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
         self._pending()
+        if self.is_pg:
+            args = (owner, now + lease_seconds, now, now, limit)
+            return sorted(str(r[0]) for r in Raw(self.conn).rows(PG_CLAIM, args))
         c = t.notifications.c
         due = (
             sa.select(c.id)
@@ -111,8 +127,6 @@ class SqlNotificationStore:
             .order_by(c.next_attempt_at, c.id)
             .limit(limit)
         )
-        if self.is_pg:
-            due = due.with_for_update(skip_locked=True)
         result = self.conn.execute(
             t.notifications.update()
             .where(c.id.in_(due.scalar_subquery()))
@@ -256,6 +270,17 @@ class SqlNotificationStore:
         )
 
     def endpoints(self) -> builtins.list[EndpointRecord]:
+        if self.is_pg:
+            return [
+                EndpointRecord(
+                    id=id_,
+                    url=url,
+                    secrets=tuple(json.loads(secrets)),
+                    types=tuple(json.loads(types) or ()),
+                    created=created,
+                )
+                for id_, url, secrets, types, created in Raw(self.conn).rows(PG_ENDPOINTS)
+            ]
         rows = self.conn.execute(
             sa.select(t.notification_endpoints).order_by(
                 t.notification_endpoints.c.created, t.notification_endpoints.c.id
