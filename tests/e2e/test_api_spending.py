@@ -180,6 +180,9 @@ def test_the_same_key_with_another_body_is_409(api: Api, other: dict[str, Any]) 
     conflict = client.post("/v1/accounts/user_1/spend", json=body, headers=keyed(SERVER, "k1"))
     assert conflict.status_code == 409
     assert conflict.json()["code"] == "idempotency_conflict"
+    assert "use a new key" in conflict.json()["message"]
+    # Only what the caller can use: not billfold's digest of the key.
+    assert set(conflict.json()["error"]) == {"code", "message", "type"}
     assert credits(client) == 70
 
 

@@ -87,8 +87,11 @@ def replay(store: LedgerStore, key: str, digest: str, result_type: type[R]) -> R
             "A request with this idempotency key is still in progress; retry shortly."
         )
     if stored.request_hash != digest:
+        # The caller's key is not repeated: the ledger holds only its scoped digest, which
+        # would mean nothing to the caller.
         raise errors.IdempotencyConflict(
-            "This idempotency key was already used with a different request.", key=key
+            "This Idempotency-Key was already used with a different request (another body, "
+            "account or route): use a new key for a new request."
         )
     data = dict(stored.result)
     data.pop("replayed", None)
