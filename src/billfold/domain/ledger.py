@@ -17,6 +17,7 @@ System accounts (``SYSTEM_ACCOUNTS``) are the other side of every movement:
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,10 @@ def check_amount(amount: object, *, what: str = "amount") -> int:
     return amount
 
 
+_CONTROL = re.compile("[\x00-\x1f]")
+"""A control character (below 32): refused in an account id."""
+
+
 def check_account_id(account_id: object) -> str:
     if not isinstance(account_id, str) or not account_id.strip():
         raise errors.ValidationError("account id must be a non-empty string.", param="account_id")
@@ -98,7 +103,7 @@ def check_account_id(account_id: object) -> str:
         raise errors.ValidationError(
             f"account ids starting with {SYSTEM_PREFIX!r} are reserved.", param="account_id"
         )
-    if any(ord(c) < 32 for c in account_id):
+    if _CONTROL.search(account_id):
         raise errors.ValidationError("account id contains control characters.", param="account_id")
     return account_id
 
