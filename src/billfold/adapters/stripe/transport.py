@@ -2,10 +2,10 @@
 
 The SDK lets an application choose how its requests travel (``http_client=``); the clients it
 ships are built on requests, httpx, urllib (a new connection per request) or pycurl. Measured
-against a local Stripe stand-in (a line-item list; 8 threads; ``bench/README.md``), a call through
-the SDK's ``HTTPXClient`` costs about 1.1 ms of CPU, through ``RequestsClient`` 1.3 ms, through
-this client 0.75 ms: the worker fetches line items for every event without billfold metadata, so
-that difference is a quarter of such an event's server CPU.
+against the benchmark's Stripe stand-in (``bench/stripe_standin.py``: a line-item list, 8
+threads), a call through the SDK's ``HTTPXClient`` costs about 1.1 ms of CPU, through
+``RequestsClient`` 1.3 ms, through this client 0.75 ms: the worker fetches line items for every
+event without billfold metadata, so that difference is a quarter of such an event's server CPU.
 
 What the SDK expects of a transport is kept: its own retries decide (urllib3 is told to make
 none, and to follow no redirect), certificates are checked against the SDK's bundle, a proxy
