@@ -435,3 +435,55 @@ def test_writes_that_update_a_row_they_insert_are_not_one_statement() -> None:
     )
     assert not independent(_writes(grants={"g_new": (4, 1)}, new_grants=[_new_grant("g_new")]))
     assert independent(_writes(grants={"g_old": (4, 1)}, new_grants=[_new_grant("g_new")]))
+
+
+def test_a_batch_finds_its_balances_and_grants_by_index_not_by_scanning_them(
+    engine: Engine, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the number of accounts, a batch reads its balances and grants through their
+    indexes: the plan of every read it sends scans neither table (SQLite once planned the
+    batch's ``(account_id, unit) IN (VALUES ...)`` as a scan of both, at every batch)."""
+    ledger = ledger_on(engine, clock)
+    for n in range(40):
+        grant(ledger, f"acct_{n:02d}", 10)
+    sent: list[tuple[str, Any]] = []
+    send = Raw.send
+
+    def spy(self: Raw, sql: str, params: Any = (), **kwargs: Any) -> Any:
+        if sql.lstrip().upper().startswith("SELECT"):
+            sent.append((sql, params))
+        return send(self, sql, params, **kwargs)
+
+    monkeypatch.setattr(Raw, "send", spy)
+    commands: list[B.BatchCommand] = [
+        L.Spend(key=f"scan-{n}", account_id=f"acct_{n:02d}", unit=UNIT, amount=1)
+        for n in range(0, 40, 7)
+    ]
+    outcomes = B.run_batch(lambda: SqlUnitOfWork(engine), commands, clock(), units=UNITS)
+    monkeypatch.undo()
+    assert all(isinstance(o, L.SpendResult) for o in outcomes)
+    reads = [(sql, params) for sql, params in sent if re.search(r"\b(balances|grants)\b", sql)]
+    assert len(reads) >= 2
+    scans: list[str] = []
+    with engine.connect() as conn:
+        dbapi: Any = conn.connection.driver_connection
+        cursor = dbapi.cursor()
+        if engine.dialect.name == "postgresql":
+            cursor.execute(ledger_batch.PG_PLANNING)  # the batch's own planner settings
+            for sql, params in reads:
+                cursor.execute(f"EXPLAIN {sql}", params)
+                scans += [
+                    r[0]
+                    for r in cursor.fetchall()
+                    if re.search(r"Seq Scan on (balances|grants)", r[0])
+                ]
+        else:
+            for sql, params in reads:
+                cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+                scans += [
+                    r[3]
+                    for r in cursor.fetchall()
+                    if re.match(r"SCAN (balances|grants|b|g)\b", r[3])
+                ]
+        conn.rollback()
+    assert scans == []

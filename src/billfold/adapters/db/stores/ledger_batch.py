@@ -293,15 +293,23 @@ def _load_sqlite(
     """The unit of work holds SQLite's write lock: nothing changes under the batch."""
     flat = [v for pos in positions for v in pos]
     where = f"(account_id, unit) IN (VALUES {_pairs(len(positions))})"
+    # The batch's positions drive the join (SQLite takes CROSS JOIN's order as given): each is
+    # an index lookup. Written as ``(account_id, unit) IN (VALUES ...)`` SQLite scanned the
+    # whole table instead, at every batch (10,000 accounts: 0.16 ms more CPU per spend, growing
+    # with the table).
+    by_position = f"(VALUES {_pairs(len(positions))}) AS p CROSS JOIN"
     balances = holds = allocations = grants = transactions = []
     if positions:
         balances = raw.rows(
-            f"SELECT account_id, unit, available, held, debt, low_balance, low_alert FROM balances WHERE {where}",
+            "SELECT b.account_id, b.unit, b.available, b.held, b.debt, b.low_balance, "
+            f"b.low_alert FROM {by_position} balances AS b "
+            "ON b.account_id = p.column1 AND b.unit = p.column2",
             flat,
         )
         grants = raw.rows(
-            "SELECT id, account_id, unit, remaining, held, priority, expires_at, origin "
-            f"FROM grants WHERE {where} AND remaining > 0",
+            "SELECT g.id, g.account_id, g.unit, g.remaining, g.held, g.priority, g.expires_at, "
+            f"g.origin FROM {by_position} grants AS g "
+            "ON g.account_id = p.column1 AND g.unit = p.column2 WHERE g.remaining > 0",
             flat,
         )
         holds = raw.rows(
