@@ -186,6 +186,54 @@ def test_given_due_and_later_notifications_then_a_claim_leases_the_due_oldest_fi
     assert claim(backend, "c", T0 + 100) == ["msg_0009"]
 
 
+def settle(backend: Backend, now: int, *, limit: int = 10) -> list[str]:
+    with backend.uow() as uow:
+        types = uow.notifications.settle_unrouted(now=now, limit=limit)
+        uow.commit()
+    return types
+
+
+def test_given_no_endpoint_then_the_due_unleased_ones_are_settled_as_a_round_would(
+    backend: Backend,
+) -> None:
+    """What a delivery round records when there is no endpoint (delivered, one attempt more,
+    to no one new), for the due notifications no one holds, oldest first and at most ``limit``;
+    the leased, the later and the finished are left as they are."""
+    add(backend, note(1, created=T0), note(2, type_="balance.low", created=T0 + 1))
+    add(backend, note(3, created=T0 + 2), note(4, created=T0 + 3), note(5, created=T0 + 500))
+    assert claim(backend, "a", T0 + 2, limit=1, lease=60) == ["msg_0001"]  # leased: left alone
+    failed = NotificationAttempt(
+        id="msg_0003",
+        status="pending",
+        attempts=1,
+        next_attempt_at=T0 + 9,
+        last_error="ep_2: HTTP 503",
+        delivered_to=("ep_1",),  # an endpoint since removed had it
+    )
+    claim(backend, "b", T0 + 2, limit=2, lease=60)  # msg_0002, msg_0003
+    with backend.uow() as uow:
+        uow.notifications.finish_many([failed], owner="b", now=T0 + 2)
+        uow.commit()
+    # msg_0002 is still leased by "b" until T0 + 62; msg_0003 is due again at T0 + 9.
+    assert settle(backend, T0 + 10, limit=1) == ["credits.granted"]  # msg_0003, the oldest due
+    assert settle(backend, T0 + 10) == ["credits.granted"]  # msg_0004
+    assert settle(backend, T0 + 10) == []
+    settled = stored(backend, "msg_0003")
+    assert (settled.status, settled.attempts, settled.next_attempt_at) == ("delivered", 2, None)
+    assert (settled.last_error, settled.delivered_to, settled.updated) == (
+        None,
+        ("ep_1",),
+        T0 + 10,
+    )
+    assert stored(backend, "msg_0004").attempts == 1
+    assert stored(backend, "msg_0001").status == "pending"  # "a"'s lease holds
+    assert stored(backend, "msg_0005").status == "pending"  # not due
+    assert sorted(settle(backend, T0 + 62)) == ["balance.low", "credits.granted"]  # leases over
+    assert finish(backend, "msg_0001", "a") is False  # settled meanwhile: recorded once
+    assert settle(backend, T0 + 500) == ["credits.granted"]
+    assert settle(backend, T0 + 10_000) == []  # a settled one is never settled again
+
+
 def test_given_a_lease_that_lapsed_then_another_claims_it_and_the_first_owner_cannot_finish(
     backend: Backend,
 ) -> None:

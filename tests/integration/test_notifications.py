@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from billfold.adapters import notify
 from billfold.adapters.catalog_toml import parse_catalog
 from billfold.adapters.db.uow import SqlUnitOfWork
+from billfold.adapters.metrics import PrometheusMetrics
 from billfold.domain import errors
 from billfold.domain.notifications import RETRY_DELAYS, EndpointRecord
 from billfold.service import ledger as L
@@ -434,6 +435,42 @@ def test_given_a_rotated_secret_then_both_secrets_verify(
     assert len(request.headers["webhook-signature"].split(" ")) == 2
     for secret in (created.secret, rotated.secret):
         standardwebhooks.Webhook(secret).verify(request.content, dict(request.headers))
+
+
+def test_given_no_endpoint_at_all_then_a_round_records_them_delivered_to_no_one(
+    engine: Engine, clock: FakeClock, receiver: Receiver
+) -> None:
+    """With no endpoint configured or registered, a round writes what it would write had it
+    sent each notification to every endpoint (none), in one statement: delivered, one attempt,
+    counted in the metrics; a round with an endpoint that wants none of them records the same."""
+    metrics = PrometheusMetrics()
+    outbox = outbox_on(engine, clock, receiver, endpoints=())
+    outbox.observer = metrics
+    for n in range(3):
+        grant(ledger_on(engine, clock), f"g{n}", 10 + n, account=f"user_{n}")
+    report = outbox.deliver_due("w", limit=2)
+    assert (report.claimed, report.delivered, report.failed, report.dead) == (2, 2, 0, 0)
+    assert outbox.deliver_due("w").delivered == 1
+    assert outbox.deliver_due("w").claimed == 0
+    rows = notes(engine)
+    assert [(n.status, n.attempts, n.delivered_to, n.last_error) for n in rows] == [
+        ("delivered", 1, (), None)
+    ] * 3
+    assert receiver.requests == []
+    finished = metrics.registry.get_sample_value(
+        "billfold_notifications_delivered_total", {"type": "credits.granted"}
+    )
+    assert finished == 3
+    # The same record as a round that had an endpoint wanting none of them.
+    other = outbox_on(engine, clock, receiver, endpoints=())
+    other.create_endpoint("http://app.test/in", types=["balance.low"])
+    grant(ledger_on(engine, clock), "g9", 10, account="user_9")
+    assert other.deliver_due("w").delivered == 1
+    assert [(n.status, n.attempts, n.delivered_to) for n in notes(engine)][-1] == (
+        "delivered",
+        1,
+        (),
+    )
 
 
 def test_given_an_endpoint_that_wants_other_types_then_it_gets_none_of_these(

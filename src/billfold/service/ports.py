@@ -764,6 +764,12 @@ class NotificationStore(Protocol):
         """``finish`` for each attempt, at once (each where ``owner`` still holds its lease)."""
         ...
 
+    def settle_unrouted(self, *, now: int, limit: int) -> builtins.list[str]:
+        """With no endpoint to send to: the due, unleased notifications (oldest first, at most
+        ``limit``) recorded as a round that sent them to every endpoint would record them
+        (``delivered``, one attempt more, to no one new); their types."""
+        ...
+
     def redeliver(self, notification_id: str, *, now: int) -> bool:
         """Make a notification pending and due now, its attempts counted from zero again."""
         ...

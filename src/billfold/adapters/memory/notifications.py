@@ -48,9 +48,10 @@ class MemoryNotificationStore:
         found = self._work.tables.notifications
         return [found[i] for i in notification_ids if i in found]
 
-    def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
+    def _due(self, now: int, limit: int) -> builtins.list[NotificationRecord]:
+        """The pending notifications due at ``now`` and not leased, oldest first."""
         tables = self._work.tables
-        due = sorted(
+        return sorted(
             (
                 n
                 for n in tables.notifications.values()
@@ -61,6 +62,10 @@ class MemoryNotificationStore:
             ),
             key=lambda n: (n.next_attempt_at or 0, n.id),
         )[:limit]
+
+    def claim(self, *, owner: str, now: int, lease_seconds: int, limit: int) -> list[str]:
+        tables = self._work.tables
+        due = self._due(now, limit)
         if due:
             t.varchar((owner, 128))
         for n in due:
@@ -108,6 +113,21 @@ class MemoryNotificationStore:
                 delivered_to=a.delivered_to,
                 now=now,
             )
+
+    def settle_unrouted(self, *, now: int, limit: int) -> builtins.list[str]:
+        tables = self._work.tables
+        due = self._due(now, limit)
+        for n in due:
+            tables.notification_leases.pop(n.id, None)
+            tables.notifications[n.id] = replace(
+                n,
+                status="delivered",
+                attempts=n.attempts + 1,
+                next_attempt_at=None,
+                last_error=None,
+                updated=now,
+            )
+        return [n.type for n in due]
 
     def redeliver(self, notification_id: str, *, now: int) -> bool:
         tables = self._work.tables

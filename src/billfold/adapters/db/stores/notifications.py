@@ -38,6 +38,13 @@ PG_CLAIM = (
     "AND (lease_expires_at IS NULL OR lease_expires_at <= %s) "
     "ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id"
 )
+PG_SETTLE_UNROUTED = (
+    "UPDATE notifications SET status = 'delivered', attempts = attempts + 1, "
+    "next_attempt_at = NULL, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL, "
+    "updated = %s WHERE id IN (SELECT id FROM notifications WHERE status = 'pending' "
+    "AND next_attempt_at <= %s AND (lease_expires_at IS NULL OR lease_expires_at <= %s) "
+    "ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING type"
+)
 PG_ENDPOINTS = (
     "SELECT id, url, secrets::text, types::text, created FROM notification_endpoints "
     "ORDER BY created, id"
@@ -117,7 +124,40 @@ class SqlNotificationStore:
             args = (owner, now + lease_seconds, now, now, limit)
             return sorted(str(r[0]) for r in Raw(self.conn).rows(PG_CLAIM, args))
         c = t.notifications.c
-        due = (
+        result = self.conn.execute(
+            t.notifications.update()
+            .where(c.id.in_(self._due(now, limit)))
+            .values(lease_owner=owner, lease_expires_at=now + lease_seconds)
+            .returning(c.id)
+        )
+        return sorted(r[0] for r in result)
+
+    def settle_unrouted(self, *, now: int, limit: int) -> builtins.list[str]:
+        self._pending()
+        if self.is_pg:
+            rows = Raw(self.conn).rows(PG_SETTLE_UNROUTED, (now, now, now, limit))
+            return [str(r[0]) for r in rows]
+        c = t.notifications.c
+        result = self.conn.execute(
+            t.notifications.update()
+            .where(c.id.in_(self._due(now, limit)))
+            .values(
+                status="delivered",
+                attempts=c.attempts + 1,
+                next_attempt_at=None,
+                last_error=None,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated=now,
+            )
+            .returning(c.type)
+        )
+        return [str(r[0]) for r in result]
+
+    def _due(self, now: int, limit: int) -> Any:
+        """SQLite: the ids of the pending notifications due and not leased, oldest first."""
+        c = t.notifications.c
+        return (
             sa.select(c.id)
             .where(
                 c.status == "pending",
@@ -126,14 +166,8 @@ class SqlNotificationStore:
             )
             .order_by(c.next_attempt_at, c.id)
             .limit(limit)
+            .scalar_subquery()
         )
-        result = self.conn.execute(
-            t.notifications.update()
-            .where(c.id.in_(due.scalar_subquery()))
-            .values(lease_owner=owner, lease_expires_at=now + lease_seconds)
-            .returning(c.id)
-        )
-        return sorted(r[0] for r in result)
 
     def finish(
         self,
