@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import ipaddress
+import json
 import socket
 import ssl
 import threading
@@ -320,3 +321,21 @@ def test_a_certificate_stripe_would_not_have_is_refused_and_not_retried(tmp_path
     assert refused.value.should_retry is False
     assert "TLS certificate" in str(refused.value)
     assert served == []
+
+
+def test_a_streamed_answer_is_read_as_it_arrives(stand_in: tuple[StandIn, str]) -> None:
+    """The SDK's streaming calls (files, PDFs) get the body unread, to read from."""
+    state, url = stand_in
+    state.items = [_item(1, "price_a")]
+    client = PooledHTTPClient(5.0)
+    try:
+        stream, status, headers = client.request_stream(
+            "get", f"{url}/v1/checkout/sessions/cs_test_stream/line_items?limit=1", {}
+        )
+        body = json.loads(stream.read())
+        stream.release_conn()
+    finally:
+        client.close()
+    assert status == 200
+    assert headers["content-type"] == "application/json"
+    assert [item["id"] for item in body["data"]] == ["li_1"]
