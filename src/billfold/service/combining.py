@@ -43,8 +43,8 @@ R = TypeVar("R")
 
 class _Wake:
     """A one-shot wake-up for a waiting thread: ``wait`` blocks until ``set`` (called once).
-    A bare lock: an ``Event`` waits through a ``Condition``, three locks and a list, which cost
-    about a tenth of a spend's CPU at c=16 (threads handing the GIL over)."""
+    A bare lock: an ``Event`` waits through a ``Condition``, more locks and a list (measured, the
+    combiner alone at 16 threads: 37 µs of CPU per request with an ``Event``, 29 with this)."""
 
     __slots__ = ("_lock",)
 
