@@ -45,6 +45,7 @@ class StandIn:
     page: int = 100
     status: int = 200
     delay: float = 0.0
+    more_without_items: bool = False
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -71,7 +72,7 @@ class StandIn:
         limit = min(int(request.query_params.get("limit", "10")), self.page)
         data = self.items[start : start + limit]
         url = request.url.path
-        more = start + limit < len(self.items)
+        more = start + limit < len(self.items) or self.more_without_items
         return JSONResponse({"object": "list", "data": data, "has_more": more, "url": url})
 
 
@@ -183,6 +184,20 @@ def test_threads_share_the_pool_safely(stand_in: tuple[StandIn, str]) -> None:
     assert len(results) == 80
     assert all([i.price_id for i in r] == ["price_a", "price_b"] for r in results)
     assert len({r["peer"] for r in state.requests}) <= 8
+
+
+def test_a_page_that_says_more_follow_but_gives_no_cursor_is_refused(
+    stand_in: tuple[StandIn, str],
+) -> None:
+    """Never fulfil from part of a session's items: a malformed page is Stripe unavailable."""
+    state, url = stand_in
+    state.more_without_items = True  # has_more, and no item to continue after
+    gateway = _gateway(url)
+    try:
+        with pytest.raises(errors.StripeUnavailable, match="gave no cursor"):
+            gateway.checkout_line_items("cs_test_broken")
+    finally:
+        gateway.close()
 
 
 def test_an_unknown_session_is_not_found(stand_in: tuple[StandIn, str]) -> None:

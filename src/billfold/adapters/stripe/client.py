@@ -66,9 +66,11 @@ class SdkStripeGateway:
                 if not isinstance(data, list):
                     raise stripe.APIError("Stripe answered a line item list without its data")
                 items.extend(_line_item(item) for item in data if isinstance(item, Mapping))
-                last = data[-1].get("id") if data and isinstance(data[-1], Mapping) else None
-                if not page.get("has_more") or not isinstance(last, str):
+                if not page.get("has_more"):
                     return items
+                last = data[-1].get("id") if data and isinstance(data[-1], Mapping) else None
+                if not isinstance(last, str):  # never a part of the items taken for the whole
+                    raise stripe.APIError("Stripe said more line items follow but gave no cursor")
                 params["starting_after"] = last
 
     # --- subscriptions (the StripeSubscriptions port) ---
