@@ -26,11 +26,11 @@ from billfold.adapters.db.stores.ledger import SqlLedgerStore
 from billfold.adapters.db.uow import SqlUnitOfWork
 from billfold.adapters.db.verify import verify
 from billfold.domain import errors
-from billfold.domain.records import HoldRecord
 from billfold.service import ledger as L
 from billfold.service.ledger import batch as B
-from billfold.service.ports import BatchWrites, NewGrant
+from billfold.service.ports import BatchWrites
 from tests.conftest import FakeClock
+from tests.contract.backends import new_grant, new_hold
 
 UNIT = "credits"
 UNITS = frozenset({UNIT})
@@ -380,37 +380,6 @@ def test_what_a_batch_writes_reads_back_exactly_any_text_and_the_largest_amounts
     assert verify(engine) == []
 
 
-def _hold(hold_id: str) -> HoldRecord:
-    return HoldRecord(
-        id=hold_id,
-        account_id="a",
-        unit=UNIT,
-        amount=1,
-        captured=0,
-        status="active",
-        expires_at=60,
-        reason=None,
-        created=0,
-    )
-
-
-def _new_grant(grant_id: str) -> NewGrant:
-    return NewGrant(
-        id=grant_id,
-        account_id="a",
-        unit=UNIT,
-        amount=5,
-        remaining=5,
-        priority=0,
-        expires_at=None,
-        kind="manual",
-        origin=None,
-        reason=None,
-        transaction_id="t",
-        created=0,
-    )
-
-
 def _writes(**given: Any) -> BatchWrites:
     empty: dict[str, Any] = {
         "transactions": [],
@@ -428,13 +397,22 @@ def test_writes_that_update_a_row_they_insert_are_not_one_statement() -> None:
     row the same batch inserts would find nothing. Such a batch goes statement by statement."""
     independent = ledger_batch._independent
     assert independent(_writes())
-    assert independent(_writes(grants={"g_old": (1, 0)}, holds=[(_hold("h_new"), "t")]))
+    assert independent(
+        _writes(grants={"g_old": (1, 0)}, holds=[(new_hold("a", hold_id="h_new"), "t")])
+    )
     assert independent(_writes(closed_holds=[("h_old", "captured", 1, "t")]))
     assert not independent(
-        _writes(holds=[(_hold("h_new"), "t")], closed_holds=[("h_new", "released", 0, "t")])
+        _writes(
+            holds=[(new_hold("a", hold_id="h_new"), "t")],
+            closed_holds=[("h_new", "released", 0, "t")],
+        )
     )
-    assert not independent(_writes(grants={"g_new": (4, 1)}, new_grants=[_new_grant("g_new")]))
-    assert independent(_writes(grants={"g_old": (4, 1)}, new_grants=[_new_grant("g_new")]))
+    assert not independent(
+        _writes(grants={"g_new": (4, 1)}, new_grants=[new_grant("a", "t", grant_id="g_new")])
+    )
+    assert independent(
+        _writes(grants={"g_old": (4, 1)}, new_grants=[new_grant("a", "t", grant_id="g_new")])
+    )
 
 
 def test_a_batch_finds_its_balances_and_grants_by_index_not_by_scanning_them(

@@ -4,6 +4,7 @@ retries, and every way a request can fail becoming the billfold error it should.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import http.server
 import ipaddress
@@ -98,8 +99,13 @@ def stand_in() -> Iterator[tuple[StandIn, str]]:
         server.stop()
 
 
-def _gateway(url: str, **options: Any) -> SdkStripeGateway:
-    return SdkStripeGateway(KEY, api_base=url, **options)
+@contextlib.contextmanager
+def _gateway(url: str, **options: Any) -> Iterator[SdkStripeGateway]:
+    gateway = SdkStripeGateway(KEY, api_base=url, **options)
+    try:
+        yield gateway
+    finally:
+        gateway.close()
 
 
 def test_every_page_of_line_items_is_read_in_order(stand_in: tuple[StandIn, str]) -> None:
@@ -107,11 +113,8 @@ def test_every_page_of_line_items_is_read_in_order(stand_in: tuple[StandIn, str]
     state.items = [_item(1, {"id": "price_a", "object": "price"}), _item(2, "price_b")]
     state.items += [_item(n, None) for n in range(3, 6)]
     state.page = 2
-    gateway = _gateway(url)
-    try:
+    with _gateway(url) as gateway:
         items = gateway.checkout_line_items("cs_test_pages")
-    finally:
-        gateway.close()
 
     assert items == [
         LineItem(price_id="price_a", quantity=1, amount_total=100, currency="eur"),
@@ -132,33 +135,24 @@ def test_every_page_of_line_items_is_read_in_order(stand_in: tuple[StandIn, str]
 
 def test_an_empty_session_has_no_line_items(stand_in: tuple[StandIn, str]) -> None:
     state, url = stand_in
-    gateway = _gateway(url)
-    try:
+    with _gateway(url) as gateway:
         assert gateway.checkout_line_items("cs_test_empty") == []
-    finally:
-        gateway.close()
     assert len(state.requests) == 1
 
 
 def test_a_session_id_is_quoted_into_the_path(stand_in: tuple[StandIn, str]) -> None:
     state, url = stand_in
-    gateway = _gateway(url)
-    try:
+    with _gateway(url) as gateway:
         gateway.checkout_line_items("cs_test_a/b c?d")
-    finally:
-        gateway.close()
     assert state.requests[0]["path"] == "/v1/checkout/sessions/cs_test_a%2Fb%20c%3Fd/line_items"
 
 
 def test_calls_share_one_kept_alive_connection(stand_in: tuple[StandIn, str]) -> None:
     state, url = stand_in
     state.items = [_item(1, "price_a")]
-    gateway = _gateway(url)
-    try:
+    with _gateway(url) as gateway:
         for _ in range(5):
             gateway.checkout_line_items("cs_test_again")
-    finally:
-        gateway.close()
     assert len(state.requests) == 5
     assert len({r["peer"] for r in state.requests}) == 1
 
@@ -166,7 +160,6 @@ def test_calls_share_one_kept_alive_connection(stand_in: tuple[StandIn, str]) ->
 def test_threads_share_the_pool_safely(stand_in: tuple[StandIn, str]) -> None:
     state, url = stand_in
     state.items = [_item(1, "price_a"), _item(2, "price_b")]
-    gateway = _gateway(url)
     results: list[list[LineItem]] = []
 
     def ask() -> None:
@@ -174,13 +167,11 @@ def test_threads_share_the_pool_safely(stand_in: tuple[StandIn, str]) -> None:
             results.append(gateway.checkout_line_items("cs_test_threads"))
 
     threads = [threading.Thread(target=ask) for _ in range(8)]
-    try:
+    with _gateway(url) as gateway:
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-    finally:
-        gateway.close()
     assert len(results) == 80
     assert all([i.price_id for i in r] == ["price_a", "price_b"] for r in results)
     assert len({r["peer"] for r in state.requests}) <= 8
@@ -192,23 +183,15 @@ def test_a_page_that_says_more_follow_but_gives_no_cursor_is_refused(
     """Never fulfil from part of a session's items: a malformed page is Stripe unavailable."""
     state, url = stand_in
     state.more_without_items = True  # has_more, and no item to continue after
-    gateway = _gateway(url)
-    try:
-        with pytest.raises(errors.StripeUnavailable, match="gave no cursor"):
-            gateway.checkout_line_items("cs_test_broken")
-    finally:
-        gateway.close()
+    with _gateway(url) as gateway, pytest.raises(errors.StripeUnavailable, match="gave no cursor"):
+        gateway.checkout_line_items("cs_test_broken")
 
 
 def test_an_unknown_session_is_not_found(stand_in: tuple[StandIn, str]) -> None:
     state, url = stand_in
     state.status = 404
-    gateway = _gateway(url)
-    try:
-        with pytest.raises(errors.NotFound, match="No such checkout session"):
-            gateway.checkout_line_items("cs_test_missing")
-    finally:
-        gateway.close()
+    with _gateway(url) as gateway, pytest.raises(errors.NotFound, match="No such checkout session"):
+        gateway.checkout_line_items("cs_test_missing")
     assert len(state.requests) == 1  # a 404 is not retried
 
 
@@ -217,25 +200,23 @@ def test_a_stripe_server_error_is_retried_then_unavailable(
 ) -> None:
     state, url = stand_in
     state.status = 500
-    gateway = _gateway(url, max_network_retries=1)
-    try:
-        with pytest.raises(errors.StripeUnavailable, match="Try again"):
-            gateway.checkout_line_items("cs_test_down")
-    finally:
-        gateway.close()
+    with (
+        _gateway(url, max_network_retries=1) as gateway,
+        pytest.raises(errors.StripeUnavailable, match="Try again"),
+    ):
+        gateway.checkout_line_items("cs_test_down")
     assert len(state.requests) == 2
 
 
 def test_a_slow_answer_times_out_as_unavailable(stand_in: tuple[StandIn, str]) -> None:
     state, url = stand_in
     state.delay = 1.0
-    gateway = _gateway(url, timeout=0.2, max_network_retries=0)
     started = time.monotonic()
-    try:
-        with pytest.raises(errors.StripeUnavailable, match="ReadTimeoutError"):
-            gateway.checkout_line_items("cs_test_slow")
-    finally:
-        gateway.close()
+    with (
+        _gateway(url, timeout=0.2, max_network_retries=0) as gateway,
+        pytest.raises(errors.StripeUnavailable, match="ReadTimeoutError"),
+    ):
+        gateway.checkout_line_items("cs_test_slow")
     assert time.monotonic() - started < 0.9
 
 
@@ -247,12 +228,11 @@ def _closed_port() -> int:
 
 def test_a_refused_connection_is_retried_then_unavailable_without_the_key() -> None:
     port = _closed_port()
-    gateway = _gateway(f"http://127.0.0.1:{port}", max_network_retries=1)
-    try:
-        with pytest.raises(errors.StripeUnavailable) as raised:
-            gateway.checkout_line_items("cs_test_refused")
-    finally:
-        gateway.close()
+    with (
+        _gateway(f"http://127.0.0.1:{port}", max_network_retries=1) as gateway,
+        pytest.raises(errors.StripeUnavailable) as raised,
+    ):
+        gateway.checkout_line_items("cs_test_refused")
     assert "Could not reach Stripe" in str(raised.value)
     assert KEY not in str(raised.value)
     connection_error = raised.value.__cause__
