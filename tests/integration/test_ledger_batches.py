@@ -242,6 +242,57 @@ def test_concurrent_batches_over_shared_accounts_never_deadlock(
     assert verify(engine) == []
 
 
+def test_a_batch_begun_while_the_one_before_commits_reads_what_that_one_wrote(
+    engine: Engine, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers: the next batch starts when the one before sends its writes and commit. On one
+    hot balance its lock (SQLite: its write lock) waits for that commit, then reads its result."""
+    ledger = ledger_on(engine, clock, writers=2, batch_max=8)
+    grant(ledger, "hot", 100)
+    combiner = ledger.combiner
+    assert combiner is not None
+    original = B.run_batch
+    calls: list[int] = []
+    others_queued = threading.Event()
+    second_began = threading.Event()
+
+    def run_batch(*args: Any, committing: Any = None, **kwargs: Any) -> Any:
+        n = len(calls)
+        calls.append(n)
+        if n == 0:
+            assert others_queued.wait(10)
+        if n == 1:
+            second_began.set()
+
+        def hand_on() -> None:
+            committing()
+            if n == 0:  # the next batch began before this one's writes went out
+                assert second_began.wait(10)
+
+        return original(*args, committing=hand_on, **kwargs)
+
+    monkeypatch.setattr(B, "run_batch", run_batch)
+
+    def spend(i: int) -> L.SpendResult:
+        return ledger.spend(L.Spend(key=f"hot-{i}", account_id="hot", unit=UNIT, amount=10))
+
+    with ThreadPoolExecutor(5) as pool:
+        first = pool.submit(spend, 0)
+        while not calls:
+            time.sleep(0.001)
+        rest = [pool.submit(spend, i) for i in range(1, 5)]
+        while combiner.stats().queued < 4:
+            time.sleep(0.001)
+        others_queued.set()
+        results = [first.result(timeout=30), *(r.result(timeout=30) for r in rest)]
+    assert combiner.stats().handoffs == 1
+    assert calls == [0, 1]
+    assert results[0].balance == 90
+    assert sorted(r.balance for r in results[1:]) == [50, 60, 70, 80]
+    assert ledger.balances("hot")[UNIT].available == 50
+    assert verify(engine) == []
+
+
 KILLED = textwrap.dedent(
     """
     import sys, threading

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -18,17 +18,20 @@ from billfold.service.combining import Combiner
 class Recorder:
     """A batch writer that records its batches and answers each request with its double."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, commit_delay: float = 0.0) -> None:
         self.batches: list[list[int]] = []
         self.singles: list[int] = []
         self.delay = delay
+        self.commit_delay = commit_delay
         self.fail_batches = False
         self.storage_down = False
         self.lock = threading.Lock()
         self.active = 0
         self.most_active = 0
 
-    def run_batch(self, items: Sequence[int]) -> list[int | errors.BillfoldError]:
+    def run_batch(
+        self, items: Sequence[int], committing: Callable[[], None] = lambda: None
+    ) -> list[int | errors.BillfoldError]:
         with self.lock:
             self.active += 1
             self.most_active = max(self.most_active, self.active)
@@ -38,6 +41,9 @@ class Recorder:
                 raise errors.StorageUnavailable("down")
             if self.fail_batches:
                 raise errors.Contention("deadlock")
+            if self.commit_delay:
+                committing()
+                time.sleep(self.commit_delay)
             self.batches.append(list(items))
             return [
                 errors.InsufficientBalance(unit="credits", requested=i, available=0)
@@ -116,19 +122,46 @@ def test_the_database_down_fails_every_request_of_the_batch_without_retrying() -
     assert recorder.singles == []
 
 
-def test_writers_bound_the_batches_in_flight() -> None:
-    recorder = Recorder(delay=0.03)
+def test_the_next_batch_starts_when_the_one_before_is_committing_up_to_writers_in_flight() -> None:
+    recorder = Recorder(delay=0.02, commit_delay=0.03)
     combiner = Combiner(recorder.run_batch, recorder.run_one, max_batch=2, writers=3)
-    submit_all(combiner, list(range(1, 19)))
+    answers = submit_all(combiner, list(range(1, 19)))
+    assert answers == [i * 2 for i in range(1, 19)]
     assert 1 < recorder.most_active <= 3
-    one = Recorder(delay=0.03)
+    assert combiner.stats().handoffs > 0
+    one = Recorder(delay=0.02, commit_delay=0.03)
     single_writer = Combiner(one.run_batch, one.run_one, max_batch=2, writers=1)
     submit_all(single_writer, list(range(1, 9)))
     assert one.most_active == 1
+    assert single_writer.stats().handoffs == 0
+
+
+def test_a_second_batch_does_not_start_while_the_first_is_still_deciding() -> None:
+    """Before its commit a batch is still gathering work's worth of queue: a request that arrives
+    then waits for it (a writer started at once would write batches of one beside it)."""
+    recorder = Recorder(delay=0.03)  # never calls committing
+    combiner = Combiner(recorder.run_batch, recorder.run_one, max_batch=64, writers=4)
+    answers = submit_all(combiner, list(range(1, 17)))
+    assert answers == [i * 2 for i in range(1, 17)]
+    assert recorder.most_active == 1
+    assert combiner.stats().handoffs == 0
+    assert combiner.stats().batches <= 3  # the first request's, then everyone queued meanwhile
+
+
+def test_handing_on_at_the_commit_works_for_requests_awaited_on_a_loop() -> None:
+    recorder = Recorder(delay=0.01, commit_delay=0.02)
+    combiner = Combiner(recorder.run_batch, recorder.run_one, max_batch=4, writers=2)
+    items = list(range(1, 41))
+    answers = asyncio.run(_await_all(combiner, items))
+    assert answers == [i * 2 for i in items]
+    assert combiner.stats().handoffs > 0
+    assert recorder.most_active == 2
 
 
 def test_an_unexpected_error_in_a_single_request_reaches_only_that_request() -> None:
-    def run_batch(items: Sequence[int]) -> list[int | errors.BillfoldError]:
+    def run_batch(
+        items: Sequence[int], committing: Callable[[], None]
+    ) -> list[int | errors.BillfoldError]:
         raise RuntimeError("bug in the batch path")
 
     def run_one(item: int) -> int:

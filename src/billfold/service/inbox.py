@@ -287,7 +287,9 @@ class Inbox:
         if status == "processed" and created is not None and event_type in PAYMENT_EVENTS:
             observer.payment_credited(max(0.0, time.time() - created))
 
-    def _receive_batch(self, deliveries: Sequence[Delivery]) -> list[Receipt]:
+    def _receive_batch(
+        self, deliveries: Sequence[Delivery], committing: Callable[[], None] | None = None
+    ) -> list[Receipt]:
         """Store and process ``deliveries`` in one transaction. A delivery the transaction cannot
         take undoes it, and so does every delivery of the batch of the same shape (event type,
         mode, whether billfold's metadata is there: most likely in the same case); the batch is
@@ -305,7 +307,12 @@ class Inbox:
         while True:
             try:
                 answered = (
-                    self._write_batch(deliveries, skip=frozenset(aside), waiting=frozenset(waiting))
+                    self._write_batch(
+                        deliveries,
+                        skip=frozenset(aside),
+                        waiting=frozenset(waiting),
+                        committing=committing,
+                    )
                     if len(aside) < len(deliveries)
                     else {}
                 )
@@ -342,6 +349,7 @@ class Inbox:
         waiting: frozenset[int] = frozenset(),
         stored: bool = False,
         fetched: Mapping[int, Fetched] | None = None,
+        committing: Callable[[], None] | None = None,
     ) -> dict[int, Receipt]:
         """``skip``: deliveries left out; ``waiting``: stored, unprocessed, for the worker.
         ``stored``: the events are in the inbox already (the worker's batch, with what was
@@ -439,6 +447,8 @@ class Inbox:
                 answered[index] = WebhookReceipt(
                     event_id=event.id, duplicate=False, status=applied.status, note=applied.note
                 )
+            if committing is not None:
+                committing()  # all is decided: the next batch may start
             view.flush(last=True)
             uow.inbox.release_many(for_worker, now=now, note=FOR_WORKER)
             # The worker's events may have failed before; a webhook's were stored just now.

@@ -84,7 +84,7 @@ class Ledger:
         *,
         units: frozenset[str] | None = None,
         batch_max: int = 256,
-        writers: int = 1,
+        writers: int = 2,
         observer: Observer | None = None,
         low: Mapping[str, int] | None = None,
     ) -> None:
@@ -199,8 +199,17 @@ class Ledger:
             case Release():
                 return self._write(movement.release, cmd)
 
-    def _write_batch(self, commands: Sequence[batch.BatchCommand]) -> list[batch.Outcome]:
-        return batch.run_batch(self._uow, commands, self._clock(), units=self.units, low=self.low)
+    def _write_batch(
+        self, commands: Sequence[batch.BatchCommand], committing: Callable[[], None]
+    ) -> list[batch.Outcome]:
+        return batch.run_batch(
+            self._uow,
+            commands,
+            self._clock(),
+            units=self.units,
+            low=self.low,
+            committing=committing,
+        )
 
     def clawback(self, cmd: Clawback) -> ClawbackResult:
         return self._write(movement.clawback, cmd)

@@ -487,8 +487,11 @@ def run_batch(
     *,
     units: frozenset[str] | None,
     low: Mapping[str, int] | None = None,
+    committing: Callable[[], None] | None = None,
 ) -> list[Outcome]:
     """Decide and write ``commands`` in one transaction; one outcome (result or error) each.
+    ``committing()`` is called when everything is decided and the writes and the commit are
+    about to be sent (the combiner starts the next batch then).
 
     Raises when the batch as a whole cannot be written (a database error, ``KeyTaken``): the
     caller then makes each request on its own."""
@@ -516,6 +519,8 @@ def run_batch(
                 uow.ledger.set_low_alert(account_id, unit, alert)
             for notification in writes.notifications:
                 uow.ledger.add_notification(notification)
+            if committing is not None:
+                committing()
             uow.ledger.flush_batch(writes, commit=True)
             uow.commit()
     return outcomes
