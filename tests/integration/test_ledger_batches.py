@@ -470,49 +470,70 @@ def test_a_batch_finds_its_balances_and_grants_by_index_not_by_scanning_them(
     engine: Engine, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whatever the number of accounts, a batch reads its balances and grants through their
-    indexes: the plan of every read it sends scans neither table (SQLite once planned the
-    batch's ``(account_id, unit) IN (VALUES ...)`` as a scan of both, at every batch)."""
+    indexes: the plan of every read it makes scans neither table (SQLite once planned the
+    batch's ``(account_id, unit) IN (VALUES ...)`` as a scan of both, at every batch).
+    PostgreSQL's reads run inside ``billfold_batch_read``: auto_explain hands the plans of the
+    statements it runs to the client, as notices."""
     ledger = ledger_on(engine, clock)
     for n in range(40):
         grant(ledger, f"acct_{n:02d}", 10)
-    sent: list[tuple[str, Any]] = []
-    send = Raw.send
-
-    def spy(self: Raw, sql: str, params: Any = (), **kwargs: Any) -> Any:
-        if sql.lstrip().upper().startswith("SELECT"):
-            sent.append((sql, params))
-        return send(self, sql, params, **kwargs)
-
-    monkeypatch.setattr(Raw, "send", spy)
     commands: list[B.BatchCommand] = [
         L.Spend(key=f"scan-{n}", account_id=f"acct_{n:02d}", unit=UNIT, amount=1)
         for n in range(0, 40, 7)
     ]
-    outcomes = B.run_batch(lambda: SqlUnitOfWork(engine), commands, clock(), units=UNITS)
-    monkeypatch.undo()
-    assert all(isinstance(o, L.SpendResult) for o in outcomes)
-    reads = [(sql, params) for sql, params in sent if re.search(r"\b(balances|grants)\b", sql)]
-    assert len(reads) >= 2
-    scans: list[str] = []
-    with engine.connect() as conn:
-        dbapi: Any = conn.connection.driver_connection
-        cursor = dbapi.cursor()
-        if engine.dialect.name == "postgresql":
-            cursor.execute(ledger_batch.PG_PLANNING)  # the batch's own planner settings
-            for sql, params in reads:
-                cursor.execute(f"EXPLAIN {sql}", params)
-                scans += [
-                    r[0]
-                    for r in cursor.fetchall()
-                    if re.search(r"Seq Scan on (balances|grants)", r[0])
-                ]
-        else:
-            for sql, params in reads:
+    plans: list[str] = []
+    if engine.dialect.name == "postgresql":
+        # A connection of its own (the engine's pool keeps one), planning as the batch would.
+        explained = sa.create_engine(
+            engine.url, poolclass=sa.pool.StaticPool, isolation_level="READ COMMITTED"
+        )
+        with explained.connect() as conn:
+            dbapi: Any = conn.connection.driver_connection
+            try:
+                conn.exec_driver_sql("LOAD 'auto_explain'")
+            except sa.exc.DBAPIError as exc:  # pragma: no cover - needs a superuser
+                pytest.skip(f"auto_explain cannot be loaded here: {exc.orig}")
+            for setting in (
+                "auto_explain.log_min_duration = 0",
+                "auto_explain.log_nested_statements = on",
+                "auto_explain.log_level = notice",
+                "client_min_messages = notice",
+            ):
+                conn.exec_driver_sql(f"SET {setting}")
+            conn.commit()
+            dbapi.add_notice_handler(lambda notice: plans.append(str(notice.message_primary)))
+            outcomes = B.run_batch(lambda: SqlUnitOfWork(explained), commands, clock(), units=UNITS)
+        explained.dispose()
+        reads = [p for p in plans if re.search(r"\b(balances|grants)\b", p) and "FOR UPDATE" in p]
+        assert reads, plans  # the lock of the balances, at least, was explained
+        reads = [p for p in plans if re.search(r"\b(balances|grants)\b", p)]
+        assert any("FROM grants" in p for p in reads), reads
+        scans = [line for p in reads for line in p.splitlines() if "Seq Scan on" in line]
+        scans = [line for line in scans if re.search(r"Seq Scan on (balances|grants)\b", line)]
+    else:
+        sent: list[tuple[str, Any]] = []
+        send = Raw.send
+
+        def spy(self: Raw, sql: str, params: Any = (), **kwargs: Any) -> Any:
+            if sql.lstrip().upper().startswith("SELECT"):
+                sent.append((sql, params))
+            return send(self, sql, params, **kwargs)
+
+        monkeypatch.setattr(Raw, "send", spy)
+        outcomes = B.run_batch(lambda: SqlUnitOfWork(engine), commands, clock(), units=UNITS)
+        monkeypatch.undo()
+        sqlite_reads = [(q, p) for q, p in sent if re.search(r"\b(balances|grants)\b", q)]
+        assert len(sqlite_reads) >= 2
+        scans = []
+        with engine.connect() as conn:
+            cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            for sql, params in sqlite_reads:
                 cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
                 scans += [
                     r[3]
                     for r in cursor.fetchall()
                     if re.match(r"SCAN (balances|grants|b|g)\b", r[3])
                 ]
-        conn.rollback()
+            conn.rollback()
+    assert all(isinstance(o, L.SpendResult) for o in outcomes)
     assert scans == []

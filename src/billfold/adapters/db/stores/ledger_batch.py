@@ -3,14 +3,15 @@
 Reading: the holds the batch closes (to learn their balances), then the balance rows, locked in
 (account, unit) order (``FOR UPDATE`` on PostgreSQL; SQLite's unit of work already holds the
 database's write lock), then, under those locks, the holds that lapsed or are closed, their
-allocations, the live grants and the transactions already holding one of the batch's keys.
+allocations, the live grants and the transactions already holding one of the batch's keys
+(PostgreSQL: all of it in one call of ``billfold_batch_read``, migration 0010).
 
 Writing: the finished transactions (``ON CONFLICT DO NOTHING``: a key another transaction took
 meanwhile raises ``KeyTaken``, or on PostgreSQL the lines' foreign key refuses the batch), new
 balance rows and grants (the inbox's batches; a plain ``INSERT``: a row created meanwhile fails
 the batch), new holds, lines, allocations, then the final state of every grant,
-balance and closed hold, each as one statement (PostgreSQL: arrays through ``unnest``; SQLite:
-``executemany``, in process).
+balance and closed hold (PostgreSQL: one JSON document each, all as one statement when they are
+independent; SQLite: ``executemany``, in process).
 """
 
 from __future__ import annotations
@@ -36,54 +37,15 @@ HOLD_COLUMNS = "id, account_id, unit, amount, captured, status, expires_at, reas
 # one ``json.dumps`` in C, where arrays of parameters cost a Python dumper per element (about a
 # fifth of a batch's CPU when they were arrays). Lists of ids go the same way, into an array
 # built once (``= ANY(ARRAY(...))``) so that the index is used as for an array parameter.
-PG_POSITIONS = "SELECT a, u FROM json_to_recordset(%s::json) AS p(a varchar, u varchar)"
-PG_PLANNING = (
-    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), "
-    "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true), "
-    "set_config('enable_seqscan', 'off', true)"
-)
-
-PG_ALLOCATIONS = (
-    "(SELECT json_agg(json_build_array(a.grant_id, a.amount) ORDER BY a.seq) "
-    "FROM hold_allocations AS a WHERE a.hold_id = h.id)"
-)
+PG_READ = "SELECT billfold_batch_read(%s::json, %s::json, %s::json, %s::bigint)"
+"""Everything a batch reads, in one call (migration 0010): the batch's planner settings for the
+rest of its transaction, the balance rows locked in (account, unit) order, then under the locks
+the holds named and lapsed with their allocations, the live grants and the keys' transactions, as
+one JSON document. Five statements in a pipeline cost the driver about 0.2 ms more of Python
+per batch, in the process that decides every batch."""
 
 PG = {
     "holds": f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = {PG_IDS}",
-    "lock": (
-        "SELECT account_id, unit, available, held, debt, low_balance, low_alert FROM balances "
-        f"WHERE (account_id, unit) IN ({PG_POSITIONS}) ORDER BY account_id, unit FOR UPDATE"
-    ),
-    # Two arms joined by UNION, not OR: each arm takes its own index (the primary key; the
-    # (account_id, unit, status) index), where an OR across them read every row. Each hold comes
-    # with its allocations, in order, as one JSON array (a statement of its own cost a batch of
-    # spends that holds nothing more time on the server than the read of its grants).
-    "holds_locked": (
-        f"SELECT h.*, {PG_ALLOCATIONS} FROM ("
-        f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = {PG_IDS} UNION "
-        f"SELECT {HOLD_COLUMNS} FROM holds WHERE status = 'active' AND expires_at <= %s "
-        f"AND (account_id, unit) IN ({PG_POSITIONS})) AS h"
-    ),
-    # A batch that closes no hold (spends, new holds) reads only those lapsed: no UNION to sort.
-    "lapsed_locked": (
-        f"SELECT {', '.join('h.' + c for c in HOLD_COLUMNS.split(', '))}, {PG_ALLOCATIONS} "
-        "FROM holds AS h WHERE h.status = 'active' AND h.expires_at <= %s "
-        f"AND (h.account_id, h.unit) IN ({PG_POSITIONS})"
-    ),
-    # Each balance's live grants by the index, whatever the table's statistics say: a young
-    # database (a fresh deployment, the benchmark's) has none, and a plan made when the table
-    # looked empty read every live grant for each batch (3 ms at a few thousand grants, growing).
-    # ``OFFSET 0`` keeps the planner from flattening the lateral subquery into that plan.
-    "grants": (
-        "SELECT g.id, g.account_id, g.unit, g.remaining, g.held, g.priority, g.expires_at, "
-        "g.origin FROM json_to_recordset(%s::json) AS p(a varchar, u varchar) CROSS JOIN LATERAL "
-        "(SELECT * FROM grants WHERE account_id = p.a AND unit = p.u AND remaining > 0 OFFSET 0) "
-        "AS g"
-    ),
-    "keys": (
-        "SELECT idempotency_key, id, kind, request_hash, result FROM ledger_transactions "
-        f"WHERE idempotency_key = {PG_IDS}"
-    ),
     "insert_transactions": (
         "INSERT INTO ledger_transactions (id, idempotency_key, request_hash, kind, account_id, "
         "unit, amount, reason, created, result, line_count) "
@@ -256,35 +218,27 @@ def load(raw: Raw, read: BatchRead) -> BatchSnapshot:
 def _load_pg(
     raw: Raw, read: BatchRead, hold_ids: list[str], positions: list[tuple[str, str]]
 ) -> BatchSnapshot:
-    """One round trip: the locks first (statements run in order), then every read under them."""
-    where = json.dumps([{"a": a, "u": u} for a, u in positions])
-    keys = list(read.keys)
-    with raw.pipeline():
-        # Plans for documents of any length are the same: plan once, not at every batch. A
-        # batch reads and writes at most a few hundred rows, each by its key: nested loops over
-        # the indexes are always the plan (a generic plan guesses a document at 100 rows, and
-        # would hash a small table whole, or scan one its statistics call small).
-        raw.send(PG_PLANNING, prepare=False).count()
-        lock = raw.send(PG["lock"], (where,)) if positions else None
-        holds = (
-            raw.send(PG["holds_locked"], (json.dumps(hold_ids), read.now, where))
-            if hold_ids
-            else raw.send(PG["lapsed_locked"], (read.now, where))
-            if positions
-            else None
-        )
-        grants = raw.send(PG["grants"], (where,)) if positions else None
-        transactions = raw.send(PG["keys"], (json.dumps(keys),)) if keys else None
-        hold_rows = holds.rows() if holds else []
-        return _snapshot(
-            positions,
-            lock.rows() if lock else [],
-            [r[:-1] for r in hold_rows],
-            [(r[0], grant_id, amount) for r in hold_rows for grant_id, amount in r[-1] or ()],
-            grants.rows() if grants else [],
-            transactions.rows() if transactions else [],
-            limit=MAX_LAPSED + len(hold_ids),
-        )
+    """One statement, one round trip (``billfold_batch_read``): the locks first, then every
+    read under them."""
+    document = raw.rows(
+        PG_READ,
+        (
+            json.dumps([{"a": a, "u": u} for a, u in positions]),
+            json.dumps(hold_ids),
+            json.dumps(list(read.keys)),
+            read.now,
+        ),
+    )[0][0]
+    balances, holds, grants, transactions = (part or [] for part in document)
+    return _snapshot(
+        positions,
+        balances,
+        [r[:-1] for r in holds],
+        [(r[0], grant_id, amount) for r in holds for grant_id, amount in r[-1] or ()],
+        grants,
+        transactions,
+        limit=MAX_LAPSED + len(hold_ids),
+    )
 
 
 def _load_sqlite(
