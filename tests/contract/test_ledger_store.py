@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from billfold.domain import errors, ids
@@ -938,6 +940,23 @@ def test_given_a_batch_creating_a_balance_and_a_grant_then_both_are_written_as_f
         grants = uow.ledger.grant_states("user_1", "credits")
     assert row == writes.new_balances[0]
     assert [(g.id, g.remaining, g.held) for g in grants] == [(writes.new_grants[0].id, 25, 0)]
+
+
+def test_given_a_batch_creating_a_grant_that_also_holds_units_then_the_update_finds_the_new_row(
+    backend: Backend,
+) -> None:
+    """A batch's writes go in order: the update of a grant the same batch creates (its units
+    held at once) lands on the new row, not on nothing."""
+    writes = _batch_of_one_grant("user_1")
+    grant = writes.new_grants[0]
+    writes = replace(writes, grants={grant.id: (grant.remaining, 5)})
+    with backend.uow() as uow:
+        uow.ledger.ensure_account("user_1", T0)
+        uow.ledger.flush_batch(writes)
+        uow.commit()
+    with backend.uow() as uow:
+        grants = uow.ledger.grant_states("user_1", "credits")
+    assert [(g.id, g.remaining, g.held) for g in grants] == [(grant.id, 25, 5)]
 
 
 def test_given_a_balance_row_created_meanwhile_then_the_batch_creating_it_is_refused(

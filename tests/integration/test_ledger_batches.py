@@ -20,7 +20,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from billfold.adapters.db.stores import ledger_batch
 from billfold.adapters.db.stores._raw import Raw
 from billfold.adapters.db.stores.ledger import SqlLedgerStore
 from billfold.adapters.db.uow import SqlUnitOfWork
@@ -28,9 +27,7 @@ from billfold.adapters.db.verify import verify
 from billfold.domain import errors
 from billfold.service import ledger as L
 from billfold.service.ledger import batch as B
-from billfold.service.ports import BatchWrites
 from tests.conftest import FakeClock
-from tests.contract.backends import new_grant, new_hold
 
 UNIT = "credits"
 UNITS = frozenset({UNIT})
@@ -46,29 +43,22 @@ def grant(ledger: L.Ledger, account: str, amount: int, key: str | None = None) -
     )
 
 
-@pytest.fixture(params=["one statement", "statement by statement"])
-def write_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """On PostgreSQL a batch's writes go as one statement unless an update touches a row the
-    batch inserts; both ways are run (the second forced). The statements sent, for asserting."""
-    if request.param == "statement by statement":
-        monkeypatch.setattr(ledger_batch, "_independent", lambda writes: False)
-    sent: list[str] = []
-    send = Raw.send
+@pytest.fixture
+def scripts(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """What the batches send to PostgreSQL through libpq (``Raw.script``), for asserting."""
+    sent: list[bytes] = []
+    script = Raw.script
 
-    def spy(self: Raw, sql: str, *args: Any, **kwargs: Any) -> Any:
-        sent.append(sql)
-        return send(self, sql, *args, **kwargs)
+    def spy(self: Raw, sql: bytes, **kwargs: Any) -> Any:
+        sent.append(b"BEGIN; " + sql if kwargs.get("begin") else sql)
+        return script(self, sql, **kwargs)
 
-    monkeypatch.setattr(Raw, "send", spy)
+    monkeypatch.setattr(Raw, "script", spy)
     return sent
 
 
-def _wrote_at_once(engine: Engine, sent: list[str]) -> bool:
-    return engine.dialect.name == "postgresql" and ledger_batch.PG_WRITE_ALL in sent
-
-
 def test_one_batch_decides_as_the_requests_would_one_after_another(
-    engine: Engine, clock: FakeClock, write_path: list[str]
+    engine: Engine, clock: FakeClock, scripts: list[bytes]
 ) -> None:
     ledger = ledger_on(engine, clock)
     grant(ledger, "alice", 10)
@@ -110,14 +100,19 @@ def test_one_batch_decides_as_the_requests_would_one_after_another(
     # Every answer is what a replay gives: the batch wrote what it answered.
     assert ledger.spend(spend) == first
     assert ledger.capture(L.Capture(key="c1", hold_id=held, amount=2)) == outcomes[4]
-    forced = ledger_batch._independent(_writes()) is False
-    assert _wrote_at_once(engine, write_path) == (
-        engine.dialect.name == "postgresql" and not forced
-    )
+    if engine.dialect.name == "postgresql":
+        # The batch's reads went as one call after BEGIN, its writes as one call before COMMIT:
+        # two round trips (the replays after it read and write on their own).
+        batch_calls = [s for s in scripts if b"billfold_batch_" in s][:2]
+        assert batch_calls[0].startswith(b"BEGIN; SELECT billfold_batch_read(")
+        assert batch_calls[1].startswith(b"SELECT billfold_batch_write(")
+        assert batch_calls[1].endswith(b"; COMMIT")
+    else:
+        assert scripts == []
 
 
 def test_a_batch_that_closes_no_hold_still_releases_the_lapsed_holds_it_meets(
-    engine: Engine, clock: FakeClock, write_path: list[str]
+    engine: Engine, clock: FakeClock
 ) -> None:
     """Spends alone (no capture or release in the batch) read only the lapsed holds of their
     balances (on PostgreSQL a statement of its own): a hold past its time gives its units back
@@ -386,11 +381,11 @@ def test_a_process_killed_mid_batch_loses_nothing_it_answered(
 
 
 def test_what_a_batch_writes_reads_back_exactly_any_text_and_the_largest_amounts(
-    engine: Engine, clock: FakeClock, write_path: list[str]
+    engine: Engine, clock: FakeClock
 ) -> None:
-    """The batch sends its rows as JSON documents on PostgreSQL: text of any script, quotes and
-    backslashes, and balances beyond 2**53 (which a JSON number read as a float would lose) come
-    back exactly as given."""
+    """The batch sends its rows as JSON documents on PostgreSQL, quoted as literals by libpq:
+    text of any script, quotes and backslashes, SQL in a reason, and balances beyond 2**53
+    (which a JSON number read as a float would lose) come back exactly as given."""
     ledger = ledger_on(engine, clock)
     big = 10**15  # the largest amount one request may move
     for n in range(11):
@@ -429,41 +424,6 @@ def test_what_a_batch_writes_reads_back_exactly_any_text_and_the_largest_amounts
     assert again.replayed
     assert again.balance == 10 * big + 7
     assert verify(engine) == []
-
-
-def _writes(**given: Any) -> BatchWrites:
-    empty: dict[str, Any] = {
-        "transactions": [],
-        "grants": {},
-        "balances": [],
-        "holds": [],
-        "allocations": [],
-        "closed_holds": [],
-    }
-    return BatchWrites(**{**empty, **given})
-
-
-def test_writes_that_update_a_row_they_insert_are_not_one_statement() -> None:
-    """The one statement's parts all see the rows as they were when it began: an update of a
-    row the same batch inserts would find nothing. Such a batch goes statement by statement."""
-    independent = ledger_batch._independent
-    assert independent(_writes())
-    assert independent(
-        _writes(grants={"g_old": (1, 0)}, holds=[(new_hold("a", hold_id="h_new"), "t")])
-    )
-    assert independent(_writes(closed_holds=[("h_old", "captured", 1, "t")]))
-    assert not independent(
-        _writes(
-            holds=[(new_hold("a", hold_id="h_new"), "t")],
-            closed_holds=[("h_new", "released", 0, "t")],
-        )
-    )
-    assert not independent(
-        _writes(grants={"g_new": (4, 1)}, new_grants=[new_grant("a", "t", grant_id="g_new")])
-    )
-    assert independent(
-        _writes(grants={"g_old": (4, 1)}, new_grants=[new_grant("a", "t", grant_id="g_new")])
-    )
 
 
 def test_a_batch_finds_its_balances_and_grants_by_index_not_by_scanning_them(

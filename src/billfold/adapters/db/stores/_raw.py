@@ -8,6 +8,13 @@ the server (``prepare=True``), and statements that need no answer in between are
 in pipeline mode (one round trip for several); on SQLite, in process, the module's statement
 cache does the preparing.
 
+The ledger batches' two calls on PostgreSQL (``script``) go one level lower still: to libpq, through
+psycopg's own binding of it (``psycopg.pq``), as one simple-query round trip whose values are
+literals quoted by libpq (``PQescapeLiteral``). One call of a function needs no prepared plan (the
+function's statements have theirs, kept by the server for the session), and ``BEGIN`` or ``COMMIT``
+rides in the same round trip. psycopg reads the transaction's state from libpq, so it and
+SQLAlchemy carry on as if they had sent it (a commit after ``COMMIT`` finds nothing to do).
+
 Driver errors are handed back as SQLAlchemy's (``DBAPIError.instance``), so the unit of work
 translates them to billfold's exactly as it does for Core statements.
 """
@@ -18,7 +25,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
+from psycopg import pq
 
 PG_IDS = "ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
 """A list of ids as one JSON document, for ``col = {PG_IDS}``: one statement text whatever the
@@ -55,6 +64,8 @@ class Raw:
 
     __slots__ = ("_conn", "_dbapi", "_error", "pg")
 
+    _DONE = frozenset({pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK})
+
     def __init__(self, conn: sa.Connection) -> None:
         if not conn.in_transaction():
             conn.begin()  # SQLite's BEGIN IMMEDIATE, PostgreSQL's transaction: as for Core
@@ -81,6 +92,24 @@ class Raw:
             return
         with self.translated("(pipeline)"), self._dbapi.pipeline():
             yield
+
+    def literal(self, text: str) -> bytes:
+        """PostgreSQL: ``text`` as an SQL string literal, quoted by libpq."""
+        pgconn = self._dbapi.pgconn
+        return bytes(pq.Escaping(pgconn).escape_literal(text.encode(self._dbapi.info.encoding)))
+
+    def script(self, sql: bytes, *, begin: bool = False) -> pq.abc.PGresult:
+        """PostgreSQL: ``sql`` (one or more statements, values already literals) in one round
+        trip through libpq (``PQexec``; the GIL is released while the server works); the last
+        statement's result. ``begin``: ``BEGIN`` first when no transaction is open yet."""
+        pgconn = self._dbapi.pgconn
+        if begin and pgconn.transaction_status == pq.TransactionStatus.IDLE:
+            sql = b"BEGIN; " + sql
+        with self.translated(sql.decode(errors="replace")):
+            result: pq.abc.PGresult = pgconn.exec_(sql)
+            if result.status not in self._DONE:
+                raise psycopg.errors.error_from_result(result, encoding=self._dbapi.info.encoding)
+        return result
 
     def send(self, sql: str, params: Sequence[Any] = (), *, prepare: bool = True) -> Sent:
         cursor = self._dbapi.cursor()

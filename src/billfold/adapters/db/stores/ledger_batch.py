@@ -20,6 +20,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import sqlalchemy as sa
+
 from billfold.adapters.db.stores._raw import PG_IDS, Raw
 from billfold.domain import errors
 from billfold.domain.ledger import GrantState
@@ -37,65 +39,18 @@ HOLD_COLUMNS = "id, account_id, unit, amount, captured, status, expires_at, reas
 # one ``json.dumps`` in C, where arrays of parameters cost a Python dumper per element (about a
 # fifth of a batch's CPU when they were arrays). Lists of ids go the same way, into an array
 # built once (``= ANY(ARRAY(...))``) so that the index is used as for an array parameter.
-PG_READ = "SELECT billfold_batch_read(%s::json, %s::json, %s::json, %s::bigint)"
+PG_READ = b"SELECT billfold_batch_read(%s::json, %s::json, %s::json, %d::bigint)"
 """Everything a batch reads, in one call (migration 0010): the batch's planner settings for the
 rest of its transaction, the balance rows locked in (account, unit) order, then under the locks
 the holds named and lapsed with their allocations, the live grants and the keys' transactions, as
-one JSON document. Five statements in a pipeline cost the driver about 0.2 ms more of Python
-per batch, in the process that decides every batch."""
+one JSON document. Sent with ``BEGIN`` in one round trip (``Raw.script``)."""
+PG_WRITE = b"SELECT billfold_batch_write(%s, %d)"
+"""Every write of a batch, in one call (migration 0010): a JSON document of rows for each of
+``PG_WRITES``, and how many transactions must go in (fewer: a key was taken meanwhile, and the
+call fails on the key's constraint). Sent with ``COMMIT`` in one round trip."""
+PG_KEY_TAKEN = "uq_ledger_transactions_idempotency_key"
 
-PG = {
-    "holds": f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = {PG_IDS}",
-    "insert_transactions": (
-        "INSERT INTO ledger_transactions (id, idempotency_key, request_hash, kind, account_id, "
-        "unit, amount, reason, created, result, line_count) "
-        "SELECT i, k, h, d, a, u, m, r, c, x, n FROM json_to_recordset(%s::json) AS v(i varchar, "
-        "k varchar, h varchar, d varchar, a varchar, u varchar, m bigint, r text, c bigint, "
-        "x json, n int) ON CONFLICT DO NOTHING"
-    ),
-    "insert_balances": (
-        "INSERT INTO balances (account_id, unit, available, held, debt, low_balance, low_alert) "
-        "SELECT a, u, av, he, de, lo, al FROM json_to_recordset(%s::json) AS v(a varchar, "
-        "u varchar, av bigint, he bigint, de bigint, lo bigint, al boolean)"
-    ),
-    "insert_grants": (
-        "INSERT INTO grants (id, account_id, unit, amount, remaining, held, priority, expires_at, "
-        "kind, origin, reason, transaction_id, created) "
-        "SELECT i, a, u, m, r, 0, p, e, k, o, x, t, c FROM json_to_recordset(%s::json) AS "
-        "v(i varchar, a varchar, u varchar, m bigint, r bigint, p int, e bigint, k varchar, "
-        "o varchar, x text, t varchar, c bigint)"
-    ),
-    "insert_holds": (
-        "INSERT INTO holds (id, account_id, unit, amount, captured, status, expires_at, reason, "
-        "transaction_id, created) SELECT i, a, u, m, 0, 'active', e, r, t, c FROM "
-        "json_to_recordset(%s::json) AS v(i varchar, a varchar, u varchar, m bigint, e bigint, "
-        "r text, t varchar, c bigint)"
-    ),
-    "insert_lines": (
-        "INSERT INTO ledger_lines (transaction_id, account_id, unit, amount, grant_id, hold_id) "
-        "SELECT t, a, u, m, g, h FROM json_to_recordset(%s::json) AS v(t varchar, a varchar, "
-        "u varchar, m bigint, g varchar, h varchar)"
-    ),
-    "insert_allocations": (
-        "INSERT INTO hold_allocations (hold_id, grant_id, seq, amount) "
-        "SELECT h, g, s, m FROM json_to_recordset(%s::json) AS v(h varchar, g varchar, s int, "
-        "m bigint)"
-    ),
-    "update_grants": (
-        "UPDATE grants AS g SET remaining = v.r, held = v.h "
-        "FROM json_to_recordset(%s::json) AS v(i varchar, r bigint, h bigint) WHERE g.id = v.i"
-    ),
-    "update_balances": (
-        "UPDATE balances AS b SET available = v.av, held = v.he, debt = v.de "
-        "FROM json_to_recordset(%s::json) AS v(a varchar, u varchar, av bigint, he bigint, "
-        "de bigint) WHERE b.account_id = v.a AND b.unit = v.u"
-    ),
-    "close_holds": (
-        "UPDATE holds AS h SET status = v.s, captured = v.c, closed_transaction_id = v.t "
-        "FROM json_to_recordset(%s::json) AS v(i varchar, s varchar, c bigint, t varchar) "
-        "WHERE h.id = v.i AND h.status = 'active'"
-    ),
-}
+PG = {"holds": f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = {PG_IDS}"}
 # The names each statement's JSON records use, in the order of the rows built in ``flush``.
 PG_RECORDS = {
     "insert_transactions": ("i", "k", "h", "d", "a", "u", "m", "r", "c", "x", "n"),
@@ -109,8 +64,8 @@ PG_RECORDS = {
     "close_holds": ("i", "s", "c", "t"),
 }
 
-# The order the writes run in (a later one may need an earlier one's rows: lines their
-# transaction, allocations their hold) when they are statements of their own.
+# The documents ``billfold_batch_write`` takes, in the order it writes them (a later one may need
+# an earlier one's rows: lines their transaction, allocations their hold).
 PG_WRITES = (
     "insert_transactions",
     "insert_balances",
@@ -121,26 +76,6 @@ PG_WRITES = (
     "update_grants",
     "update_balances",
     "close_holds",
-)
-
-
-def _as_cte(name: str) -> str:
-    sql = PG[name]
-    if name == "insert_transactions":
-        return f"{name} AS ({sql} RETURNING 1)"
-    return f"{name} AS ({sql})"
-
-
-# Every write of a batch as one statement: data-modifying CTEs, one JSON document each (``[]``
-# when the batch has none of that kind). One execution where there were up to nine: a
-# statement costs the driver about 40 µs of Python and the server its own round of
-# parse-bind-execute, whatever its rows. The CTEs all see the snapshot the statement started
-# with, so this serves only a batch whose updates touch no row it inserts (see
-# ``_independent``); the foreign keys are checked at the statement's end, when every row is in.
-PG_WRITE_ALL = (
-    "WITH "
-    + ", ".join(_as_cte(name) for name in PG_WRITES)
-    + " SELECT count(*) FROM insert_transactions"
 )
 
 SQLITE = {
@@ -218,17 +153,15 @@ def load(raw: Raw, read: BatchRead) -> BatchSnapshot:
 def _load_pg(
     raw: Raw, read: BatchRead, hold_ids: list[str], positions: list[tuple[str, str]]
 ) -> BatchSnapshot:
-    """One statement, one round trip (``billfold_batch_read``): the locks first, then every
-    read under them."""
-    document = raw.rows(
-        PG_READ,
-        (
-            json.dumps([{"a": a, "u": u} for a, u in positions]),
-            json.dumps(hold_ids),
-            json.dumps(list(read.keys)),
-            read.now,
-        ),
-    )[0][0]
+    """One call, one round trip (``billfold_batch_read``, after ``BEGIN``): the locks first,
+    then every read under them."""
+    sql = PG_READ % (
+        raw.literal(json.dumps([{"a": a, "u": u} for a, u in positions])),
+        raw.literal(json.dumps(hold_ids)),
+        raw.literal(json.dumps(list(read.keys))),
+        int(read.now),
+    )
+    document = json.loads(raw.script(sql, begin=True).get_value(0, 0) or b"null")
     balances, holds, grants, transactions = (part or [] for part in document)
     return _snapshot(
         positions,
@@ -372,15 +305,6 @@ def _records(name: str, rows: Sequence[Sequence[Any]]) -> str:
     return json.dumps([dict(zip(names, row, strict=True)) for row in rows])
 
 
-def _independent(writes: BatchWrites) -> bool:
-    """Whether no update of the batch touches a row it inserts (a new grant that holds units,
-    a hold made and closed in the batch): then its writes can be one statement."""
-    new_holds = {hold.id for hold, _ in writes.holds}
-    return not any(g.id in writes.grants for g in writes.new_grants) and not any(
-        closed[0] in new_holds for closed in writes.closed_holds
-    )
-
-
 def flush(raw: Raw, writes: BatchWrites, *, commit: bool) -> None:
     txns = [
         (
@@ -437,10 +361,9 @@ def flush(raw: Raw, writes: BatchWrites, *, commit: bool) -> None:
     balances = [(b.account_id, b.unit, b.available, b.held, b.debt) for b in writes.balances]
     closed = [(h, s, c, t) for h, s, c, t in writes.closed_holds]
     if raw.pg:
-        # One round trip: the writes, and the commit; the key check once they have all run (a
-        # key taken meanwhile leaves lines without their transaction: the foreign key refuses
-        # them, and the commit rolls back). The unit of work's commit then finds the
-        # transaction committed and has nothing to do.
+        # One round trip: the writes, then the commit (the unit of work's commit then finds the
+        # transaction committed and has nothing to do). A key taken meanwhile fails the call
+        # before anything else is written; the batch is then made one request at a time.
         documents: dict[str, Sequence[Sequence[Any]]] = {
             "insert_transactions": txns,
             "insert_balances": new_balances,
@@ -452,37 +375,29 @@ def flush(raw: Raw, writes: BatchWrites, *, commit: bool) -> None:
             "update_balances": balances,
             "close_holds": closed,
         }
-        with raw.pipeline():
-            if _independent(writes):
-                written = raw.send(
-                    PG_WRITE_ALL, tuple(_records(name, documents[name]) for name in PG_WRITES)
-                )
-                sent = []
-            else:
-                written = None
-                sent = [
-                    raw.send(PG[name], (_records(name, documents[name]),))
-                    for name in PG_WRITES
-                    if documents[name]
-                ]
-            if commit:
-                raw.send("COMMIT", prepare=False)
-        if written is not None:
-            inserted = int(written.rows()[0][0])
-        else:
-            counts = [s.count() for s in sent]
-            inserted = counts[0] if txns else 0
-    else:
-        inserted = raw.many(
-            SQLITE["insert_transactions"], [(*t[:9], json.dumps(t[9]), t[10]) for t in txns]
+        sql = PG_WRITE % (
+            b", ".join(raw.literal(_records(name, documents[name])) for name in PG_WRITES),
+            len(txns),
         )
-        raw.many(SQLITE["insert_balances"], new_balances)
-        raw.many(SQLITE["insert_grants"], new_grants)
-        raw.many(SQLITE["insert_holds"], holds)
-        raw.many(SQLITE["insert_lines"], lines)
-        raw.many(SQLITE["insert_allocations"], allocations)
-        raw.many(SQLITE["update_grants"], [(r, h, g) for g, r, h in grants])
-        raw.many(SQLITE["update_balances"], [(av, he, de, a, u) for a, u, av, he, de in balances])
-        raw.many(SQLITE["close_holds"], [(s, c, t, h) for h, s, c, t in closed])
+        try:
+            raw.script(sql + b"; COMMIT" if commit else sql)
+        except sa.exc.IntegrityError as exc:
+            if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) == PG_KEY_TAKEN:
+                raise errors.KeyTaken(
+                    "another transaction took one of this batch's idempotency keys"
+                ) from exc
+            raise
+        return
+    inserted = raw.many(
+        SQLITE["insert_transactions"], [(*t[:9], json.dumps(t[9]), t[10]) for t in txns]
+    )
+    raw.many(SQLITE["insert_balances"], new_balances)
+    raw.many(SQLITE["insert_grants"], new_grants)
+    raw.many(SQLITE["insert_holds"], holds)
+    raw.many(SQLITE["insert_lines"], lines)
+    raw.many(SQLITE["insert_allocations"], allocations)
+    raw.many(SQLITE["update_grants"], [(r, h, g) for g, r, h in grants])
+    raw.many(SQLITE["update_balances"], [(av, he, de, a, u) for a, u, av, he, de in balances])
+    raw.many(SQLITE["close_holds"], [(s, c, t, h) for h, s, c, t in closed])
     if inserted != len(txns):
         raise errors.KeyTaken("another transaction took one of this batch's idempotency keys")
