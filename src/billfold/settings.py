@@ -53,12 +53,12 @@ class Settings(BaseSettings):
     spends, c=16), 2 did 13-14 % more than 1; 3 and 4 no more than 2."""
     webhook_batch_max: int = Field(default=64, ge=0, le=1_000)
     """Webhook deliveries stored and processed together at most (0: one per transaction)."""
-    webhook_writers: int = Field(default=1, ge=1, le=32)
+    webhook_writers: int = Field(default=2, ge=1, le=32)
     """Batches of webhook deliveries in flight at once per process (PostgreSQL): the next batch
     reads and decides while the one before commits. Two batches that both create an account's
-    first balance row race for it (one is refused and read again); on the bench (2 cores, c=32,
-    events with billfold metadata, 3 interleaved runs) 2 did 995-1,076 events/s where 1 did
-    916-1,084: no gain, so 1."""
+    first balance row race for it (one is refused and read again). On the bench (2 cores, c=32,
+    events with billfold metadata, 3 interleaved runs) 2 did 966-1,004 events/s where 1 did
+    884-939, p99 52-74 ms."""
     worker_threads: int = Field(default=4, ge=1, le=64)
     """Events a worker processes at once (its calls to Stripe overlap)."""
     subscription_sync_seconds: int = Field(default=86_400, ge=0)

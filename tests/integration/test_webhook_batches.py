@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +23,7 @@ from billfold.bootstrap import Services, build
 from billfold.domain import errors
 from billfold.service import inbox as inbox_module
 from billfold.service import inbox_batch
-from billfold.service.inbox import Delivery, WebhookReceipt
+from billfold.service.inbox import Delivery, Inbox, WebhookReceipt
 from tests.builders import stripe_events as se
 from tests.support.app import SECRET, balances, count, event_status, settings_for, use_stripe
 from tests.support.memory import CATALOG, FakeStripe, line_item
@@ -439,3 +440,59 @@ def test_a_batch_refused_again_when_read_again_is_left_to_the_combiner(
     with pytest.raises(inbox_batch.DeferredWritesFailed):
         services.inbox._receive_batch([delivery(services, paid("ann"))])
     assert len(tries) == 1
+
+
+def test_the_next_webhook_batch_begins_while_the_one_before_commits(
+    db_url: str, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With two writers (the default on PostgreSQL), the deliveries that queued while a batch
+    was deciding are read and decided while that batch sends its writes and commit; each is
+    granted once, on the same account too."""
+    writers = 1 if db_url.startswith("sqlite") else 2
+    built = build(settings_for(db_url, webhook_writers=2))
+    try:
+        combiner = built.inbox.combiner
+        assert combiner is not None
+        assert combiner.writers == writers
+        original = Inbox._write_batch
+        calls: list[int] = []
+        others_queued = threading.Event()
+        second_began = threading.Event()
+
+        def write_batch(self: Inbox, *args: Any, committing: Any = None, **kwargs: Any) -> Any:
+            n = len(calls)
+            calls.append(n)
+            if n == 0:
+                assert others_queued.wait(10)
+            if n == 1:
+                second_began.set()
+
+            def hand_on() -> None:
+                committing()
+                if n == 0 and writers == 2:  # the next batch began before these writes went out
+                    assert second_began.wait(10)
+
+            return original(self, *args, committing=hand_on if committing else None, **kwargs)
+
+        monkeypatch.setattr(Inbox, "_write_batch", write_batch)
+        bodies = [json.dumps(paid("shared" if i % 2 else f"solo_{i}")).encode() for i in range(5)]
+
+        def receive(body: bytes) -> WebhookReceipt:
+            return built.inbox.receive_webhook(body, signature.sign(body, SECRET))
+
+        with ThreadPoolExecutor(5) as pool:
+            first = pool.submit(receive, bodies[0])
+            while not calls:
+                time.sleep(0.001)
+            rest = [pool.submit(receive, b) for b in bodies[1:]]
+            while combiner.stats().queued < 4:
+                time.sleep(0.001)
+            others_queued.set()
+            receipts = [first.result(timeout=30), *(r.result(timeout=30) for r in rest)]
+        assert [r.status for r in receipts] == ["processed"] * 5
+        assert combiner.stats().handoffs == (1 if writers == 2 else 0)
+        assert balances(built, "shared") == {"credits": 500 * 2}
+        assert all(balances(built, f"solo_{i}") == {"credits": 500} for i in (0, 2, 4))
+        assert verify(engine) == []
+    finally:
+        built.close()
