@@ -46,6 +46,7 @@ from billfold.adapters.db.uow import SqlUnitOfWork
 from billfold.adapters.db.verify import verify
 from billfold.bootstrap import wall_clock
 from billfold.service.ledger import Ledger, Spend
+from billfold.settings import Settings
 
 NAME = "ledger"
 UNIT = "credits"
@@ -220,7 +221,9 @@ def _spend_run(
         checkpoint(url)
         engine = db_engine.make_engine(url, pool_size=max(concurrency, 1))
         try:
-            ledger = Ledger(lambda: SqlUnitOfWork(engine), wall_clock)
+            # As the service builds it with the default settings (SQLite: one writer).
+            writers = 1 if database == "sqlite" else Settings.model_fields["ledger_writers"].default
+            ledger = Ledger(lambda: SqlUnitOfWork(engine), wall_clock, writers=writers)
             _baseline_table(engine)
             checkpoint(url)
             baseline = _baseline_spend(engine)
@@ -381,7 +384,9 @@ def _read_run(ctx: Context, database: str, big: bool, sizes: Sizes, on_progress:
         engine = db_engine.make_engine(url, pool_size=1)
         try:
             problems = verify(engine)
-            ledger = Ledger(lambda: SqlUnitOfWork(engine), wall_clock)
+            # As the service builds it with the default settings (SQLite: one writer).
+            writers = 1 if database == "sqlite" else Settings.model_fields["ledger_writers"].default
+            ledger = Ledger(lambda: SqlUnitOfWork(engine), wall_clock, writers=writers)
             expected = 3 * 1_000 - 2
             got = ledger.balances(READER)[UNIT].available
             if got != expected:
