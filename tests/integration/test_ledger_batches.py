@@ -28,6 +28,7 @@ from billfold.domain import errors
 from billfold.service import ledger as L
 from billfold.service.ledger import batch as B
 from tests.conftest import FakeClock
+from tests.support.handoff import StagedHandOff
 
 UNIT = "credits"
 UNITS = frozenset({UNIT})
@@ -246,42 +247,16 @@ def test_a_batch_begun_while_the_one_before_commits_reads_what_that_one_wrote(
     grant(ledger, "hot", 100)
     combiner = ledger.combiner
     assert combiner is not None
-    original = B.run_batch
-    calls: list[int] = []
-    others_queued = threading.Event()
-    second_began = threading.Event()
-
-    def run_batch(*args: Any, committing: Any = None, **kwargs: Any) -> Any:
-        n = len(calls)
-        calls.append(n)
-        if n == 0:
-            assert others_queued.wait(10)
-        if n == 1:
-            second_began.set()
-
-        def hand_on() -> None:
-            committing()
-            if n == 0:  # the next batch began before this one's writes went out
-                assert second_began.wait(10)
-
-        return original(*args, committing=hand_on, **kwargs)
-
-    monkeypatch.setattr(B, "run_batch", run_batch)
+    staged = StagedHandOff(B.run_batch)
+    monkeypatch.setattr(B, "run_batch", staged.wrapper)
 
     def spend(i: int) -> L.SpendResult:
         return ledger.spend(L.Spend(key=f"hot-{i}", account_id="hot", unit=UNIT, amount=10))
 
-    with ThreadPoolExecutor(5) as pool:
-        first = pool.submit(spend, 0)
-        while not calls:
-            time.sleep(0.001)
-        rest = [pool.submit(spend, i) for i in range(1, 5)]
-        while combiner.stats().queued < 4:
-            time.sleep(0.001)
-        others_queued.set()
-        results = [first.result(timeout=30), *(r.result(timeout=30) for r in rest)]
+    results = staged.run(combiner, spend, 5)
     assert combiner.stats().handoffs == 1
-    assert calls == [0, 1]
+    assert combiner.stats().fallbacks == 0
+    assert staged.calls == [0, 1]
     assert results[0].balance == 90
     assert sorted(r.balance for r in results[1:]) == [50, 60, 70, 80]
     assert ledger.balances("hot")[UNIT].available == 50

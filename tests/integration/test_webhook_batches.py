@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +25,7 @@ from billfold.service import inbox_batch
 from billfold.service.inbox import Delivery, Inbox, WebhookReceipt
 from tests.builders import stripe_events as se
 from tests.support.app import SECRET, balances, count, event_status, settings_for, use_stripe
+from tests.support.handoff import StagedHandOff
 from tests.support.memory import CATALOG, FakeStripe, line_item
 
 
@@ -454,43 +454,20 @@ def test_the_next_webhook_batch_begins_while_the_one_before_commits(
         combiner = built.inbox.combiner
         assert combiner is not None
         assert combiner.writers == writers
-        original = Inbox._write_batch
-        calls: list[int] = []
-        others_queued = threading.Event()
-        second_began = threading.Event()
-
-        def write_batch(self: Inbox, *args: Any, committing: Any = None, **kwargs: Any) -> Any:
-            n = len(calls)
-            calls.append(n)
-            if n == 0:
-                assert others_queued.wait(10)
-            if n == 1:
-                second_began.set()
-
-            def hand_on() -> None:
-                committing()
-                if n == 0 and writers == 2:  # the next batch began before these writes went out
-                    assert second_began.wait(10)
-
-            return original(self, *args, committing=hand_on if committing else None, **kwargs)
-
-        monkeypatch.setattr(Inbox, "_write_batch", write_batch)
+        staged = StagedHandOff(Inbox._write_batch, overlapping=writers == 2)
+        monkeypatch.setattr(
+            Inbox, "_write_batch", lambda inbox, *a, **k: staged.wrapper(inbox, *a, **k)
+        )
         bodies = [json.dumps(paid("shared" if i % 2 else f"solo_{i}")).encode() for i in range(5)]
 
-        def receive(body: bytes) -> WebhookReceipt:
-            return built.inbox.receive_webhook(body, signature.sign(body, SECRET))
+        def receive(i: int) -> WebhookReceipt:
+            return built.inbox.receive_webhook(bodies[i], signature.sign(bodies[i], SECRET))
 
-        with ThreadPoolExecutor(5) as pool:
-            first = pool.submit(receive, bodies[0])
-            while not calls:
-                time.sleep(0.001)
-            rest = [pool.submit(receive, b) for b in bodies[1:]]
-            while combiner.stats().queued < 4:
-                time.sleep(0.001)
-            others_queued.set()
-            receipts = [first.result(timeout=30), *(r.result(timeout=30) for r in rest)]
+        receipts = staged.run(combiner, receive, 5)
         assert [r.status for r in receipts] == ["processed"] * 5
         assert combiner.stats().handoffs == (1 if writers == 2 else 0)
+        assert combiner.stats().fallbacks == 0
+        assert staged.calls == [0, 1]
         assert balances(built, "shared") == {"credits": 500 * 2}
         assert all(balances(built, f"solo_{i}") == {"credits": 500} for i in (0, 2, 4))
         assert verify(engine) == []
