@@ -7,7 +7,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
@@ -134,6 +134,57 @@ def test_the_next_batch_starts_when_the_one_before_is_committing_up_to_writers_i
     submit_all(single_writer, list(range(1, 9)))
     assert one.most_active == 1
     assert single_writer.stats().handoffs == 0
+
+
+def _in_background(fn: Callable[[int], int], item: int) -> Future[int]:
+    future: Future[int] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(item))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, daemon=True).start()
+    return future
+
+
+def test_a_request_queued_after_the_next_batch_finished_first_is_still_written() -> None:
+    """The first batch hands on at its commit; the batch it handed to finishes before it does;
+    a request that arrives then waits in the queue. When the first batch ends, no other writer
+    is left: it passes the role on, and the request is written (it was left waiting forever)."""
+    second_queued = threading.Event()
+    first_may_end = threading.Event()
+    batches: list[list[int]] = []
+
+    def run_batch(
+        items: Sequence[int], committing: Callable[[], None]
+    ) -> list[int | errors.BillfoldError]:
+        batches.append(list(items))
+        if items[0] == 1:
+            assert second_queued.wait(10)
+            committing()  # request 2 is queued: it writes the next batch now
+            assert first_may_end.wait(10)
+        return [i * 2 for i in items]
+
+    combiner: Combiner[int, int] = Combiner(run_batch, lambda i: i * 2, writers=2)
+    # Daemon threads: a request left waiting fails the test (a timeout), not the whole run.
+    first = _in_background(combiner.submit, 1)
+    while not batches:
+        time.sleep(0.001)
+    second = _in_background(combiner.submit, 2)
+    while combiner.stats().queued < 1:
+        time.sleep(0.001)
+    second_queued.set()
+    assert second.result(timeout=10) == 4  # handed to, written, finished: the first still going
+    third = _in_background(combiner.submit, 3)
+    while combiner.stats().queued < 1:
+        time.sleep(0.001)
+    first_may_end.set()
+    assert first.result(timeout=10) == 2
+    assert third.result(timeout=10) == 6
+    assert batches == [[1], [2], [3]]
+    assert combiner.stats().handoffs == 1
 
 
 def test_a_second_batch_does_not_start_while_the_first_is_still_deciding() -> None:

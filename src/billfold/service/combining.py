@@ -224,8 +224,10 @@ class Combiner(Generic[C, R]):
                 self._batches += 1
                 self._requests += len(batch)
                 self._largest = max(self._largest, len(batch))
-                # Once handed on, the queue is the next writer's to take.
-                following = self._queue.pop(0) if self._queue and not handed else None
+                # Once handed on, the queue is the next writer's to take, unless no other writer
+                # is left (the one handed to has finished already): the role passes as ever.
+                passes = not handed or self._writing == 1
+                following = self._queue.pop(0) if self._queue and passes else None
                 if following is None:
                     self._writing -= 1
                 else:
