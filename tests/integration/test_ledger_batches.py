@@ -472,3 +472,18 @@ def test_a_batch_finds_its_balances_and_grants_by_index_not_by_scanning_them(
             conn.rollback()
     assert all(isinstance(o, L.SpendResult) for o in outcomes)
     assert scans == []
+
+
+def test_a_failed_batch_call_names_its_function_not_the_data_it_carried(engine: Engine) -> None:
+    """On PostgreSQL a batch's values travel as literals in its SQL: an error names the call,
+    and carries none of them (account ids, keys, reasons are the application's data)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's batches run in process, statement by statement")
+    with engine.connect() as conn:
+        raw = Raw(conn)
+        secret = raw.literal("acct_private@example.com")
+        with pytest.raises(sa.exc.DBAPIError) as caught:
+            raw.script(b"SELECT billfold_no_such_function(" + secret + b")", begin=True)
+        conn.rollback()
+    assert caught.value.statement == "BEGIN; SELECT billfold_no_such_function(...)"
+    assert "acct_private" not in str(caught.value.statement)

@@ -105,7 +105,8 @@ class Raw:
         pgconn = self._dbapi.pgconn
         if begin and pgconn.transaction_status == pq.TransactionStatus.IDLE:
             sql = b"BEGIN; " + sql
-        with self.translated(sql.decode(errors="replace")):
+        # Named by its first call, not quoted whole: the literals are the batch's data.
+        with self.translated(sql.split(b"(", 1)[0].decode(errors="replace") + "(...)"):
             result: pq.abc.PGresult = pgconn.exec_(sql)
             if result.status not in self._DONE:
                 raise psycopg.errors.error_from_result(result, encoding=self._dbapi.info.encoding)
