@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     ledger_writers: int = Field(default=2, ge=1, le=16)
     """Batches of ledger writes in flight at once per process (PostgreSQL; SQLite has one): the
     next batch reads and decides while the one before commits. On the bench (2 cores, library
-    spends, c=16), 2 did 13-14 % more than 1; 3 and 4 no more than 2."""
+    spends, c=16, 3 interleaved runs), 2 did 6-12 % more than 1; 3 and 4 no more than 2."""
     webhook_batch_max: int = Field(default=64, ge=0, le=1_000)
     """Webhook deliveries stored and processed together at most (0: one per transaction)."""
     webhook_writers: int = Field(default=2, ge=1, le=32)

@@ -6,12 +6,13 @@ database's write lock), then, under those locks, the holds that lapsed or are cl
 allocations, the live grants and the transactions already holding one of the batch's keys
 (PostgreSQL: all of it in one call of ``billfold_batch_read``, migration 0010).
 
-Writing: the finished transactions (``ON CONFLICT DO NOTHING``: a key another transaction took
-meanwhile raises ``KeyTaken``, or on PostgreSQL the lines' foreign key refuses the batch), new
-balance rows and grants (the inbox's batches; a plain ``INSERT``: a row created meanwhile fails
-the batch), new holds, lines, allocations, then the final state of every grant,
-balance and closed hold (PostgreSQL: one JSON document each, all as one statement when they are
-independent; SQLite: ``executemany``, in process).
+Writing, in this order (each statement sees the rows of those before it): the finished
+transactions (``ON CONFLICT DO NOTHING``: a key another transaction took meanwhile raises
+``KeyTaken`` before anything else is written), new balance rows and grants (the inbox's batches;
+a plain ``INSERT``: a row created meanwhile fails the batch), new holds, lines, allocations, then
+the final state of every grant, balance and closed hold (PostgreSQL: one JSON document each, all
+in one call of ``billfold_batch_write`` followed by the commit; SQLite: ``executemany``, in
+process).
 """
 
 from __future__ import annotations
@@ -161,8 +162,9 @@ def _load_pg(
         raw.literal(json.dumps(list(read.keys))),
         int(read.now),
     )
-    document = json.loads(raw.script(sql, begin=True).get_value(0, 0) or b"null")
-    balances, holds, grants, transactions = (part or [] for part in document)
+    value = raw.script(sql, begin=True).get_value(0, 0)
+    assert value is not None  # the function answers an array of four, each a list or null
+    balances, holds, grants, transactions = (part or [] for part in json.loads(value))
     return _snapshot(
         positions,
         balances,
