@@ -398,27 +398,30 @@ class ThreadProfiles:
         for profile in self.profiles[1:]:
             stats.add(profile)
         stream.write(f"{title}\n\ncProfile (deterministic; its overhead inflates small calls)\n")
-        sent, waits = _round_trips(stats)
+        sent, waits, scripts = _round_trips(stats)
         stream.write(
             f"statements sent (psycopg cursor execute/executemany calls): {sent:,}; "
-            f"waits on the server (psycopg Connection.wait): {waits:,}\n"
+            f"waits on the server (psycopg Connection.wait): {waits:,}; "
+            f"batch calls straight to libpq (Raw.script, one round trip each): {scripts:,}\n"
         )
         stats.sort_stats("tottime").print_stats(TOP)
         stats.sort_stats("cumulative").print_stats(TOP)
         return stream.getvalue()
 
 
-def _round_trips(stats: pstats.Stats) -> tuple[int, int]:
-    """Statements handed to psycopg, and the times the client waited for the server (a pipeline
-    sends several statements per wait)."""
-    sent = waits = 0
+def _round_trips(stats: pstats.Stats) -> tuple[int, int, int]:
+    """Statements handed to psycopg, the times the client waited for the server (a pipeline
+    sends several statements per wait), and the ledger batches' calls sent to libpq directly."""
+    sent = waits = scripts = 0
     for (filename, _line, name), (_cc, calls, *_rest) in stats.stats.items():  # type: ignore[attr-defined]
         path = filename.replace("\\", "/")
         if path.endswith("psycopg/cursor.py") and name in ("execute", "executemany"):
             sent += calls
         elif path.endswith("psycopg/connection.py") and name == "wait":
             waits += calls
-    return sent, waits
+        elif path.endswith("billfold/adapters/db/stores/_raw.py") and name == "script":
+            scripts += calls
+    return sent, waits, scripts
 
 
 class _Deterministic(Exception):
