@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import standardwebhooks
 from sqlalchemy.engine import Engine
 
@@ -610,3 +611,31 @@ def test_a_reconciliation_run_with_open_drift_writes_one_notification(
     assert (row.type, row.account_id) == ("reconciliation.drift", None)
     assert row.data["run_id"] == "rec_2"
     assert row.data["items"] == [item]
+
+
+def test_a_batchs_alert_commits_in_the_batchs_own_transaction(
+    engine: Engine, clock: FakeClock
+) -> None:
+    """The outbox row of a crossing is written with the spend that crossed, in one transaction:
+    on PostgreSQL the batch commits with its writes, so its notifications go before them, not in
+    a transaction of their own after (a crash between would have lost the alert)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's batch commits once, at the unit of work's end")
+    ledger = ledger_on(engine, clock)
+    grant(ledger, "g1", 150)
+    commands: list[batch.BatchCommand] = [
+        L.Spend(key="x1", account_id="user_1", unit=UNIT, amount=60),  # 90: crossed
+    ]
+    outcomes = batch.run_batch(
+        lambda: SqlUnitOfWork(engine), commands, clock(), units=ledger.units, low=ledger.low
+    )
+    assert isinstance(outcomes[0], L.SpendResult)
+    with engine.connect() as conn:
+        spent = conn.execute(
+            sa.text("SELECT xmin::text FROM ledger_transactions WHERE id = :id"),
+            {"id": outcomes[0].transaction_id},
+        ).scalar_one()
+        alerted = conn.execute(
+            sa.text("SELECT xmin::text FROM notifications WHERE type = 'balance.low'")
+        ).scalar_one()
+    assert alerted == spent

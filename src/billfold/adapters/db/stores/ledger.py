@@ -604,6 +604,10 @@ class SqlLedgerStore:
         return ledger_batch.load(Raw(self.conn), read)
 
     def flush_batch(self, writes: BatchWrites, *, commit: bool = False) -> None:
+        if commit:
+            # The batch's own commit ends the transaction: its notifications (a low-balance
+            # crossing) go in before it, with the writes that caused them, not after it.
+            self.flush_notifications()
         ledger_batch.flush(Raw(self.conn), writes, commit=commit)
         self.written.extend(x.id for x in writes.transactions if x.lines)
 
