@@ -45,6 +45,13 @@ branch_labels = None
 depends_on = None
 
 HOLD_COLUMNS = "id, account_id, unit, amount, captured, status, expires_at, reason, created"
+# Each hold of ``h`` with its allocations in order, into ``v_holds`` (both arms below).
+HOLDS_AS_JSON = """SELECT json_agg(json_build_array(
+                h.id, h.account_id, h.unit, h.amount, h.captured, h.status, h.expires_at,
+                h.reason, h.created,
+                (SELECT json_agg(json_build_array(a.grant_id, a.amount) ORDER BY a.seq)
+                 FROM hold_allocations AS a WHERE a.hold_id = h.id)))
+            INTO v_holds"""
 
 BATCH_READ = f"""
 CREATE OR REPLACE FUNCTION billfold_batch_read(
@@ -74,12 +81,7 @@ BEGIN
     IF json_array_length(p_holds) > 0 THEN
         -- Two arms joined by UNION, not OR: each takes its own index (the primary key; the
         -- (account_id, unit, status) index), where an OR across them read every row.
-        SELECT json_agg(json_build_array(
-                h.id, h.account_id, h.unit, h.amount, h.captured, h.status, h.expires_at,
-                h.reason, h.created,
-                (SELECT json_agg(json_build_array(a.grant_id, a.amount) ORDER BY a.seq)
-                 FROM hold_allocations AS a WHERE a.hold_id = h.id)))
-            INTO v_holds
+        {HOLDS_AS_JSON}
             FROM (SELECT {HOLD_COLUMNS} FROM holds
                   WHERE id = ANY(ARRAY(SELECT json_array_elements_text(p_holds)))
                   UNION
@@ -89,12 +91,7 @@ BEGIN
                         SELECT a, u FROM json_to_recordset(p_positions) AS p(a varchar, u varchar))
                  ) AS h;
     ELSE
-        SELECT json_agg(json_build_array(
-                h.id, h.account_id, h.unit, h.amount, h.captured, h.status, h.expires_at,
-                h.reason, h.created,
-                (SELECT json_agg(json_build_array(a.grant_id, a.amount) ORDER BY a.seq)
-                 FROM hold_allocations AS a WHERE a.hold_id = h.id)))
-            INTO v_holds
+        {HOLDS_AS_JSON}
             FROM holds AS h
             WHERE h.status = 'active' AND h.expires_at <= p_now
               AND (h.account_id, h.unit) IN (
