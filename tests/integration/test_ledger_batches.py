@@ -464,8 +464,12 @@ def test_a_batch_finds_its_balances_and_grants_by_index_not_by_scanning_them(
         assert reads, plans  # the lock of the balances, at least, was explained
         reads = [p for p in plans if re.search(r"\b(balances|grants)\b", p)]
         assert any("FROM grants" in p for p in reads), reads
-        scans = [line for p in reads for line in p.splitlines() if "Seq Scan on" in line]
-        scans = [line for line in scans if re.search(r"Seq Scan on (balances|grants)\b", line)]
+        scans = [
+            line
+            for p in reads
+            for line in p.splitlines()
+            if re.search(r"Seq Scan on (balances|grants)\b", line)
+        ]
     else:
         sent: list[tuple[str, Any]] = []
         send = Raw.send

@@ -32,18 +32,20 @@ PG_FINISH_NOTIFICATIONS = (
 # The delivery round's claim and the endpoints it reads, run at every round: prepared once on
 # the server (SQLAlchemy built and compiled the claim's statement anew each round: a twentieth
 # of the server's CPU in the webhook benchmark).
-PG_CLAIM = (
-    "UPDATE notifications SET lease_owner = %s, lease_expires_at = %s WHERE id IN ("
+PG_DUE = (
     "SELECT id FROM notifications WHERE status = 'pending' AND next_attempt_at <= %s "
     "AND (lease_expires_at IS NULL OR lease_expires_at <= %s) "
-    "ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id"
+    "ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED"
+)
+"""The pending notifications due and not leased, oldest first (parameters: now, now, limit)."""
+PG_CLAIM = (
+    f"UPDATE notifications SET lease_owner = %s, lease_expires_at = %s WHERE id IN ({PG_DUE}) "
+    "RETURNING id"
 )
 PG_SETTLE_UNROUTED = (
     "UPDATE notifications SET status = 'delivered', attempts = attempts + 1, "
     "next_attempt_at = NULL, last_error = NULL, lease_owner = NULL, lease_expires_at = NULL, "
-    "updated = %s WHERE id IN (SELECT id FROM notifications WHERE status = 'pending' "
-    "AND next_attempt_at <= %s AND (lease_expires_at IS NULL OR lease_expires_at <= %s) "
-    "ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING type"
+    f"updated = %s WHERE id IN ({PG_DUE}) RETURNING type"
 )
 PG_ENDPOINTS = (
     "SELECT id, url, secrets::text, types::text, created FROM notification_endpoints "
