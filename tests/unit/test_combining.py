@@ -187,6 +187,50 @@ def test_a_request_queued_after_the_next_batch_finished_first_is_still_written()
     assert combiner.stats().handoffs == 1
 
 
+def test_a_batch_that_ends_while_the_next_is_committing_starts_the_one_after_at_once() -> None:
+    """Two writers: the first batch hands on at its commit; the second is committing too when a
+    request queues. When the first ends, nothing is deciding: the queued request writes the third
+    batch at once, beside the second's commit (it waited for the second's end before)."""
+    gates = {name: threading.Event() for name in ("queued", "first_ends", "second_ends")}
+    second_committing = threading.Event()
+    batches: list[list[int]] = []
+
+    def run_batch(
+        items: Sequence[int], committing: Callable[[], None]
+    ) -> list[int | errors.BillfoldError]:
+        batches.append(list(items))
+        if items[0] == 1:
+            assert gates["queued"].wait(10)
+            committing()  # request 2 is queued: it writes the next batch now
+            assert gates["first_ends"].wait(10)
+        elif items[0] == 2:
+            committing()  # nothing queued yet: nobody to hand on to
+            second_committing.set()
+            assert gates["second_ends"].wait(10)
+        return [i * 2 for i in items]
+
+    combiner: Combiner[int, int] = Combiner(run_batch, lambda i: i * 2, writers=2)
+    first = _in_background(combiner.submit, 1)
+    while not batches:
+        time.sleep(0.001)
+    second = _in_background(combiner.submit, 2)
+    while combiner.stats().queued < 1:
+        time.sleep(0.001)
+    gates["queued"].set()
+    assert second_committing.wait(10)
+    third = _in_background(combiner.submit, 3)
+    while combiner.stats().queued < 1:  # two batches in flight: it waits
+        time.sleep(0.001)
+    gates["first_ends"].set()
+    try:
+        assert first.result(timeout=10) == 2
+        assert third.result(timeout=10) == 6  # while the second is still committing
+    finally:
+        gates["second_ends"].set()
+    assert second.result(timeout=10) == 4
+    assert batches == [[1], [2], [3]]
+
+
 def test_a_second_batch_does_not_start_while_the_first_is_still_deciding() -> None:
     """Before its commit a batch is still gathering work's worth of queue: a request that arrives
     then waits for it (a writer started at once would write batches of one beside it)."""

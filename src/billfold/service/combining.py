@@ -10,7 +10,9 @@ shares commits.
 A batch's last round trip (its writes and the commit, the database's flush to disk) needs no
 more of the writer's work: when it is sent (``run_batch`` calls the ``committing`` callback it is
 given), the role passes on at once, and the next batch reads and decides while this one commits,
-up to ``writers`` batches in flight. A batch the next one depends on (the same balance) is ordered
+up to ``writers`` batches in flight. One batch decides at a time: a batch that ends passes the
+role on when none is deciding, even while another is still committing (waiting for that one's end
+left the requests queued meanwhile idle: measured). A batch the next one depends on (the same balance) is ordered
 by the database: the next one's row locks wait for the commit, then read what it wrote. Batches
 lock balances in the same (account, unit) order, so they never deadlock. (A second writer that
 started whenever one was busy, rather than at the commit, made batches of one or two beside the
@@ -132,6 +134,8 @@ class Combiner(Generic[C, R]):
         self.name = name
         self._queue: list[_Request[C, R]] = []
         self._writing = 0
+        self._deciding = 0
+        """Batches in flight that have not sent their writes yet (at most one)."""
         self._threads = KeptThreads(f"billfold {name}")
         self._batches = self._requests = self._largest = self._fallbacks = self._handoffs = 0
 
@@ -163,7 +167,7 @@ class Combiner(Generic[C, R]):
         queued for the next batch."""
         with self._lock:
             if self._writing == 0:
-                self._writing = 1
+                self._writing = self._deciding = 1
                 return True
             self._queue.append(request)
             return False
@@ -200,20 +204,21 @@ class Combiner(Generic[C, R]):
             batch = [own, *self._queue[: self.max_batch - 1]]
             del self._queue[: self.max_batch - 1]
         decided = False
-        handed = False
+        sent = False
 
         def committing() -> None:
             """This batch's last round trip is on its way: the next queued request writes the
             next batch now (if ``writers`` allows one more in flight)."""
-            nonlocal handed
+            nonlocal sent
             with self._lock:
-                if handed or not self._queue or self._writing >= self.writers:
+                if sent:
                     return
-                following = self._queue.pop(0)
-                following.lead = True
-                self._writing += 1
+                sent = True
+                self._deciding -= 1
+                following = self._next_writer()
+                if following is None:
+                    return
                 self._handoffs += 1
-                handed = True
             self._start(following)
 
         try:
@@ -224,14 +229,10 @@ class Combiner(Generic[C, R]):
                 self._batches += 1
                 self._requests += len(batch)
                 self._largest = max(self._largest, len(batch))
-                # Once handed on, the queue is the next writer's to take, unless no other writer
-                # is left (the one handed to has finished already): the role passes as ever.
-                passes = not handed or self._writing == 1
-                following = self._queue.pop(0) if self._queue and passes else None
-                if following is None:
-                    self._writing -= 1
-                else:
-                    following.lead = True
+                if not sent:
+                    self._deciding -= 1
+                self._writing -= 1
+                following = self._next_writer()
             loops: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
             for request in batch:
                 if request.outcome is None and request.failure is None:  # pragma: no cover
@@ -250,6 +251,18 @@ class Combiner(Generic[C, R]):
             elif following is not None and not decided:  # pragma: no cover - interrupted
                 self._writer_pool().submit(self._write_batches, following)
                 following = None
+        return following
+
+    def _next_writer(self) -> _Request[C, R] | None:
+        """Under the lock: the queued request that writes the next batch now, if any (none
+        while a batch is still deciding: it takes the queue when it commits; none with
+        ``writers`` batches in flight)."""
+        if not self._queue or self._deciding or self._writing >= self.writers:
+            return None
+        following = self._queue.pop(0)
+        following.lead = True
+        self._writing += 1
+        self._deciding += 1
         return following
 
     def _start(self, writer: _Request[C, R]) -> None:
