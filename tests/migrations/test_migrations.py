@@ -7,8 +7,10 @@ never touches the database the other tests share.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -174,3 +176,60 @@ def test_given_each_revision_when_downgraded_below_it_and_upgraded_again_then_it
 
     assert trigger_names(empty_engine) == TRIGGERS[empty_engine.dialect.name]
     use_the_ledger(empty_engine)
+
+
+def test_given_the_head_schema_when_spends_update_grants_and_balances_then_the_updates_are_heap_only(
+    empty_engine: Engine,
+) -> None:
+    """A spend changes its grants' ``remaining`` and its balance's ``available``: no index holds
+    either, and the tables' fillfactor leaves room on the page, so PostgreSQL updates the rows in
+    place of a new index entry in each index (HOT; migration 0011). Counted by PostgreSQL's own
+    statistics of a database of the test's own."""
+    if empty_engine.dialect.name != "postgresql":
+        pytest.skip("heap-only updates are PostgreSQL's")
+    migrate.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT relname, reloptions FROM pg_class WHERE relname IN ('grants', 'balances')"
+            )
+        )
+        options = {str(row[0]): row[1] for row in rows}
+    assert options == {"grants": ["fillfactor=80"], "balances": ["fillfactor=90"]}
+    # Connections that end when returned: a backend reports its statistics as it exits.
+    writer = sa.create_engine(empty_engine.url, poolclass=NullPool)
+    ledger = L.Ledger(lambda: SqlUnitOfWork(writer), FakeClock())
+    accounts = [f"user_{n}" for n in range(20)]
+    for account in accounts:
+        ledger.grant(L.Grant(key=f"g-{account}", account_id=account, unit="credits", amount=9))
+    with ThreadPoolExecutor(8) as pool:  # batches of several spends, and spends on their own
+        list(
+            pool.map(
+                lambda a: ledger.spend(
+                    L.Spend(key=f"s-{a}", account_id=a, unit="credits", amount=2)
+                ),
+                accounts,
+            )
+        )
+    ledger.close()
+    writer.dispose()
+    counts: dict[str, tuple[int, int]] = {}
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with empty_engine.connect() as conn:
+            counts = {
+                name: (int(updated), int(hot))
+                for name, updated, hot in conn.execute(
+                    sa.text(
+                        "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                        "WHERE relname IN ('grants', 'balances')"
+                    )
+                )
+            }
+        if counts.get("grants", (0, 0))[0] >= len(accounts):
+            break
+        time.sleep(0.1)
+    assert counts["grants"][0] >= len(accounts), counts  # every spend updated its grant
+    assert counts["grants"][1] == counts["grants"][0], counts
+    assert counts["balances"][1] == counts["balances"][0] >= len(accounts), counts
+    assert verify(empty_engine) == []

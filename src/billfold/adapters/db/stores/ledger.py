@@ -109,7 +109,7 @@ class _Statements:
         )
         self.grant_states = sa.select(
             gr.id, gr.unit, gr.remaining, gr.held, gr.priority, gr.expires_at, gr.origin
-        ).where(gr.account_id == P("w_account"), gr.unit == P("w_unit"), gr.remaining > 0)
+        ).where(gr.account_id == P("w_account"), gr.unit == P("w_unit"), gr.live)
         self.expired_grant_states = self.grant_states.where(
             gr.expires_at <= P("w_now"), gr.remaining > gr.held
         )
@@ -469,7 +469,7 @@ class SqlLedgerStore:
         c = t.grants.c
         stmt = sa.select(t.grants).where(c.account_id == account_id)
         if live_only:
-            stmt = stmt.where(c.remaining > 0, sa.or_(c.expires_at.is_(None), c.expires_at > now))
+            stmt = stmt.where(c.live, sa.or_(c.expires_at.is_(None), c.expires_at > now))
         if starting_after:
             stmt = stmt.where(c.id < starting_after)
         rows = self.conn.execute(stmt.order_by(c.id.desc()).limit(limit))
@@ -530,7 +530,7 @@ class SqlLedgerStore:
         rows = self.conn.execute(
             sa.select(t.grants, tx.kind.label("txn_kind"), tx.result.label("txn_result"))
             .join(t.ledger_transactions, tx.id == g.transaction_id)
-            .where(g.account_id == account_id, g.unit == unit, g.remaining > 0)
+            .where(g.account_id == account_id, g.unit == unit, g.live)
             .order_by(g.id)
         ).all()
         grants = tuple(

@@ -198,7 +198,7 @@ def _load_sqlite(
         grants = raw.rows(
             "SELECT g.id, g.account_id, g.unit, g.remaining, g.held, g.priority, g.expires_at, "
             f"g.origin FROM {by_position} grants AS g "
-            "ON g.account_id = p.column1 AND g.unit = p.column2 WHERE g.remaining > 0",
+            "ON g.account_id = p.column1 AND g.unit = p.column2 WHERE g.live",
             flat,
         )
         holds = raw.rows(
