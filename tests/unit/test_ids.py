@@ -38,3 +38,8 @@ def test_ids_carry_their_prefix_and_time_and_increase_within_a_millisecond() -> 
     for c in made[0][3:13]:
         first = first * 32 + ALPHABET.index(c)
     assert abs(first - time.time_ns() // 1_000_000) < 60_000
+
+
+@given(st.integers(min_value=0, max_value=2**200), st.integers(min_value=1, max_value=32))
+def test_any_length_encodes_the_low_bits_like_the_reference(value: int, length: int) -> None:
+    assert ids._b32(value, length) == digits(value, length)

@@ -3,8 +3,11 @@ holds, expiry and debt, each checked by the audit afterwards."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 
 import pytest
 
@@ -12,6 +15,7 @@ from billfold.adapters.memory import MemoryDatabase
 from billfold.domain import errors
 from billfold.domain.ledger import BalanceView
 from billfold.service import ledger as L
+from billfold.service.ledger import idempotency
 from tests.support.memory import HOUR, ManualClock
 
 USER = "user_1"
@@ -217,3 +221,17 @@ def test_given_an_unknown_unit_then_refused_before_anything_is_written(books: Bo
     with pytest.raises(errors.UnknownUnit):
         books.ledger.grant(L.Grant(key="g1", account_id=USER, unit="gold", amount=1))
     assert books.ledger.balances(USER) == {}
+
+
+def test_a_request_hash_is_the_sha256_of_its_canonical_json_as_stored_hashes_were_made() -> None:
+    """Every stored key carries its request's hash: the formula does not move between releases
+    (a retry after an upgrade would otherwise be refused as a different request)."""
+    cmd = L.Spend(key="k", account_id="acct_1", unit="credits", amount=3, reason='é \\ "x"')
+    data: dict[str, object] = {f.name: getattr(cmd, f.name) for f in fields(cmd) if f.name != "key"}
+    data["__command__"] = "Spend"
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    assert idempotency.request_hash(cmd) == hashlib.sha256(canonical.encode()).hexdigest()
+    assert (
+        idempotency.request_hash(cmd)
+        == "985c522f9d5074c3872738c9603b9714d540f5518e4f283f38f81c4196719808"
+    )  # made by the formula before its encoder was kept

@@ -122,7 +122,8 @@ class Overlay:
         self._touched_balances: dict[Position, None] = {}
         self._alerts: dict[Position, bool] = {}
         self._notifications: dict[str, NewNotification] = {}
-        self._journal: list[Callable[[], None]] = []
+        # What each change replaced: (mapping, key, old value or _MISSING), undone in reverse.
+        self._journal: list[tuple[dict[Any, Any], Any, Any]] = []
 
     # --- the journal -----------------------------------------------------------------------------
 
@@ -130,20 +131,17 @@ class Overlay:
         return len(self._journal)
 
     def undo(self, mark: int) -> None:
-        while len(self._journal) > mark:
-            self._journal.pop()()
-
-    def _set(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
-        old = mapping.get(key, _MISSING)
-        mapping[key] = value
-
-        def restore() -> None:
+        journal = self._journal
+        while len(journal) > mark:
+            mapping, key, old = journal.pop()
             if old is _MISSING:
                 del mapping[key]
             else:
                 mapping[key] = old
 
-        self._journal.append(restore)
+    def _set(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
+        self._journal.append((mapping, key, mapping.get(key, _MISSING)))
+        mapping[key] = value
 
     # --- transactions ----------------------------------------------------------------------------
 
@@ -245,7 +243,7 @@ class Overlay:
         for grant_id, remaining, held in changes:
             pos = self._grant_pos[grant_id]
             grants = self._grants[pos]
-            self._set(grants, grant_id, replace(grants[grant_id], remaining=remaining, held=held))
+            self._set(grants, grant_id, grants[grant_id].with_amounts(remaining, held))
             self._set(self._touched_grants, grant_id, None)
 
     # --- holds -----------------------------------------------------------------------------------

@@ -43,13 +43,17 @@ def _fields(value: Any) -> dict[str, Any]:
     return data
 
 
+# ``json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)``, its encoder made once
+# (``dumps`` with options makes one per call). The hashes stored with every key depend on it.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def request_hash(command: LedgerCommand) -> str:
     """The command without its key, hashed: what "the same request" means."""
     data = _fields(command)
     data.pop("key", None)
     data["__command__"] = type(command).__name__
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(data).encode()).hexdigest()
 
 
 def claim(
