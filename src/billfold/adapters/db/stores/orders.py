@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +18,13 @@ from billfold.service.ports import NewOrder
 
 ORDER_FIELDS = frozenset(c.name for c in t.orders.columns)
 ORDER_COLUMNS = tuple(c.name for c in t.orders.columns)
+_RECORD_FIELDS = tuple(f.name for f in fields(OrderRecord))
+
+
+def _fields(order: OrderRecord) -> dict[str, Any]:
+    """``asdict`` without its deep copy (an order's fields are plain values): a batch of
+    paid checkouts writes one order per delivery."""
+    return {name: getattr(order, name) for name in _RECORD_FIELDS}
 # A batch's rows as one JSON document (one prepared statement whatever the batch's size), as the
 # ledger's batches; ``NULL::orders``: the table's own row type, every column in its order.
 PG_INSERT_ORDERS = (
@@ -135,10 +142,10 @@ class SqlOrderStore:
         if not orders:
             return
         if self.pg:
-            document = json.dumps([asdict(o) for o in orders])
+            document = json.dumps([_fields(o) for o in orders])
             Raw(self.conn).send(PG_INSERT_ORDERS, (document,)).count()
             return
-        self.conn.execute(self.sql.insert, [asdict(o) for o in orders])
+        self.conn.execute(self.sql.insert, [_fields(o) for o in orders])
 
     def update_many(self, changes: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         """Each order's changes merged in order (as one ``update`` after another would leave
