@@ -25,6 +25,8 @@ def _fields(order: OrderRecord) -> dict[str, Any]:
     """``asdict`` without its deep copy (an order's fields are plain values): a batch of
     paid checkouts writes one order per delivery."""
     return {name: getattr(order, name) for name in _RECORD_FIELDS}
+
+
 # A batch's rows as one JSON document (one prepared statement whatever the batch's size), as the
 # ledger's batches; ``NULL::orders``: the table's own row type, every column in its order.
 PG_INSERT_ORDERS = (
