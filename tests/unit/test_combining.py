@@ -149,6 +149,14 @@ def _in_background(fn: Callable[[int], int], item: int) -> Future[int]:
     return future
 
 
+def _queued(combiner: Combiner[int, int], item: int) -> Future[int]:
+    """Submit ``item`` from a thread of its own, once it waits in the queue (nothing else is)."""
+    future = _in_background(combiner.submit, item)
+    while combiner.stats().queued < 1:
+        time.sleep(0.001)
+    return future
+
+
 def test_a_request_queued_after_the_next_batch_finished_first_is_still_written() -> None:
     """The first batch hands on at its commit; the batch it handed to finishes before it does;
     a request that arrives then waits in the queue. When the first batch ends, no other writer
@@ -172,14 +180,10 @@ def test_a_request_queued_after_the_next_batch_finished_first_is_still_written()
     first = _in_background(combiner.submit, 1)
     while not batches:
         time.sleep(0.001)
-    second = _in_background(combiner.submit, 2)
-    while combiner.stats().queued < 1:
-        time.sleep(0.001)
+    second = _queued(combiner, 2)
     second_queued.set()
     assert second.result(timeout=10) == 4  # handed to, written, finished: the first still going
-    third = _in_background(combiner.submit, 3)
-    while combiner.stats().queued < 1:
-        time.sleep(0.001)
+    third = _queued(combiner, 3)
     first_may_end.set()
     assert first.result(timeout=10) == 2
     assert third.result(timeout=10) == 6
@@ -213,14 +217,10 @@ def test_a_batch_that_ends_while_the_next_is_committing_starts_the_one_after_at_
     first = _in_background(combiner.submit, 1)
     while not batches:
         time.sleep(0.001)
-    second = _in_background(combiner.submit, 2)
-    while combiner.stats().queued < 1:
-        time.sleep(0.001)
+    second = _queued(combiner, 2)
     gates["queued"].set()
     assert second_committing.wait(10)
-    third = _in_background(combiner.submit, 3)
-    while combiner.stats().queued < 1:  # two batches in flight: it waits
-        time.sleep(0.001)
+    third = _queued(combiner, 3)  # two batches in flight: it waits
     gates["first_ends"].set()
     try:
         assert first.result(timeout=10) == 2
