@@ -11,12 +11,13 @@ A batch's last round trip (its writes and the commit, the database's flush to di
 more of the writer's work: when it is sent (``run_batch`` calls the ``committing`` callback it is
 given), the role passes on at once, and the next batch reads and decides while this one commits,
 up to ``writers`` batches in flight. One batch decides at a time: a batch that ends passes the
-role on when none is deciding, even while another is still committing (waiting for that one's end
-left the requests queued meanwhile idle: measured). A batch the next one depends on (the same balance) is ordered
-by the database: the next one's row locks wait for the commit, then read what it wrote. Batches
-lock balances in the same (account, unit) order, so they never deadlock. (A second writer that
-started whenever one was busy, rather than at the commit, made batches of one or two beside the
-big one: more transactions for the same work, and slower; measured on the bench.)
+role on when none is deciding, even while another is still committing (waiting for that one's
+end left the requests queued meanwhile idle: measured). A batch the next one depends on (the
+same balance) is ordered by the database: the next one's row locks wait for the commit, then read
+what it wrote. Batches lock balances in the same (account, unit) order, so they never deadlock.
+(A second writer that started whenever one was busy, rather than at the commit, made batches of
+one or two beside the big one: more transactions for the same work, and slower; measured on the
+bench. So did one that started whenever none was deciding.)
 
 Callers on an event loop (the HTTP routes) ``await submit_async(command)``: the request queues
 the same way, and the loop is never blocked: a writer's role that falls to an awaiting request is

@@ -121,7 +121,8 @@ grants = Table(
     Column("reason", Text, nullable=True),
     Column("transaction_id", ID, ForeignKey("ledger_transactions.id"), nullable=False),
     Column("created", BigInteger, nullable=False),
-    # Whether the grant can still be drawn: what the live-grants index holds (migration 0011).
+    # Whether the grant can still be drawn: what the live-grants index holds (migration 0011;
+    # stored on PostgreSQL, virtual on SQLite, where a column is added in place only so).
     Column("live", sa_Boolean, Computed("remaining > 0", persisted=True)),
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_in_range"),
