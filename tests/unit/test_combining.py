@@ -157,6 +157,16 @@ def _queued(combiner: Combiner[int, int], item: int) -> Future[int]:
     return future
 
 
+def _first_writing_second_queued(
+    combiner: Combiner[int, int], batches: list[list[int]]
+) -> tuple[Future[int], Future[int]]:
+    """Request 1 writing its batch (``batches`` has it), request 2 waiting in the queue."""
+    first = _in_background(combiner.submit, 1)
+    while not batches:
+        time.sleep(0.001)
+    return first, _queued(combiner, 2)
+
+
 def test_a_request_queued_after_the_next_batch_finished_first_is_still_written() -> None:
     """The first batch hands on at its commit; the batch it handed to finishes before it does;
     a request that arrives then waits in the queue. When the first batch ends, no other writer
@@ -177,10 +187,7 @@ def test_a_request_queued_after_the_next_batch_finished_first_is_still_written()
 
     combiner: Combiner[int, int] = Combiner(run_batch, lambda i: i * 2, writers=2)
     # Daemon threads: a request left waiting fails the test (a timeout), not the whole run.
-    first = _in_background(combiner.submit, 1)
-    while not batches:
-        time.sleep(0.001)
-    second = _queued(combiner, 2)
+    first, second = _first_writing_second_queued(combiner, batches)
     second_queued.set()
     assert second.result(timeout=10) == 4  # handed to, written, finished: the first still going
     third = _queued(combiner, 3)
@@ -214,10 +221,7 @@ def test_a_batch_that_ends_while_the_next_is_committing_starts_the_one_after_at_
         return [i * 2 for i in items]
 
     combiner: Combiner[int, int] = Combiner(run_batch, lambda i: i * 2, writers=2)
-    first = _in_background(combiner.submit, 1)
-    while not batches:
-        time.sleep(0.001)
-    second = _queued(combiner, 2)
+    first, second = _first_writing_second_queued(combiner, batches)
     gates["queued"].set()
     assert second_committing.wait(10)
     third = _queued(combiner, 3)  # two batches in flight: it waits
