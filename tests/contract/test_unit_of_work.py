@@ -132,6 +132,30 @@ def test_given_lines_that_do_not_sum_to_zero_then_the_commit_is_refused_as_an_in
         assert uow.ledger.transaction_by_key("k1") is None
 
 
+def test_given_hundreds_of_transactions_in_one_commit_then_an_unbalanced_last_one_is_found(
+    backend: Backend,
+) -> None:
+    """SQLite checks the rule for the unit of work's transactions a chunk of ids at a time: the
+    one that does not balance is past the first chunk."""
+    unbalanced = [
+        Line(account_id="sys:adjustments", unit="credits", amount=-5),
+        Line(account_id="user_1", unit="credits", amount=4),
+    ]
+
+    def many(uow: UnitOfWork) -> None:
+        for i in range(700):
+            uow.ledger.finish_transaction(
+                claim(uow, f"k{i}"), moves(1, "sys:adjustments", "user_1"), {}
+            )
+        uow.ledger.finish_transaction(claim(uow, "last"), unbalanced, {})
+
+    with pytest.raises(errors.InvariantViolation, match="does not balance: credits sums to -1"):
+        attempt(backend, many)
+    with backend.uow() as uow:
+        assert uow.ledger.transaction_by_key("k0") is None
+        assert uow.ledger.transaction_by_key("last") is None
+
+
 def test_given_a_transaction_that_balances_in_one_unit_but_not_another_then_refused(
     backend: Backend,
 ) -> None:

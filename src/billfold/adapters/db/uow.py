@@ -112,13 +112,13 @@ class SqlUnitOfWork:
         with translated():
             self.ledger.flush_notifications()
             if self.conn.dialect.name != "postgresql" and self.ledger.written:
-                self._check_balanced(self.ledger.written)
+                self._check_balanced()
             self.conn.commit()
         self._committed = True
 
-    def _check_balanced(self, txn_ids: list[str]) -> None:
+    def _check_balanced(self) -> None:
         """SQLite has no deferred constraint triggers: check the sum-to-zero rule before commit."""
-        bad = self.conn.execute(self.ledger.sql.unbalanced, {"w_ids": txn_ids}).first()
+        bad = self.ledger.first_unbalanced()
         if bad is not None:
             raise errors.InvariantViolation(
                 f"transaction {bad[0]} does not balance: {bad[1]} sums to {bad[2]}."
