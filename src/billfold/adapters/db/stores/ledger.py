@@ -137,7 +137,7 @@ statements = per_dialect(_Statements)
 
 # SQLite's sum-to-zero check at commit, on the driver's connection (this runs at every commit of
 # a unit of work that wrote lines, the write combiner's batches included: compiling it through
-# SQLAlchemy with an expanding parameter cost a sixth of a batch's CPU outside SQLite).
+# SQLAlchemy with an expanding parameter cost 8 % of a batch's CPU: 17.6 µs a spend, now 5.3).
 UNBALANCED = (
     "SELECT transaction_id, unit, SUM(amount) FROM ledger_lines WHERE transaction_id IN (%s) "
     "GROUP BY transaction_id, unit HAVING SUM(amount) != 0 LIMIT 1"
@@ -602,7 +602,10 @@ class SqlLedgerStore:
 
     def first_unbalanced(self) -> tuple[str, str, int] | None:
         """SQLite (no deferred constraint triggers): the first of the transactions this unit of
-        work wrote whose lines do not sum to zero in a unit, as (transaction, unit, sum)."""
+        work wrote whose lines do not sum to zero in a unit, as (transaction, unit, sum).
+        PostgreSQL checks the rule itself at commit (a deferred constraint trigger): None."""
+        if self.is_pg:
+            return None
         raw = Raw(self.conn)
         for start in range(0, len(self.written), UNBALANCED_CHUNK):
             ids = self.written[start : start + UNBALANCED_CHUNK]
