@@ -111,13 +111,14 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         with translated():
             self.ledger.flush_notifications()
-            if self.conn.dialect.name != "postgresql" and self.ledger.written:
+            if self.ledger.written:
                 self._check_balanced()
             self.conn.commit()
         self._committed = True
 
     def _check_balanced(self) -> None:
-        """SQLite has no deferred constraint triggers: check the sum-to-zero rule before commit."""
+        """The sum-to-zero rule before commit, where the database does not check it at commit
+        itself (SQLite: no deferred constraint triggers)."""
         bad = self.ledger.first_unbalanced()
         if bad is not None:
             raise errors.InvariantViolation(

@@ -34,6 +34,11 @@ PG_IDS = "ANY(ARRAY(SELECT json_array_elements_text(%s::json)))"
 list's length, and the index used as for an array parameter."""
 
 
+def marks(n: int) -> str:
+    """``n`` of SQLite's placeholders, for ``IN (...)``."""
+    return ", ".join("?" * n)
+
+
 class Sent:
     """A statement sent; its rows (or the count of rows it changed) when asked for."""
 

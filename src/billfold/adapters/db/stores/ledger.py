@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from billfold.adapters.db import tables as t
 from billfold.adapters.db.stores import ledger_batch
-from billfold.adapters.db.stores._raw import Raw
+from billfold.adapters.db.stores._raw import Raw, marks
 from billfold.adapters.db.stores._sql import P, insert_for, is_pg, per_dialect
 from billfold.domain import ledger as rules
 from billfold.domain.ledger import GrantState, HoldStatus, Line
@@ -609,7 +609,7 @@ class SqlLedgerStore:
         raw = Raw(self.conn)
         for start in range(0, len(self.written), UNBALANCED_CHUNK):
             ids = self.written[start : start + UNBALANCED_CHUNK]
-            rows = raw.rows(UNBALANCED % ", ".join("?" * len(ids)), ids)
+            rows = raw.rows(UNBALANCED % marks(len(ids)), ids)
             if rows:
                 txn_id, unit, amount = rows[0]
                 return txn_id, unit, amount

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from billfold.adapters.db.stores._raw import PG_IDS, Raw
+from billfold.adapters.db.stores._raw import PG_IDS, Raw, marks
 from billfold.domain import errors
 from billfold.domain.ledger import GrantState
 from billfold.domain.records import HoldRecord
@@ -118,10 +118,6 @@ SQLITE = {
 MAX_LAPSED = 10_000
 
 
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
-
-
 def _pairs(n: int) -> str:
     return ", ".join(["(?, ?)"] * n)
 
@@ -212,14 +208,14 @@ def _load_sqlite(
     if ids:
         allocations = raw.rows(
             "SELECT hold_id, grant_id, amount FROM hold_allocations "
-            f"WHERE hold_id IN ({_marks(len(ids))}) ORDER BY hold_id, seq",
+            f"WHERE hold_id IN ({marks(len(ids))}) ORDER BY hold_id, seq",
             ids,
         )
     keys = list(read.keys)
     if keys:
         transactions = raw.rows(
             "SELECT idempotency_key, id, kind, request_hash, result FROM ledger_transactions "
-            f"WHERE idempotency_key IN ({_marks(len(keys))})",
+            f"WHERE idempotency_key IN ({marks(len(keys))})",
             keys,
         )
     return _snapshot(
@@ -282,7 +278,7 @@ def _select_holds(raw: Raw, hold_ids: list[str]) -> list[tuple[Any, ...]]:
     if raw.pg:
         return raw.rows(PG["holds"], (json.dumps(hold_ids),))
     return raw.rows(
-        f"SELECT {HOLD_COLUMNS} FROM holds WHERE id IN ({_marks(len(hold_ids))})", hold_ids
+        f"SELECT {HOLD_COLUMNS} FROM holds WHERE id IN ({marks(len(hold_ids))})", hold_ids
     )
 
 
