@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -52,8 +52,16 @@ DAY = 86_400
 Progress = Callable[[str, int, int], None]
 
 
+_T = TypeVar("_T")
+
+
 class AuditError(errors.BillfoldError):
     """The audit could not drive billfold or Stripe."""
+
+
+class _Unanswered(AuditError):
+    """A request went out and its answer never came (the connection broke): it may or may not
+    have been made."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,8 +264,9 @@ class _Http:
 
     def __init__(self, *, patience: float) -> None:
         # Idle connections are dropped well before the servers' keep-alive timeout (uvicorn: 5 s),
-        # so a request never goes out on a connection the server is closing (a reset that a
-        # request sent once, such as paying, cannot retry).
+        # so a request seldom goes out on a connection the server is closing (a request that
+        # must not be made twice, such as paying, then asks Stripe before it is sent again:
+        # ``_Driver._once``).
         self.client = httpx.Client(
             timeout=30.0,
             limits=httpx.Limits(
@@ -279,7 +288,7 @@ class _Http:
                 answer = self.client.request(method, url, **kw)
             except httpx.TransportError as exc:
                 if not retry or time.monotonic() > deadline:
-                    raise AuditError(f"{method} {url}: {type(exc).__name__}: {exc}") from None
+                    raise _Unanswered(f"{method} {url}: {type(exc).__name__}: {exc}") from None
             else:
                 if answer.is_success or answer.status_code in ok:
                     return answer
@@ -446,32 +455,77 @@ class _Driver:
         )
 
     # the card network (the simulator's control routes)
+    SEND_ATTEMPTS = 5
+
+    def _once(self, send: Callable[[], _T], made: Callable[[], tuple[bool, _T]]) -> _T:
+        """``send()`` a request that must not be made twice (a payment, a dispute). When its
+        answer is lost on the way (a connection reset), ``made()`` asks Stripe whether it was
+        made (and with what result); only a request that was not is sent again."""
+        for attempt in range(1, self.SEND_ATTEMPTS + 1):
+            try:
+                return send()
+            except _Unanswered:
+                if attempt == self.SEND_ATTEMPTS:
+                    raise
+            time.sleep(0.05 * 2**attempt)
+            done, result = made()
+            if done:
+                return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def pay(self, session_id: str, email: str) -> str | None:
-        answer = self.http.call(
-            "POST",
-            f"{self.t.stripe_api_base}/_sim/sessions/{session_id}/pay",
-            json={"email": email},
-            retry=False,
-        )
-        intent = answer.json()["session"].get("payment_intent")
-        return intent if isinstance(intent, str) else None
+        def send() -> str | None:
+            answer = self.http.call(
+                "POST",
+                f"{self.t.stripe_api_base}/_sim/sessions/{session_id}/pay",
+                json={"email": email},
+                retry=False,
+            )
+            intent = answer.json()["session"].get("payment_intent")
+            return intent if isinstance(intent, str) else None
+
+        def made() -> tuple[bool, str | None]:
+            status, intent = self.stripe.checkout_session(session_id)
+            return status == "complete", intent
+
+        return self._once(send, made)
 
     def open_dispute(self, payment: Payment) -> None:
-        answer = self.http.call(
-            "POST",
-            f"{self.t.stripe_api_base}/_sim/disputes",
-            json={"payment_intent": payment.payment_intent, "amount": payment.dispute},
-            retry=False,
-        )
-        payment.dispute_id = str(answer.json()["id"])
+        intent = payment.payment_intent
+        assert intent is not None
+
+        def send() -> str:
+            answer = self.http.call(
+                "POST",
+                f"{self.t.stripe_api_base}/_sim/disputes",
+                json={"payment_intent": intent, "amount": payment.dispute},
+                retry=False,
+            )
+            return str(answer.json()["id"])
+
+        def made() -> tuple[bool, str]:
+            # The audit opens at most one dispute a payment.
+            found = self.stripe.disputes(intent)
+            return (True, found[0][0]) if found else (False, "")
+
+        payment.dispute_id = self._once(send, made)
 
     def close_dispute(self, payment: Payment) -> None:
-        self.http.call(
-            "POST",
-            f"{self.t.stripe_api_base}/_sim/disputes/{payment.dispute_id}/close",
-            json={"status": payment.dispute_outcome},
-            retry=False,
-        )
+        dispute_id = payment.dispute_id
+        assert dispute_id is not None
+
+        def send() -> None:
+            self.http.call(
+                "POST",
+                f"{self.t.stripe_api_base}/_sim/disputes/{dispute_id}/close",
+                json={"status": payment.dispute_outcome},
+                retry=False,
+            )
+
+        def made() -> tuple[bool, None]:
+            return self.stripe.dispute_status(dispute_id) in ("won", "lost"), None
+
+        self._once(send, made)
 
     def reverse(self, payment: Payment, key: str) -> None:
         if payment.payment_intent is None:

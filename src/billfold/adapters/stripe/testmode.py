@@ -76,6 +76,27 @@ class TestModeStripe:
             )
         return str(refund.id)
 
+    def checkout_session(self, session_id: str) -> tuple[str, str | None]:
+        """(status, payment intent) of a Checkout Session: ``complete`` once paid."""
+        with _translated("retrieve a checkout session"):
+            session = self.client.v1.checkout.sessions.retrieve(session_id).to_dict()
+        intent = session.get("payment_intent")
+        if isinstance(intent, Mapping):
+            intent = intent.get("id")
+        return str(session.get("status")), intent if isinstance(intent, str) else None
+
+    def disputes(self, payment_intent: str) -> list[tuple[str, str]]:
+        """(id, status) of each dispute of a payment, newest first."""
+        with _translated("list a payment's disputes"):
+            page = self.client.v1.disputes.list(
+                params={"payment_intent": payment_intent, "limit": 100}
+            )
+            return [(str(d.id), str(d.status)) for d in page.auto_paging_iter()]
+
+    def dispute_status(self, dispute_id: str) -> str:
+        with _translated("retrieve a dispute"):
+            return str(self.client.v1.disputes.retrieve(dispute_id).status)
+
     def paid_invoices(self, subscription_id: str) -> list[PaidInvoice]:
         """A subscription's paid invoices, oldest first, each with the payment intent that paid
         it (from the invoice's payments: basil and later name no ``payment_intent`` on it)."""
