@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, str] = {
     "webhooks": "bench.webhooks",
     "drivers": "bench.drivers",
     "spends": "bench.spends",
+    "batch-cost": "bench.batch_cost",
 }
 
 RESULTS = Path(__file__).resolve().parent / "results"
