@@ -117,10 +117,8 @@ class SdkStripeGateway:
         intents = []
         for payment in found:
             inner = payment.get("payment")
-            pi = inner.get("payment_intent") if isinstance(inner, Mapping) else None
-            if isinstance(pi, Mapping):
-                pi = pi.get("id")
-            if isinstance(pi, str) and pi not in intents:
+            pi = _id_of(inner.get("payment_intent")) if isinstance(inner, Mapping) else None
+            if pi is not None and pi not in intents:
                 intents.append(pi)
         return intents
 

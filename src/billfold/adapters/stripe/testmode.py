@@ -11,7 +11,7 @@ from typing import Any
 
 import stripe
 
-from billfold.adapters.stripe.client import _translated
+from billfold.adapters.stripe.client import _id_of, _translated
 from billfold.adapters.stripe.transport import PooledHTTPClient
 
 
@@ -80,10 +80,7 @@ class TestModeStripe:
         """(status, payment intent) of a Checkout Session: ``complete`` once paid."""
         with _translated("retrieve a checkout session"):
             session = self.client.v1.checkout.sessions.retrieve(session_id).to_dict()
-        intent = session.get("payment_intent")
-        if isinstance(intent, Mapping):
-            intent = intent.get("id")
-        return str(session.get("status")), intent if isinstance(intent, str) else None
+        return str(session.get("status")), _id_of(session.get("payment_intent"))
 
     def disputes(self, payment_intent: str) -> list[tuple[str, str]]:
         """(id, status) of each dispute of a payment, newest first."""
@@ -107,10 +104,8 @@ class TestModeStripe:
             found = [i.to_dict() for i in page.auto_paging_iter()]
         out = []
         for invoice in sorted(found, key=lambda i: (i.get("created") or 0, str(i["id"]))):
-            intent = invoice.get("payment_intent")
-            if isinstance(intent, Mapping):
-                intent = intent.get("id")
-            if not isinstance(intent, str):
+            intent = _id_of(invoice.get("payment_intent"))
+            if intent is None:
                 intent = self._invoice_intent(str(invoice["id"]))
             out.append(
                 PaidInvoice(
@@ -128,9 +123,7 @@ class TestModeStripe:
             found = [p.to_dict() for p in page.auto_paging_iter()]
         for payment in found:
             inner = payment.get("payment")
-            intent = inner.get("payment_intent") if isinstance(inner, Mapping) else None
-            if isinstance(intent, Mapping):
-                intent = intent.get("id")
-            if isinstance(intent, str):
+            intent = _id_of(inner.get("payment_intent")) if isinstance(inner, Mapping) else None
+            if intent is not None:
                 return intent
         return None
